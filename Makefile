@@ -1,0 +1,59 @@
+# The README's two commands: `make demo` and `make test`. Each does its own set-up on a
+# fresh Debian machine (as root): system packages, a .venv, the package built from source.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# CMake build tree reused between installs, so a rebuild only recompiles what changed.
+BUILD_DIR := build/py
+
+.PHONY: demo test install sysdeps venv bench clean c-install
+
+demo: install
+	$(VENV)/bin/betanet demo
+
+test: install
+	$(PY) -m pytest
+
+# System packages: only what is missing, only through apt-get, only as root.
+sysdeps:
+	@missing=""; \
+	pkg-config --exists libsodium 2>/dev/null || missing="$$missing libsodium-dev pkg-config"; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing build-essential"; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	$(PYTHON) -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null || missing="$$missing python3-dev"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing system packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "please install:$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(PY): | sysdeps
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "scikit-build-core>=0.10" "cython>=3.1" "numpy>=1.26" cmake ninja
+
+venv: sysdeps $(PY)
+
+install: venv
+	$(PIP) install -q --no-build-isolation -Cbuild-dir=$(BUILD_DIR) ".[test]"
+
+# Optional: the peers the benchmarks compare against (ISA-L through apt when root).
+bench: install
+	-@[ "$$(id -u)" = 0 ] && ! [ -e /usr/include/isa-l.h ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libisal-dev || true
+	$(PIP) install -q ".[bench]" --no-build-isolation -Cbuild-dir=$(BUILD_DIR)
+	for b in bench/*_bench.py; do $(PY) $$b || exit 1; done
+
+# Standalone C build and install (no Python packaging), into build/c-prefix.
+c-install: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake -S . -B build/c -G Ninja -DPython_EXECUTABLE=$(CURDIR)/$(PY)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake --build build/c
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake --install build/c --prefix build/c-prefix
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .hypothesis

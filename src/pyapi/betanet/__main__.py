@@ -1,0 +1,5 @@
+import sys
+
+from betanet.cli import main
+
+sys.exit(main())
