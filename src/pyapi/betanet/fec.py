@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, Optional, Union
 import numpy as np
 
 from betanet._native import fec as _fec
+from betanet._native.fec import ShardTypeError
 from betanet.errors import InvalidArgumentError, MalformedError, UncorrectableError
 
 __all__ = ["ReedSolomon", "Corrected", "ShardTypeError", "MAX_SHARDS", "FRAME_HEADER", "kernel"]
@@ -49,10 +50,6 @@ Buffer = Any           # any object with the buffer protocol
 Shards = Union[Sequence[Optional[Buffer]], np.ndarray]
 
 
-class ShardTypeError(InvalidArgumentError, TypeError):
-    """A shard or shard container of the wrong type."""
-
-
 class Corrected(NamedTuple):
     """Result of :meth:`ReedSolomon.correct`."""
 
@@ -65,18 +62,10 @@ def kernel() -> str:
     return _fec.kernel()
 
 
-def _is_array(shards: Any) -> bool:
-    if isinstance(shards, np.ndarray):
-        if shards.ndim != 2 or shards.dtype != np.uint8:
-            raise ShardTypeError(
-                f"a shard array must be 2-D uint8, got {shards.ndim}-D {shards.dtype}")
-        if not shards.flags.c_contiguous:
-            raise ShardTypeError("a shard array must be C-contiguous (use np.ascontiguousarray)")
-        return True
+def _check_sequence(shards: Any) -> None:
     if isinstance(shards, (bytes, bytearray, memoryview, str)) or not isinstance(shards, Sequence):
         raise ShardTypeError(
             f"shards must be a sequence of buffers or a 2-D uint8 array, got {type(shards).__name__}")
-    return False
 
 
 def _length(shard: Any, index: int) -> int:
@@ -109,13 +98,9 @@ class ReedSolomon:
         writable buffers or an (m, L) array to write the parity into. Returns ``out``, or
         a new (m, L) array for array input, or a list of m new bytearrays.
         """
-        if _is_array(data):
-            if out is None:
-                out = np.empty((self.m, data.shape[1]), dtype=np.uint8)
-            elif not _is_array(out):
-                raise ShardTypeError("with array data, out must be an (m, L) uint8 array")
-            self._codec.encode_array(data, out)
-            return out
+        if isinstance(data, np.ndarray):
+            return self._codec.encode_array(data, out)
+        _check_sequence(data)
         if len(data) != self.k:
             raise InvalidArgumentError(f"expected {self.k} data shards, got {len(data)}")
         if any(d is None for d in data):
@@ -123,7 +108,7 @@ class ReedSolomon:
         if out is None:
             length = _length(data[0], 0)
             out = [bytearray(length) for _ in range(self.m)]
-        elif _is_array(out):
+        elif isinstance(out, np.ndarray):
             out = list(out)
         self._codec.encode(list(data), list(out))
         return out
@@ -135,9 +120,10 @@ class ReedSolomon:
         (n, L) array whose rows with ``present[i]`` false are rebuilt in place (returns the
         array). Raises :class:`UncorrectableError` when fewer than k shards are present.
         """
-        if _is_array(shards):
-            self._codec.repair_array(shards, self._flags(present, shards.shape[0]), False)
+        if isinstance(shards, np.ndarray):
+            self._codec.repair_array(shards, present, False)
             return shards
+        _check_sequence(shards)
         items, flags = self._listed(shards, present)
         length = self._common_length(items)
         filled = [s if s is not None else bytearray(length) for s in items]
@@ -152,9 +138,9 @@ class ReedSolomon:
         within that bound of a codeword). ``shards`` as for :meth:`reconstruct`; a list is
         copied (inputs stay untouched), an array is repaired in place.
         """
-        if _is_array(shards):
-            bad = self._codec.repair_array(shards, self._flags(present, shards.shape[0]), True)
-            return Corrected(shards, bad)
+        if isinstance(shards, np.ndarray):
+            return Corrected(shards, self._codec.repair_array(shards, present, True))
+        _check_sequence(shards)
         items, flags = self._listed(shards, present)
         length = self._common_length(items)
         copies = [bytearray(length) if s is None else bytearray(s) for s in items]
@@ -216,7 +202,9 @@ class ReedSolomon:
         if len(items) != self.n:
             raise InvalidArgumentError(f"expected {self.n} shards (None for missing), got {len(items)}")
         if present is not None:
-            flags = self._flags(present, self.n)
+            flags = list(map(bool, present))
+            if len(flags) != self.n:
+                raise InvalidArgumentError(f"present must have {self.n} entries, got {len(flags)}")
             items = [s if f else None for s, f in zip(items, flags)]
         flags = bytes(0 if s is None else 1 for s in items)
         if sum(flags) < self.k:
@@ -228,15 +216,3 @@ class ReedSolomon:
         if len(lengths) != 1:
             raise InvalidArgumentError(f"shards must be equal length, got lengths {sorted(lengths)}")
         return lengths.pop()
-
-    def _flags(self, present: Optional[Sequence[bool]], rows: int) -> bytes:
-        if rows != self.n:
-            raise InvalidArgumentError(f"expected an ({self.n}, L) array, got {rows} rows")
-        if present is None:
-            return b"\x01" * self.n
-        flags = bytes(1 if p else 0 for p in present)
-        if len(flags) != self.n:
-            raise InvalidArgumentError(f"present must have {self.n} entries, got {len(flags)}")
-        if sum(flags) < self.k:
-            raise UncorrectableError(f"only {sum(flags)} of {self.n} shards present; need {self.k}")
-        return flags

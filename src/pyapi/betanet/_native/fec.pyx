@@ -3,8 +3,10 @@
 # Shards arrive either as a list of buffers (bytes, bytearray, memoryview, NumPy...) or
 # as one C-contiguous 2-D uint8 array; either way C reads and writes them in place
 # through their buffer protocol, with the GIL released. The friendly API is betanet.fec.
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBUF_C_CONTIGUOUS
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE,
+                             PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
 from libc.stdint cimport uint8_t
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from libc.string cimport memset
 from betanet._native._common cimport *
 
@@ -25,8 +27,72 @@ cdef extern from "betanet.h" nogil:
 MAX_SHARDS = BETANET_FEC_MAX_SHARDS
 cdef uint8_t _empty[1]
 
+from betanet.errors import InvalidArgumentError
+
+
+class ShardTypeError(InvalidArgumentError, TypeError):
+    """A shard or shard container of the wrong type (e.g. not uint8, not 2-D)."""
+
+
+cdef object _numpy = None
+
+cdef object _np():
+    global _numpy
+    if _numpy is None:
+        import numpy
+        _numpy = numpy
+    return _numpy
+
+
+cdef int _rows(object obj, Py_buffer *view, int rows, bint writable, str what) except -1:
+    # A C-contiguous 2-D uint8 buffer with `rows` rows (one shard per row).
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
+    try:
+        PyObject_GetBuffer(obj, view, flags)
+    except (TypeError, BufferError, ValueError) as exc:
+        raise ShardTypeError(
+            f"{what}: expected a C-contiguous{' writable' if writable else ''} 2-D uint8 array, "
+            f"got {type(obj).__name__} ({exc})", BETANET_E_INVALID) from None
+    if view.ndim != 2 or view.itemsize != 1 or (view.format != NULL and view.format[0] != b'B'):
+        fmt = view.format.decode() if view.format != NULL else "B"
+        nd = view.ndim
+        PyBuffer_Release(view)
+        raise ShardTypeError(f"{what}: expected a 2-D uint8 array, got {nd}-D of format {fmt!r}",
+                             BETANET_E_INVALID)
+    if view.shape[0] != rows:
+        got = view.shape[0]
+        PyBuffer_Release(view)
+        raise InvalidArgumentError(f"{what}: expected {rows} rows (shards), got {got}", BETANET_E_INVALID)
+    return 0
+
+
+cdef bytes _flags(object present, int n):
+    # Presence flags as n bytes (non-zero = present): from None (all present), bytes, or
+    # any sequence of truth values (list of bools, NumPy bool array, ...).
+    cdef bytes flags
+    cdef char *buf
+    cdef Py_ssize_t i = 0
+    if present is None:
+        return b"\x01" * n
+    if type(present) is bytes:
+        flags = <bytes>present
+    else:
+        if len(present) != n:
+            raise InvalidArgumentError(f"present must have {n} entries, got {len(present)}", BETANET_E_INVALID)
+        flags = PyBytes_FromStringAndSize(NULL, n)
+        buf = PyBytes_AS_STRING(flags)
+        for item in present:
+            if i >= n:
+                break
+            buf[i] = 1 if item else 0
+            i += 1
+    if len(flags) != n:
+        raise InvalidArgumentError(f"present must have {n} entries, got {len(flags)}", BETANET_E_INVALID)
+    return flags
+
 
 def kernel() -> str:
+    """Name of the GF(2^8) kernel libbetanet uses now (betanet_fec_kernel)."""
     return betanet_fec_kernel().decode()
 
 
@@ -46,10 +112,9 @@ cdef class _Views:
         try:
             PyObject_GetBuffer(obj, &self.views[self.count], flags)
         except (TypeError, BufferError) as exc:
-            from betanet.errors import InvalidArgumentError
             need = "a writable, contiguous buffer" if writable else "a contiguous bytes-like buffer"
-            raise InvalidArgumentError(
-                f"shard {index}: expected {need}, got {type(obj).__name__}", BETANET_E_INVALID) from exc
+            raise ShardTypeError(
+                f"shard {index}: expected {need}, got {type(obj).__name__}", BETANET_E_INVALID) from None
         self.ptrs[self.count] = <uint8_t *>self.views[self.count].buf
         if self.ptrs[self.count] == NULL:          # empty buffers may have no storage
             self.ptrs[self.count] = _empty
@@ -104,19 +169,21 @@ cdef class Codec:
             rc = betanet_fec_encode(self.h, <const uint8_t *const *>v.ptrs, v.ptrs + self.k, <size_t>v.length)
         check(rc, "betanet_fec_encode")
 
-    def reconstruct(self, list shards, bytes present) -> None:
+    def reconstruct(self, list shards, present) -> None:
         """C reconstruct: n buffers; present[i] == 0 marks missing ones (written)."""
-        cdef _Views v = self._shards(shards, present, False)
-        cdef const uint8_t *p = present
+        cdef bytes flags = _flags(present, self.n)
+        cdef _Views v = self._shards(shards, flags, False)
+        cdef const uint8_t *p = flags
         cdef int rc
         with nogil:
             rc = betanet_fec_reconstruct(self.h, v.ptrs, p, <size_t>v.length)
         check(rc, "betanet_fec_reconstruct")
 
-    def correct(self, list shards, bytes present) -> list:
+    def correct(self, list shards, present) -> list:
         """C correct: n writable buffers repaired in place; returns corrupted indices."""
-        cdef _Views v = self._shards(shards, present, True)
-        cdef const uint8_t *p = present
+        cdef bytes flags = _flags(present, self.n)
+        cdef _Views v = self._shards(shards, flags, True)
+        cdef const uint8_t *p = flags
         cdef uint8_t bad[255]
         cdef size_t nbad = 0
         cdef int rc
@@ -125,52 +192,62 @@ cdef class Codec:
         check(rc, "betanet_fec_correct")
         return [bad[i] for i in range(nbad)]
 
-    def encode_array(self, const uint8_t[:, ::1] data, uint8_t[:, ::1] parity) -> None:
-        """C encode over 2-D arrays: data (k, L) -> parity (m, L)."""
+    def encode_array(self, data, out=None):
+        """C encode over 2-D arrays: data (k, L) -> out (m, L), allocated when None."""
+        cdef Py_buffer dv, pv
         cdef const uint8_t *dp[255]
         cdef uint8_t *pp[255]
         cdef int i, rc
-        cdef size_t L = data.shape[1]
-        if data.shape[0] != self.k or parity.shape[0] != self.m or parity.shape[1] != data.shape[1]:
-            from betanet.errors import InvalidArgumentError
-            raise InvalidArgumentError(
-                f"expected data ({self.k}, L) and parity ({self.m}, L); got ({data.shape[0]}, {data.shape[1]}) "
-                f"and ({parity.shape[0]}, {parity.shape[1]})", BETANET_E_INVALID)
-        if L == 0:
-            return
-        for i in range(self.k):
-            dp[i] = &data[i, 0]
-        for i in range(self.m):
-            pp[i] = &parity[i, 0]
-        with nogil:
-            rc = betanet_fec_encode(self.h, dp, pp, L)
-        check(rc, "betanet_fec_encode")
+        cdef size_t L
+        _rows(data, &dv, self.k, False, "data")
+        try:
+            L = <size_t>dv.shape[1]
+            if out is None:
+                out = _np().empty((self.m, L), dtype="u1")
+            _rows(out, &pv, self.m, True, "out")
+            try:
+                if <size_t>pv.shape[1] != L:
+                    raise InvalidArgumentError(
+                        f"out has shards of {pv.shape[1]} bytes, data of {L}", BETANET_E_INVALID)
+                if L == 0:
+                    return out
+                for i in range(self.k):
+                    dp[i] = <const uint8_t *>dv.buf + <size_t>i * L
+                for i in range(self.m):
+                    pp[i] = <uint8_t *>pv.buf + <size_t>i * L
+                with nogil:
+                    rc = betanet_fec_encode(self.h, dp, pp, L)
+                check(rc, "betanet_fec_encode")
+            finally:
+                PyBuffer_Release(&pv)
+        finally:
+            PyBuffer_Release(&dv)
+        return out
 
-    def repair_array(self, uint8_t[:, ::1] shards, bytes present, bint correct) -> list:
-        """C reconstruct (correct=False) or correct over an (n, L) array, in place."""
+    def repair_array(self, shards, present, bint correct) -> list:
+        """C reconstruct (correct=False) or correct over an (n, L) array, in place.
+        present: None (all present), bytes-like flags, or a sequence of booleans."""
+        cdef Py_buffer sv
         cdef uint8_t *sp[255]
-        cdef const uint8_t *p = present
+        cdef bytes flags = _flags(present, self.n)
+        cdef const uint8_t *p = flags
         cdef uint8_t bad[255]
         cdef size_t nbad = 0
         cdef int i, rc
-        cdef size_t L = shards.shape[1]
-        if shards.shape[0] != self.n or len(present) != self.n:
-            from betanet.errors import InvalidArgumentError
-            raise InvalidArgumentError(
-                f"expected an ({self.n}, L) array and {self.n} presence flags; got "
-                f"({shards.shape[0]}, {shards.shape[1]}) and {len(present)}", BETANET_E_INVALID)
-        if L == 0:
-            if sum(1 for b in present if b) < self.k:
-                check(BETANET_E_UNCORRECTABLE, "fewer than k shards present")
-            return []
-        for i in range(self.n):
-            sp[i] = &shards[i, 0]
-        with nogil:
-            if correct:
-                rc = betanet_fec_correct(self.h, sp, p, L, bad, &nbad)
-            else:
-                rc = betanet_fec_reconstruct(self.h, sp, p, L)
-        check(rc, "betanet_fec_correct" if correct else "betanet_fec_reconstruct")
+        cdef size_t L
+        _rows(shards, &sv, self.n, True, "shards")
+        try:
+            L = <size_t>sv.shape[1]
+            for i in range(self.n):
+                sp[i] = <uint8_t *>sv.buf + <size_t>i * L if L else _empty
+            with nogil:
+                if correct:
+                    rc = betanet_fec_correct(self.h, sp, p, L, bad, &nbad)
+                else:
+                    rc = betanet_fec_reconstruct(self.h, sp, p, L)
+            check(rc, "betanet_fec_correct" if correct else "betanet_fec_reconstruct")
+        finally:
+            PyBuffer_Release(&sv)
         return [bad[i] for i in range(nbad)]
 
     cdef _Views _shards(self, list shards, bytes present, bint all_writable):
