@@ -51,10 +51,11 @@ int betanet_fec_reconstruct(betanet_fec_t *fec, uint8_t *const *shards,
  * (present may be NULL: all present). Finds the shards whose content is wrong — the
  * same for every byte column — and repairs them and the missing ones in place.
  * Succeeds whenever 2e + v <= m (e corrupted shards, v missing ones). The result is
- * always a consistent codeword; when the shards are not within that bound of one,
- * the call returns BETANET_E_UNCORRECTABLE (beyond the bound, as for any RS decoder, a
- * pattern that happens to lie within the bound of another codeword cannot be told
- * apart; with many columns per shard that is vanishingly rare).
+ * always a consistent codeword. Past that bound the call returns
+ * BETANET_E_UNCORRECTABLE, except (as for any RS decoder) when the corruption happens to
+ * look like a correctable pattern of another codeword — in every byte column at the same
+ * shards, which random corruption of more than a few columns practically never does —
+ * and except when v == m: then no redundancy is left and corruption cannot be seen.
  * corrupted (may be NULL) receives the indices, ascending, of the corrupted shards
  * repaired (not the missing ones) — room for m entries; *n_corrupted (may be NULL)
  * their number. Errors: BETANET_E_INVALID, BETANET_E_UNCORRECTABLE, BETANET_E_NOMEM. */
