@@ -431,3 +431,12 @@ def test_no_leaks():
             rs.correct(work)
         del rs
     assert core.live_allocations() == start
+
+
+def test_demo_section():
+    import io
+
+    from betanet import demo
+    out = io.StringIO()
+    assert demo.run(["fec"], out=out) == 0, out.getvalue()
+    assert "located [2, 9]" in out.getvalue()
