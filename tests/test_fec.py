@@ -440,3 +440,14 @@ def test_demo_section():
     out = io.StringIO()
     assert demo.run(["fec"], out=out) == 0, out.getvalue()
     assert "located [2, 9]" in out.getvalue()
+
+
+def test_bench_quick():
+    # the benchmark must keep working (tiny sizes; peers it cannot import are skipped)
+    import subprocess
+    import sys
+    bench = Path(__file__).resolve().parent.parent / "bench" / "fec_bench.py"
+    proc = subprocess.run([sys.executable, str(bench), "--quick"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "k=16 m=8 244 B" in proc.stdout and "correct" in proc.stdout
