@@ -254,7 +254,7 @@ def test_correct_sequence_input_untouched():
 codes = st.tuples(st.integers(1, 12), st.integers(1, 8))
 
 
-@settings(max_examples=80, deadline=None, derandomize=True,
+@settings(max_examples=250, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(code=codes, length=st.integers(0, 300), seed=st.integers(0, 2**32 - 1), data=st.data())
 def test_property_correct_within_bound(code, length, seed, data):
@@ -451,3 +451,47 @@ def test_bench_quick():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "k=16 m=8 244 B" in proc.stdout and "correct" in proc.stdout
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_correct_errors_in_different_columns_and_blocks(name, restore_cpu):
+    # each corrupted shard is wrong in one column only, in different 2048-column blocks:
+    # the locator must grow across columns and blocks and still verify everything
+    core.cpu_restrict(KERNELS[name])
+    rng = np.random.default_rng(21)
+    rs, full = random_shards(rng, 9, 7, 6000)
+    work = full.copy()
+    work[[4, 15]] = 0                                  # two erasures: bound 2e + 2 <= 7 -> e <= 2
+    work[1, 3] ^= 0x80
+    work[12, 4500] ^= 0x01
+    present = [i not in (4, 15) for i in range(16)]
+    assert rs.correct(work, present).corrupted == [1, 12]
+    assert np.array_equal(work, full)
+    # a third one, later still, is past the bound
+    work = full.copy()
+    work[[4, 15]] = 0
+    work[1, 3] ^= 0x80
+    work[12, 4500] ^= 0x01
+    work[7, 5999] ^= 0x10
+    before = work.copy()
+    with pytest.raises(UncorrectableError):
+        rs.correct(work, present)
+    assert np.array_equal(work, before)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(code=codes, length=st.integers(0, 200), seed=st.integers(0, 2**32 - 1))
+def test_property_kernels_match_scalar(code, length, seed):
+    k, m = code
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, (k, length), dtype=np.uint8)
+    rs = ReedSolomon(k, m)
+    try:
+        outputs = []
+        for mask in KERNELS.values():
+            core.cpu_restrict(mask)
+            outputs.append(rs.encode(data))
+    finally:
+        core.cpu_restrict(ALL)
+    for out in outputs[1:]:
+        assert np.array_equal(out, outputs[0])
