@@ -9,6 +9,9 @@ from libc.stdint cimport uint8_t
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from libc.string cimport memset
 from betanet._native._common cimport *
+cimport numpy as cnp
+
+cnp.import_array()
 
 cdef extern from "betanet.h" nogil:
     ctypedef struct betanet_fec_t:
@@ -34,18 +37,22 @@ class ShardTypeError(InvalidArgumentError, TypeError):
     """A shard or shard container of the wrong type (e.g. not uint8, not 2-D)."""
 
 
-cdef object _numpy = None
-
-cdef object _np():
-    global _numpy
-    if _numpy is None:
-        import numpy
-        _numpy = numpy
-    return _numpy
-
-
-cdef int _rows(object obj, Py_buffer *view, int rows, bint writable, str what) except -1:
-    # A C-contiguous 2-D uint8 buffer with `rows` rows (one shard per row).
+cdef int _rows(object obj, Py_buffer *view, int rows, bint writable, str what,
+               uint8_t **base, size_t *length) except -1:
+    # A C-contiguous 2-D uint8 array with `rows` rows (one shard per row): its first byte
+    # and row length. Returns 1 when a buffer view was taken (release it), 0 when a plain
+    # ndarray was read directly (the common case; no buffer export needed).
+    cdef cnp.ndarray arr
+    if type(obj) is cnp.ndarray:
+        arr = <cnp.ndarray>obj
+        if (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_TYPE(arr) == cnp.NPY_UINT8
+                and cnp.PyArray_IS_C_CONTIGUOUS(arr) and (not writable or cnp.PyArray_ISWRITEABLE(arr))):
+            if cnp.PyArray_DIMS(arr)[0] != rows:
+                raise InvalidArgumentError(
+                    f"{what}: expected {rows} rows (shards), got {cnp.PyArray_DIMS(arr)[0]}", BETANET_E_INVALID)
+            base[0] = <uint8_t *>cnp.PyArray_DATA(arr)
+            length[0] = <size_t>cnp.PyArray_DIMS(arr)[1]
+            return 0
     cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
     try:
         PyObject_GetBuffer(obj, view, flags)
@@ -63,7 +70,9 @@ cdef int _rows(object obj, Py_buffer *view, int rows, bint writable, str what) e
         got = view.shape[0]
         PyBuffer_Release(view)
         raise InvalidArgumentError(f"{what}: expected {rows} rows (shards), got {got}", BETANET_E_INVALID)
-    return 0
+    base[0] = <uint8_t *>view.buf
+    length[0] = <size_t>view.shape[1]
+    return 1
 
 
 cdef bytes _flags(object present, int n):
@@ -197,31 +206,32 @@ cdef class Codec:
         cdef Py_buffer dv, pv
         cdef const uint8_t *dp[255]
         cdef uint8_t *pp[255]
+        cdef uint8_t *dbase
+        cdef uint8_t *pbase
         cdef int i, rc
-        cdef size_t L
-        _rows(data, &dv, self.k, False, "data")
+        cdef size_t L, PL
+        cdef int dheld = _rows(data, &dv, self.k, False, "data", &dbase, &L)
+        cdef int pheld = 0
         try:
-            L = <size_t>dv.shape[1]
             if out is None:
-                out = _np().empty((self.m, L), dtype="u1")
-            _rows(out, &pv, self.m, True, "out")
-            try:
-                if <size_t>pv.shape[1] != L:
-                    raise InvalidArgumentError(
-                        f"out has shards of {pv.shape[1]} bytes, data of {L}", BETANET_E_INVALID)
-                if L == 0:
-                    return out
-                for i in range(self.k):
-                    dp[i] = <const uint8_t *>dv.buf + <size_t>i * L
-                for i in range(self.m):
-                    pp[i] = <uint8_t *>pv.buf + <size_t>i * L
-                with nogil:
-                    rc = betanet_fec_encode(self.h, dp, pp, L)
-                check(rc, "betanet_fec_encode")
-            finally:
-                PyBuffer_Release(&pv)
+                out = cnp.PyArray_EMPTY(2, [self.m, <cnp.npy_intp>L], cnp.NPY_UINT8, 0)
+            pheld = _rows(out, &pv, self.m, True, "out", &pbase, &PL)
+            if PL != L:
+                raise InvalidArgumentError(f"out has shards of {PL} bytes, data of {L}", BETANET_E_INVALID)
+            if L == 0:
+                return out
+            for i in range(self.k):
+                dp[i] = dbase + i * L
+            for i in range(self.m):
+                pp[i] = pbase + i * L
+            with nogil:
+                rc = betanet_fec_encode(self.h, dp, pp, L)
+            check(rc, "betanet_fec_encode")
         finally:
-            PyBuffer_Release(&dv)
+            if pheld:
+                PyBuffer_Release(&pv)
+            if dheld:
+                PyBuffer_Release(&dv)
         return out
 
     def repair_array(self, shards, present, bint correct) -> list:
@@ -232,14 +242,14 @@ cdef class Codec:
         cdef bytes flags = _flags(present, self.n)
         cdef const uint8_t *p = flags
         cdef uint8_t bad[255]
+        cdef uint8_t *base
         cdef size_t nbad = 0
         cdef int i, rc
         cdef size_t L
-        _rows(shards, &sv, self.n, True, "shards")
+        cdef int held = _rows(shards, &sv, self.n, True, "shards", &base, &L)
         try:
-            L = <size_t>sv.shape[1]
             for i in range(self.n):
-                sp[i] = <uint8_t *>sv.buf + <size_t>i * L if L else _empty
+                sp[i] = base + i * L if L else _empty
             with nogil:
                 if correct:
                     rc = betanet_fec_correct(self.h, sp, p, L, bad, &nbad)
@@ -247,7 +257,10 @@ cdef class Codec:
                     rc = betanet_fec_reconstruct(self.h, sp, p, L)
             check(rc, "betanet_fec_correct" if correct else "betanet_fec_reconstruct")
         finally:
-            PyBuffer_Release(&sv)
+            if held:
+                PyBuffer_Release(&sv)
+        if nbad == 0:
+            return []
         return [bad[i] for i in range(nbad)]
 
     cdef _Views _shards(self, list shards, bytes present, bint all_writable):
