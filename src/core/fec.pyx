@@ -20,6 +20,12 @@ cdef extern from "betanet.h" nogil:
         pass
     int betanet_init()
 
+cdef extern from *:
+    """
+    #define bswap64(x) __builtin_bswap64(x)
+    """
+    uint64_t bswap64(uint64_t x) nogil
+
 cdef extern from "fec_simd.h" nogil:
     ctypedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfni,
                                      const uint8_t *const *inp, uint8_t *const *outp,
@@ -88,6 +94,10 @@ cdef extern from *:
     const uint8_t bnt_gf_log[256]
 
 cdef enum:
+    TABLES_NIB = 1
+    TABLES_GFNI = 2
+
+cdef enum:
     MAXN = 255
     CACHE_SLOTS = 16
     CORRECT_BLOCK = 2048     # columns per syndrome block in correct()
@@ -97,6 +107,7 @@ cdef enum:
 ctypedef struct gf_mat:
     int nout
     int nin
+    int built            # TABLES_* bits: which kernel tables are filled (built lazily)
     uint8_t *coef        # nout * nin
     uint8_t *nib         # nout * nin * 32: split-nibble product tables (PSHUFB)
     uint64_t *gfni       # nout * nin: bit matrices for vgf2p8affineqb
@@ -115,6 +126,7 @@ ctypedef struct fec_state:
     uint64_t tick
     gf_mat *enc          # m x k: parity = enc * data
     gf_mat *syn          # m x n: syndromes S_i = sum_j c_j X_j^i (lazy, for correct)
+    gf_mat *forney       # up to m x m: Forney check rows for the current errata (lazy)
     uint8_t *scratch     # correct(): S and R blocks and a zero row (lazy)
     cache_slot cache[CACHE_SLOTS]
 
@@ -163,29 +175,49 @@ cdef gf_mat *mat_new(int nout, int nin) noexcept nogil:
     mt.out_idx = mt.in_idx + nin
     return mt
 
-cdef void mat_tables(gf_mat *mt) noexcept nogil:
-    # Fill the kernel tables from the coefficients.
+cdef inline uint8_t gf_xtime(uint8_t a) noexcept nogil:
+    # a * 2 (= a * alpha)
+    return <uint8_t>((a << 1) ^ (0x1d if a & 0x80 else 0))
+
+cdef void mat_tables(gf_mat *mt, int which) noexcept nogil:
+    # Fill the kernel tables (TABLES_* bits) from the coefficients; mat_apply asks only
+    # for those of the kernel it runs. Multiplying by c is GF(2)-linear, so
+    # everything follows from p[j] = c * 2^j: nibble tables by XOR of those, and the
+    # vgf2p8affineqb matrix as the transposed bit matrix (byte 7-i holds, as bit j, bit i
+    # of p[j]). Cheap enough for a fresh decoding matrix on every erasure pattern.
     cdef size_t t, cells = <size_t>mt.nout * mt.nin
-    cdef int x, i, j
-    cdef uint8_t c
+    cdef int x, j
     cdef uint8_t p[8]
-    cdef uint64_t a, row
+    cdef uint8_t *lo
+    cdef uint8_t *hi
+    cdef uint64_t a, d
     for t in range(cells):
-        c = mt.coef[t]
-        for x in range(16):
-            mt.nib[32 * t + x] = gf_mul(c, <uint8_t>x)
-            mt.nib[32 * t + 16 + x] = gf_mul(c, <uint8_t>(x << 4))
-        # vgf2p8affineqb: output bit i = parity(byte[7-i] of the matrix & input), so
-        # byte 7-i holds, as bit j, bit i of c * 2^j.
-        for j in range(8):
-            p[j] = gf_mul(c, <uint8_t>(1 << j))
+        p[0] = mt.coef[t]
+        for j in range(1, 8):
+            p[j] = gf_xtime(p[j - 1])
+        if which & TABLES_NIB:
+            lo = mt.nib + 32 * t
+            hi = lo + 16
+            lo[0] = 0
+            hi[0] = 0
+            for j in range(4):
+                for x in range(1 << j):
+                    lo[(1 << j) + x] = lo[x] ^ p[j]
+                    hi[(1 << j) + x] = hi[x] ^ p[j + 4]
+        if not (which & TABLES_GFNI):
+            continue
         a = 0
-        for i in range(8):
-            row = 0
-            for j in range(8):
-                row |= <uint64_t>((p[j] >> i) & 1) << j
-            a |= row << (8 * (7 - i))
-        mt.gfni[t] = a
+        for j in range(8):
+            a |= (<uint64_t>p[j]) << (8 * j)           # bit 8j+i = bit i of p[j]
+        # 8x8 bit transpose (Hacker's Delight): bit 8j+i <-> bit 8i+j
+        d = (a ^ (a >> 7)) & 0x00AA00AA00AA00AAULL
+        a = a ^ d ^ (d << 7)
+        d = (a ^ (a >> 14)) & 0x0000CCCC0000CCCCULL
+        a = a ^ d ^ (d << 14)
+        d = (a ^ (a >> 28)) & 0x00000000F0F0F0F0ULL
+        a = a ^ d ^ (d << 28)
+        mt.gfni[t] = bswap64(a)                        # row i goes to byte 7-i
+    mt.built |= which
 
 
 cdef int current_isa() noexcept nogil:
@@ -229,7 +261,7 @@ cdef void scalar_dot(const gf_mat *mt, int o0, int g, const uint8_t *const *inp,
                         dst[x] ^= bnt_gf_exp[<int>bnt_gf_log[b] + lc]
 
 
-cdef void mat_apply(const gf_mat *mt, const uint8_t *const *inp, uint8_t *const *outp,
+cdef void mat_apply(gf_mat *mt, const uint8_t *const *inp, uint8_t *const *outp,
                     size_t off, size_t length) noexcept nogil:
     # outp[o][off + x] = sum_i coef[o][i] * inp[i][off + x]. Column blocks keep the
     # inputs cache-resident while each group of up to 8 outputs is accumulated.
@@ -238,6 +270,9 @@ cdef void mat_apply(const gf_mat *mt, const uint8_t *const *inp, uint8_t *const 
     cdef size_t c0, cl, done
     cdef size_t block = COLUMN_BLOCK
     cdef bnt_gf_kernel kern
+    cdef int need = TABLES_GFNI if isa == 3 else (TABLES_NIB if isa != 0 else 0)
+    if need & ~mt.built:
+        mat_tables(mt, need)
     if mt.nout > BNT_GF_MAX_GROUP and mt.nin > 16:
         block = (256 * 1024) // <size_t>mt.nin
         block = (block + 63) & ~(<size_t>63)
@@ -333,15 +368,16 @@ cdef gf_mat *encoding_matrix(int k, int m) noexcept nogil:
         mt.in_idx[j] = <uint8_t>j
     for i in range(m):
         mt.out_idx[i] = <uint8_t>(k + i)
-    mat_tables(mt)
     return mt
 
 
 cdef gf_mat *decoding_matrix(fec_state *st, const uint8_t *present) noexcept nogil:
     # The matrix that rebuilds every missing shard from the first k present ones, from
     # the cache when this erasure pattern was seen before. NULL: out of memory.
-    cdef int k = st.k, n = st.n, j, r, c, nout = 0, nin = 0, s
+    cdef int k = st.k, n = st.n, j, r, c, nout = 0, nin = 0, s, d, t, o
     cdef uint64_t key[4]
+    cdef uint8_t missing_data[MAXN]
+    cdef uint8_t *rrow
     cdef int slot, victim = 0
     cdef uint8_t in_idx[MAXN]
     cdef uint8_t out_idx[MAXN]
@@ -368,41 +404,59 @@ cdef gf_mat *decoding_matrix(fec_state *st, const uint8_t *present) noexcept nog
             return st.cache[slot].mat
         if st.cache[slot].used < st.cache[victim].used:
             victim = slot
-    tmp = <uint8_t *>bnt_alloc(<size_t>2 * k * k)
+    # The inputs are the d present data shards (unit rows, nothing to invert) and
+    # t = k - d parity shards q_s; the t missing data shards U solve the t x t system
+    #   M x = p_Q + P[Q][D] d_D,  M[s][r] = P[q_s][U_r],
+    # so only M is inverted (cheap for the usual few erasures, e.g. a fresh BLE pattern).
+    d = 0
+    while d < k and in_idx[d] < k:
+        d += 1
+    t = k - d
+    tmp = <uint8_t *>bnt_alloc(<size_t>2 * t * t + <size_t>t * k + 1)
     if tmp == NULL:
         return NULL
-    a = tmp
-    inv = tmp + <size_t>k * k
-    # rows of the generator matrix [I; P] for the chosen inputs
-    for r in range(k):
-        s = in_idx[r]
-        for c in range(k):
-            if s < k:
-                a[r * k + c] = 1 if c == s else 0
-            else:
-                a[r * k + c] = st.enc.coef[(s - k) * k + c]
-    if invert(a, inv, k) != 0:      # impossible for an MDS code; kept as a guard
+    a = tmp                              # M, destroyed by invert
+    inv = tmp + <size_t>t * t            # M^-1
+    rrow = inv + <size_t>t * t           # rrow[r][pos]: missing data U_r over the k inputs
+    r = 0
+    for j in range(k):                   # U = missing data shards, ascending
+        if not present[j]:
+            missing_data[r] = j
+            r += 1
+    for s in range(t):
+        for r in range(t):
+            a[s * t + r] = st.enc.coef[(in_idx[d + s] - k) * k + missing_data[r]]
+    if t > 0 and invert(a, inv, t) != 0:      # impossible for an MDS code; kept as a guard
         bnt_free(tmp)
         return NULL
+    for r in range(t):
+        for c in range(d):                    # data input j = in_idx[c]
+            acc = 0
+            for s in range(t):
+                acc ^= gf_mul(inv[r * t + s], st.enc.coef[(in_idx[d + s] - k) * k + in_idx[c]])
+            rrow[r * k + c] = acc
+        for s in range(t):                    # parity input q_s
+            rrow[r * k + d + s] = inv[r * t + s]
     mt = mat_new(nout, k)
     if mt == NULL:
         bnt_free(tmp)
         return NULL
-    for r in range(nout):
-        s = out_idx[r]
-        mt.out_idx[r] = <uint8_t>s
-        for c in range(k):
-            if s < k:
-                mt.coef[r * k + c] = inv[s * k + c]
-            else:
-                acc = 0
-                for j in range(k):
-                    acc ^= gf_mul(st.enc.coef[(s - k) * k + j], inv[j * k + c])
-                mt.coef[r * k + c] = acc
+    r = 0
+    for o in range(nout):
+        s = out_idx[o]
+        mt.out_idx[o] = <uint8_t>s
+        if s < k:                             # missing data: its row (U is ascending too)
+            memcpy(mt.coef + o * k, rrow + r * k, <size_t>k)
+            r += 1
+        else:                                 # missing parity: P[s] with d_U substituted
+            for c in range(k):
+                acc = st.enc.coef[(s - k) * k + in_idx[c]] if c < d else 0
+                for j in range(t):
+                    acc ^= gf_mul(st.enc.coef[(s - k) * k + missing_data[j]], rrow[j * k + c])
+                mt.coef[o * k + c] = acc
     for c in range(k):
         mt.in_idx[c] = in_idx[c]
     bnt_free(tmp)
-    mat_tables(mt)
     if st.cache[victim].mat != NULL:
         bnt_free(st.cache[victim].mat)
     st.cache[victim].mat = mt
@@ -447,6 +501,7 @@ cdef public void betanet_fec_free(betanet_fec_t *fec) noexcept nogil:
         bnt_free(st.cache[i].mat)
     bnt_free(st.enc)
     bnt_free(st.syn)
+    bnt_free(st.forney)
     bnt_free(st.scratch)
     bnt_free(st)
 
@@ -615,7 +670,7 @@ cdef void forney_matrix(fec_state *st, gf_mat *F, const uint8_t *inX) noexcept n
         for s in range(m):
             t = x + r - s
             F.coef[r * m + s] = gam[t] if 0 <= t <= x else 0
-    mat_tables(F)
+    F.built = 0                 # coefficients changed: tables are rebuilt on use
 
 
 cdef long first_nonzero(uint8_t *const *rows, int nrows, size_t length) noexcept nogil:
@@ -681,14 +736,15 @@ cdef public int betanet_fec_correct(betanet_fec_t *fec, uint8_t *const *shards,
             for i in range(m):
                 for j in range(n):
                     st.syn.coef[i * n + j] = gf_pow2(<long>i * (n - 1 - j))
-            mat_tables(st.syn)
         if st.scratch == NULL:
             st.scratch = <uint8_t *>bnt_alloc(<size_t>(2 * m + 1) * CORRECT_BLOCK)
             if st.scratch == NULL:
                 return BETANET_E_NOMEM
-        F = mat_new(m, m)
-        if F == NULL:
-            return BETANET_E_NOMEM
+        if st.forney == NULL:
+            st.forney = mat_new(m, m)
+            if st.forney == NULL:
+                return BETANET_E_NOMEM
+        F = st.forney
         zero = st.scratch + <size_t>2 * m * CORRECT_BLOCK
         for i in range(m):
             srows[i] = st.scratch + <size_t>i * CORRECT_BLOCK
@@ -722,12 +778,10 @@ cdef public int betanet_fec_correct(betanet_fec_t *fec, uint8_t *const *shards,
                     synd[i] = srows[i][col]
                 added = locate_column(st, synd, gamma_e, v, ispresent, isbad)
                 if added <= 0 or 2 * (nbad + added) + v > m:
-                    bnt_free(F)
                     return BETANET_E_UNCORRECTABLE
                 nbad += added
                 dirty = True
             c0 += cl
-        bnt_free(F)
     # Verified: repair the corrupted and missing shards as erasures.
     if nbad > 0 or v > 0:
         for j in range(n):
