@@ -40,7 +40,7 @@ CONFIGS = [  # (k, m, shard bytes, note)
 QUICK_CONFIGS = [(10, 4, 1024, "quick"), (16, 8, 244, "quick"), (4, 4, 64, "quick")]
 TARGETS = {  # (operation, peer) -> minimum ratio betanet / peer
     ("encode", "isal"): 1.0, ("reconstruct", "isal"): 0.8,
-    ("encode", "zfec"): 20.0, ("reconstruct", "zfec"): 20.0, ("reconstruct-new", "zfec"): 20.0,
+    ("encode", "zfec"): 20.0, ("reconstruct", "zfec"): 20.0,
     ("correct", "creedsolo"): 50.0,
 }
 
