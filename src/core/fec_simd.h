@@ -30,13 +30,34 @@ typedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfn
 #define BNT_GF_HAVE_X86 1
 
 /* ---- AVX-512 + GFNI: 64 bytes per step, one affine instruction per multiply ---------- */
+#define BNT_GFNI_UNROLL(G) ((G) <= 4 ? 4 : 2)   /* vectors per step: U*G accumulators <= 16 */
 #define BNT_DEF_GFNI512(G)                                                                 \
 __attribute__((target("avx512f,avx512bw,avx512vl,gfni")))                                  \
 static size_t bnt_gf_gfni512_##G(int nin, const uint8_t *nib, const uint64_t *gfni,        \
                                  const uint8_t *const *in, uint8_t *const *out,            \
                                  size_t off, size_t len) {                                 \
+    enum { U = BNT_GFNI_UNROLL(G) };                                                       \
     (void)nib;                                                                             \
     size_t x = 0;                                                                          \
+    /* U vectors per step: each matrix broadcast serves U * 64 bytes */                    \
+    for (; x + 64 * U <= len; x += 64 * U) {                                               \
+        __m512i acc[U][G];                                                                 \
+        for (int u = 0; u < U; u++)                                                        \
+            for (int o = 0; o < G; o++) acc[u][o] = _mm512_setzero_si512();               \
+        for (int i = 0; i < nin; i++) {                                                    \
+            __m512i d[U];                                                                  \
+            for (int u = 0; u < U; u++) d[u] = _mm512_loadu_si512(in[i] + off + x + 64 * u); \
+            for (int o = 0; o < G; o++) {                                                  \
+                __m512i a = _mm512_set1_epi64((long long)gfni[o * nin + i]);              \
+                for (int u = 0; u < U; u++)                                                \
+                    acc[u][o] = _mm512_xor_si512(acc[u][o],                                \
+                                                 _mm512_gf2p8affine_epi64_epi8(d[u], a, 0)); \
+            }                                                                              \
+        }                                                                                  \
+        for (int o = 0; o < G; o++)                                                        \
+            for (int u = 0; u < U; u++)                                                    \
+                _mm512_storeu_si512(out[o] + off + x + 64 * u, acc[u][o]);                 \
+    }                                                                                      \
     for (; x < len; x += 64) {                                                             \
         __mmask64 k = len - x >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (len - x)) - 1);  \
         __m512i acc[G];                                                                    \
