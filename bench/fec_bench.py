@@ -45,18 +45,14 @@ TARGETS = {  # (operation, peer) -> minimum ratio betanet / peer
 }
 
 
-def rate(fn, data_bytes: int, seconds: float, reset=None) -> float:
+def rate(fn, data_bytes: int, seconds: float) -> float:
     """Throughput of fn() in MB/s (10^6 bytes of data per second): the best of ~20
     batches, as timeit does, so other load on a shared machine biases every peer alike."""
-    if reset:
-        reset()
     fn()  # warm-up (and caches such as betanet's decoding matrices)
     calls = 1
     while True:  # calibrate a batch to ~1/20 of the budget
         start = time.perf_counter()
         for _ in range(calls):
-            if reset:
-                reset()
             fn()
         elapsed = time.perf_counter() - start
         if elapsed >= seconds / 20 or calls >= 1 << 20:
@@ -66,10 +62,23 @@ def rate(fn, data_bytes: int, seconds: float, reset=None) -> float:
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         for _ in range(calls):
-            if reset:
-                reset()
             fn()
         best = min(best, time.perf_counter() - start)
+    return calls * data_bytes / best / 1e6
+
+
+def rate_pool(fn, refill, calls: int, data_bytes: int, seconds: float) -> float:
+    """Like rate() for an operation that consumes its input: fn(i) for i < calls on a
+    pool that refill() restores between batches, outside the timing."""
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while True:
+        refill()
+        start = time.perf_counter()
+        for i in range(calls):
+            fn(i)
+        best = min(best, time.perf_counter() - start)
+        if time.perf_counter() >= deadline:
+            break
     return calls * data_bytes / best / 1e6
 
 
@@ -99,18 +108,19 @@ def bench_betanet(k, m, size, data, seconds):
 
     bad = list(range(1, n, max(1, n // max(1, m // 2))))[: m // 2]
     noise = np.random.default_rng(1).integers(1, 256, (len(bad), size), dtype=np.uint8)
-    work = full.copy()
+    corrupted = full.copy()
+    corrupted[bad] ^= noise
+    # correct() repairs in place: a pool of corrupted copies, refilled outside the timing
+    pool = np.empty((max(1, min(256, (32 << 20) // full.nbytes)),) + full.shape, dtype=np.uint8)
 
-    def corrupt():
-        for i, b in enumerate(bad):
-            work[b] ^= noise[i]
+    def refill():
+        pool[:] = corrupted
 
-    def fix():
-        r = rs.correct(work)
-        assert r.corrupted == bad
+    def fix(i):
+        assert rs.correct(pool[i]).corrupted == bad
 
-    out["correct"] = rate(fix, k * size, seconds, reset=corrupt)
-    assert np.array_equal(work, full)
+    out["correct"] = rate_pool(fix, refill, len(pool), k * size, seconds)
+    assert np.array_equal(pool[0], full)
     return out
 
 
