@@ -17,7 +17,7 @@ Operations, in MB/s of *data* (k x shard bytes per call):
 reedsolo and creedsolo work one byte column at a time; they run on a prefix of the
 columns (same code path, throughput is linear in the columns) to keep the run short.
 
-Usage: bench/fec_bench.py [--quick] [--seconds S]
+Usage: bench/fec_bench.py [--quick] [--seconds S] [--rounds R]
 """
 from __future__ import annotations
 
@@ -253,8 +253,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes and short runs (smoke test)")
     ap.add_argument("--seconds", type=float, default=None, help="time per measurement")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
     args = ap.parse_args()
-    seconds = args.seconds or (0.03 if args.quick else 0.6)
+    seconds = args.seconds or (0.03 if args.quick else 0.5)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     configs = QUICK_CONFIGS if args.quick else CONFIGS
 
     peers: dict[str, object] = {}
@@ -281,11 +283,18 @@ def main() -> int:
     missed = 0
     for k, m, size, note in configs:
         data = rng.integers(0, 256, (k, size), dtype=np.uint8)
-        results = {"betanet": bench_betanet(k, m, size, data, seconds)}
-        if "isal" in peers:
-            results["isal"] = bench_isal(peers["isal"], k, m, size, data, seconds)
-        if "zfec" in peers:
-            results["zfec"] = bench_zfec(k, m, size, data, seconds)
+        # rounds alternate betanet and the C peers, keeping each one's best, so a burst of
+        # load from other processes does not land on one library only
+        results: dict[str, dict[str, float]] = {}
+        for _ in range(args.rounds):
+            runs = {"betanet": lambda: bench_betanet(k, m, size, data, seconds)}
+            if "isal" in peers:
+                runs["isal"] = lambda: bench_isal(peers["isal"], k, m, size, data, seconds)
+            if "zfec" in peers:
+                runs["zfec"] = lambda: bench_zfec(k, m, size, data, seconds)
+            for name, fn in runs.items():
+                for op, value in fn().items():
+                    results.setdefault(name, {})[op] = max(value, results.get(name, {}).get(op, 0.0))
         for name, cols in (("creedsolo", 4096 if not args.quick else 64), ("reedsolo", 256 if not args.quick else 16)):
             if name in peers:
                 results[name] = bench_reedsolo(peers[name], k, m, size, data, seconds, cols)
