@@ -495,3 +495,34 @@ def test_property_kernels_match_scalar(code, length, seed):
         core.cpu_restrict(ALL)
     for out in outputs[1:]:
         assert np.array_equal(out, outputs[0])
+
+
+def test_one_codec_shared_by_threads():
+    # the handle's cache and scratch are state: concurrent calls on one object must serialise
+    rng = np.random.default_rng(14)
+    rs, full = random_shards(rng, 12, 6, 3000)
+    patterns = [sorted(rng.choice(18, 6, replace=False).tolist()) for _ in range(40)]
+    errors = []
+
+    def worker(seed):
+        r = np.random.default_rng(seed)
+        for _ in range(60):
+            if r.random() < 0.5:
+                lost = patterns[int(r.integers(len(patterns)))]
+                work = full.copy()
+                work[lost] = 0
+                rs.reconstruct(work, [i not in lost for i in range(18)])
+            else:
+                work = full.copy()
+                work[[3, 9, 15]] ^= 0x42
+                if rs.correct(work).corrupted != [3, 9, 15]:
+                    errors.append("locate")
+            if not np.array_equal(work, full):
+                errors.append("data")
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors

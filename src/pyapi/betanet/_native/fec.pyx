@@ -6,6 +6,8 @@
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE,
                              PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
 from libc.stdint cimport uint8_t
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK)
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from libc.string cimport memset
 from betanet._native._common cimport *
@@ -145,12 +147,19 @@ cdef class _Views:
 
 
 cdef class Codec:
-    """Handle over betanet_fec_t (k data + m parity shards)."""
+    """Handle over betanet_fec_t (k data + m parity shards).
+
+    The C handle serves one thread at a time (its decoding-matrix cache and scratch are
+    state); the calls run without the GIL, so a per-object lock serialises them."""
     cdef betanet_fec_t *h
+    cdef PyThread_type_lock lock
     cdef readonly int k, m, n
 
     def __cinit__(self, int k, int m):
         self.h = NULL
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError("cannot allocate a lock")
         if k < 1 or m < 1 or k + m > BETANET_FEC_MAX_SHARDS:
             from betanet.errors import InvalidArgumentError
             raise InvalidArgumentError(
@@ -163,6 +172,8 @@ cdef class Codec:
         if self.h != NULL:
             betanet_fec_free(self.h)
             self.h = NULL
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
 
     def encode(self, list data, list parity) -> None:
         """C encode: data (k buffers) -> parity (m writable buffers), equal lengths."""
@@ -175,7 +186,9 @@ cdef class Codec:
         for i in range(self.m):
             v.add(parity[i], True, self.k + i)
         with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
             rc = betanet_fec_encode(self.h, <const uint8_t *const *>v.ptrs, v.ptrs + self.k, <size_t>v.length)
+            PyThread_release_lock(self.lock)
         check(rc, "betanet_fec_encode")
 
     def reconstruct(self, list shards, present) -> None:
@@ -185,7 +198,9 @@ cdef class Codec:
         cdef const uint8_t *p = flags
         cdef int rc
         with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
             rc = betanet_fec_reconstruct(self.h, v.ptrs, p, <size_t>v.length)
+            PyThread_release_lock(self.lock)
         check(rc, "betanet_fec_reconstruct")
 
     def correct(self, list shards, present) -> list:
@@ -197,7 +212,9 @@ cdef class Codec:
         cdef size_t nbad = 0
         cdef int rc
         with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
             rc = betanet_fec_correct(self.h, v.ptrs, p, <size_t>v.length, bad, &nbad)
+            PyThread_release_lock(self.lock)
         check(rc, "betanet_fec_correct")
         return [bad[i] for i in range(nbad)]
 
@@ -225,7 +242,9 @@ cdef class Codec:
             for i in range(self.m):
                 pp[i] = pbase + i * L
             with nogil:
+                PyThread_acquire_lock(self.lock, WAIT_LOCK)
                 rc = betanet_fec_encode(self.h, dp, pp, L)
+                PyThread_release_lock(self.lock)
             check(rc, "betanet_fec_encode")
         finally:
             if pheld:
@@ -251,10 +270,12 @@ cdef class Codec:
             for i in range(self.n):
                 sp[i] = base + i * L if L else _empty
             with nogil:
+                PyThread_acquire_lock(self.lock, WAIT_LOCK)
                 if correct:
                     rc = betanet_fec_correct(self.h, sp, p, L, bad, &nbad)
                 else:
                     rc = betanet_fec_reconstruct(self.h, sp, p, L)
+                PyThread_release_lock(self.lock)
             check(rc, "betanet_fec_correct" if correct else "betanet_fec_reconstruct")
         finally:
             if held:
