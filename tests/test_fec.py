@@ -526,3 +526,11 @@ def test_one_codec_shared_by_threads():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_encode_sequence_into_array():
+    rs = ReedSolomon(3, 2)
+    data = [b"abcd", b"efgh", b"ijkl"]
+    out = np.zeros((2, 4), dtype=np.uint8)
+    assert rs.encode(data, out=out) is out
+    assert [r.tobytes() for r in out] == [bytes(p) for p in rs.encode(data)]

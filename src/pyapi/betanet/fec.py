@@ -108,9 +108,7 @@ class ReedSolomon:
         if out is None:
             length = _length(data[0], 0)
             out = [bytearray(length) for _ in range(self.m)]
-        elif isinstance(out, np.ndarray):
-            out = list(out)
-        self._codec.encode(list(data), list(out))
+        self._codec.encode(list(data), list(out))     # list(array) = its rows, as views
         return out
 
     def reconstruct(self, shards: Shards, present: Optional[Sequence[bool]] = None) -> Any:
