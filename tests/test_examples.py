@@ -51,10 +51,12 @@ def test_c_example_pkg_config(c_prefix, tmp_path):
 
 
 def test_c_example_static_archive(c_prefix, tmp_path):
-    archive = libdir(c_prefix) / "libbetanet.a"
+    lib = libdir(c_prefix)
+    assert (lib / "libbetanet.a").exists()
     exe = tmp_path / "fec_example_static"
-    run(["cc", str(C_EXAMPLE), f"-I{c_prefix / 'include'}", str(archive), "-lsodium", "-lpthread",
-         "-o", str(exe)])
+    # -Bstatic picks libbetanet.a over the .so in the same directory; nothing else is needed
+    run(["cc", str(C_EXAMPLE), f"-I{c_prefix / 'include'}", f"-L{lib}",
+         "-Wl,-Bstatic", "-lbetanet", "-Wl,-Bdynamic", "-lsodium", "-lpthread", "-o", str(exe)])
     needed = run(["readelf", "-d", str(exe)]).stdout
     assert "libbetanet" not in needed and not re.search(r"libpython", needed)
     check_output(run([str(exe)]))
