@@ -249,6 +249,27 @@ def bench_reedsolo(module, k, m, size, data, seconds, columns):
     return out
 
 
+def kernel_table(seconds: float) -> None:
+    """betanet's own kernels side by side (betanet_cpu_restrict), first configuration."""
+    from betanet._native import core
+    flags = core.CPU_FLAGS
+    masks = {"scalar": 0, "ssse3": flags["ssse3"], "avx2": flags["ssse3"] | flags["avx2"],
+             "gfni-avx2": flags["ssse3"] | flags["avx2"] | flags["gfni"], "gfni-avx512": 0xFFFFFFFF}
+    k, m, size, _ = CONFIGS[0]
+    data = np.random.default_rng(3).integers(0, 256, (k, size), dtype=np.uint8)
+    print(f"\nbetanet kernels, k={k} m={m} {size} B (MB/s):")
+    try:
+        for name, mask in masks.items():
+            core.cpu_restrict(mask)
+            if kernel() != name:
+                continue
+            r = bench_betanet(k, m, size, data, seconds / 2)
+            print(f"  {name:<12} encode {r['encode']:9.1f}  reconstruct {r['reconstruct']:9.1f}  "
+                  f"correct {r['correct']:9.1f}")
+    finally:
+        core.cpu_restrict(0xFFFFFFFF)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes and short runs (smoke test)")
@@ -313,6 +334,8 @@ def main() -> int:
                     ratios.append(f"{ours / v:.1f}x {p}{flag}")
             print(f"{label:<22} {op:<16} {ours:9.1f} " + " ".join(cells) + "   " + ", ".join(ratios))
         print(f"{'':<22} ({note})")
+    if not args.quick:
+        kernel_table(seconds)
     print(f"\ntargets: encode >= 1.0x and reconstruct >= 0.8x ISA-L on the first configuration; "
           f">= 20x zfec; correct >= 50x creedsolo. Missed: {missed}")
     return 0

@@ -23,7 +23,9 @@ VECTORS = Path(__file__).parent / "vectors" / "fec.json"
 ALL = 0xFFFFFFFF
 # CPU restriction masks for every kernel this machine has, scalar first.
 KERNEL_MASKS = {"scalar": 0, "ssse3": core.CPU_FLAGS["ssse3"],
-                "avx2": core.CPU_FLAGS["ssse3"] | core.CPU_FLAGS["avx2"], "gfni-avx512": ALL}
+                "avx2": core.CPU_FLAGS["ssse3"] | core.CPU_FLAGS["avx2"],
+                "gfni-avx2": core.CPU_FLAGS["ssse3"] | core.CPU_FLAGS["avx2"] | core.CPU_FLAGS["gfni"],
+                "gfni-avx512": ALL}
 
 
 def available_kernels() -> dict[str, int]:
@@ -135,7 +137,7 @@ def test_correct_on_every_kernel(name, restore_cpu):
 
 
 def test_kernel_names():
-    assert kernel() in ("gfni-avx512", "avx2", "ssse3", "scalar")
+    assert kernel() in ("gfni-avx512", "gfni-avx2", "avx2", "ssse3", "scalar")
     feats = betanet.cpu_features()
     if {"avx512", "gfni"} <= set(feats):
         assert kernel() == "gfni-avx512"

@@ -514,6 +514,8 @@ cdef int current_isa() noexcept nogil:
     cdef unsigned int f = bnt_cpu()
     if (f & BETANET_CPU_AVX512) and (f & BETANET_CPU_GFNI) and bnt_gf_kernel_for(3, 1) != NULL:
         return 3
+    if (f & BETANET_CPU_AVX2) and (f & BETANET_CPU_GFNI) and bnt_gf_kernel_for(4, 1) != NULL:
+        return 4
     if (f & BETANET_CPU_AVX2) and bnt_gf_kernel_for(2, 1) != NULL:
         return 2
     if (f & BETANET_CPU_SSSE3) and bnt_gf_kernel_for(1, 1) != NULL:
@@ -521,34 +523,78 @@ cdef int current_isa() noexcept nogil:
     return 0
 
 
+cdef void row_xor(const uint8_t *row, const uint8_t *src, uint8_t *dst,
+                  size_t length) noexcept nogil:
+    # dst[x] ^= row[src[x]], eight bytes per step through 64-bit words (byte lane j of
+    # the loaded word is stored back to the same lane, so any endianness works).
+    cdef size_t x = 0
+    cdef uint64_t w, r, d
+    while x + 8 <= length:
+        memcpy(&w, src + x, 8)
+        r = (<uint64_t>row[w & 0xff]
+             | (<uint64_t>row[(w >> 8) & 0xff] << 8)
+             | (<uint64_t>row[(w >> 16) & 0xff] << 16)
+             | (<uint64_t>row[(w >> 24) & 0xff] << 24)
+             | (<uint64_t>row[(w >> 32) & 0xff] << 32)
+             | (<uint64_t>row[(w >> 40) & 0xff] << 40)
+             | (<uint64_t>row[(w >> 48) & 0xff] << 48)
+             | (<uint64_t>row[w >> 56] << 56))
+        memcpy(&d, dst + x, 8)
+        d ^= r
+        memcpy(dst + x, &d, 8)
+        x += 8
+    while x < length:
+        dst[x] ^= row[src[x]]
+        x += 1
+
+
 cdef void scalar_dot(const gf_mat *mt, int o0, int g, const uint8_t *const *inp,
                      uint8_t *const *outp, size_t off, size_t length) noexcept nogil:
-    # The portable path (and the SIMD kernels' tails): outputs o0 .. o0+g-1.
-    cdef int o, i
+    # The portable path (and the SIMD kernels' tails): outputs o0 .. o0+g-1. Long runs
+    # use a 256-byte product row per coefficient (one lookup per byte); short ones, the
+    # log/exp tables directly.
+    cdef int o, i, lc
     cdef size_t x
     cdef uint8_t c, b
-    cdef int lc
+    cdef bint first
+    cdef uint8_t row[256]
     cdef uint8_t *dst
     cdef const uint8_t *src
     if length == 0:
         return
     for o in range(o0, o0 + g):
         dst = outp[o] + off
-        memset(dst, 0, length)
+        first = True
         for i in range(mt.nin):
             c = mt.coef[o * mt.nin + i]
             if c == 0:
                 continue
             src = inp[i] + off
             if c == 1:
-                for x in range(length):
-                    dst[x] ^= src[x]
+                if first:
+                    memcpy(dst, src, length)
+                else:
+                    for x in range(length):
+                        dst[x] ^= src[x]
+            elif length >= 256:
+                lc = bnt_gf_log[c]
+                row[0] = 0
+                for x in range(1, 256):
+                    row[x] = bnt_gf_exp[lc + bnt_gf_log[x]]
+                if first:
+                    memset(dst, 0, length)
+                row_xor(row, src, dst, length)
             else:
                 lc = bnt_gf_log[c]
+                if first:
+                    memset(dst, 0, length)
                 for x in range(length):
                     b = src[x]
                     if b != 0:
                         dst[x] ^= bnt_gf_exp[<int>bnt_gf_log[b] + lc]
+            first = False
+        if first:                       # all coefficients zero
+            memset(dst, 0, length)
 
 
 cdef void mat_apply(gf_mat *mt, const uint8_t *const *inp, uint8_t *const *outp,
@@ -560,7 +606,7 @@ cdef void mat_apply(gf_mat *mt, const uint8_t *const *inp, uint8_t *const *outp,
     cdef size_t c0, cl, done
     cdef size_t block = COLUMN_BLOCK
     cdef bnt_gf_kernel kern
-    cdef int need = TABLES_GFNI if isa == 3 else (TABLES_NIB if isa != 0 else 0)
+    cdef int need = TABLES_GFNI if isa >= 3 else (TABLES_NIB if isa != 0 else 0)
     if need & ~mt.built:
         mat_tables(mt, need)
     if mt.nout > BNT_GF_MAX_GROUP and mt.nin > 16:
@@ -823,6 +869,8 @@ cdef public const char *betanet_fec_kernel() noexcept nogil:
     cdef int isa = current_isa()
     if isa == 3:
         return "gfni-avx512"
+    if isa == 4:
+        return "gfni-avx2"
     if isa == 2:
         return "avx2"
     if isa == 1:

@@ -4,7 +4,7 @@
  * Each kernel computes, for o < G (a compile-time group size):
  *     out[o][off + x] = XOR_i coef(o, i) * in[i][off + x]      (overwrite, not accumulate)
  * over a prefix of [0, len) that is a whole number of vectors, and returns the number of
- * bytes done (the GFNI kernel finishes the tail with masked loads and does all of it).
+ * bytes done (the AVX-512 kernel finishes the tail with masked loads and does all of it).
  * fec.pyx does the rest with the portable scalar code.
  *
  * Coefficient tables, for output o and input i, at index t = o * nin + i:
@@ -74,6 +74,34 @@ static size_t bnt_gf_gfni512_##G(int nin, const uint8_t *nib, const uint64_t *gf
     return len;                                                                            \
 }
 
+/* ---- GFNI with AVX2 (e.g. Alder Lake, no AVX-512): 32 bytes per vector, 2 per step ---- */
+#define BNT_DEF_GFNI256(G)                                                                 \
+__attribute__((target("avx2,gfni")))                                                       \
+static size_t bnt_gf_gfni256_##G(int nin, const uint8_t *nib, const uint64_t *gfni,        \
+                                 const uint8_t *const *in, uint8_t *const *out,            \
+                                 size_t off, size_t len) {                                 \
+    (void)nib;                                                                             \
+    size_t done = len & ~(size_t)63;                                                       \
+    for (size_t x = 0; x < done; x += 64) {                                                \
+        __m256i a0[G], a1[G];                                                              \
+        for (int o = 0; o < G; o++) a0[o] = a1[o] = _mm256_setzero_si256();              \
+        for (int i = 0; i < nin; i++) {                                                    \
+            __m256i d0 = _mm256_loadu_si256((const __m256i *)(in[i] + off + x));          \
+            __m256i d1 = _mm256_loadu_si256((const __m256i *)(in[i] + off + x + 32));     \
+            for (int o = 0; o < G; o++) {                                                  \
+                __m256i a = _mm256_set1_epi64x((long long)gfni[o * nin + i]);             \
+                a0[o] = _mm256_xor_si256(a0[o], _mm256_gf2p8affine_epi64_epi8(d0, a, 0));  \
+                a1[o] = _mm256_xor_si256(a1[o], _mm256_gf2p8affine_epi64_epi8(d1, a, 0));  \
+            }                                                                              \
+        }                                                                                  \
+        for (int o = 0; o < G; o++) {                                                      \
+            _mm256_storeu_si256((__m256i *)(out[o] + off + x), a0[o]);                     \
+            _mm256_storeu_si256((__m256i *)(out[o] + off + x + 32), a1[o]);                \
+        }                                                                                  \
+    }                                                                                      \
+    return done;                                                                           \
+}
+
 /* ---- AVX2: split-nibble tables, two VPSHUFB per multiply, 32 bytes per step --------- */
 #define BNT_DEF_AVX2(G)                                                                    \
 __attribute__((target("avx2")))                                                            \
@@ -134,26 +162,30 @@ static size_t bnt_gf_ssse3_##G(int nin, const uint8_t *nib, const uint64_t *gfni
 
 #define BNT_DEF_ALL(DEF) DEF(1) DEF(2) DEF(3) DEF(4) DEF(5) DEF(6) DEF(7) DEF(8)
 BNT_DEF_ALL(BNT_DEF_GFNI512)
+BNT_DEF_ALL(BNT_DEF_GFNI256)
 BNT_DEF_ALL(BNT_DEF_AVX2)
 BNT_DEF_ALL(BNT_DEF_SSSE3)
 
 #define BNT_KERNELS(P) { P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8 }
 static const bnt_gf_kernel bnt_gf_gfni512[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_gfni512_);
+static const bnt_gf_kernel bnt_gf_gfni256[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_gfni256_);
 static const bnt_gf_kernel bnt_gf_avx2[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_avx2_);
 static const bnt_gf_kernel bnt_gf_ssse3[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_ssse3_);
 
 #else  /* not x86-64: only the portable path */
 #define BNT_GF_HAVE_X86 0
 static const bnt_gf_kernel bnt_gf_gfni512[BNT_GF_MAX_GROUP] = {0};
+static const bnt_gf_kernel bnt_gf_gfni256[BNT_GF_MAX_GROUP] = {0};
 static const bnt_gf_kernel bnt_gf_avx2[BNT_GF_MAX_GROUP] = {0};
 static const bnt_gf_kernel bnt_gf_ssse3[BNT_GF_MAX_GROUP] = {0};
 #endif
 
-/* The kernel for a group of g (1..8) outputs on ISA path `isa` (1 SSSE3, 2 AVX2, 3 GFNI512). */
+/* The kernel for a group of g (1..8) outputs on ISA path `isa`
+ * (1 SSSE3, 2 AVX2, 3 AVX-512 + GFNI, 4 AVX2 + GFNI). */
 static inline bnt_gf_kernel bnt_gf_kernel_for(int isa, int g) {
     if (!BNT_GF_HAVE_X86 || g < 1 || g > BNT_GF_MAX_GROUP) return 0;
-    return isa == 3 ? bnt_gf_gfni512[g - 1] : isa == 2 ? bnt_gf_avx2[g - 1]
-         : isa == 1 ? bnt_gf_ssse3[g - 1] : 0;
+    return isa == 3 ? bnt_gf_gfni512[g - 1] : isa == 4 ? bnt_gf_gfni256[g - 1]
+         : isa == 2 ? bnt_gf_avx2[g - 1] : isa == 1 ? bnt_gf_ssse3[g - 1] : 0;
 }
 
 #endif /* BNT_FEC_SIMD_H */
