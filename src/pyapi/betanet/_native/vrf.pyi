@@ -1,4 +1,4 @@
-from collections.abc import Buffer
+from typing import Any as Buffer  # collections.abc.Buffer needs Python >= 3.12
 
 SEED_BYTES: int
 PUBLIC_KEY_BYTES: int
