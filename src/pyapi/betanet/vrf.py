@@ -235,7 +235,8 @@ class RouteChoice:
 
     ``proofs[i]`` is the VRF proof over ``route_alpha(seed, i)``; draw ``attempt`` chose
     ``hops``. Earlier draws were skipped because their hop set was recently used for the
-    same (src, dst, epoch); when every one of ``MAX_ATTEMPTS`` draws hit a recent set, the
+    same (src, dst, epoch); when every one of ``MAX_ATTEMPTS`` draws hit a recent set (or
+    the set is so small that every possible hop set is recent, then after one draw), the
     least recently used of them was taken (``attempt`` may then be any index).
     """
 
@@ -370,7 +371,9 @@ class RouteSelector:
         outputs: list[bytes] = []
         candidates: list[tuple[int, ...]] = []
         chosen = -1
-        for attempt in range(self._max_attempts):
+        # When every possible hop set is in the window, further draws cannot help.
+        attempts = 1 if math.comb(len(self._nodes), hops) <= len(recent) else self._max_attempts
+        for attempt in range(attempts):
             proof, output = self._key.prove_with_output(route_alpha(seed, attempt))
             proofs.append(proof)
             outputs.append(output)
@@ -383,9 +386,9 @@ class RouteSelector:
             # Fewer feasible hop sets than the window: reuse the least recently used one.
             order = list(recent)
             chosen = min(range(len(candidates)), key=lambda i: order.index(self._set_of(candidates[i])))
-            log.info("route %s->%s epoch %d: all %d draws hit the last %d hop sets; reusing the "
-                     "least recently used", pair[0].hex()[:8], pair[1].hex()[:8], epoch,
-                     self._max_attempts, DIVERSITY_WINDOW)
+            log.debug("route %s->%s epoch %d: %d draws all hit the last %d hop sets; reusing "
+                      "the least recently used", pair[0].hex()[:8], pair[1].hex()[:8], epoch,
+                      attempts, DIVERSITY_WINDOW)
         used = self._set_of(candidates[chosen])
         if used in recent:
             recent.remove(used)
