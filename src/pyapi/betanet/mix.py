@@ -430,21 +430,21 @@ class Mixnode:
                 self.counters.dropped["held-full"] += 1
                 return
             self._held += 1
-            self._hold(r.delay_ms, self._forward(r.next_node, r.packet))
+            self._hold(r.delay_ms, lambda: self._forward(r.next_node, r.packet))
         elif isinstance(r, sphinx.Deliver):
-            self._hold(r.delay_ms, self._deliver(r.destination, r.body))
+            self._hold(r.delay_ms, lambda: self._deliver(r.destination, r.body))
         else:
-            self._hold(r.delay_ms, self._send_reply(r))
+            self._hold(r.delay_ms, lambda: self._send_reply(r))
 
-    def _hold(self, delay_ms: int, coro) -> None:
+    def _hold(self, delay_ms: int, action: Callable[[], Awaitable[None]]) -> None:
+        # Hold for the sender-chosen delay, then run the action (a coroutine factory, so
+        # that a timer cancelled at shutdown leaves no never-awaited coroutine behind).
         loop = asyncio.get_running_loop()
 
         def fire() -> None:
             self._timers.discard(handle)
             if not self._closed:
-                self._spawn(coro)
-            else:
-                coro.close()
+                self._spawn(action())
         handle = loop.call_later(delay_ms / 1000.0, fire)
         self._timers.add(handle)
 
