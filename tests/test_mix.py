@@ -199,3 +199,19 @@ def test_mixnode_cli_single_node_runs_and_stops(tmp_path):
     d = json.loads(proc.stdout.splitlines()[0])
     assert d["sphinx_public_key"] == KeyPair.from_seed(bytes.fromhex("11" * 32)).public_key.hex()
     assert "counters: received=0" in proc.stdout
+
+
+def test_demo_section_runs():
+    proc = subprocess.run([sys.executable, "-m", "betanet", "demo", "mixnet"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 failure(s)" in proc.stdout and "VRF route" in proc.stdout
+
+
+def test_benchmark_quick_runs():
+    from pathlib import Path
+    bench = Path(__file__).resolve().parent.parent / "bench" / "sphinx_bench.py"
+    proc = subprocess.run([sys.executable, str(bench), "--quick"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "per-hop processing" in proc.stdout and "throughput, 2 threads" in proc.stdout
