@@ -447,3 +447,14 @@ def test_process_many_from_two_threads_shares_one_node():
     replays = [r for res in results for r in res if isinstance(r, ReplayError)]
     assert len(ok) == 80 and len(replays) == 80
     assert len({r.packet for r in ok}) == 80
+
+
+def test_docs_reproduce_the_first_vector():
+    doc = (Path(__file__).parent.parent / "docs" / "sphinx.md").read_text()
+    flat = "".join(doc.split())
+    case = json.loads(VECTORS.read_text())["cases"][0]
+    assert case["packet"] in flat
+    for hop in case["hops"]:
+        assert hop["output"] in flat and hop["key_rho"] in flat and hop["shared_secret"] in flat
+    for name, info in ref.INFO.items():
+        assert f'"{info.decode()}"' in doc
