@@ -215,3 +215,26 @@ def test_benchmark_quick_runs():
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "per-hop processing" in proc.stdout and "throughput, 2 threads" in proc.stdout
+
+
+def test_key_rotation_expires_old_epochs():
+    async def main():
+        async with LocalMixnet(3, mean_delay_ms=1) as net:
+            node = net.nodes[0]
+            old_key = node.key
+            route_old = sphinx.Route([sphinx.NodeInfo(node.node_id, old_key.public_key)])
+            stale = sphinx.create_packet(G, 1, route_old, node.node_id, encode_body(G, mix.KIND_DROP))
+            new_keys = [KeyPair.generate() for _ in range(2)]
+            node.rotate_key(2, new_keys[0])
+            # epoch 1 still accepted during epoch 2
+            still = sphinx.create_packet(G, 1, route_old, node.node_id, encode_body(G, mix.KIND_DROP))
+            node._on_frame(FRAME_PACKET, still)
+            await eventually(lambda: node.counters.cover_dropped == 1)
+            node.rotate_key(3, new_keys[1])
+            node._on_frame(FRAME_PACKET, stale)
+            fresh = sphinx.create_packet(G, 3, sphinx.Route([sphinx.NodeInfo(node.node_id, new_keys[1].public_key)]),
+                                         node.node_id, encode_body(G, mix.KIND_DROP))
+            node._on_frame(FRAME_PACKET, fresh)
+            await eventually(lambda: node.counters.dropped["expired"] == 1 and node.counters.cover_dropped == 2)
+
+    run(main())

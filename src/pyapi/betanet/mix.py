@@ -23,6 +23,7 @@ import asyncio
 import collections
 import logging
 import math
+import os
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -354,7 +355,8 @@ class Mixnode:
                  selector: RouteSelectorLike | None = None, hops: int = 3,
                  mean_delay_ms: float = 50.0, loop_rate: float = 0.0,
                  queue_limit: int = 4096, held_limit: int = 16384, batch_max: int = 256,
-                 replay_capacity: int = 1 << 18, as_group: int = 0) -> None:
+                 replay_capacity: int = 1 << 18, as_group: int = 0, workers: int = 0) -> None:
+        self.workers = workers or min(4, os.cpu_count() or 1)
         self.node_id, self.key, self.geometry, self.epoch = node_id, key, geometry, epoch
         self.directory = directory
         self.transport = transport or TcpTransport()
@@ -380,7 +382,8 @@ class Mixnode:
 
     async def start(self) -> tuple[str, int]:
         self.address = await self.transport.start(self._on_frame)
-        self._spawn(self._worker())
+        for _ in range(self.workers):
+            self._spawn(self._worker())
         if self.loop_rate > 0:
             self._spawn(_poisson(self.loop_rate, self._send_loop))
         log.info("mixnode %s listening on %s:%d", self.node_id.hex()[:12], *self.address)
@@ -390,6 +393,13 @@ class Mixnode:
         t = asyncio.ensure_future(coro)
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
+
+    def rotate_key(self, epoch: int, key: KeyPair, keep_previous: int = 1) -> None:
+        """Start key epoch ``epoch`` (publish ``key.public_key`` for it); packets of the last
+        ``keep_previous`` epochs are still accepted, older ones are rejected as expired."""
+        self.sphinx.add_key(epoch, key.secret_key)
+        self.sphinx.expire(max(0, epoch - keep_previous))
+        self.key, self.epoch, self.sender.epoch = key, epoch, epoch
 
     # -- receive
     def _on_frame(self, frame_type: int, data: bytes) -> None:
@@ -406,19 +416,23 @@ class Mixnode:
             self.counters.dropped["bad-frame"] += 1
 
     async def _worker(self) -> None:
+        # Several workers share the queue, so that batches run on every core at once.
         loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.batch_max))]
-                self.counters.batches += 1
-                if len(batch) >= 8:       # worth a thread: process_many runs without the GIL
-                    results = await loop.run_in_executor(None, self.sphinx.process_many, batch)
-                else:
-                    results = self.sphinx.process_many(batch)
-                for r in results:
-                    self._handle(r)
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.batch_max))]
+            if self._queue:
+                self._wake.set()          # more left: let another worker take a batch
+            self.counters.batches += 1
+            if len(batch) >= 8:           # worth a thread: process_many runs without the GIL
+                results = await loop.run_in_executor(None, self.sphinx.process_many, batch)
+            else:
+                results = self.sphinx.process_many(batch)
+            for r in results:
+                self._handle(r)
 
     def _handle(self, r) -> None:
         if isinstance(r, BetanetError):
