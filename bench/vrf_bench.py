@@ -23,18 +23,25 @@ from betanet import vrf
 
 
 def rate(fn, seconds: float, min_calls: int) -> float:
-    """Calls per second of fn(), best of three timed windows."""
-    fn()
-    best = 0.0
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            elapsed = time.perf_counter() - start
-            if n >= min_calls and elapsed >= seconds / 3:
-                break
-        best = max(best, n / elapsed)
+    """Calls per second of fn() in one timed window."""
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if n >= min_calls and elapsed >= seconds:
+            return n / elapsed
+
+
+def rates(ops: dict, seconds: float, min_calls: int, rounds: int) -> dict[str, float]:
+    """Best rate of each op over `rounds` interleaved rounds, so that every op and its
+    reference see the same machine conditions (the machine is shared and noisy)."""
+    for fn in ops.values():
+        fn()
+    best = dict.fromkeys(ops, 0.0)
+    for _ in range(rounds):
+        for name, fn in ops.items():
+            best[name] = max(best[name], rate(fn, seconds / rounds, min_calls))
     return best
 
 
@@ -49,9 +56,9 @@ def libsodium():
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny run (used by the tests)")
-    ap.add_argument("--seconds", type=float, default=1.5, help="time per measurement")
+    ap.add_argument("--seconds", type=float, default=3.0, help="time per operation (all rounds)")
     args = ap.parse_args()
-    seconds, min_calls = (0.02, 3) if args.quick else (args.seconds, 50)
+    seconds, min_calls, rounds = (0.02, 3, 1) if args.quick else (args.seconds, 20, 6)
 
     msg = b"betanet route seed ......... 32B"
     key = vrf.VRFKeyPair.from_seed(os.urandom(32))
@@ -69,17 +76,15 @@ def main() -> int:
     ossl_pub = ossl.public_key()
     ossl_sig = ossl.sign(msg)
 
-    results = {
-        "vrf prove": rate(lambda: key.prove(msg), seconds, min_calls),
-        "vrf verify": rate(lambda: vrf.verify(key.public_key, proof, msg), seconds, min_calls),
-        "vrf proof_to_hash": rate(lambda: vrf.proof_to_hash(proof), seconds, min_calls),
-        "libsodium ed25519 sign": rate(
-            lambda: sodium.crypto_sign_detached(sig, None, msg, len(msg), sk), seconds, min_calls),
-        "libsodium ed25519 verify": rate(
-            lambda: sodium.crypto_sign_verify_detached(sig, msg, len(msg), pk), seconds, min_calls),
-        "openssl ed25519 sign": rate(lambda: ossl.sign(msg), seconds, min_calls),
-        "openssl ed25519 verify": rate(lambda: ossl_pub.verify(ossl_sig, msg), seconds, min_calls),
-    }
+    results = rates({
+        "vrf prove": lambda: key.prove(msg),
+        "vrf verify": lambda: vrf.verify(key.public_key, proof, msg),
+        "vrf proof_to_hash": lambda: vrf.proof_to_hash(proof),
+        "libsodium ed25519 sign": lambda: sodium.crypto_sign_detached(sig, None, msg, len(msg), sk),
+        "libsodium ed25519 verify": lambda: sodium.crypto_sign_verify_detached(sig, msg, len(msg), pk),
+        "openssl ed25519 sign": lambda: ossl.sign(msg),
+        "openssl ed25519 verify": lambda: ossl_pub.verify(ossl_sig, msg),
+    }, seconds, min_calls, rounds)
 
     # Two threads proving at once: the GIL is released inside libbetanet.
     batch = 8 if args.quick else 400
@@ -98,11 +103,12 @@ def main() -> int:
     selector = vrf.RouteSelector(nodes, key, vrf.LocalBeacon(b"bench"))
     nonces = iter(os.urandom(16) for _ in range(10**7))
     src, dst = os.urandom(32), os.urandom(32)
-    results["route select (3 hops / 100 nodes)"] = rate(
-        lambda: selector.select_route(src, dst, next(nonces), 3, 0, 1, 1), seconds, min_calls)
     choice = selector.select_route(src, dst, nonce := os.urandom(16), 3, 0, 1, 1)
-    results["route verify_selection"] = rate(
-        lambda: selector.verify_selection(choice, src, dst, nonce, 3, 0, 1), seconds, min_calls)
+    results.update(rates({
+        "route select (3 hops / 100 nodes)":
+            lambda: selector.select_route(src, dst, next(nonces), 3, 0, 1, 1),
+        "route verify_selection": lambda: selector.verify_selection(choice, src, dst, nonce, 3, 0, 1),
+    }, seconds, min_calls, rounds))
 
     print(f"betanet {betanet.__version__}, CPU features: {' '.join(betanet.cpu_features()) or 'none'}"
           f"{'  (--quick: numbers meaningless)' if args.quick else ''}")

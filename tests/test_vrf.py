@@ -301,3 +301,12 @@ def test_keys_are_freed():
     assert core.live_allocations() == before + 10
     del keys
     assert core.live_allocations() == before
+
+
+def test_benchmark_quick_runs():
+    import subprocess
+    import sys
+    bench = Path(__file__).resolve().parent.parent / "bench" / "vrf_bench.py"
+    out = subprocess.run([sys.executable, str(bench), "--quick"], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "vrf prove / libsodium sign" in out and "route select" in out
