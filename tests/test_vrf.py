@@ -301,3 +301,64 @@ def test_keys_are_freed():
     assert core.live_allocations() == before + 10
     del keys
     assert core.live_allocations() == before
+
+
+def test_benchmark_quick_runs():
+    import subprocess
+    import sys
+    bench = Path(__file__).resolve().parent.parent / "bench" / "vrf_bench.py"
+    out = subprocess.run([sys.executable, str(bench), "--quick"], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "vrf prove / libsodium sign" in out and "route select" in out
+
+
+C_PROGRAM = r"""
+#include <stdio.h>
+#include <string.h>
+#include "betanet.h"
+
+static void unhex(const char *h, uint8_t *out) { while (*h) { sscanf(h, "%2hhx", out++); h += 2; } }
+
+int main(void) {
+    uint8_t seed[32], pk[32], proof[80], out[64], out2[64], want_pi[80], want_beta[64];
+    betanet_vrf_key_t *key = NULL;
+    if (betanet_init() != 0) return 1;
+    unhex("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7", seed);
+    unhex("9bc0f79119cc5604bf02d23b4caede71393cedfbb191434dd016d30177ccbf8096bb474e53895c362d8628ee9f9ea3c0e52c7a5c691b6c18c9979866568add7a2d41b00b05081ed0f58ee5e31b3a970e", want_pi);
+    unhex("645427e5d00c62a23fb703732fa5d892940935942101e456ecca7bb217c61c452118fec1219202a0edcf038bb6373241578be7217ba85a2687f7a0310b2df19f", want_beta);
+    const uint8_t alpha[2] = {0xaf, 0x82};
+    if (betanet_vrf_key_new(seed, 31, &key) != BETANET_E_INVALID || key != NULL) return 2;
+    if (betanet_vrf_key_new(seed, sizeof seed, &key) != 0) return 3;
+    if (betanet_vrf_key_public(key, pk, 31) != BETANET_E_BUFFER_TOO_SMALL) return 4;
+    if (betanet_vrf_key_public(key, pk, sizeof pk) != 0) return 5;
+    if (betanet_vrf_prove(key, alpha, 2, proof, 79, NULL, 0) != BETANET_E_BUFFER_TOO_SMALL) return 6;
+    if (betanet_vrf_prove(key, NULL, 2, proof, 80, NULL, 0) != BETANET_E_INVALID) return 7;
+    if (betanet_vrf_prove(key, alpha, 2, proof, sizeof proof, out2, sizeof out2) != 0) return 8;
+    if (memcmp(proof, want_pi, 80) || memcmp(out2, want_beta, 64)) return 9;
+    if (betanet_vrf_verify(pk, 32, proof, 80, alpha, 2, out, 63) != BETANET_E_BUFFER_TOO_SMALL) return 10;
+    if (betanet_vrf_verify(pk, 32, proof, 80, alpha, 2, out, sizeof out) != 0 || memcmp(out, want_beta, 64)) return 11;
+    if (betanet_vrf_verify(pk, 32, proof, 80, alpha, 1, out, sizeof out) != BETANET_E_AUTH) return 12;
+    if (betanet_vrf_verify(pk, 32, proof, 79, alpha, 2, out, sizeof out) != BETANET_E_MALFORMED) return 13;
+    if (betanet_vrf_proof_to_hash(proof, 80, out, sizeof out) != 0 || memcmp(out, want_beta, 64)) return 14;
+    if (betanet_vrf_validate_key(pk, 32) != 0) return 15;
+    betanet_vrf_key_free(key);
+    betanet_vrf_key_free(NULL);
+    if (betanet_live_allocations() != 0) return 16;
+    puts("ok");
+    return 0;
+}
+"""
+
+
+def test_c_api(tmp_path):
+    """The C API as a host sees it: RFC 9381 example 18, sizes and error codes."""
+    import subprocess
+    import betanet
+    src = tmp_path / "vrf_c.c"
+    src.write_text(C_PROGRAM)
+    exe = tmp_path / "vrf_c"
+    lib = Path(betanet.get_library())
+    subprocess.run(["cc", "-Wall", "-Werror", "-I", betanet.get_include(), str(src), str(lib),
+                    f"-Wl,-rpath,{lib.parent}", "-o", str(exe)], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), f"C check {proc.returncode} failed"

@@ -25,7 +25,6 @@ cdef extern from "sodium.h" nogil:
     int crypto_hash_sha512_update(crypto_hash_sha512_state *state, const unsigned char *inp,
                                   unsigned long long inlen)
     int crypto_hash_sha512_final(crypto_hash_sha512_state *state, unsigned char *out)
-    int crypto_core_ed25519_is_valid_point(const unsigned char *p)
     int crypto_core_ed25519_add(unsigned char *r, const unsigned char *p, const unsigned char *q)
     int crypto_core_ed25519_sub(unsigned char *r, const unsigned char *p, const unsigned char *q)
     void crypto_core_ed25519_scalar_reduce(unsigned char *r, const unsigned char *s)
@@ -82,9 +81,10 @@ cdef inline bint y_is(const uint8_t *s, uint8_t low, uint8_t mid, uint8_t top) n
     return True
 
 
-cdef bint pt_decodes(const uint8_t *s) noexcept nogil:
-    """RFC 8032 5.1.3 decoding succeeds: y < p, a square root exists, no x = 0 with sign 1."""
-    cdef uint8_t tmp[32]
+cdef bint enc_canonical(const uint8_t *s) noexcept nogil:
+    """The RFC 8032 5.1.3 checks libsodium leaves out: y < p, and no x = 0 with sign 1.
+    Whether y has a square root (is on the curve) is checked by the first
+    crypto_core_ed25519_add that decodes the point (pt_mul8)."""
     cdef int i
     # y >= p = 2^255 - 19 means bytes ed..ff ff..ff 7f or above: low byte >= 0xed, rest all ones.
     if (s[31] & 0x7f) == 0x7f and s[0] >= 0xed:
@@ -96,7 +96,7 @@ cdef bint pt_decodes(const uint8_t *s) noexcept nogil:
     # x = 0 only for y = 1 and y = p - 1; there the sign bit must be 0.
     if (s[31] & 0x80) and (y_is(s, 1, 0, 0) or y_is(s, 0xec, 0xff, 0x7f)):
         return False
-    return crypto_core_ed25519_add(tmp, s, bnt_vrf_identity) == 0
+    return True
 
 
 cdef inline bint pt_is_identity(const uint8_t *p) noexcept nogil:
@@ -104,7 +104,8 @@ cdef inline bint pt_is_identity(const uint8_t *p) noexcept nogil:
 
 
 cdef int pt_mul8(uint8_t *out, const uint8_t *p) noexcept nogil:
-    # cofactor * P by three doublings; valid for any curve point.
+    # cofactor * P by three doublings; valid for any curve point. Fails (-1) when p does
+    # not decode, so with enc_canonical it doubles as the decoding check.
     if crypto_core_ed25519_add(out, p, p) != 0:
         return -1
     if crypto_core_ed25519_add(out, out, out) != 0:
@@ -120,10 +121,9 @@ cdef int pt_mul(uint8_t *out, const uint8_t *n, const uint8_t *p) noexcept nogil
     cdef uint8_t t[32]
     cdef uint8_t nt[32]
     cdef int i
-    if crypto_core_ed25519_is_valid_point(p):
-        # prime-order subgroup, not the identity: libsodium's constant-time ladder.
-        if crypto_scalarmult_ed25519_noclamp(out, n, p) != 0:
-            memcpy(out, bnt_vrf_identity, 32)      # n = 0 mod L
+    # libsodium's ladder succeeds for subgroup points unless the result is the identity;
+    # every other case (torsion, small order, n = 0 mod L) takes the split below.
+    if crypto_scalarmult_ed25519_noclamp(out, n, p) == 0:
         return 0
     if pt_mul8(q, p) != 0:
         return -1
@@ -176,8 +176,8 @@ cdef int encode_to_curve(uint8_t *h, const uint8_t *pk, const uint8_t *alpha,
         tail[1] = 0x00
         crypto_hash_sha512_update(&st, tail, 2)
         crypto_hash_sha512_final(&st, digest)
-        if pt_decodes(digest):
-            return pt_mul8(h, digest)
+        if enc_canonical(digest) and pt_mul8(h, digest) == 0:
+            return 0
     return -1                                      # probability 2^-256
 
 
@@ -204,23 +204,23 @@ cdef void challenge(uint8_t *c, const uint8_t *y, const uint8_t *h, const uint8_
     memcpy(c, digest, CLEN)
 
 
-cdef int gamma_to_hash(uint8_t *out, const uint8_t *gamma) noexcept nogil:
+cdef void hash_gamma8(uint8_t *out, const uint8_t *gamma8) noexcept nogil:
     """5.2: beta = SHA-512(suite || 0x03 || point_to_string(8 * Gamma) || 0x00)."""
     cdef uint8_t buf[35]
     buf[0] = SUITE
     buf[1] = 0x03
-    if pt_mul8(&buf[2], gamma) != 0:
-        return -1
+    memcpy(&buf[2], gamma8, 32)
     buf[34] = 0x00
     crypto_hash_sha512(out, buf, 35)
-    return 0
 
 
-cdef int decode_proof(const uint8_t *proof, size_t proof_len) noexcept nogil:
-    """5.4.4: Gamma must decode, s must be < L."""
+cdef int decode_proof(const uint8_t *proof, size_t proof_len, uint8_t *gamma8) noexcept nogil:
+    """5.4.4: Gamma must decode (checked while computing 8*Gamma), s must be < L."""
     if proof_len != PROOF:
         return BETANET_E_MALFORMED
-    if not pt_decodes(proof) or not scalar_canonical(proof + PT + CLEN):
+    if not enc_canonical(proof) or not scalar_canonical(proof + PT + CLEN):
+        return BETANET_E_MALFORMED
+    if pt_mul8(gamma8, proof) != 0:
         return BETANET_E_MALFORMED
     return BETANET_OK
 
@@ -325,8 +325,11 @@ cdef public int betanet_vrf_prove(const betanet_vrf_key_t *key, const uint8_t *a
         memcpy(proof, gamma, PT)
         memcpy(proof + PT, c, CLEN)
         memcpy(proof + PT + CLEN, s, PT)
-        if output != NULL and gamma_to_hash(output, gamma) != 0:
-            rc = BETANET_E_CRYPTO
+        if output != NULL:
+            if pt_mul8(c, gamma) != 0:
+                rc = BETANET_E_CRYPTO
+            else:
+                hash_gamma8(output, c)
     sodium_memzero(k, 32)
     sodium_memzero(wide, 64)
     sodium_memzero(cx, 32)
@@ -339,7 +342,7 @@ cdef public int betanet_vrf_prove(const betanet_vrf_key_t *key, const uint8_t *a
 cdef int check_key(const uint8_t *pk, size_t pk_len) noexcept nogil:
     # 5.4.5 ECVRF_validate_key: canonical point, 8*Y != identity.
     cdef uint8_t y8[32]
-    if pk_len != 32 or not pt_decodes(pk):
+    if pk_len != 32 or not enc_canonical(pk):
         return BETANET_E_MALFORMED
     if pt_mul8(y8, pk) != 0 or pt_is_identity(y8):
         return BETANET_E_MALFORMED
@@ -364,6 +367,7 @@ cdef public int betanet_vrf_verify(const uint8_t *pk, size_t pk_len, const uint8
     cdef uint8_t b[32]
     cdef uint8_t u[32]
     cdef uint8_t v[32]
+    cdef uint8_t gamma8[32]
     cdef const uint8_t *gamma
     cdef const uint8_t *s
     cdef int rc
@@ -376,7 +380,7 @@ cdef public int betanet_vrf_verify(const uint8_t *pk, size_t pk_len, const uint8
     rc = check_key(pk, pk_len)
     if rc != BETANET_OK:
         return rc
-    rc = decode_proof(proof, proof_len)
+    rc = decode_proof(proof, proof_len, gamma8)
     if rc != BETANET_OK:
         return rc
     gamma = proof
@@ -396,23 +400,22 @@ cdef public int betanet_vrf_verify(const uint8_t *pk, size_t pk_len, const uint8
     challenge(c2, pk, h, gamma, u, v)
     if sodium_memcmp(c, c2, CLEN) != 0:
         return BETANET_E_AUTH
-    if gamma_to_hash(output, gamma) != 0:
-        return BETANET_E_CRYPTO
+    hash_gamma8(output, gamma8)
     return BETANET_OK
 
 
 cdef public int betanet_vrf_proof_to_hash(const uint8_t *proof, size_t proof_len,
                                           uint8_t *output, size_t output_len) noexcept nogil:
     cdef int rc
+    cdef uint8_t gamma8[32]
     if proof == NULL or output == NULL:
         return BETANET_E_INVALID
     if output_len < OUTPUT:
         return BETANET_E_BUFFER_TOO_SMALL
     if not bnt_ready():
         return BETANET_E_STATE
-    rc = decode_proof(proof, proof_len)
+    rc = decode_proof(proof, proof_len, gamma8)
     if rc != BETANET_OK:
         return rc
-    if gamma_to_hash(output, proof) != 0:
-        return BETANET_E_CRYPTO
+    hash_gamma8(output, gamma8)
     return BETANET_OK
