@@ -3,6 +3,7 @@ traffic, VRF-selected routes, replay on the wire, bounded queues, counters, CLI,
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 import subprocess
@@ -57,6 +58,7 @@ def test_body_encoding_round_trip_and_limits():
 
 
 def test_three_mixnodes_deliver_messages_and_surb_replies():
+    gc.collect()
     before = core.live_allocations()
 
     async def main():
@@ -87,6 +89,7 @@ def test_three_mixnodes_deliver_messages_and_surb_replies():
             assert total.received == 36 and total.forwarded == 24 and total.replies == 6
 
     run(main())
+    gc.collect()
     assert core.live_allocations() == before
 
 

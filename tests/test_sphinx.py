@@ -2,6 +2,7 @@
 epochs, SURBs, malformed input, batch processing from threads, and leaks."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -52,9 +53,9 @@ def walk(nodes, packet):
 
 @pytest.fixture(autouse=True)
 def no_leaks():
+    gc.collect()          # handles other tests left to the garbage collector
     before = core.live_allocations()
     yield
-    import gc
     gc.collect()
     assert core.live_allocations() == before, "libbetanet allocations leaked"
 
