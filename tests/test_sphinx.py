@@ -459,3 +459,65 @@ def test_docs_reproduce_the_first_vector():
         assert hop["output"] in flat and hop["key_rho"] in flat and hop["shared_secret"] in flat
     for name, info in ref.INFO.items():
         assert f'"{info.decode()}"' in doc
+
+
+C_PROGRAM = r"""
+#include <stdio.h>
+#include <string.h>
+#include <betanet.h>
+#define H BETANET_SPHINX_DEFAULT_HOPS
+#define P BETANET_SPHINX_DEFAULT_PAYLOAD
+static unsigned char pkt[BETANET_SPHINX_PACKET_BYTES(H, P)], out[BETANET_SPHINX_PACKET_BYTES(H, P)];
+static unsigned char surb[BETANET_SPHINX_SURB_BYTES(H)], secret[BETANET_SPHINX_SURB_SECRET_BYTES(H)];
+int main(void) {
+    betanet_sphinx_hop_t route[3];
+    betanet_sphinx_node_t *nodes[3];
+    betanet_sphinx_result_t res;
+    unsigned char sk[32], dest[32], first[32], body[P - 16], sid[16];
+    size_t live = betanet_live_allocations();
+    if (betanet_init() != 0) return 1;
+    if (betanet_sphinx_packet_bytes(H, P) != sizeof pkt || betanet_sphinx_packet_bytes(0, P) != 0) return 2;
+    memset(dest, 0xdd, 32);
+    for (int i = 0; i < 3; i++) {
+        if (betanet_sphinx_keypair(route[i].public_key, sk, NULL)) return 3;
+        memset(route[i].node_id, 0xa0 + i, 32);
+        route[i].delay_ms = 7;
+        if (betanet_sphinx_node_new(H, P, 16, &nodes[i]) || betanet_sphinx_node_add_key(nodes[i], 1, sk)) return 4;
+    }
+    if (betanet_sphinx_create(H, P, 1, route, 3, dest, (const unsigned char *)"hi", 2, NULL, pkt, sizeof pkt)) return 5;
+    for (int i = 0; i < 3; i++) {
+        if (betanet_sphinx_node_process(nodes[i], pkt, sizeof pkt, &res, out, sizeof out)) return 6;
+        if (res.action != (i < 2 ? BETANET_SPHINX_RELAY : BETANET_SPHINX_DELIVER) || res.delay_ms != 7) return 7;
+        if (i < 2) memcpy(pkt, out, sizeof pkt);
+    }
+    if (memcmp(out, "hi", 2) || memcmp(res.node_id, dest, 32) || res.out_len != P - 16) return 8;
+    if (betanet_sphinx_node_process(nodes[2], pkt, sizeof pkt, &res, out, sizeof out) != BETANET_E_REPLAY) return 9;
+    if (betanet_sphinx_node_process(nodes[0], pkt, 10, &res, out, sizeof out) != BETANET_E_MALFORMED) return 10;
+    if (betanet_sphinx_surb_create(H, P, 1, route, 3, dest, NULL, surb, sizeof surb, secret, sizeof secret, sid)) return 11;
+    if (betanet_sphinx_surb_use(H, P, surb, sizeof surb, (const unsigned char *)"re", 2, first, pkt, sizeof pkt)) return 12;
+    for (int i = 0; i < 3; i++) {
+        if (betanet_sphinx_node_process_many(nodes[i], pkt, 1, &res, out) != 1) return 13;
+        memcpy(pkt, out, res.out_len);
+    }
+    if (res.action != BETANET_SPHINX_REPLY || memcmp(res.surb_id, sid, 16)) return 14;
+    if (betanet_sphinx_surb_open(H, P, secret, sizeof secret, out, P, body, sizeof body) || memcmp(body, "re", 2)) return 15;
+    for (int i = 0; i < 3; i++) betanet_sphinx_node_free(nodes[i]);
+    if (betanet_live_allocations() != live) return 16;
+    puts("ok");
+    return 0;
+}
+"""
+
+
+def test_c_api(tmp_path):
+    """The C API as a host uses it: sizes from macros, a 3-hop packet, replay, a SURB, no leaks."""
+    import subprocess
+    import betanet
+    src = tmp_path / "sphinx_c.c"
+    src.write_text(C_PROGRAM)
+    exe = tmp_path / "sphinx_c"
+    lib = Path(betanet.get_library())
+    subprocess.run(["cc", "-Wall", "-Wextra", "-Werror", "-I", betanet.get_include(), str(src), str(lib),
+                    f"-Wl,-rpath,{lib.parent}", "-o", str(exe)], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), f"C check {proc.returncode} failed"
