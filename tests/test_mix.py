@@ -241,3 +241,31 @@ def test_key_rotation_expires_old_epochs():
             await eventually(lambda: node.counters.dropped["expired"] == 1 and node.counters.cover_dropped == 2)
 
     run(main())
+
+
+def test_unreachable_next_hop_and_failing_application_are_counted():
+    import socket
+
+    def broken_app(node, m):
+        raise RuntimeError("application bug")
+
+    async def main():
+        async with LocalMixnet(3, mean_delay_ms=1, on_message=broken_app) as net:
+            n0, n1, n2 = net.nodes
+            route = sphinx.Route([sphinx.NodeInfo(n.node_id, n.key.public_key) for n in (n0, n2)])
+            t = TcpTransport()
+            # the application raises: the message still counts as delivered, the link survives
+            await t.send(n0.address, FRAME_PACKET,
+                         sphinx.create_packet(G, 1, route, n2.node_id, encode_body(G, mix.KIND_DATA, b"a")))
+            await eventually(lambda: n2.counters.delivered == 1)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                dead = s.getsockname()
+            net.directory.add(mix.Descriptor(n1.node_id, dead, n1.key.public_key, 101))
+            route = sphinx.Route([sphinx.NodeInfo(n.node_id, n.key.public_key) for n in (n0, n1)])
+            await t.send(n0.address, FRAME_PACKET,
+                         sphinx.create_packet(G, 1, route, n1.node_id, encode_body(G, mix.KIND_DATA, b"b")))
+            await eventually(lambda: n0.counters.dropped["send-failed"] == 1)
+            await t.close()
+
+    run(main())

@@ -169,8 +169,10 @@ class PacketTransport(abc.ABC):
 class TcpTransport(PacketTransport):
     """Length-prefixed frames over TCP, one outgoing connection per peer, reused."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_frame: int = 1 << 17) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_frame: int = 1 << 17,
+                 connect_timeout: float = 5.0) -> None:
         self.host, self.port, self.max_frame = host, port, max_frame
+        self.connect_timeout = connect_timeout
         self._server: asyncio.base_events.Server | None = None
         self._out: dict[tuple[str, int], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         self._locks: dict[tuple[str, int], asyncio.Lock] = collections.defaultdict(asyncio.Lock)
@@ -205,7 +207,7 @@ class TcpTransport(PacketTransport):
         async with self._locks[address]:
             conn = self._out.get(address)
             if conn is None or conn[1].is_closing():
-                conn = await asyncio.open_connection(*address)
+                conn = await asyncio.wait_for(asyncio.open_connection(*address), self.connect_timeout)
                 self._out[address] = conn
             w = conn[1]
             w.write((len(data) + 1).to_bytes(4, "big") + bytes([frame_type]) + data)
@@ -238,6 +240,7 @@ class MixCounters:
     """Everything a node or client counts (shown by the CLI, logged on shutdown)."""
 
     received: int = 0
+    sent: int = 0                  # packets this endpoint originated (messages and cover)
     processed: int = 0
     forwarded: int = 0
     delivered: int = 0
@@ -256,7 +259,7 @@ class MixCounters:
 
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
-        return (f"received={self.received} forwarded={self.forwarded} delivered={self.delivered} "
+        return (f"received={self.received} sent={self.sent} forwarded={self.forwarded} delivered={self.delivered} "
                 f"replies={self.replies} loops sent/returned={self.loops_sent}/{self.loops_returned} "
                 f"drop-cover sent/absorbed={self.drops_sent}/{self.cover_dropped} "
                 f"batches={self.batches} dropped: {drops}")
@@ -322,6 +325,7 @@ class _Sender:
             return
         try:
             await self.transport.send(entry.address, FRAME_PACKET, packet)
+            self.counters.sent += 1
         except OSError as exc:
             self.counters.dropped["send-failed"] += 1
             log.debug("send to %s failed: %s", entry.address, exc)
@@ -502,7 +506,10 @@ class Mixnode:
         else:
             self.counters.delivered += 1
             if self.on_message is not None:
-                self.on_message(Message(destination, message, surb))
+                try:
+                    self.on_message(Message(destination, message, surb))
+                except Exception:       # the application's bug must not take the link down
+                    log.exception("on_message handler failed")
 
     async def _send_reply(self, r: sphinx.Reply) -> None:
         entry = self.directory.get(r.destination)
