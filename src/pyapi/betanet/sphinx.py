@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+from typing import Iterable, NamedTuple, Sequence, Union
 
 from betanet._native import sphinx as _sx
 from betanet.errors import BetanetError, InvalidArgumentError
@@ -112,8 +112,7 @@ class Route:
         return [(h.node_id, h.public_key, d) for h, d in zip(self.hops, self.delays_ms)]
 
 
-@dataclass(frozen=True)
-class Relay:
+class Relay(NamedTuple):
     """Forward ``packet`` to ``next_node`` after ``delay_ms``."""
 
     next_node: bytes
@@ -122,8 +121,7 @@ class Relay:
     packet: bytes
 
 
-@dataclass(frozen=True)
-class Deliver:
+class Deliver(NamedTuple):
     """Final hop: hand ``body`` (payload − 16 bytes, zero-padded) to ``destination``."""
 
     destination: bytes
@@ -132,8 +130,7 @@ class Deliver:
     body: bytes
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """Final hop of a SURB route: pass ``payload`` to ``destination`` (the SURB's creator),
     who opens it with the secret of ``surb_id``."""
 
@@ -144,14 +141,18 @@ class Reply:
     payload: bytes
 
 
+# Results are NamedTuples: immutable, typed, and cheap to build once per packet.
 Result = Union[Relay, Deliver, Reply]
+
+
+_RELAY, _DELIVER = _sx.RELAY, _sx.DELIVER
 
 
 def _result(t: tuple) -> Result:
     action, delay, epoch, node_id, surb_id, out = t
-    if action == _sx.RELAY:
+    if action == _RELAY:
         return Relay(node_id, delay, epoch, out)
-    if action == _sx.DELIVER:
+    if action == _DELIVER:
         return Deliver(node_id, delay, epoch, out)
     return Reply(node_id, surb_id, delay, epoch, out)
 
