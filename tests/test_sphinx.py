@@ -426,6 +426,10 @@ def test_process_many_matches_process_and_reports_errors_per_packet():
     finals = nodes[1][1].process_many([r.packet for r in out[:10]])
     assert [f.body[:len(b"%d" % i)] for i, f in enumerate(finals)] == [b"%d" % i for i in range(10)]
     assert nodes[0][1].process_many([]) == []
+    import numpy as np
+    more = [create_packet(g, 1, route_of(nodes), DEST, b"buf") for _ in range(3)]
+    mixed = [bytearray(more[0]), memoryview(more[1]), np.frombuffer(more[2], dtype=np.uint8)]
+    assert all(isinstance(r, Relay) for r in nodes[0][1].process_many(mixed))
 
 
 def test_process_many_from_two_threads_shares_one_node():

@@ -3,7 +3,7 @@
 from libc.stdint cimport uint8_t, uint32_t, int32_t
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from betanet._native._common cimport *
 
 cdef extern from "betanet.h" nogil:
@@ -296,41 +296,56 @@ cdef class Node:
 
     def process_many(self, packets):
         """Process a batch with the GIL released. Returns one item per packet: a result
-        tuple as process() gives, or the BetanetError instance for that packet."""
+        tuple as process() gives, or the BetanetError instance for that packet.
+
+        Zero-copy for bytes inputs: C reads each packet in place and writes each output
+        straight into its bytes object; other buffers are copied once."""
         cdef betanet_sphinx_node_t *p = self._p()
-        cdef size_t n = len(packets), pk = self.packet_bytes, i
-        cdef uint8_t *inb
-        cdef uint8_t *outb
+        cdef list items = list(packets)       # holds every input alive without the GIL
+        cdef Py_ssize_t n = len(items), i
+        cdef size_t pk = self.packet_bytes
+        cdef const uint8_t **ins
+        cdef size_t *lens
+        cdef uint8_t **outs
         cdef betanet_sphinx_result_t *res
-        cdef const uint8_t[::1] pv
-        cdef list bad = [False] * n
-        from betanet.errors import error_for
+        cdef list out_objs = [None] * n
+        cdef object obj, ob
+        cdef uint32_t olen
         if n == 0:
             return []
-        inb = <uint8_t *>malloc(n * pk)
-        outb = <uint8_t *>malloc(n * pk)
+        from betanet.errors import error_for
+        ins = <const uint8_t **>malloc(n * sizeof(uint8_t *))
+        outs = <uint8_t **>malloc(n * sizeof(uint8_t *))
+        lens = <size_t *>malloc(n * sizeof(size_t))
         res = <betanet_sphinx_result_t *>malloc(n * sizeof(betanet_sphinx_result_t))
-        if inb == NULL or outb == NULL or res == NULL:
-            free(inb); free(outb); free(res)
+        if ins == NULL or outs == NULL or lens == NULL or res == NULL:
+            free(ins); free(outs); free(lens); free(res)
             raise MemoryError()
         try:
             for i in range(n):
-                pv = packets[i]
-                if pv.shape[0] != pk:
-                    bad[i] = True
-                    memset(inb + i * pk, 0, pk)
-                else:
-                    memcpy(inb + i * pk, &pv[0], pk)
+                obj = items[i]
+                if type(obj) is not bytes:
+                    obj = bytes(obj)
+                    items[i] = obj
+                ins[i] = <const uint8_t *>PyBytes_AS_STRING(obj)
+                lens[i] = PyBytes_GET_SIZE(obj)
+                ob = PyBytes_FromStringAndSize(NULL, pk)
+                out_objs[i] = ob
+                outs[i] = <uint8_t *>PyBytes_AS_STRING(ob)
             with nogil:
-                betanet_sphinx_node_process_many(p, inb, n, res, outb)
-            out = []
+                for i in range(n):
+                    betanet_sphinx_node_process(p, ins[i], lens[i], &res[i], outs[i], pk)
+            result = []
             for i in range(n):
-                if bad[i]:
-                    out.append(error_for(BETANET_E_MALFORMED, "sphinx process"))
-                elif res[i].status != 0:
-                    out.append(error_for(res[i].status, "sphinx process"))
-                else:
-                    out.append(_result(&res[i], outb + i * pk))
-            return out
+                if res[i].status != 0:
+                    result.append(error_for(res[i].status, "sphinx process"))
+                    continue
+                olen = res[i].out_len
+                ob = out_objs[i] if olen == pk else out_objs[i][:olen]
+                result.append((res[i].action, res[i].delay_ms, res[i].epoch,
+                               PyBytes_FromStringAndSize(<const char *>res[i].node_id, 32),
+                               PyBytes_FromStringAndSize(<const char *>res[i].surb_id, 16)
+                               if res[i].action == BETANET_SPHINX_REPLY else b"", ob))
+            return result
         finally:
-            free(inb); free(outb); free(res)
+            free(ins); free(outs); free(lens); free(res)
