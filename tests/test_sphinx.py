@@ -525,3 +525,19 @@ def test_c_api(tmp_path):
                     f"-Wl,-rpath,{lib.parent}", "-o", str(exe)], check=True)
     proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), f"C check {proc.returncode} failed"
+
+
+def test_portable_and_accelerated_key_derivation_agree():
+    """cpu_restrict(0) forces libsodium's portable SHA-256 instead of the SHA-NI HMAC: the
+    vectors (and packets crossing between the two paths) must not change."""
+    full = core.cpu_restrict(0xFFFFFFFF)
+    try:
+        core.cpu_restrict(0)
+        portable = _build_vectors()
+        nodes = make_nodes(3, SMALL)
+        packet = create_packet(SMALL, 1, route_of(nodes), DEST, b"portable")
+        first = nodes[0][1].process(packet)
+    finally:
+        core.cpu_restrict(full)
+    assert portable == json.loads(VECTORS.read_text())
+    assert walk(nodes[1:], first.packet)[-1].body.startswith(b"portable")

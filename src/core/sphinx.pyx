@@ -36,6 +36,11 @@ cdef extern from "sodium.h" nogil:
     int crypto_verify_16(const unsigned char *x, const unsigned char *y)
     int sodium_is_zero(const unsigned char *n, const size_t nlen)
 
+cdef extern from "bnt_sha256_ni.h" nogil:
+    int bnt_sha_ni_cpu()
+    void bnt_hmac_states(const uint8_t *key, size_t keylen, uint32_t *st)
+    void bnt_hmac_final(const uint32_t *st, const uint8_t *msg, size_t mlen, uint8_t *out)
+
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
         pass
@@ -117,6 +122,12 @@ cdef enum:
     PRE = 4         # epoch prefix
     ZB = 16         # zero prefix of the payload
 
+# HKDF-Extract's salt, keyed once: libsodium's HMAC state and the SHA-NI one.
+cdef struct kdf_salt:
+    crypto_auth_hmacsha256_state st
+    uint32_t ni[16]
+    int ni_ok
+
 # Keys of one hop, wiped after use.
 cdef struct hop_keys:
     uint8_t rho[32]     # header stream (ChaCha20)
@@ -173,6 +184,10 @@ cdef inline void clamp(uint8_t *k) noexcept nogil:
     k[31] &= 127
     k[31] |= 64
 
+cdef inline bint use_sha_ni() noexcept nogil:
+    # betanet_cpu_restrict(0) forces libsodium's portable SHA-256 (tests compare the two).
+    return bnt_sha_ni_cpu() != 0 and (bnt_cpu() & BETANET_CPU_SSSE3) != 0
+
 cdef void hkdf_expand1(const crypto_auth_hmacsha256_state *prk_st, const unsigned char *info,
                        size_t info_len, uint8_t *out) noexcept nogil:
     # HKDF-Expand with L = 32: T(1) = HMAC(PRK, info ‖ 0x01); info constants end in 0x01.
@@ -182,26 +197,43 @@ cdef void hkdf_expand1(const crypto_auth_hmacsha256_state *prk_st, const unsigne
     crypto_auth_hmacsha256_final(&st, out)
     sodium_memzero(&st, sizeof(st))
 
-cdef void derive_keys(const crypto_auth_hmacsha256_state *salt_st, const uint8_t *s,
-                      const uint8_t *alpha, hop_keys *k) noexcept nogil:
+cdef void derive_keys(const kdf_salt *salt, const uint8_t *s, const uint8_t *alpha,
+                      hop_keys *k) noexcept nogil:
     # HKDF-Extract(salt, s ‖ α) then one Expand per key, each with its own info string.
     cdef crypto_auth_hmacsha256_state st
+    cdef uint32_t ni[16]
     cdef uint8_t prk[32]
-    memcpy(&st, salt_st, sizeof(crypto_auth_hmacsha256_state))
-    crypto_auth_hmacsha256_update(&st, s, 32)
-    crypto_auth_hmacsha256_update(&st, alpha, 32)
-    crypto_auth_hmacsha256_final(&st, prk)
-    crypto_auth_hmacsha256_init(&st, prk, 32)
-    hkdf_expand1(&st, bnt_sphx_info_rho, bnt_sphx_info_rho_len, k.rho)
-    hkdf_expand1(&st, bnt_sphx_info_mu, bnt_sphx_info_mu_len, k.mu)
-    hkdf_expand1(&st, bnt_sphx_info_pi, bnt_sphx_info_pi_len, k.pi)
-    hkdf_expand1(&st, bnt_sphx_info_b, bnt_sphx_info_b_len, k.b)
+    cdef uint8_t ikm[64]
+    if salt.ni_ok and use_sha_ni():
+        memcpy(ikm, s, 32)
+        memcpy(ikm + 32, alpha, 32)
+        bnt_hmac_final(salt.ni, ikm, 64, prk)
+        bnt_hmac_states(prk, 32, ni)
+        bnt_hmac_final(ni, bnt_sphx_info_rho, bnt_sphx_info_rho_len, k.rho)
+        bnt_hmac_final(ni, bnt_sphx_info_mu, bnt_sphx_info_mu_len, k.mu)
+        bnt_hmac_final(ni, bnt_sphx_info_pi, bnt_sphx_info_pi_len, k.pi)
+        bnt_hmac_final(ni, bnt_sphx_info_b, bnt_sphx_info_b_len, k.b)
+        sodium_memzero(ni, sizeof(ni))
+        sodium_memzero(ikm, 64)
+    else:
+        memcpy(&st, &salt.st, sizeof(crypto_auth_hmacsha256_state))
+        crypto_auth_hmacsha256_update(&st, s, 32)
+        crypto_auth_hmacsha256_update(&st, alpha, 32)
+        crypto_auth_hmacsha256_final(&st, prk)
+        crypto_auth_hmacsha256_init(&st, prk, 32)
+        hkdf_expand1(&st, bnt_sphx_info_rho, bnt_sphx_info_rho_len, k.rho)
+        hkdf_expand1(&st, bnt_sphx_info_mu, bnt_sphx_info_mu_len, k.mu)
+        hkdf_expand1(&st, bnt_sphx_info_pi, bnt_sphx_info_pi_len, k.pi)
+        hkdf_expand1(&st, bnt_sphx_info_b, bnt_sphx_info_b_len, k.b)
+        sodium_memzero(&st, sizeof(st))
     clamp(k.b)
-    sodium_memzero(&st, sizeof(st))
     sodium_memzero(prk, 32)
 
-cdef inline void salt_state(crypto_auth_hmacsha256_state *st) noexcept nogil:
-    crypto_auth_hmacsha256_init(st, bnt_sphx_salt, bnt_sphx_salt_len)
+cdef void salt_state(kdf_salt *salt) noexcept nogil:
+    crypto_auth_hmacsha256_init(&salt.st, bnt_sphx_salt, bnt_sphx_salt_len)
+    salt.ni_ok = bnt_sha_ni_cpu()
+    if salt.ni_ok:
+        bnt_hmac_states(bnt_sphx_salt, bnt_sphx_salt_len, salt.ni)
 
 cdef inline void header_mac(const uint8_t *mu, const uint8_t *beta, size_t beta_len, uint8_t *out16) noexcept nogil:
     crypto_generichash(out16, 16, beta, beta_len, mu, 32)
@@ -294,7 +326,7 @@ cdef int build_header(uint32_t hops, uint32_t epoch, const betanet_sphinx_hop_t 
                       const uint8_t *dest_id, uint32_t final_flags, const uint8_t *surb_id,
                       const uint8_t *rng, uint8_t *hdr, uint8_t *payload_keys) noexcept nogil:
     # Writes epoch ‖ α_0 ‖ β_0 ‖ γ_0 into hdr and the n payload keys π_i into payload_keys.
-    cdef crypto_auth_hmacsha256_state salt_st
+    cdef kdf_salt salt_st
     cdef hop_keys keys[BETANET_SPHINX_MAX_HOPS]
     cdef uint8_t x[32]
     cdef uint8_t r[32]
@@ -538,7 +570,7 @@ cdef struct bnt_sphx_node:
     size_t capacity
     uint32_t oldest_valid
     uint8_t replay_key[32]
-    crypto_auth_hmacsha256_state salt_st
+    kdf_salt salt_st
     pthread_mutex_t lock
     epoch_slot slots[BETANET_SPHINX_MAX_EPOCHS]
 
