@@ -170,8 +170,9 @@ class TcpTransport(PacketTransport):
     """Length-prefixed frames over TCP, one outgoing connection per peer, reused."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, max_frame: int = 1 << 17,
-                 connect_timeout: float = 5.0) -> None:
+                 connect_timeout: float = 5.0, max_connections: int = 1024) -> None:
         self.host, self.port, self.max_frame = host, port, max_frame
+        self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self._server: asyncio.base_events.Server | None = None
         self._out: dict[tuple[str, int], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
@@ -185,6 +186,10 @@ class TcpTransport(PacketTransport):
         return self._server.sockets[0].getsockname()[:2]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._readers) >= self.max_connections:
+            log.warning("refusing a link: %d connections open", len(self._readers))
+            writer.close()
+            return
         task = asyncio.current_task()
         self._readers[task] = writer
         try:
