@@ -103,3 +103,52 @@ def process(packet: bytes, secret: bytes, max_hops: int, payload_bytes: int) -> 
         out["surb_id"] = tail
         out["output"] = p
     return out
+
+
+ELL = 2**252 + 27742317777372353535851937790883648493
+
+
+def lift(r: int) -> bytes:
+    """A clamp-invariant scalar k ≡ ±r (mod ℓ) (docs: "The group math")."""
+    inv8 = pow(8, -1, ELL)
+    for v in (r, -r):
+        t = (v - 2**254) * inv8 % ELL
+        if t < 2**251:
+            return (2**254 + 8 * t).to_bytes(32, "little")
+    raise ValueError("no lift (probability ~2^-125)")
+
+
+def create(max_hops: int, payload_bytes: int, epoch: int, route: list[tuple[bytes, bytes, int]],
+           dest: bytes, body: bytes, seed: bytes, final_flags: int = 2) -> tuple[bytes, list[bytes], bytes]:
+    """docs "Creating a packet", step by step: (packet, payload keys, rng)."""
+    r_, n = max_hops, len(route)
+    rng = chacha20(seed, b"sphx-rng", 80 + E * r_)
+    x = clamp(rng[:32])
+    r = int.from_bytes(x, "little") % ELL
+    keys = []
+    for i, (_, pk, _) in enumerate(route):
+        k = x if i == 0 else lift(r)
+        alpha = x25519(k, (9).to_bytes(32, "little"))
+        if i == 0:
+            alpha0 = alpha
+        keys.append(hop_keys(x25519(k, pk), alpha))
+        r = r * int.from_bytes(keys[-1]["b"], "little") % ELL
+    total = (r_ + 1) * E
+    phi = b""
+    for i in range(1, n):
+        phi = xor(phi + bytes(E), chacha20(keys[i - 1]["rho"], bytes(8), total)[total - i * E:])
+    surb_id = rng[64:80] if final_flags == 3 else bytes(16)
+    final = bytes([final_flags]) + route[-1][2].to_bytes(4, "big") + dest + surb_id
+    pad = (r_ - n + 1) * E
+    q = final + rng[80 + E:80 + pad]
+    beta = xor(q, chacha20(keys[-1]["rho"], bytes(8), pad)) + phi
+    gamma = hashlib.blake2b(beta, digest_size=16, key=keys[-1]["mu"]).digest()
+    for i in range(n - 1, 0, -1):
+        entry = b"\x01" + route[i - 1][2].to_bytes(4, "big") + route[i][0] + gamma
+        beta = xor(entry + beta[:(r_ - 1) * E], chacha20(keys[i - 1]["rho"], bytes(8), r_ * E))
+        gamma = hashlib.blake2b(beta, digest_size=16, key=keys[i - 1]["mu"]).digest()
+    p = bytes(16) + body + bytes(payload_bytes - 16 - len(body))
+    for i in range(n - 1, -1, -1):
+        p = lioness(keys[i]["pi"], p, encrypt=True)
+    header = epoch.to_bytes(4, "big") + alpha0 + beta + gamma
+    return header + p, [k["pi"] for k in keys], rng
