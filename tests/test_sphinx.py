@@ -567,3 +567,22 @@ def test_model_creates_the_vector_packets():
         reply = ref.lioness(rng[32:64], bytes(16) + bytes.fromhex(case["body"]) +
                             bytes(case["payload_bytes"] - 16 - len(case["body"]) // 2), encrypt=True)
         assert case["packet"] == (header + reply).hex()
+
+
+from hypothesis import given, settings, strategies as st
+
+
+
+@settings(max_examples=30, deadline=None)
+@given(body=st.binary(max_size=SMALL.body_bytes), n=st.integers(1, SMALL.max_hops),
+       delays=st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3),
+       epoch=st.integers(0, 2**32 - 1), dest=st.binary(min_size=32, max_size=32))
+def test_property_any_body_route_and_delays_round_trip(body, n, delays, epoch, dest):
+    nodes = make_nodes(n, SMALL, epoch=epoch, capacity=8)
+    route = Route([i for i, _ in nodes], delays[:n])
+    results = walk(nodes, create_packet(SMALL, epoch, route, dest, body))
+    assert [r.delay_ms for r in results] == delays[:n]
+    assert results[-1].destination == dest and results[-1].body[:len(body)] == body
+    assert all(r.epoch == epoch for r in results)
+    for _, node in nodes:
+        node.close()
