@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import sphinx_reference as ref
 from betanet import sphinx
@@ -568,8 +569,6 @@ def test_model_creates_the_vector_packets():
                             bytes(case["payload_bytes"] - 16 - len(case["body"]) // 2), encrypt=True)
         assert case["packet"] == (header + reply).hex()
 
-
-from hypothesis import given, settings, strategies as st
 
 
 
