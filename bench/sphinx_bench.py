@@ -116,8 +116,8 @@ class CoreBatch:
 
 def bench_hops(lib, s: Setup, core: CoreBatch, n: int, n_x: int, slices: int = 20):
     """Per-op times of X25519, the Python per-hop path and the C per-hop path, measured in
-    alternating slices so that load changes hit all three alike. Returns (means, mins):
-    the minimum over slices is the cost when no other process got in the way."""
+    alternating slices of a few milliseconds each, so that each slice's ratio compares
+    neighbours in time. Returns three lists (one entry per slice)."""
     node = s.node(2 * n)
     cnode = core.node(2 * n)
     xs, ps, cs = [], [], []
@@ -125,7 +125,7 @@ def bench_hops(lib, s: Setup, core: CoreBatch, n: int, n_x: int, slices: int = 2
     kx = max(1, n_x // slices)
     for i in range(0, n, step):
         chunk = s.packets[i:i + step]
-        xs.append(bench_x25519(lib, kx))
+        x_before = bench_x25519(lib, kx // 2 or 1)
         if (i // step) % 2:               # alternate the order: no column always runs second
             cs.append(core.run(cnode, chunk) / len(chunk))
         t = time.perf_counter()
@@ -134,10 +134,10 @@ def bench_hops(lib, s: Setup, core: CoreBatch, n: int, n_x: int, slices: int = 2
         assert all(isinstance(r, sphinx.Relay) for r in out)
         if not (i // step) % 2:
             cs.append(core.run(cnode, chunk) / len(chunk))
+        xs.append((x_before + bench_x25519(lib, kx // 2 or 1)) / 2)   # X25519 around the slice
     node.close()
     core.lib.betanet_sphinx_node_free(cnode)
-    mean = lambda v: sum(v) / len(v)
-    return (mean(xs), mean(ps), mean(cs)), (min(xs), min(ps), min(cs))
+    return xs, ps, cs
 
 
 def bench_create(s: Setup, n: int) -> float:
@@ -231,19 +231,18 @@ def main(argv=None) -> int:
             print(f"{name}: unavailable: {exc!r}")
     core = CoreBatch(s)
     cols = {k: [] for k in ("x25519", "hop", "core_hop", "create", "tp1", "tp2", "cores2")}
-    mins: dict[str, float] = {}
+    slice_ratios: dict[str, list[float]] = {"hop": [], "core_hop": []}
     peer_cols = {name: {"hop": [], "create": []} for name in peers}
     warm = s.node(4)                      # first-call costs (imports, page faults) out of the way
     warm.process_many(s.packets[-2:])
     warm.close()
     for r in range(rounds):
-        (x, hop, core_hop), (mx, mh, mc) = bench_hops(lib, s, core, n_hop, n_x)
-        mins["x25519"] = min(mins.get("x25519", 1.0), mx)
-        mins["hop"] = min(mins.get("hop", 1.0), mh)
-        mins["core_hop"] = min(mins.get("core_hop", 1.0), mc)
-        cols["x25519"].append(x)
-        cols["hop"].append(hop)
-        cols["core_hop"].append(core_hop)
+        xs, ps, cs = bench_hops(lib, s, core, n_hop, n_x)
+        cols["x25519"].append(statistics.median(xs))
+        cols["hop"].append(statistics.median(ps))
+        cols["core_hop"].append(statistics.median(cs))
+        slice_ratios["hop"] += [p / (2 * x) for p, x in zip(ps, xs)]
+        slice_ratios["core_hop"] += [c / (2 * x) for c, x in zip(cs, xs)]
         cols["create"].append(bench_create(s, n_create))
         cols["tp1"].append(bench_throughput(s, 1)[0])
         rate, cores = bench_throughput(s, 2)
@@ -265,14 +264,13 @@ def main(argv=None) -> int:
           f"{'2 × X25519 = ' + us(2 * med['x25519']).strip():>26} {hop_ratio:6.3f}×   target ≤ 1.15×")
     print(f"{'per-hop processing (C API batch, ctypes)':44} {us(med['core_hop'])} "
           f"{'2 × X25519 = ' + us(2 * med['x25519']).strip():>26} {core_ratio:6.3f}×")
-    print(f"{'  best slices (least disturbed by other load):':44}")
-    print(f"{'  X25519':44} {us(mins['x25519'])}")
-    print(f"{'  per hop, Python process_many':44} {us(mins['hop'])} "
-          f"{'2 × X25519 = ' + us(2 * mins['x25519']).strip():>26} {mins['hop'] / (2 * mins['x25519']):6.3f}×")
-    print(f"{'  per hop, C API batch':44} {us(mins['core_hop'])} "
-          f"{'2 × X25519 = ' + us(2 * mins['x25519']).strip():>26} {mins['core_hop'] / (2 * mins['x25519']):6.3f}×")
+    q = lambda v, f: sorted(v)[int(f * (len(v) - 1))]
+    for key, label in (("hop", "per hop, Python"), ("core_hop", "per hop, C API")):
+        v = slice_ratios[key]
+        print(f"{'  ' + label + ', per-slice ratios':44} {'':12} {'median [p25, p75]':>26} "
+              f"{statistics.median(v):6.3f}×  [{q(v, 0.25):.3f}, {q(v, 0.75):.3f}]")
     print(f"{'5-hop creation':44} {us(med['create'])} "
-          f"{'10 × X25519 = ' + us(10 * med['x25519']).strip():>26} {create_ratio_2n:6.3f}×   (what it does)")
+          f"{'10 × X25519 = ' + us(10 * med['x25519']).strip():>26} {create_ratio_2n:6.3f}×   (textbook 2 per hop)")
     print(f"{'':44} {'':12} {'n+1 = 6 × X25519 = ' + us(6 * med['x25519']).strip():>26} "
           f"{create_ratio_n1:6.3f}×   (issue's cost model)")
     print(f"{'throughput, 1 thread':44} {med['tp1']:9.0f} /s")

@@ -65,7 +65,7 @@ typedef struct betanet_sphinx_hop {
  * seed32 NULL uses fresh randomness (always, in production); a seed makes the packet a
  * deterministic function of the inputs (test vectors only: never reuse a seed).
  * Writes BETANET_SPHINX_PACKET_BYTES into packet_out (packet_cap at least that).
- * Cost: 2·n_hops X25519 operations. Errors: BETANET_E_INVALID (geometry, n_hops, NULLs,
+ * Cost: n_hops X25519 plus n_hops fixed-base Ed25519 multiplications. Errors: BETANET_E_INVALID (geometry, n_hops, NULLs,
  * body too long), BETANET_E_BUFFER_TOO_SMALL, BETANET_E_CRYPTO (a public key is a
  * low-order point). Thread-safe. */
 int betanet_sphinx_create(uint32_t max_hops, uint32_t payload_bytes, uint32_t epoch,
