@@ -114,8 +114,8 @@ cdef inline bint cost_ok(const double *c) noexcept nogil:
 cdef inline void extend(const double *a, const double *b, double *out) noexcept nogil:
     out[0] = a[0] + b[0]
     out[1] = a[1] + b[1]
-    # 1 - (1-a)(1-b) = a + b - ab, exact at 0 and 1
-    out[2] = a[2] + b[2] - a[2] * b[2]
+    # 1 - (1-a)(1-b), written a + b(1-a) so that 0 is an exact identity; 1 absorbs exactly
+    out[2] = 1.0 if (a[2] >= 1.0 or b[2] >= 1.0) else a[2] + b[2] * (1.0 - a[2])
     out[3] = a[3] + b[3]
 
 
