@@ -70,8 +70,8 @@ int betanet_nav_qos_preset(int preset, betanet_nav_qos_t *out);
  * Nodes are dense ids 0..n-1. A link is (from, to, transport) and carries a cost and a
  * capacity (bytes/s; 0 = unknown). Links live in CSR rows with spare room: bulk loads
  * lay rows out contiguously; adding a link to a full row moves that row to the end of
- * the edge arrays with doubled room (amortised O(1)); the arrays are compacted when more
- * than half is holes. Cost updates of existing links are in place (no rebuild). */
+ * the edge arrays with doubled room; the arrays are compacted when more than a third is
+ * holes (adds cost amortised O(average degree) at worst). Cost updates of existing links are in place (no rebuild). */
 typedef struct betanet_nav_graph betanet_nav_graph_t;
 
 /* New graph with n_nodes nodes and no links. Errors: BETANET_E_INVALID, BETANET_E_NOMEM,

@@ -235,6 +235,7 @@ cdef struct NavGraph:
     uint32_t *slots         # n * K label ids per node
     uint32_t *cnt
     size_t slots_cap
+    size_t scap             # capacity of cnt / out_off (and of xl / 4)
     uint32_t *xl            # 4 * n extreme labels
     uint32_t *out_off       # n + 1, output frontier per node (CSR)
     uint32_t *out_lab
@@ -302,9 +303,10 @@ cdef void compact(NavGraph *g) noexcept nogil:
     cdef uint64_t w = 0
     # rows are processed in order of their start so each slides down only
     # (order[] is free workspace only when no search is running; use a simple sort)
-    cdef uint32_t *idx = <uint32_t *> bnt_alloc((g.n if g.n else 1) * sizeof(uint32_t))
-    if idx == NULL:
+    cdef uint32_t *idx
+    if ensure_work(g):
         return      # compaction is an optimisation; without memory keep the holes
+    idx = g.order   # the handle's workspace (no search is running)
     for u in range(g.n):
         idx[u] = u
     sort_rows(idx, g.n, g.row_start)
@@ -318,7 +320,6 @@ cdef void compact(NavGraph *g) noexcept nogil:
         w += g.row_len[u]
     g.e_used = w
     g.e_holes = 0
-    bnt_free(idx)
 
 
 cdef void sort_rows(uint32_t *idx, uint32_t n, const uint64_t *key) noexcept nogil:
@@ -522,10 +523,10 @@ cdef public int betanet_nav_graph_set_link(betanet_nav_graph_t *gp, uint32_t fr,
         put_edge(g, <uint64_t> f, to, cost, tr, capacity)
         return 0
     if g.row_len[fr] == g.row_cap[fr]:
-        # row full: move it to the end with doubled room (compact first when half is holes)
-        newcap = g.row_cap[fr] * 2 if g.row_cap[fr] else 2
-        if g.e_holes > g.e_used // 2 and g.e_holes > 64:
+        # row full: move it to the end with doubled room (compact first when a third is holes)
+        if g.e_holes > g.e_used // 3 and g.e_holes > 64:
             compact(g)
+        newcap = g.row_cap[fr] * 2 if g.row_cap[fr] else 2
         if ensure_edges(g, g.e_used + newcap):
             return BETANET_E_NOMEM
         base = g.e_used
@@ -590,6 +591,19 @@ cdef int ensure_work(NavGraph *g) noexcept nogil:
             or regrow(<void **> &g.hk, 0, c, sizeof(double)) or regrow(<void **> &g.hv, 0, c, sizeof(uint32_t))):
         return BETANET_E_NOMEM
     g.wcap = <uint32_t> c
+    return 0
+
+
+cdef int ensure_per_node(NavGraph *g) noexcept nogil:
+    """Per-node search arrays (label counts, extremes, output offsets), grown only."""
+    cdef size_t c
+    if g.n < g.scap:
+        return 0
+    c = next_cap(g.scap, <size_t> g.n + 1)
+    if (regrow(<void **> &g.cnt, 0, c, sizeof(uint32_t)) or regrow(<void **> &g.xl, 0, 4 * c, sizeof(uint32_t))
+            or regrow(<void **> &g.out_off, 0, c + 1, sizeof(uint32_t))):
+        return BETANET_E_NOMEM
+    g.scap = c
     return 0
 
 
@@ -799,8 +813,9 @@ cdef int martins(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) noexcept
         if regrow(<void **> &g.slots, 0, need, sizeof(uint32_t)):
             return BETANET_E_NOMEM
         g.slots_cap = need
-    if regrow(<void **> &g.cnt, 0, n if n else 1, sizeof(uint32_t)):     # zeroed
+    if ensure_per_node(g):
         return BETANET_E_NOMEM
+    memset(g.cnt, 0, n * sizeof(uint32_t))
     if ensure_labels(g, 2 * <size_t> n + 16):
         return BETANET_E_NOMEM
     g.l_used = 0
@@ -878,8 +893,6 @@ cdef int merge_extremes(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) n
     cdef int j
     cdef uint64_t e, end
     cdef double cc[4]
-    if regrow(<void **> &g.xl, 0, 4 * <size_t> (n if n else 1), sizeof(uint32_t)):
-        return BETANET_E_NOMEM
     for j in range(4):
         s = dijkstra(g, src, j)
         if ensure_labels(g, g.l_used + s + 1):
@@ -927,8 +940,6 @@ cdef int build_output(NavGraph *g, uint32_t K) noexcept nogil:
     cdef uint32_t prot[5]
     cdef bint dom
     cdef uint32_t *out
-    if regrow(<void **> &g.out_off, 0, <size_t> n + 1, sizeof(uint32_t)):
-        return BETANET_E_NOMEM
     if g.out_cap < <size_t> n * K:
         if regrow(<void **> &g.out_lab, 0, <size_t> n * K if n else 1, sizeof(uint32_t)):
             return BETANET_E_NOMEM
