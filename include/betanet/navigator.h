@@ -210,7 +210,8 @@ typedef struct {
  * less residual volume than the bundle are skipped, routes arriving after `deadline`
  * (INFINITY = none) or through any of excluded[n_excluded] are dropped. Routes are
  * ordered by arrival, then hops. Results stay in the plan until the next query or change.
- * *found receives the count (0 is not an error). Errors: BETANET_E_INVALID, NOMEM. */
+ * *found receives the count (0 is not an error). Errors: BETANET_E_INVALID,
+ * BETANET_E_NOT_FOUND (source or dest appears in no contact of the plan), NOMEM. */
 int betanet_cgr_routes(betanet_cgr_plan_t *p, uint64_t source, uint64_t dest, double now, double bytes,
                        double deadline, const uint64_t *excluded, size_t n_excluded, uint32_t k,
                        uint32_t *found);

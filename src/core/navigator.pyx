@@ -1530,6 +1530,18 @@ cdef int cgr_dijkstra(CgrPlan *p, uint64_t src, double t0, uint64_t dest, double
     return 0
 
 
+cdef bint plan_knows(const CgrPlan *p, uint64_t source, uint64_t dest) noexcept nogil:
+    """Both nodes appear in some contact of the plan (else the query names a stranger)."""
+    cdef uint32_t i
+    cdef bint s = False, d = False
+    for i in range(p.nc):
+        s = s or p.c_from[i] == source or p.c_to[i] == source
+        d = d or p.c_from[i] == dest or p.c_to[i] == dest
+        if s and d:
+            return True
+    return False
+
+
 cdef int route_alloc(CgrPlan *p, size_t len_) noexcept nogil:
     """Start a new route record of len_ contacts; returns its id or a negative error."""
     cdef uint32_t c
@@ -1614,6 +1626,8 @@ cdef public int betanet_cgr_routes(betanet_cgr_plan_t *pp, uint64_t source, uint
     rc = prepare(p)
     if rc:
         return rc
+    if not plan_knows(p, source, dest):
+        return BETANET_E_NOT_FOUND
     if n_excluded + 64 > p.exclcap:
         if regrow(<void **> &p.excl, 0, n_excluded + 64, 8):
             return BETANET_E_NOMEM

@@ -352,6 +352,8 @@ cdef class ContactPlan:
         with self.lock:
             with nogil:
                 rc = betanet_cgr_routes(self.p, source, dest, now, bytes, deadline, pe, nex, k, &found)
+            if rc == -11:
+                check(rc, f"routes: node {source} or {dest} appears in no contact of the plan")
             check(rc, "routes (k in 1..64, source != dest, finite now, bytes >= 0)")
             for i in range(found):
                 check(betanet_cgr_route_get(self.p, i, &r, NULL, 0, &nc), "route_get")
