@@ -207,7 +207,7 @@ cdef struct NavGraph:
     uint64_t e_used
     uint64_t e_holes
     uint32_t *e_dst
-    double *e_cost          # 4 per edge
+    double *e_w[4]          # one plane per objective: Dijkstra streams 8 bytes per edge
     double *e_nats          # -ln(1 - failure), the additive form of failure
     uint16_t *e_tr
     double *e_capa
@@ -270,7 +270,10 @@ cdef int ensure_edges(NavGraph *g, uint64_t need) noexcept nogil:
         return 0
     c = next_cap(g.e_cap, need)
     if (regrow(<void **> &g.e_dst, g.e_cap, c, sizeof(uint32_t)) or
-            regrow(<void **> &g.e_cost, g.e_cap * 4, c * 4, sizeof(double)) or
+            regrow(<void **> &g.e_w[0], g.e_cap, c, sizeof(double)) or
+            regrow(<void **> &g.e_w[1], g.e_cap, c, sizeof(double)) or
+            regrow(<void **> &g.e_w[2], g.e_cap, c, sizeof(double)) or
+            regrow(<void **> &g.e_w[3], g.e_cap, c, sizeof(double)) or
             regrow(<void **> &g.e_nats, g.e_cap, c, sizeof(double)) or
             regrow(<void **> &g.e_tr, g.e_cap, c, sizeof(uint16_t)) or
             regrow(<void **> &g.e_capa, g.e_cap, c, sizeof(double))):
@@ -282,15 +285,20 @@ cdef int ensure_edges(NavGraph *g, uint64_t need) noexcept nogil:
 cdef inline void put_edge(NavGraph *g, uint64_t e, uint32_t to, const double *cost, uint16_t tr,
                           double capa) noexcept nogil:
     g.e_dst[e] = to
-    memcpy(&g.e_cost[4 * e], cost, 4 * sizeof(double))
+    g.e_w[0][e] = cost[0]; g.e_w[1][e] = cost[1]; g.e_w[2][e] = cost[2]; g.e_w[3][e] = cost[3]
     g.e_nats[e] = nats(cost[2])
     g.e_tr[e] = tr
     g.e_capa[e] = capa
 
 
+cdef inline void edge_cost(const NavGraph *g, uint64_t e, double *out) noexcept nogil:
+    out[0] = g.e_w[0][e]; out[1] = g.e_w[1][e]; out[2] = g.e_w[2][e]; out[3] = g.e_w[3][e]
+
+
 cdef inline void move_edge(NavGraph *g, uint64_t dst, uint64_t src) noexcept nogil:
     g.e_dst[dst] = g.e_dst[src]
-    memcpy(&g.e_cost[4 * dst], &g.e_cost[4 * src], 4 * sizeof(double))
+    g.e_w[0][dst] = g.e_w[0][src]; g.e_w[1][dst] = g.e_w[1][src]
+    g.e_w[2][dst] = g.e_w[2][src]; g.e_w[3][dst] = g.e_w[3][src]
     g.e_nats[dst] = g.e_nats[src]
     g.e_tr[dst] = g.e_tr[src]
     g.e_capa[dst] = g.e_capa[src]
@@ -375,7 +383,8 @@ cdef public void betanet_nav_graph_free(betanet_nav_graph_t *gp) noexcept nogil:
     if g == NULL:
         return
     bnt_free(g.row_start); bnt_free(g.row_len); bnt_free(g.row_cap)
-    bnt_free(g.e_dst); bnt_free(g.e_cost); bnt_free(g.e_nats); bnt_free(g.e_tr); bnt_free(g.e_capa)
+    bnt_free(g.e_dst); bnt_free(g.e_w[0]); bnt_free(g.e_w[1]); bnt_free(g.e_w[2]); bnt_free(g.e_w[3])
+    bnt_free(g.e_nats); bnt_free(g.e_tr); bnt_free(g.e_capa)
     bnt_free(g.dist); bnt_free(g.pos); bnt_free(g.pred_e); bnt_free(g.order); bnt_free(g.hk); bnt_free(g.hv)
     bnt_free(g.l_cost); bnt_free(g.l_key); bnt_free(g.l_node); bnt_free(g.l_pred); bnt_free(g.l_edge)
     bnt_free(g.l_state); bnt_free(g.lh_k); bnt_free(g.lh_v); bnt_free(g.slots); bnt_free(g.cnt)
@@ -572,7 +581,7 @@ cdef public int betanet_nav_graph_get_link(const betanet_nav_graph_t *gp, uint32
     if f < 0:
         return BETANET_E_NOT_FOUND
     if cost_out != NULL:
-        memcpy(cost_out, &g.e_cost[4 * f], 4 * sizeof(double))
+        edge_cost(g, <uint64_t> f, cost_out)
     if capacity_out != NULL:
         capacity_out[0] = g.e_capa[f]
     return 0
@@ -640,22 +649,23 @@ cdef inline void h4_down(double *hk, uint32_t *hv, uint32_t *pos, uint32_t n, do
     hk[i] = k; hv[i] = v; pos[v] = i
 
 
-cdef uint32_t dijkstra(NavGraph *g, uint32_t src, int obj) noexcept nogil:
-    """Fill g.dist (additive form), g.pred_e and g.order (settle order); return the
-    number of settled nodes. For obj == failure the distance is in nats."""
+cdef uint32_t dijkstra(NavGraph *g, uint32_t src, int obj, double *dist) noexcept nogil:
+    """Fill dist (n; g.dist or the caller's buffer, additive form), g.pred_e and g.order
+    (settle order); return the number of settled nodes. For obj == failure the distance
+    is in nats."""
     cdef uint32_t n = g.n, hn = 0, u, v, settled = 0, i
     cdef uint64_t e, end
-    cdef double du, nd, k
+    cdef double du, nd
     cdef const double *w
-    cdef size_t stride
-    cdef double *dist = g.dist
+    cdef const uint32_t *edst = g.e_dst
+    cdef uint64_t *pred_e = g.pred_e
     cdef uint32_t *pos = g.pos
     cdef double *hk = g.hk
     cdef uint32_t *hv = g.hv
     if obj == BETANET_NAV_FAILURE:
-        w = g.e_nats; stride = 1
+        w = g.e_nats
     else:
-        w = g.e_cost + obj; stride = 4
+        w = g.e_w[obj]
     for i in range(n):
         dist[i] = INFINITY
         pos[i] = NAV_UNSEEN
@@ -674,17 +684,17 @@ cdef uint32_t dijkstra(NavGraph *g, uint32_t src, int obj) noexcept nogil:
         e = g.row_start[u]
         end = e + g.row_len[u]
         while e < end:
-            v = g.e_dst[e]
-            if pos[v] != NAV_SETTLED:
-                nd = du + w[e * stride]
-                if nd < dist[v]:
-                    dist[v] = nd
-                    g.pred_e[v] = e
-                    if pos[v] == NAV_UNSEEN:
-                        h4_up(hk, hv, pos, hn, nd, v)
-                        hn += 1
-                    else:
-                        h4_up(hk, hv, pos, pos[v], nd, v)
+            # settled nodes need no test: weights are >= 0, so nd >= du >= dist[v]
+            v = edst[e]
+            nd = du + w[e]
+            if nd < dist[v]:
+                dist[v] = nd
+                pred_e[v] = e
+                if pos[v] == NAV_UNSEEN:
+                    h4_up(hk, hv, pos, hn, nd, v)
+                    hn += 1
+                else:
+                    h4_up(hk, hv, pos, pos[v], nd, v)
             e += 1
     return settled
 
@@ -701,10 +711,13 @@ cdef public int betanet_nav_shortest(betanet_nav_graph_t *gp, uint32_t source, i
         return BETANET_E_NOT_FOUND
     if ensure_work(g):
         return BETANET_E_NOMEM
-    s = dijkstra(g, source, objective)
-    for i in range(g.n):
-        d = g.dist[i]
-        dist[i] = (-expm1(-d) if d < INFINITY else INFINITY) if objective == BETANET_NAV_FAILURE else d
+    if objective == BETANET_NAV_FAILURE:
+        s = dijkstra(g, source, objective, g.dist)
+        for i in range(g.n):
+            d = g.dist[i]
+            dist[i] = -expm1(-d) if d < INFINITY else INFINITY
+    else:
+        s = dijkstra(g, source, objective, dist)    # straight into the caller's buffer
     if pred != NULL:
         for i in range(g.n):
             pred[i] = -1
@@ -802,6 +815,7 @@ cdef int martins(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) noexcept
     cdef uint64_t e, end
     cdef size_t need = <size_t> n * K
     cdef double cc[4]
+    cdef double ec[4]
     cdef double key, wk
     cdef const double *w = q.weights
     cdef double dl = q.deadline_ms, pb = q.privacy_budget
@@ -836,7 +850,8 @@ cdef int martins(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) noexcept
         end = e + g.row_len[u]
         while e < end:
             v = g.e_dst[e]
-            extend(&g.l_cost[4 * l], &g.e_cost[4 * e], cc)
+            edge_cost(g, e, ec)
+            extend(&g.l_cost[4 * l], ec, cc)
             e += 1
             if v == src or cc[0] > dl or cc[3] > pb:
                 continue
@@ -893,8 +908,9 @@ cdef int merge_extremes(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) n
     cdef int j
     cdef uint64_t e, end
     cdef double cc[4]
+    cdef double ec[4]
     for j in range(4):
-        s = dijkstra(g, src, j)
+        s = dijkstra(g, src, j, g.dist)
         if ensure_labels(g, g.l_used + s + 1):
             return BETANET_E_NOMEM
         for i in range(n):
@@ -912,7 +928,8 @@ cdef int merge_extremes(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) n
                     if pl == NAV_NONE:
                         g.xl[j * n + v] = NAV_NONE
                     else:
-                        extend(&g.l_cost[4 * pl], &g.e_cost[4 * e], cc)
+                        edge_cost(g, e, ec)
+                        extend(&g.l_cost[4 * pl], ec, cc)
                         if cc[0] > q.deadline_ms or cc[3] > q.privacy_budget:
                             # infeasible extreme: its subtree is dropped too
                             g.xl[j * n + v] = NAV_NONE
@@ -1121,9 +1138,9 @@ cdef public int betanet_nav_select(betanet_nav_graph_t *gp, uint32_t source, uin
         return rc
     if g.out_off[dest + 1] == g.out_off[dest]:
         # explain: unconstrained optima tell which bound failed
-        dijkstra(g, source, BETANET_NAV_LATENCY)
+        dijkstra(g, source, BETANET_NAV_LATENCY, g.dist)
         lat = g.dist[dest]
-        dijkstra(g, source, BETANET_NAV_PRIVACY)
+        dijkstra(g, source, BETANET_NAV_PRIVACY, g.dist)
         eps = g.dist[dest]
         if not (lat < INFINITY):
             out.reason = BETANET_NAV_REASON_UNREACHABLE
