@@ -285,3 +285,23 @@ def test_benchmark_quick():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "frontier" in out.stdout and "CGR" in out.stdout
+
+
+# ------------------------------------------------------------------ operator command
+
+def test_cgr_command(tmp_path):
+    plan = tmp_path / "plan.ionrc"
+    plan.write_text(YEN)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "betanet", "cgr", *a], capture_output=True,
+                                    text=True, timeout=120)
+    out = run(str(plan), "-s", "1", "-d", "4", "-k", "5")
+    assert out.returncode == 0, out.stderr
+    assert "3 route(s) 1 -> 4" in out.stdout and "via 1 -> 2 -> 4" in out.stdout
+    bad = tmp_path / "bad.ionrc"
+    bad.write_text("a contact +0 +10 1 2 5\na contact +0 +10 1\n")
+    out = run(str(bad), "-s", "1", "-d", "2")
+    assert out.returncode == 2 and f"{bad}:2:" in out.stderr
+    out = run(str(plan), "-s", "1", "-d", "4", "--deadline", "5")
+    assert out.returncode == 1 and "0 route(s)" in out.stdout
+    out = run(str(plan))
+    assert out.returncode == 2 and "-s SOURCE" in out.stderr
