@@ -214,7 +214,8 @@ cdef struct NavGraph:
     # Dijkstra workspace (n each)
     double *dist
     uint32_t *pos
-    uint64_t *pred_e
+    uint64_t *pred_e        # tree edge into each node
+    uint32_t *pred_n        # tail of that edge
     uint32_t *order
     double *hk
     uint32_t *hv
@@ -228,11 +229,9 @@ cdef struct NavGraph:
     uint8_t *l_state
     size_t l_used
     size_t l_cap
-    double *lh_k            # label heap (lazy deletion)
-    uint32_t *lh_v
-    size_t lh_len
-    size_t lh_cap
     uint32_t *slots         # n * K label ids per node
+    double *s_cost          # their costs (4 each), kept next to each other
+    double *s_key           # their keys; -INFINITY once popped
     uint32_t *cnt
     size_t slots_cap
     size_t scap             # capacity of cnt / out_off (and of xl / 4)
@@ -385,9 +384,9 @@ cdef public void betanet_nav_graph_free(betanet_nav_graph_t *gp) noexcept nogil:
     bnt_free(g.row_start); bnt_free(g.row_len); bnt_free(g.row_cap)
     bnt_free(g.e_dst); bnt_free(g.e_w[0]); bnt_free(g.e_w[1]); bnt_free(g.e_w[2]); bnt_free(g.e_w[3])
     bnt_free(g.e_nats); bnt_free(g.e_tr); bnt_free(g.e_capa)
-    bnt_free(g.dist); bnt_free(g.pos); bnt_free(g.pred_e); bnt_free(g.order); bnt_free(g.hk); bnt_free(g.hv)
+    bnt_free(g.dist); bnt_free(g.pos); bnt_free(g.pred_e); bnt_free(g.pred_n); bnt_free(g.order); bnt_free(g.hk); bnt_free(g.hv)
     bnt_free(g.l_cost); bnt_free(g.l_key); bnt_free(g.l_node); bnt_free(g.l_pred); bnt_free(g.l_edge)
-    bnt_free(g.l_state); bnt_free(g.lh_k); bnt_free(g.lh_v); bnt_free(g.slots); bnt_free(g.cnt)
+    bnt_free(g.l_state); bnt_free(g.slots); bnt_free(g.s_cost); bnt_free(g.s_key); bnt_free(g.cnt)
     bnt_free(g.xl); bnt_free(g.out_off); bnt_free(g.out_lab)
     bnt_free(g)
 
@@ -596,6 +595,7 @@ cdef int ensure_work(NavGraph *g) noexcept nogil:
     c = next_cap(g.wcap, g.n)
     if (regrow(<void **> &g.dist, 0, c, sizeof(double)) or regrow(<void **> &g.pos, 0, c, sizeof(uint32_t))
             or regrow(<void **> &g.pred_e, 0, c, sizeof(uint64_t))
+            or regrow(<void **> &g.pred_n, 0, c, sizeof(uint32_t))
             or regrow(<void **> &g.order, 0, c, sizeof(uint32_t))
             or regrow(<void **> &g.hk, 0, c, sizeof(double)) or regrow(<void **> &g.hv, 0, c, sizeof(uint32_t))):
         return BETANET_E_NOMEM
@@ -629,7 +629,13 @@ cdef inline void h4_up(double *hk, uint32_t *hv, uint32_t *pos, uint32_t i, doub
 
 cdef inline void h4_down(double *hk, uint32_t *hv, uint32_t *pos, uint32_t n, double k, uint32_t v) noexcept nogil:
     # place (k, v) starting at the root of a heap of n entries
-    cdef uint32_t i = 0, c, best, j, end
+    h4_down_at(hk, hv, pos, 0, n, k, v)
+
+
+cdef inline void h4_down_at(double *hk, uint32_t *hv, uint32_t *pos, uint32_t i, uint32_t n, double k,
+                            uint32_t v) noexcept nogil:
+    # place (k, v) starting at slot i of a heap of n entries, moving it down
+    cdef uint32_t c, best, j, end
     cdef double bk
     while True:
         c = 4 * i + 1
@@ -659,6 +665,7 @@ cdef uint32_t dijkstra(NavGraph *g, uint32_t src, int obj, double *dist) noexcep
     cdef const double *w
     cdef const uint32_t *edst = g.e_dst
     cdef uint64_t *pred_e = g.pred_e
+    cdef uint32_t *pred_n = g.pred_n
     cdef uint32_t *pos = g.pos
     cdef double *hk = g.hk
     cdef uint32_t *hv = g.hv
@@ -690,6 +697,7 @@ cdef uint32_t dijkstra(NavGraph *g, uint32_t src, int obj, double *dist) noexcep
             if nd < dist[v]:
                 dist[v] = nd
                 pred_e[v] = e
+                pred_n[v] = u
                 if pos[v] == NAV_UNSEEN:
                     h4_up(hk, hv, pos, hn, nd, v)
                     hn += 1
@@ -721,16 +729,9 @@ cdef public int betanet_nav_shortest(betanet_nav_graph_t *gp, uint32_t source, i
     if pred != NULL:
         for i in range(g.n):
             pred[i] = -1
-        # predecessor nodes: scan the settled nodes' rows for their tree edges
-        for i in range(s):
-            u = g.order[i]
-            e = g.row_start[u]
-            end = e + g.row_len[u]
-            while e < end:
-                v = g.e_dst[e]
-                if v != source and g.pred_e[v] == e:
-                    pred[v] = u
-                e += 1
+        for i in range(1, s):                       # order[0] is the source
+            v = g.order[i]
+            pred[v] = g.pred_n[v]
     return 0
 
 
@@ -754,48 +755,6 @@ cdef int ensure_labels(NavGraph *g, size_t need) noexcept nogil:
     return 0
 
 
-cdef inline int lh_push(NavGraph *g, double k, uint32_t v) noexcept nogil:
-    cdef size_t i, p, c
-    if g.lh_len == g.lh_cap:
-        c = next_cap(g.lh_cap, g.lh_len + 1)
-        if regrow(<void **> &g.lh_k, g.lh_cap, c, sizeof(double)) or regrow(<void **> &g.lh_v, g.lh_cap, c, sizeof(uint32_t)):
-            return BETANET_E_NOMEM
-        g.lh_cap = c
-    i = g.lh_len
-    g.lh_len += 1
-    while i > 0:
-        p = (i - 1) >> 1
-        if g.lh_k[p] <= k:
-            break
-        g.lh_k[i] = g.lh_k[p]; g.lh_v[i] = g.lh_v[p]
-        i = p
-    g.lh_k[i] = k; g.lh_v[i] = v
-    return 0
-
-
-cdef inline uint32_t lh_pop(NavGraph *g) noexcept nogil:
-    cdef uint32_t top = g.lh_v[0], v
-    cdef size_t i = 0, c, n
-    cdef double k
-    g.lh_len -= 1
-    n = g.lh_len
-    if n == 0:
-        return top
-    k = g.lh_k[n]; v = g.lh_v[n]
-    while True:
-        c = 2 * i + 1
-        if c >= n:
-            break
-        if c + 1 < n and g.lh_k[c + 1] < g.lh_k[c]:
-            c += 1
-        if g.lh_k[c] >= k:
-            break
-        g.lh_k[i] = g.lh_k[c]; g.lh_v[i] = g.lh_v[c]
-        i = c
-    g.lh_k[i] = k; g.lh_v[i] = v
-    return top
-
-
 cdef inline uint32_t new_label(NavGraph *g, const double *c, double key, uint32_t node, uint32_t pred,
                                uint64_t edge, uint8_t state) noexcept nogil:
     cdef uint32_t l = <uint32_t> g.l_used
@@ -809,95 +768,173 @@ cdef inline uint32_t new_label(NavGraph *g, const double *c, double key, uint32_
     return l
 
 
+cdef inline double link_key(const NavGraph *g, uint64_t e, const double *ec, double a0, double a1,
+                            double a2, double a3) noexcept nogil:
+    """A link's share of the QoS scalarisation (failure through its stored nats)."""
+    cdef double k = a0 * ec[0] + a1 * ec[1] + a3 * ec[3]
+    if a2 > 0:
+        k += a2 * g.e_nats[e]
+    return k
+
+
+cdef inline double node_min(const NavGraph *g, size_t base, uint32_t c, uint32_t *at) noexcept nogil:
+    """Smallest key among a node's temporary labels (INFINITY and at = NAV_NONE if none)."""
+    cdef uint32_t i
+    cdef double m = INFINITY
+    at[0] = NAV_NONE
+    for i in range(c):
+        if g.s_key[base + i] > -INFINITY and (at[0] == NAV_NONE or g.s_key[base + i] < m):
+            m = g.s_key[base + i]
+            at[0] = i
+    return m
+
+
+cdef inline void node_heap_set(NavGraph *g, uint32_t *hn, uint32_t v, uint32_t at, double k) noexcept nogil:
+    """Key node v by its best temporary label (at = NAV_NONE: v leaves the heap)."""
+    cdef uint32_t p = g.pos[v], last
+    if at == NAV_NONE:
+        if p == NAV_UNSEEN:
+            return
+        g.pos[v] = NAV_UNSEEN
+        hn[0] -= 1
+        if p == hn[0]:
+            return
+        last = g.hv[hn[0]]
+        if p > 0 and g.hk[(p - 1) >> 2] > g.hk[hn[0]]:
+            h4_up(g.hk, g.hv, g.pos, p, g.hk[hn[0]], last)
+        else:
+            h4_down_at(g.hk, g.hv, g.pos, p, hn[0], g.hk[hn[0]], last)
+        return
+    if p == NAV_UNSEEN:
+        h4_up(g.hk, g.hv, g.pos, hn[0], k, v)
+        hn[0] += 1
+    elif k < g.hk[p]:
+        h4_up(g.hk, g.hv, g.pos, p, k, v)
+    elif k > g.hk[p]:
+        h4_down_at(g.hk, g.hv, g.pos, p, hn[0], k, v)
+
+
 cdef int martins(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) noexcept nogil:
-    """Label-setting search; per node at most K labels (see docs: trim rule)."""
-    cdef uint32_t K = q.k, n = g.n, l, u, v, i, j, o, c, worst, nl
+    """Label-setting search; per node at most K labels (see docs: trim rule).
+
+    Each node's labels sit in K slots holding the label id, a copy of its cost and its
+    key (or -INFINITY once popped, so it can never be evicted): dominance checks read one
+    contiguous block per node. The priority queue is an indexed 4-ary heap of nodes keyed
+    by their best temporary label, so it never holds more than n entries and evicted
+    labels leave nothing behind in it."""
+    cdef uint32_t K = q.k, n = g.n, l, u, v, i, j, o, c, worst, nl, at, hn = 0
     cdef uint64_t e, end
-    cdef size_t need = <size_t> n * K
+    cdef size_t need = <size_t> n * K, base
     cdef double cc[4]
     cdef double ec[4]
-    cdef double key, wk
+    cdef double pc[4]
+    cdef double key, wk, pkey, m
     cdef const double *w = q.weights
     cdef double dl = q.deadline_ms, pb = q.privacy_budget
+    cdef double a0 = w[0] / NAV_S_LAT, a1 = w[1] / NAV_S_ENE, a2 = w[2] / NAV_S_NATS, a3 = w[3] / NAV_S_EPS
     cdef uint32_t *slots
+    cdef double *scost
+    cdef double *skey
     cdef bint dominated
-    if K == 0 or need / K != n:
+    if K == 0 or need / K != n or need > (<size_t> -1) / 64:
         return BETANET_E_LIMIT
     if need > g.slots_cap:
-        if regrow(<void **> &g.slots, 0, need, sizeof(uint32_t)):
+        if (regrow(<void **> &g.slots, 0, need, sizeof(uint32_t))
+                or regrow(<void **> &g.s_cost, 0, 4 * need, sizeof(double))
+                or regrow(<void **> &g.s_key, 0, need, sizeof(double))):
             return BETANET_E_NOMEM
         g.slots_cap = need
     if ensure_per_node(g):
         return BETANET_E_NOMEM
     memset(g.cnt, 0, n * sizeof(uint32_t))
+    for i in range(n):
+        g.pos[i] = NAV_UNSEEN
     if ensure_labels(g, 2 * <size_t> n + 16):
         return BETANET_E_NOMEM
     g.l_used = 0
-    g.lh_len = 0
     cc[0] = 0; cc[1] = 0; cc[2] = 0; cc[3] = 0
     l = new_label(g, cc, 0.0, src, NAV_NONE, <uint64_t> -1, NAV_TEMP)
-    g.slots[<size_t> src * K] = l
+    base = <size_t> src * K
+    g.slots[base] = l
+    memcpy(&g.s_cost[4 * base], cc, sizeof(cc))
+    g.s_key[base] = 0.0
     g.cnt[src] = 1
-    if lh_push(g, 0.0, l):
-        return BETANET_E_NOMEM
-    while g.lh_len:
-        l = lh_pop(g)
-        if g.l_state[l] != NAV_TEMP:
-            continue
+    node_heap_set(g, &hn, src, 0, 0.0)
+    while hn:
+        u = g.hv[0]
+        base = <size_t> u * K
+        node_min(g, base, g.cnt[u], &at)
+        l = g.slots[base + at]
+        g.s_key[base + at] = -INFINITY              # popped: final, never evicted
         g.l_state[l] = NAV_PERM
-        u = g.l_node[l]
+        m = node_min(g, base, g.cnt[u], &at)
+        node_heap_set(g, &hn, u, at, m)
+        memcpy(pc, &g.l_cost[4 * l], sizeof(pc))
+        pkey = g.l_key[l]
         e = g.row_start[u]
         end = e + g.row_len[u]
         while e < end:
             v = g.e_dst[e]
             edge_cost(g, e, ec)
-            extend(&g.l_cost[4 * l], ec, cc)
+            extend(pc, ec, cc)
             e += 1
             if v == src or cc[0] > dl or cc[3] > pb:
                 continue
-            key = scal(w, cc)
-            slots = g.slots + <size_t> v * K
+            base = <size_t> v * K
+            slots = g.slots + base
+            scost = g.s_cost + 4 * base
+            skey = g.s_key + base
             c = g.cnt[v]
             dominated = False
             for i in range(c):
-                if leq4(&g.l_cost[4 * slots[i]], cc):
+                if leq4(&scost[4 * i], cc):
                     dominated = True
                     break
             if dominated:
                 continue
+            # the scalarisation is additive: parent key + the link's (no log per label)
+            key = pkey + link_key(g, e - 1, ec, a0, a1, a2, a3)
             # drop labels the new one dominates
             j = 0
             for i in range(c):
-                o = slots[i]
-                if leq4(cc, &g.l_cost[4 * o]):
+                if leq4(cc, &scost[4 * i]):
+                    o = slots[i]
                     if g.l_state[o] == NAV_TEMP:
                         g.l_state[o] = NAV_DEAD
                 else:
-                    slots[j] = o
+                    if j != i:
+                        slots[j] = slots[i]
+                        memcpy(&scost[4 * j], &scost[4 * i], 4 * sizeof(double))
+                        skey[j] = skey[i]
                     j += 1
             c = j
             if c == K:
                 # full: evict the temporary label with the largest scalarisation, if it
                 # is worse than the new one; otherwise the new label is the one dropped
-                worst = NAV_NONE
-                wk = -1.0
-                for i in range(c):
-                    o = slots[i]
-                    if g.l_state[o] == NAV_TEMP and g.l_key[o] > wk:
-                        wk = g.l_key[o]; worst = i
-                if worst == NAV_NONE or wk <= key:
+                worst = 0
+                wk = skey[0]
+                for i in range(1, c):
+                    if skey[i] > wk:
+                        wk = skey[i]; worst = i
+                if not (wk > key):
                     g.cnt[v] = c
+                    m = node_min(g, base, c, &at)     # dominated temporaries may be gone
+                    node_heap_set(g, &hn, v, at, m)
                     continue
                 g.l_state[slots[worst]] = NAV_DEAD
                 c -= 1
                 slots[worst] = slots[c]
+                memcpy(&scost[4 * worst], &scost[4 * c], 4 * sizeof(double))
+                skey[worst] = skey[c]
             if g.l_used == g.l_cap and ensure_labels(g, g.l_used + 1):
                 return BETANET_E_NOMEM
             nl = new_label(g, cc, key, v, l, e - 1, NAV_TEMP)
             slots[c] = nl
+            memcpy(&scost[4 * c], cc, sizeof(cc))
+            skey[c] = key
             g.cnt[v] = c + 1
-            if lh_push(g, key, nl):
-                return BETANET_E_NOMEM
+            m = node_min(g, base, c + 1, &at)
+            node_heap_set(g, &hn, v, at, m)
     return 0
 
 
@@ -909,6 +946,8 @@ cdef int merge_extremes(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) n
     cdef uint64_t e, end
     cdef double cc[4]
     cdef double ec[4]
+    cdef double a0 = q.weights[0] / NAV_S_LAT, a1 = q.weights[1] / NAV_S_ENE
+    cdef double a2 = q.weights[2] / NAV_S_NATS, a3 = q.weights[3] / NAV_S_EPS
     for j in range(4):
         s = dijkstra(g, src, j, g.dist)
         if ensure_labels(g, g.l_used + s + 1):
@@ -916,27 +955,18 @@ cdef int merge_extremes(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) n
         for i in range(n):
             g.xl[j * n + i] = NAV_NONE
         g.xl[j * n + src] = 0        # the root label
-        # the tail of each tree edge: walk settled nodes' rows (one pass over their links)
-        for i in range(s):
-            u = g.order[i]
-            pl = g.xl[j * n + u]
-            e = g.row_start[u]
-            end = e + g.row_len[u]
-            while e < end:
-                v = g.e_dst[e]
-                if v != src and g.pred_e[v] == e and g.pos[v] == NAV_SETTLED:
-                    if pl == NAV_NONE:
-                        g.xl[j * n + v] = NAV_NONE
-                    else:
-                        edge_cost(g, e, ec)
-                        extend(&g.l_cost[4 * pl], ec, cc)
-                        if cc[0] > q.deadline_ms or cc[3] > q.privacy_budget:
-                            # infeasible extreme: its subtree is dropped too
-                            g.xl[j * n + v] = NAV_NONE
-                        else:
-                            l = new_label(g, cc, scal(q.weights, cc), v, pl, e, NAV_PERM)
-                            g.xl[j * n + v] = l
-                e += 1
+        # settle order puts every tree parent before its children
+        for i in range(1, s):
+            v = g.order[i]
+            pl = g.xl[j * n + g.pred_n[v]]
+            if pl == NAV_NONE:
+                continue                        # parent infeasible: subtree dropped too
+            e = g.pred_e[v]
+            edge_cost(g, e, ec)
+            extend(&g.l_cost[4 * pl], ec, cc)
+            if cc[0] <= q.deadline_ms and cc[3] <= q.privacy_budget:
+                g.xl[j * n + v] = new_label(g, cc, g.l_key[pl] + link_key(g, e, ec, a0, a1, a2, a3),
+                                            v, pl, e, NAV_PERM)
     return 0
 
 
