@@ -407,8 +407,41 @@ def test_invalid_graph_input():
         g.frontier(0, (1, 1, 1, 1), deadline=math.nan)
     with pytest.raises(errors.LimitExceededError):
         g.frontier(0, (1, 1, 1, 1), k=N.MAX_K + 1)
+    big = N.Graph(100_000)
+    with pytest.raises(errors.LimitExceededError):        # n * k > 2^26 label slots
+        big.frontier(0, (1, 1, 1, 1), k=N.MAX_K)
     nav = Navigator("a")
     with pytest.raises(errors.InvalidArgumentError):
         nav.select("a", "turbo")
     with pytest.raises(errors.InvalidArgumentError):
         nav.select("a", deadline_ms=-5)
+
+
+def test_concurrent_queries_and_updates():
+    """The GIL is released inside searches; per-handle locks keep one thread in a handle."""
+    import threading
+    n = 400
+    src, dst, c = geometric(n, 0.12, 5)
+    nav = Navigator.from_arrays(src, dst, c, n_nodes=n)
+    errors_seen = []
+
+    def query(seed):
+        rng = random.Random(seed)
+        try:
+            for _ in range(30):
+                d = rng.randrange(1, n)
+                try:
+                    r = nav.select(d, rng.choice(list(PRESETS)))
+                    assert r.path[0] == 0 and r.path[-1] == d
+                except errors.NoPathError as e:
+                    assert e.reason == "unreachable"
+                nav.update_link(int(src[0]), int(dst[0]), "htx", latency_ms=rng.random() * 10)
+        except Exception as e:          # pragma: no cover - reported below
+            errors_seen.append(e)
+
+    threads = [threading.Thread(target=query, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors_seen

@@ -125,7 +125,7 @@ int betanet_nav_shortest(betanet_nav_graph_t *g, uint32_t source, int objective,
  * docs/navigator.md for the trim rule. The result stays in the graph's workspace until
  * the next search or graph change. qos NULL = balanced preset.
  * Errors: BETANET_E_INVALID, BETANET_E_NOT_FOUND (source), BETANET_E_NOMEM,
- * BETANET_E_LIMIT (k > BETANET_NAV_MAX_K or n*k too large). */
+ * BETANET_E_LIMIT (k > BETANET_NAV_MAX_K or n*k > 2^26). */
 int betanet_nav_frontier(betanet_nav_graph_t *g, uint32_t source, const betanet_nav_qos_t *qos);
 /* Number of frontier labels at dest from the last search (0 if unreachable).
  * Errors: BETANET_E_STATE (no search since the last change), BETANET_E_NOT_FOUND. */

@@ -74,11 +74,13 @@ cdef extern from *:
     #define NAV_MAX_NODES 0x7FFFFFFFu
     #define NAV_MAX_LABELS 0xFFFFFFF0u
     #define CGR_MAX_K 64
+    #define NAV_MAX_SLOTS ((size_t)1 << 26)   /* n * K label slots (44 bytes each) */
     """
     uint32_t NAV_UNSEEN, NAV_SETTLED, NAV_NONE, NAV_MAX_NODES, NAV_MAX_LABELS
     uint8_t NAV_TEMP, NAV_PERM, NAV_DEAD
     double NAV_S_LAT, NAV_S_ENE, NAV_S_NATS, NAV_S_EPS
     uint32_t CGR_MAX_K
+    size_t NAV_MAX_SLOTS
 
 
 # ---------------------------------------------------------------- memory helpers
@@ -836,7 +838,7 @@ cdef int martins(NavGraph *g, uint32_t src, const betanet_nav_qos_t *q) noexcept
     cdef double *scost
     cdef double *skey
     cdef bint dominated
-    if K == 0 or need / K != n or need > (<size_t> -1) / 64:
+    if K == 0 or need / K != n or need > NAV_MAX_SLOTS:
         return BETANET_E_LIMIT
     if need > g.slots_cap:
         if (regrow(<void **> &g.slots, 0, need, sizeof(uint32_t))
