@@ -24,6 +24,8 @@ costs = st.tuples(comp, comp, prob, comp)
 
 @pytest.fixture(autouse=True)
 def no_leaks():
+    import gc
+    gc.collect()                      # objects other tests left for the collector
     before = core.live_allocations()
     yield
     import gc

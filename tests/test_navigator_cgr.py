@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def no_leaks():
+    import gc
+    gc.collect()                      # objects other tests left for the collector
     before = core.live_allocations()
     yield
     gc.collect()
