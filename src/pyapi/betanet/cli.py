@@ -12,6 +12,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "demo": "betanet.demo",
     "mixnode": "betanet.mix",
+    "cgr": "betanet.navigator",
 }
 
 

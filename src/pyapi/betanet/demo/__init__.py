@@ -15,6 +15,7 @@ import time
 SECTIONS: dict[str, str] = {
     "fec": "betanet.demo.fec_section",
     "mixnet": "betanet.demo.mixnet_section",
+    "routing": "betanet.demo.routing_section",
 }
 
 
