@@ -54,9 +54,10 @@ def test_c_example_static_archive(c_prefix, tmp_path):
     lib = libdir(c_prefix)
     assert (lib / "libbetanet.a").exists()
     exe = tmp_path / "fec_example_static"
-    # -Bstatic picks libbetanet.a over the .so in the same directory; nothing else is needed
+    # -Bstatic picks libbetanet.a over the .so in the same directory; then only libsodium and
+    # libc (libm, pthreads: Libs.private of betanet.pc) are needed
     run(["cc", str(C_EXAMPLE), f"-I{c_prefix / 'include'}", f"-L{lib}",
-         "-Wl,-Bstatic", "-lbetanet", "-Wl,-Bdynamic", "-lsodium", "-lpthread", "-o", str(exe)])
+         "-Wl,-Bstatic", "-lbetanet", "-Wl,-Bdynamic", "-lsodium", "-lm", "-lpthread", "-o", str(exe)])
     needed = run(["readelf", "-d", str(exe)]).stdout
     assert "libbetanet" not in needed and not re.search(r"libpython", needed)
     check_output(run([str(exe)]))
