@@ -42,8 +42,8 @@ def test_c_example_cmake_find_package(c_prefix, tool_env, tmp_path):
 def test_c_example_pkg_config(c_prefix, tmp_path):
     pcdir = libdir(c_prefix) / "pkgconfig"
     env = dict(os.environ, PKG_CONFIG_PATH=str(pcdir))
-    # the .pc file names the configure-time prefix; point it at where the test installed
-    flags = run(["pkg-config", f"--define-variable=prefix={c_prefix}", "--cflags", "--libs", "betanet"],
+    # the .pc file is relocatable (prefix from ${pcfiledir}): no --define-variable needed
+    flags = run(["pkg-config", "--cflags", "--libs", "betanet"],
                 env=env).stdout.split()
     exe = tmp_path / "fec_example"
     run(["cc", str(C_EXAMPLE), *flags, f"-Wl,-rpath,{libdir(c_prefix)}", "-o", str(exe)])
