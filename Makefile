@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 # CMake build tree reused between installs, so a rebuild only recompiles what changed.
 BUILD_DIR := build/py
 
-.PHONY: demo test install sysdeps venv bench clean c-install
+.PHONY: demo test install sysdeps venv bench clean c-install jvm-deps test-jvm swift-deps test-swift
 
 demo: install
 	$(VENV)/bin/betanet demo
@@ -50,6 +50,33 @@ bench: install
 	-$(PIP) install -q wheel setuptools && $(PIP) install -q --no-binary reedsolo --force-reinstall --no-deps \
 	  --no-build-isolation --config-settings=--build-option=--cythonize reedsolo  # compiled creedsolo for fec_bench
 	for b in bench/*_bench.py; do $(PY) $$b || exit 1; done
+
+# Opt-in toolchains for the Kotlin and Swift host examples (ffi-examples/), too large for
+# sysdeps: Debian's kotlin is ~340 MB installed (a JRE ~190 MB more where none is present),
+# clang ~110 MB. Without them tests/test_examples_{jvm,swift}.py skip.
+APT_MISSING = if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing system packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing" >&2; exit 1; fi; \
+	fi
+
+jvm-deps:
+	@missing=""; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	[ -e /usr/share/java/jna.jar ] || missing="$$missing libjna-java"; \
+	command -v kotlinc >/dev/null 2>&1 || missing="$$missing kotlin"; \
+	$(APT_MISSING)
+
+test-jvm: install jvm-deps
+	$(PY) -m pytest tests/test_examples_jvm.py
+
+swift-deps:
+	@missing=""; command -v clang >/dev/null 2>&1 || missing="$$missing clang"; $(APT_MISSING)
+
+test-swift: install swift-deps
+	$(PY) -m pytest tests/test_examples_swift.py
 
 # Standalone C build and install (no Python packaging), into build/c-prefix.
 c-install: venv
