@@ -1,0 +1,181 @@
+"""Sans-IO HTXConnection: handshake, streams, flow control, key updates, errors (no sockets)."""
+from __future__ import annotations
+
+import pytest
+
+import betanet.htx as htx
+from betanet.htx import events as ev
+from betanet.htx.protocol import CloseCode
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def make_pair(client_cfg=None, server_cfg=None, clock=None):
+    priv = htx.generate_private_key()
+    clock = clock or Clock()
+    c = htx.HTXConnection(client=True, remote_static_public=htx.public_key(priv), config=client_cfg, clock=clock)
+    s = htx.HTXConnection(client=False, static_private_key=priv, config=server_cfg, clock=clock)
+    c.initiate_connection()
+    pump(c, s)
+    assert c.handshake_complete and s.handshake_complete
+    return c, s
+
+
+def pump(a, b, events=None):
+    """Move bytes both ways until quiet; collect (side, event)."""
+    events = [] if events is None else events
+    while True:
+        moved = False
+        for x, y, name in ((a, b, "b"), (b, a, "a")):
+            data = x.data_to_send()
+            if data:
+                moved = True
+                events += [(name, e) for e in y.receive_data(data)]
+        if not moved:
+            return events
+
+
+def test_handshake_and_stream_exchange():
+    c, s = make_pair()
+    assert s.remote_static_public is not None and c.handshake_hash == s.handshake_hash
+    sid = c.open_stream()
+    assert sid == 1 and c.open_stream() == 3
+    c.send_data(1, b"hello", end_stream=True)
+    evs = pump(c, s)
+    kinds = [type(e) for side, e in evs if side == "b"]
+    assert ev.StreamOpened in kinds and ev.StreamData in kinds and ev.StreamEnded in kinds
+    ssid = s.open_stream()
+    assert ssid == 2
+    s.send_data(2, b"x")
+    assert any(isinstance(e, ev.StreamData) and e.stream_id == 2 for _, e in pump(c, s))
+
+
+def test_flow_control_windows_and_updates():
+    cfg = htx.HTXConfig(stream_window=65535, connection_window=65535)
+    c, s = make_pair(cfg, cfg)
+    sid = c.open_stream()
+    assert c.local_flow_control_window(sid) == 65535
+    c.send_data(sid, b"a" * 65535)
+    with pytest.raises(htx.FlowControlError):
+        c.send_data(sid, b"a")
+    evs = pump(c, s)
+    got = sum(len(e.data) for _, e in evs if isinstance(e, ev.StreamData))
+    assert got == 65535
+    s.acknowledge_received_data(30000, sid)          # below half: no update yet
+    pump(c, s)
+    assert c.local_flow_control_window(sid) == 0
+    s.acknowledge_received_data(3000, sid)           # 33000 >= half of 65535
+    evs = pump(c, s)
+    assert any(isinstance(e, ev.WindowUpdated) for _, e in evs)
+    assert c.local_flow_control_window(sid) == 33000
+
+
+def test_window_overrun_is_a_flow_control_error():
+    cfg = htx.HTXConfig(stream_window=65535, connection_window=65535)
+    c, s = make_pair(cfg, cfg)
+    sid = c.open_stream()
+    c._streams[sid].send_window = 10**9            # a misbehaving sender ignores the window
+    c._send_window = 10**9
+    c.send_data(sid, b"z" * 70000)
+    evs = pump(c, s)
+    closed = [e for side, e in evs if isinstance(e, ev.ConnectionClosed)]
+    assert closed[0].code == CloseCode.FLOW_CONTROL_ERROR and closed[0].error is not None
+    assert sum(len(e.data) for side, e in evs if side == "b" and isinstance(e, ev.StreamData)) <= 65535
+    assert any(side == "a" and e.remote and e.code == CloseCode.FLOW_CONTROL_ERROR
+               for side, e in evs if isinstance(e, ev.ConnectionClosed))
+
+
+def test_stream_parity_violation():
+    c, s = make_pair()
+    # The client forges a frame on an even (server-parity) id the server never opened.
+    from betanet.htx.connection import _Stream
+    c._streams[4] = _Stream(4)
+    c.send_data(4, b"x")
+    evs = pump(c, s)
+    closed = [e for side, e in evs if side == "b" and isinstance(e, ev.ConnectionClosed)]
+    assert closed and closed[0].code == CloseCode.STREAM_STATE_ERROR
+
+
+def test_ping_reset_and_close():
+    c, s = make_pair()
+    token = c.ping()
+    evs = pump(c, s)
+    assert ("b", ev.PingReceived(token)) in evs and ("a", ev.PingAcked(token)) in evs
+    sid = c.open_stream()
+    c.send_data(sid, b"abc")
+    c.reset_stream(sid, 7)
+    evs = pump(c, s)
+    assert ("b", ev.StreamReset(sid, 7)) in evs
+    s.close(CloseCode.NO_ERROR, "done")
+    evs = pump(c, s)
+    assert ("a", ev.ConnectionClosed(0, "done", True, None)) in evs
+    with pytest.raises(htx.ConnectionClosedError):
+        c.send_data(1, b"x")
+
+
+@pytest.mark.parametrize("threshold", ["frames", "bytes", "time"])
+def test_key_update_each_threshold_both_directions(threshold):
+    cfg = {"frames": htx.HTXConfig(rekey_frames=16), "bytes": htx.HTXConfig(rekey_bytes=40_000),
+           "time": htx.HTXConfig(rekey_seconds=2.0)}[threshold]
+    clock = Clock()
+    c, s = make_pair(cfg, cfg, clock)
+    a = c.open_stream()
+    received = {"a": bytearray(), "b": bytearray()}
+    updates = {"a": 0, "b": 0}
+    def handle(evs):
+        for side, e in evs:
+            if isinstance(e, ev.StreamData):
+                received[side] += e.data
+                (s if side == "b" else c).acknowledge_received_data(len(e.data), e.stream_id)
+            elif isinstance(e, ev.KeyUpdated):
+                updates[side] += 1
+
+    for i in range(60):
+        clock.t += 0.5
+        c.send_data(a, bytes([i % 256]) * 3000)
+        if i == 0:
+            handle(pump(c, s))     # the server learns of the stream
+        s.send_data(a, bytes([255 - i % 256]) * 3000)
+        handle(pump(c, s))
+    assert updates["a"] >= 3 and updates["b"] >= 3
+    assert c.stats["send_epoch"] == updates["b"] and s.stats["send_epoch"] == updates["a"]
+    assert bytes(received["b"]) == b"".join(bytes([i % 256]) * 3000 for i in range(60))
+    assert bytes(received["a"]) == b"".join(bytes([255 - i % 256]) * 3000 for i in range(60))
+
+
+def test_wrong_server_key_fails_handshake():
+    priv = htx.generate_private_key()
+    c = htx.HTXConnection(client=True, remote_static_public=htx.public_key(htx.generate_private_key()))
+    s = htx.HTXConnection(client=False, static_private_key=priv)
+    c.initiate_connection()
+    evs = s.receive_data(c.data_to_send())
+    assert isinstance(evs[-1], ev.ConnectionClosed)
+    from betanet.errors import AuthenticationError
+    assert isinstance(evs[-1].error, AuthenticationError)
+    assert s.data_to_send() == b""       # nothing is answered to a failed handshake
+
+
+def test_truncated_frame_at_connection_end():
+    cfg = htx.HTXConfig(stream_window=65535)       # no WINDOW_UPDATE after the data frame
+    c, s = make_pair(cfg, cfg)
+    sid = c.open_stream()
+    c.send_data(sid, b"q" * 1000)
+    data = c.data_to_send()
+    evs = s.receive_data(data[:-3])
+    assert not any(isinstance(e, ev.StreamData) and len(e.data) == 1000 for e in evs)
+    closed = s.connection_lost()
+    from betanet.errors import MalformedError
+    assert isinstance(closed[0].error, MalformedError)
+
+
+def test_handshake_message_too_long():
+    priv = htx.generate_private_key()
+    s = htx.HTXConnection(client=False, static_private_key=priv)
+    evs = s.receive_data(b"\xff\xff" + b"\x00" * 10)
+    assert isinstance(evs[-1], ev.ConnectionClosed) and evs[-1].error is not None
