@@ -474,6 +474,7 @@ class Connection:
             self._idle_handle.cancel()
         self._closed.set_result(None)
         try:
+            self._flush()              # a queued CLOSE goes out before the transport closes
             self._close_transport()
         except Exception:
             pass
