@@ -212,3 +212,13 @@ def test_bounded_mutation_fuzz_of_the_parser():
                 assert err in (-3, -4, -6, -15)
                 break
         s.close()
+
+
+def test_docs_reproduce_the_vectors():
+    doc = (Path(__file__).parent.parent / "docs" / "htx.md").read_text()
+    for key in ("k1", "k2", "handshake_hash", "ns1", "ns2", "next_k1", "next_ns1"):
+        assert V[key] in doc, key
+    for f in V["frames"]:
+        assert f["frame"] in doc, f["note"]
+    for v in V["varints"]:
+        assert v["hex"] in doc
