@@ -40,7 +40,8 @@ class Stream:
     def __init__(self, conn: "Connection", stream_id: int) -> None:
         self._conn = conn
         self.id = stream_id
-        self._rbuf = bytearray()
+        self._rbuf: collections.deque[bytes] = collections.deque()   # received, not yet read
+        self._rlen = 0
         self._eof = False
         self._exc: BaseException | None = None
         self._rwait: asyncio.Future | None = None
@@ -60,8 +61,32 @@ class Stream:
             w.set_result(None)
 
     def _feed(self, data: bytes) -> None:
-        self._rbuf += data
+        self._rbuf.append(data)
+        self._rlen += len(data)
         self._wake_reader()
+
+    def _take(self, n: int) -> bytes:
+        """Remove and return the first n buffered bytes (n <= self._rlen)."""
+        buf = self._rbuf
+        first = buf[0]
+        if len(first) == n:
+            buf.popleft()
+        elif len(first) > n:
+            buf[0] = first[n:]
+            first = first[:n]
+        else:
+            parts, got = [], 0
+            while got < n:
+                chunk = buf.popleft()
+                if got + len(chunk) > n:
+                    buf.appendleft(chunk[n - got:])
+                    chunk = chunk[:n - got]
+                parts.append(chunk)
+                got += len(chunk)
+            first = b"".join(parts)
+        self._rlen -= n
+        self._conn._consumed(self.id, n)
+        return first
 
     def _feed_eof(self) -> None:
         self._eof = True
@@ -85,36 +110,23 @@ class Stream:
         if n == 0:
             return b""
         await self._wait_data()
-        if not self._rbuf:
+        if not self._rlen:
             return b""
-        if n < 0 or n >= len(self._rbuf):
-            data = bytes(self._rbuf)
-            self._rbuf.clear()
-        else:
-            data = bytes(self._rbuf[:n])
-            del self._rbuf[:n]
-        self._conn._consumed(self.id, len(data))
-        return data
+        return self._take(self._rlen if n < 0 else min(n, self._rlen))
 
     async def readexactly(self, n: int) -> bytes:
         """Exactly ``n`` bytes, or asyncio.IncompleteReadError at end of stream."""
-        while len(self._rbuf) < n and not self._eof:
+        while self._rlen < n and not self._eof:
             if self._exc is not None:
                 raise self._exc
             self._rwait = asyncio.get_running_loop().create_future()
             await self._rwait
-        if len(self._rbuf) < n:
-            partial = bytes(self._rbuf)
-            self._rbuf.clear()
-            self._conn._consumed(self.id, len(partial))
-            raise asyncio.IncompleteReadError(partial, n)
-        data = bytes(self._rbuf[:n])
-        del self._rbuf[:n]
-        self._conn._consumed(self.id, n)
-        return data
+        if self._rlen < n:
+            raise asyncio.IncompleteReadError(self._take(self._rlen) if self._rlen else b"", n)
+        return self._take(n) if n else b""
 
     def at_eof(self) -> bool:
-        return self._eof and not self._rbuf
+        return self._eof and not self._rlen
 
     # ---- writing -------------------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
