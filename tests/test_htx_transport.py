@@ -16,9 +16,10 @@ from htx_helpers import aio
 from test_htx_interop import Peer, keypair
 
 TRANSPORTS = ["tcp", "plain", "quic"]
-# 1 GiB over TCP (TLS and plain). aioquic moves ~5 MB/s of stream data on this machine
-# (pure-Python packet handling, measured in bench/htx_bench.py), so QUIC carries 32 MiB.
-BIG = {"tcp": 1 << 30, "plain": 1 << 30, "quic": 32 << 20}
+# 1 GiB on every transport. QUIC is the slow one: aioquic handles packets in Python and
+# moves ~7-10 MB/s of stream data on this 2-core machine (bench/htx_bench.py), so its 1 GiB
+# takes 2-3 minutes of the HTX test budget.
+BIG = {"tcp": 1 << 30, "plain": 1 << 30, "quic": 1 << 30}
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,9 @@ async def test_200_concurrent_streams(transport, certs):
     await stop(server, conn)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@aio(300)
+@aio(580)
 async def test_large_transfer_checked_by_hash(transport, certs):
     size = BIG[transport]
     result = {}

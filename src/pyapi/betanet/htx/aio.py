@@ -180,6 +180,7 @@ class Stream:
             except Exception:          # stream already gone
                 pass
             self._conn._flush()
+        self._conn._streams.pop(self.id, None)
         self._fail(StreamResetError(f"htx stream {self.id} reset locally", int(code)))
 
     async def __aenter__(self) -> "Stream":

@@ -20,7 +20,7 @@ from betanet.htx import tls as _tls
 from betanet.htx.aio import Connection, _run_handler
 from betanet.htx.connection import HTXConfig, HTXConnection
 from betanet.htx.keys import key_from
-from betanet.htx.protocol import ALPN, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
+from betanet.htx.protocol import ALPN, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, CloseCode
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,7 @@ class Server:
             self._quic.close()
         for c in list(self.connections):
             if not c.closed:
+                c.htx.close(CloseCode.NO_ERROR, "server shutting down")
                 c._finish(None)
 
     async def wait_closed(self) -> None:
