@@ -22,6 +22,19 @@ cdef extern from "sodium.h" nogil:
         unsigned char *m, unsigned long long *mlen, unsigned char *nsec,
         const unsigned char *c, unsigned long long clen, const unsigned char *ad,
         unsigned long long adlen, const unsigned char *npub, const unsigned char *k)
+    ctypedef struct crypto_onetimeauth_poly1305_state:
+        pass
+    int crypto_onetimeauth_poly1305_init(crypto_onetimeauth_poly1305_state *st,
+                                         const unsigned char *key)
+    int crypto_onetimeauth_poly1305_update(crypto_onetimeauth_poly1305_state *st,
+                                           const unsigned char *m, unsigned long long mlen)
+    int crypto_onetimeauth_poly1305_final(crypto_onetimeauth_poly1305_state *st,
+                                          unsigned char *out)
+    int crypto_stream_chacha20_ietf(unsigned char *c, unsigned long long clen,
+                                    const unsigned char *n, const unsigned char *k)
+    int crypto_stream_chacha20_ietf_xor_ic(unsigned char *c, const unsigned char *m,
+                                           unsigned long long mlen, const unsigned char *n,
+                                           uint32_t ic, const unsigned char *k)
 
 cdef extern from "betanet.h" nogil:
     ctypedef struct betanet_htx_config:
@@ -215,8 +228,11 @@ cdef size_t write_header(int t, uint64_t sid, size_t clen, uint8_t *out) noexcep
     return 4 + varint_size(sid)
 
 
-# Seal header | prefix | data under (key, ns, counter). The plaintext (prefix, data) is
-# copied into place and encrypted in place; `out` must hold header + plen + 16 bytes.
+# Seal header | prefix | data under (key, ns, counter) into `out` (header + plen + 16
+# bytes). The plaintext is read where it lies (no copy into `out` first): without a prefix
+# through libsodium's AEAD, with the 1-byte STREAM flags prefix through the same
+# construction (RFC 8439 §2.8) built from libsodium's ChaCha20 and Poly1305, so the data
+# path never copies the payload before encrypting it.
 cdef size_t seal_into(const uint8_t *key, const uint8_t *ns, uint64_t counter, int t,
                       uint64_t sid, const uint8_t *prefix, size_t prefix_len,
                       const uint8_t *data, size_t data_len, uint8_t *out) noexcept nogil:
@@ -224,14 +240,51 @@ cdef size_t seal_into(const uint8_t *key, const uint8_t *ns, uint64_t counter, i
     cdef unsigned long long clen = 0
     cdef size_t plen = prefix_len + data_len
     cdef size_t h = write_header(t, sid, plen, out)
-    if prefix_len:
-        memcpy(out + h, prefix, prefix_len)
-    if data_len:
-        memcpy(out + h + prefix_len, data, data_len)
     make_nonce(ns, counter, nonce)
-    crypto_aead_chacha20poly1305_ietf_encrypt(out + h, &clen, out + h, plen, out, h, NULL,
-                                              nonce, key)
+    if prefix_len == 0:
+        crypto_aead_chacha20poly1305_ietf_encrypt(out + h, &clen, data, data_len, out, h, NULL,
+                                                  nonce, key)
+    else:
+        seal_prefixed(key, nonce, out, h, prefix, prefix_len, data, data_len, out + h)
     return h + plen + HTX_TAG
+
+
+cdef inline void poly_pad16(crypto_onetimeauth_poly1305_state *st, size_t n) noexcept nogil:
+    cdef uint8_t zeros[16]
+    if n & 15:
+        memset(zeros, 0, 16)
+        crypto_onetimeauth_poly1305_update(st, zeros, 16 - (n & 15))
+
+
+# ChaCha20-Poly1305 IETF of (prefix | data) with AD, ciphertext and tag to c (prefix_len < 64).
+cdef void seal_prefixed(const uint8_t *key, const uint8_t *nonce, const uint8_t *ad, size_t adlen,
+                        const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
+                        size_t data_len, uint8_t *c) noexcept nogil:
+    cdef crypto_onetimeauth_poly1305_state st
+    cdef uint8_t block[64]
+    cdef uint8_t lens[16]
+    cdef size_t total = prefix_len + data_len, head, i
+    # Block 0 of the keystream is the one-time Poly1305 key.
+    crypto_stream_chacha20_ietf(block, 64, nonce, key)
+    crypto_onetimeauth_poly1305_init(&st, block)
+    # Keystream block 1 covers plaintext bytes 0..63: assemble them (prefix + start of data).
+    head = total if total < 64 else 64
+    memcpy(block, prefix, prefix_len)
+    memcpy(block + prefix_len, data, head - prefix_len)
+    crypto_stream_chacha20_ietf_xor_ic(c, block, head, nonce, 1, key)
+    if total > 64:
+        crypto_stream_chacha20_ietf_xor_ic(c + 64, data + (64 - prefix_len), total - 64, nonce, 2, key)
+    crypto_onetimeauth_poly1305_update(&st, ad, adlen)
+    poly_pad16(&st, adlen)
+    crypto_onetimeauth_poly1305_update(&st, c, total)
+    poly_pad16(&st, total)
+    for i in range(8):
+        lens[i] = <uint8_t>((<uint64_t>adlen) >> (8 * i))
+        lens[8 + i] = <uint8_t>((<uint64_t>total) >> (8 * i))
+    crypto_onetimeauth_poly1305_update(&st, lens, 16)
+    crypto_onetimeauth_poly1305_final(&st, c + total)
+    sodium_memzero(block, 64)
+    sodium_memzero(&st, sizeof(st))
 
 
 # Parse a header from p[0..avail). Returns 1 (complete: *t, *sid, *hlen, *clen set),
