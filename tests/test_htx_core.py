@@ -233,3 +233,51 @@ def test_seal_stream_equals_generic_seal(size):
     b, _ = pair()
     for flags in (0, 1):
         assert bytes(a.seal_stream(7, data, fin=bool(flags))) == b.seal(n.STREAM, 7, bytes([flags]) + data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["d1", "d3", "fin3", "ping", "reset5", "ku"]),
+                          st.binary(max_size=3000)), max_size=25), st.integers(1, 4000))
+def test_receive_merges_data_runs_without_changing_meaning(ops, split):
+    a, b = pair()
+    wire, expect = bytearray(), []
+    for op, payload in ops:
+        if op in ("d1", "d3"):
+            sid = int(op[1])
+            wire += a.seal_stream(sid, payload)
+            expect += [("data", sid, bytes(payload))] if payload else []
+        elif op == "fin3":
+            wire += a.seal_stream(3, payload, fin=True)
+            expect += ([("data", 3, bytes(payload))] if payload else []) + [("fin", 3)]
+        elif op == "ping":
+            wire += a.seal(n.PING, 0, b"\x00" + payload[:8].ljust(8, b"p"))
+            expect.append(("ping", payload[:8].ljust(8, b"p")))
+        elif op == "reset5":
+            wire += a.seal_stream(5, b"\x00\x09", flags=2)
+            expect.append(("reset", 5, b"\x00\x09"))
+        else:
+            wire += a.seal(n.KEY_UPDATE, 0)
+            expect.append(("ku",))
+    got = []
+    for t, sid, flags, body in all_frames(b, bytes(wire), split):
+        if t == n.STREAM and flags & 2:
+            got.append(("reset", sid, body))
+        elif t == n.STREAM:
+            if body:
+                if got and got[-1][0] == "data" and got[-1][1] == sid:
+                    got[-1] = ("data", sid, got[-1][2] + body)
+                else:
+                    got.append(("data", sid, body))
+            if flags & 1:
+                got.append(("fin", sid))
+        elif t == n.PING:
+            got.append(("ping", body))
+        elif t == n.KEY_UPDATE:
+            got.append(("ku",))
+    merged = []
+    for e in expect:                       # adjacent data on one stream reads as one run
+        if e[0] == "data" and merged and merged[-1][0] == "data" and merged[-1][1] == e[1]:
+            merged[-1] = ("data", e[1], merged[-1][2] + e[2])
+        else:
+            merged.append(e)
+    assert got == merged

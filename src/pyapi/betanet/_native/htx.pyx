@@ -1,5 +1,6 @@
 # betanet._native.htx — the HTX codec and session of libbetanet (include/betanet/htx.h).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.bytearray cimport PyByteArray_FromStringAndSize, PyByteArray_AS_STRING, PyByteArray_Resize
 from betanet._native._common cimport *
@@ -166,7 +167,7 @@ cdef class Session:
         check(betanet_htx_session_new(role, &a[0], &b[0], &h[0], &cfg, now_ms, &self.s),
               "htx session")
         self.max_frame = betanet_htx_session_max_frame(self.s)
-        self.rbuf = PyByteArray_FromStringAndSize(NULL, self.max_frame)
+        self.rbuf = PyByteArray_FromStringAndSize(NULL, 4 * self.max_frame + 64)
         self.error = 0
 
     def __dealloc__(self):
@@ -256,32 +257,72 @@ cdef class Session:
 
     def receive(self, data) -> tuple:
         """Feed bytes; return (frames, error). Each frame is (type, stream_id, flags, body):
-        STREAM and PING give their flags byte apart from the body; other types flags 0.
-        ``error`` is 0 or the core's (sticky) status after the last good frame."""
+        STREAM and PING give their flags byte apart from the body; other types flags 0 and
+        the whole plaintext. Consecutive STREAM data frames of one stream are merged into
+        one entry (flags = FIN if the run ended with FIN; a RESET is never merged), which
+        keeps per-frame Python work off the data path. ``error`` is 0 or the core's (sticky)
+        status after the last good frame; frames before it are authentic."""
         cdef const uint8_t[::1] d = memoryview(data).cast("B")
         cdef const uint8_t *src = _ptr(d)
         cdef size_t total = d.shape[0], off = 0, used = 0
+        cdef size_t need = total + 2 * self.max_frame + 64, p = 1, run_start = 0, n
         cdef betanet_htx_frame fr
-        cdef uint8_t *o
+        cdef uint8_t *a
+        cdef uint8_t saved, flags
+        cdef uint64_t run_sid = 0
+        cdef bint in_run = False
         cdef int rc = 0
+        cdef bytes body
         cdef list frames = []
         self._live()
         if self.error:
             return frames, self.error
-        o = <uint8_t *>PyByteArray_AS_STRING(self.rbuf)
+        if <size_t>len(self.rbuf) < need:
+            self.rbuf = PyByteArray_FromStringAndSize(NULL, need)
+        a = <uint8_t *>PyByteArray_AS_STRING(self.rbuf)
+        # Each frame is opened at a + p - 1: its flags byte lands on the byte before p (saved
+        # and restored), its data right after the data of the run so far — no extra copy.
         while True:
+            saved = a[p - 1]
             with nogil:
-                rc = betanet_htx_session_open(self.s, src + off, total - off, &used, &fr, o,
-                                              self.max_frame)
+                rc = betanet_htx_session_open(self.s, src + off, total - off, &used, &fr,
+                                              a + p - 1, self.max_frame)
             off += used
+            flags = a[p - 1] if rc == 1 and fr.length else 0
+            a[p - 1] = saved            # also undoes libsodium's wipe of `out` on failure
             if rc <= 0:
                 break
-            if (fr.type == BETANET_HTX_STREAM or fr.type == BETANET_HTX_PING) and fr.length:
-                frames.append((fr.type, fr.stream_id, o[0],
-                               PyBytes_FromStringAndSize(<char *>o + 1, fr.length - 1)))
+            if fr.type == BETANET_HTX_STREAM and not (flags & 0x02):
+                if not (in_run and fr.stream_id == run_sid):
+                    if in_run:
+                        frames.append((BETANET_HTX_STREAM, run_sid, 0,
+                                       PyBytes_FromStringAndSize(<char *>a + run_start, p - run_start)))
+                    in_run = True
+                    run_sid = fr.stream_id
+                    run_start = p
+                p += fr.length - 1
+                if flags & 0x01:
+                    frames.append((BETANET_HTX_STREAM, run_sid, 1,
+                                   PyBytes_FromStringAndSize(<char *>a + run_start, p - run_start)))
+                    in_run = False
+                continue
+            if in_run:
+                frames.append((BETANET_HTX_STREAM, run_sid, 0,
+                               PyBytes_FromStringAndSize(<char *>a + run_start, p - run_start)))
+                in_run = False
+            n = fr.length
+            if fr.type == BETANET_HTX_STREAM or fr.type == BETANET_HTX_PING:
+                frames.append((fr.type, fr.stream_id, flags,
+                               PyBytes_FromStringAndSize(<char *>a + p, n - 1)))
             else:
-                frames.append((fr.type, fr.stream_id, 0,
-                               PyBytes_FromStringAndSize(<char *>o, fr.length)))
+                body = PyBytes_FromStringAndSize(NULL, n)
+                if n:
+                    (<uint8_t *>PyBytes_AS_STRING(body))[0] = flags
+                    memcpy(PyBytes_AS_STRING(body) + 1, a + p, n - 1)
+                frames.append((fr.type, fr.stream_id, 0, body))
+        if in_run:
+            frames.append((BETANET_HTX_STREAM, run_sid, 0,
+                           PyBytes_FromStringAndSize(<char *>a + run_start, p - run_start)))
         if rc < 0:
             self.error = rc
             return frames, rc
