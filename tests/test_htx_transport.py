@@ -22,6 +22,17 @@ TRANSPORTS = ["tcp", "plain", "quic"]
 BIG = {"tcp": 1 << 30, "plain": 1 << 30, "quic": 1 << 30}
 
 
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Every core session the test created is freed once its connection is gone."""
+    import gc
+    from betanet._native import core
+    gc.collect()
+    before = core.live_allocations()
+    yield
+    gc.collect()
+    assert core.live_allocations() == before
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     return tls.write_self_signed(tmp_path_factory.mktemp("htx-certs"))
