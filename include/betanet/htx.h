@@ -12,6 +12,9 @@
  *   nonce = NS XOR (LE64(counter) || LE32(0)); counter counts frames under the current key.
  * The core has no clocks: functions that follow the time-based key-update schedule take
  * the caller's monotonic time in milliseconds (`now_ms`).
+ * Threads: a session is used by one thread at a time, except that one thread may seal
+ * (betanet_htx_session_seal*) while another opens (betanet_htx_session_open): the two
+ * directions touch disjoint state, so a full-duplex host needs no lock between them.
  */
 #ifndef BETANET_HTX_H
 #define BETANET_HTX_H
