@@ -303,3 +303,31 @@ async def test_faults_end_the_connection_with_a_clear_error(fault):
             assert got.get("close") == expected[1]
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("threshold", ["frames", "bytes", "time"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@aio(120)
+async def test_key_update_by_threshold_both_directions(transport, threshold, certs):
+    cfg = {"frames": htx.HTXConfig(rekey_frames=24),
+           "bytes": htx.HTXConfig(rekey_bytes=96 * 1024),
+           "time": htx.HTXConfig(rekey_seconds=0.05)}[threshold]
+    server, conn = await start(transport, certs, echo_handler, config=cfg)
+    st = await conn.open_stream()
+    sent = bytearray()
+    got = bytearray()
+    for i in range(24):
+        chunk = os.urandom(32 * 1024)
+        sent += chunk
+        st.write(chunk)
+        await st.drain()
+        got += await st.readexactly(len(chunk))       # data flows both ways all along
+        if threshold == "time":
+            await asyncio.sleep(0.02)
+    assert got == sent
+    srv = next(iter(server.connections))
+    # each side switched its sending key several times and the peer followed each switch
+    assert conn.stats()["send_epoch"] >= 3 and srv.stats()["send_epoch"] >= 3
+    assert srv.key_updates_received == conn.stats()["send_epoch"]
+    assert conn.key_updates_received == srv.stats()["send_epoch"]
+    await stop(server, conn)

@@ -501,7 +501,10 @@ async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitab
         return
     try:
         await handler(conn)
-    except Exception:
+    except Exception as exc:
+        if conn.closed:        # the peer went away or the server is closing: a normal end
+            log.debug("htx handler ended with its connection: %s", exc)
+            return
         log.exception("htx handler failed")
         await conn.close(CloseCode.INTERNAL_ERROR, "handler failed")
         return

@@ -218,9 +218,13 @@ class Server:
                 c.htx.close(CloseCode.NO_ERROR, "server shutting down")
                 c._finish(None)
 
-    async def wait_closed(self) -> None:
+    async def wait_closed(self, grace: float = 2.0) -> None:
+        """Wait for the listener and the handlers; handlers still running after ``grace``
+        seconds (their connections are closed, so they normally end at once) are cancelled."""
         if self._server is not None:
             await self._server.wait_closed()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
