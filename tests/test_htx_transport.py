@@ -331,3 +331,29 @@ async def test_key_update_by_threshold_both_directions(transport, threshold, cer
     assert srv.key_updates_received == conn.stats()["send_epoch"]
     assert conn.key_updates_received == srv.stats()["send_epoch"]
     await stop(server, conn)
+
+
+@aio(30)
+async def test_stream_api_after_close_and_reset(certs):
+    server, conn = await start("plain", certs, echo_handler)
+    st = await conn.open_stream()
+    async with st:
+        st.write(b"x")
+        assert await st.readexactly(1) == b"x"
+    assert await st.read() == b""                      # the echo side ended too
+    st2 = await conn.open_stream()
+    async with st2:
+        st2.reset(3)                                   # exiting after a reset is quiet
+    with pytest.raises(htx.StreamResetError):
+        st2.write(b"y")
+    st3 = await conn.open_stream()
+    await conn.close()
+    for call in (lambda: st3.write(b"z"), ):
+        with pytest.raises(htx.ConnectionClosedError):
+            call()
+    with pytest.raises(htx.ConnectionClosedError):
+        await st3.close()                              # never hangs on a closed connection
+    with pytest.raises(htx.ConnectionClosedError):
+        await conn.open_stream()
+    server.close()
+    await server.wait_closed()

@@ -129,10 +129,19 @@ class Stream:
         return self._eof and not self._rlen
 
     # ---- writing -------------------------------------------------------------------------
+    def _write_error(self) -> BaseException | None:
+        """Why nothing more can be sent: the stream's failure, or the connection's end."""
+        if self._exc is not None:
+            return self._exc
+        if self._conn.closed:
+            return self._conn.error or ConnectionClosedError("htx connection closed")
+        return None
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Queue data; it is sent as the windows allow. Use ``await drain()`` for back-pressure."""
-        if self._exc is not None:
-            raise self._exc
+        err = self._write_error()
+        if err is not None:
+            raise err
         if self._fin_wanted:
             raise StateError(f"htx stream {self.id}: write after close")
         if not data:
@@ -151,11 +160,12 @@ class Stream:
 
     async def drain(self) -> None:
         """Wait until the unsent data is below the high-water mark."""
-        while (self._wq_bytes > _WRITE_HIGH or self._conn._paused) and self._exc is None:
+        while (self._wq_bytes > _WRITE_HIGH or self._conn._paused) and self._write_error() is None:
             self._dwait = asyncio.get_running_loop().create_future()
             await self._dwait
-        if self._exc is not None:
-            raise self._exc
+        err = self._write_error()
+        if err is not None and (self._wq_bytes or not self._fin_sent):
+            raise err
 
     def write_eof(self) -> None:
         """FIN after the queued data."""
@@ -166,7 +176,10 @@ class Stream:
     async def close(self) -> None:
         """FIN, then wait until everything queued is sent."""
         self.write_eof()
-        while not self._fin_sent and self._exc is None:
+        while not self._fin_sent:
+            err = self._write_error()
+            if err is not None:
+                raise err
             self._dwait = asyncio.get_running_loop().create_future()
             await self._dwait
 
@@ -187,9 +200,13 @@ class Stream:
         return self
 
     async def __aexit__(self, et, ev, tb) -> None:
+        # Clean exit: FIN and flush. On an exception: RESET. A stream that already failed
+        # (reset, connection gone) has nothing left to do.
+        if self._exc is not None:
+            return
         if et is None:
             await self.close()
-        elif self._exc is None:
+        else:
             self.reset(CloseCode.INTERNAL_ERROR)
 
 
