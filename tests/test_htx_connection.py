@@ -190,3 +190,40 @@ def test_handshake_message_too_long():
     s = htx.HTXConnection(client=False, static_private_key=priv)
     evs = s.receive_data(b"\xff\xff" + b"\x00" * 10)
     assert isinstance(evs[-1], ev.ConnectionClosed) and evs[-1].error is not None
+
+
+def test_authenticated_but_hostile_frames_never_crash():
+    """A peer with valid keys sends random frames (types, ids, plaintexts): the receiver
+    only ever returns events, ends with ConnectionClosed on a violation, never raises."""
+    import random
+
+    from betanet._native import htx as n
+    rng = random.Random(99)
+    for trial in range(300):
+        c, s = make_pair()
+        for _ in range(rng.randrange(1, 12)):
+            ftype = rng.randrange(5)
+            sid = rng.choice([0, 1, 2, 3, 4, 5, 7, 2**20, 2**62 - 1]) if ftype in (0, 4) else 0
+            kind = rng.randrange(4)
+            if ftype == 0:
+                flags = rng.choice([0, 1, 2, 3, 4, 0x80])
+                body = bytes([flags]) + rng.randbytes(rng.choice([0, 1, 2, 5, 70000 % 16000]))
+            elif ftype == 1:
+                body = rng.randbytes(rng.choice([9, 8, 10, 0]))
+            elif ftype == 2:
+                body = rng.randbytes(rng.choice([0, 1, 2, 40]))
+            elif ftype == 3:
+                body = b"" if kind else b"x"
+            else:
+                body = rng.choice([n.varint_encode(rng.randrange(1 << 62)), b"", b"\x00", b"\x40", rng.randbytes(3)])
+            try:
+                c._out.append(c._session.seal(ftype, sid, body, 0))
+            except Exception:
+                continue
+        try:
+            evs = s.receive_data(c.data_to_send())
+        except Exception as exc:           # pragma: no cover - the failure this test looks for
+            raise AssertionError(f"trial {trial}: receive_data raised {exc!r}") from exc
+        closed = [e for e in evs if isinstance(e, ev.ConnectionClosed)]
+        assert len(closed) <= 1 and (not closed or evs[-1] is closed[0])
+        assert s.receive_data(b"more") == [] if s.closed else True

@@ -283,14 +283,14 @@ class Connection:
     async def update_key(self) -> None:
         """Switch our sending key now (KEY_UPDATE)."""
         self._check()
-        self._pump_all()
+        self._pump()
         self.htx.update_key()
         self._flush()
 
     async def close(self, code: int = CloseCode.NO_ERROR, reason: str = "") -> None:
         """Send the queued data, then CLOSE, and close the transport."""
         if not self.closed:
-            self._pump_all()
+            self._pump()
             self.htx.close(code, reason)
             self._flush()
             self._finish(None)
@@ -405,9 +405,6 @@ class Connection:
         finally:
             self._pumping = False
         self._flush()
-
-    def _pump_all(self) -> None:
-        self._pump()
 
     def _send_some(self, st: Stream) -> bool:
         """Send one chunk of a stream's queue; False if its window is closed."""

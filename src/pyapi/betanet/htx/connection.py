@@ -266,9 +266,6 @@ class HTXConnection:
         s["open_streams"] = len(self._streams)
         return s
 
-    def local_settings(self) -> HTXConfig:
-        return self.config
-
     # ---- receiving ----------------------------------------------------------------------------
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Process bytes from the transport. Returns events; a failure ends with a
