@@ -305,7 +305,9 @@ class HTXConnection:
         if self.closed:
             return []
         if self._session is None:
-            err: Exception = ConnectionClosedError("htx: connection lost during the handshake", remote=True)
+            err: Exception = ConnectionClosedError(
+                "htx: connection closed during the handshake (wrong server public key, "
+                "or the peer is not an HTX endpoint)", remote=True)
         elif self._session.pending:
             err = MalformedError("htx: connection lost in the middle of a frame (truncated frame)")
         else:
