@@ -357,3 +357,30 @@ async def test_stream_api_after_close_and_reset(certs):
         await conn.open_stream()
     server.close()
     await server.wait_closed()
+
+
+@pytest.mark.parametrize("transport", ["plain", "quic"])
+@aio(60)
+async def test_graceful_close_delivers_queued_data(transport, certs):
+    got = asyncio.get_running_loop().create_future()
+
+    async def sink(conn):
+        st = await conn.accept_stream()
+        data = bytearray()
+        try:
+            while chunk := await st.read():
+                data += chunk
+        except BetanetError:
+            pass
+        got.set_result(bytes(data))
+
+    cfg = htx.HTXConfig(stream_window=65535, connection_window=65535)   # far less than the data
+    server, conn = await start(transport, certs, sink, config=cfg)
+    st = await conn.open_stream()
+    payload = os.urandom(3 << 20)
+    st.write(payload)
+    st.write_eof()
+    await conn.close()                         # no drain: close itself waits for the windows
+    assert await asyncio.wait_for(got, 30) == payload
+    server.close()
+    await server.wait_closed()

@@ -238,7 +238,7 @@ class Connection:
         self._rr: collections.deque[Stream] = collections.deque()   # streams with data to send
         self.error: BaseException | None = None
         self.key_updates_received = 0
-        self._aux: list = []   # transport objects to keep alive / close (QUIC context)
+        self._progress: asyncio.Future | None = None   # set when stream data went out
 
     # ---- public -----------------------------------------------------------------------------
     @property
@@ -287,8 +287,22 @@ class Connection:
         self.htx.update_key()
         self._flush()
 
-    async def close(self, code: int = CloseCode.NO_ERROR, reason: str = "") -> None:
-        """Send the queued data, then CLOSE, and close the transport."""
+    async def close(self, code: int = CloseCode.NO_ERROR, reason: str = "",
+                    timeout: float | None = 10.0) -> None:
+        """Close: with NO_ERROR, data already written to streams is sent first (waiting up
+        to ``timeout`` seconds for the peer's windows), then CLOSE; the transport closes."""
+        if not self.closed and code == CloseCode.NO_ERROR:
+            deadline = None if timeout is None else self._loop.time() + timeout
+            while not self.closed and any(st._wq and st._exc is None for st in self._streams.values()):
+                self._pump()
+                self._progress = self._loop.create_future()
+                left = None if deadline is None else deadline - self._loop.time()
+                if left is not None and left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._progress), left)
+                except asyncio.TimeoutError:
+                    break
         if not self.closed:
             self._pump()
             self.htx.close(code, reason)
@@ -435,6 +449,8 @@ class Connection:
             self._maybe_drop(st)
         if st._wq_bytes <= _WRITE_HIGH or fin:
             st._wake_drain()
+        if self._progress is not None and not self._progress.done():
+            self._progress.set_result(None)
         return True
 
     def _pause(self) -> None:
@@ -497,6 +513,8 @@ class Connection:
             if not fut.done():
                 fut.set_exception(err)
         self._accept.put_nowait(None)
+        if self._progress is not None and not self._progress.done():
+            self._progress.set_result(None)
         if self._idle_handle is not None:
             self._idle_handle.cancel()
         self._closed.set_result(None)
