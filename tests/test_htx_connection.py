@@ -227,3 +227,23 @@ def test_authenticated_but_hostile_frames_never_crash():
         closed = [e for e in evs if isinstance(e, ev.ConnectionClosed)]
         assert len(closed) <= 1 and (not closed or evs[-1] is closed[0])
         assert s.receive_data(b"more") == [] if s.closed else True
+
+
+def test_streams_beyond_the_limit_are_refused():
+    cfg = htx.HTXConfig(max_streams=2)
+    c, s = make_pair(None, cfg)
+    ids = [c.open_stream() for _ in range(3)]
+    for sid in ids:
+        c.send_data(sid, b"data")
+    evs = pump(c, s)
+    opened = [e.stream_id for side, e in evs if side == "b" and isinstance(e, ev.StreamOpened)]
+    assert opened == ids[:2]
+    assert ("a", ev.StreamReset(ids[2], CloseCode.REFUSED_STREAM)) in evs
+    assert not any(isinstance(e, ev.StreamData) and e.stream_id == ids[2] for side, e in evs)
+    # once one finishes in both directions, a new stream is accepted again
+    c.end_stream(ids[0])
+    s.end_stream(ids[0])
+    pump(c, s)
+    new = c.open_stream()
+    c.send_data(new, b"x")
+    assert any(side == "b" and isinstance(e, ev.StreamOpened) and e.stream_id == new for side, e in pump(c, s))

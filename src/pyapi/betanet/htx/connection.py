@@ -19,7 +19,7 @@ from betanet.htx.events import (ConnectionClosed, Event, HandshakeCompleted, Key
                                 PingAcked, PingReceived, StreamData, StreamEnded,
                                 StreamOpened, StreamReset, WindowUpdated)
 from betanet.htx.handshake import NoiseXKHandshake
-from betanet.htx.protocol import (DEFAULT_CONNECTION_WINDOW, DEFAULT_MAX_FRAME,
+from betanet.htx.protocol import (DEFAULT_CONNECTION_WINDOW, DEFAULT_MAX_FRAME, DEFAULT_MAX_STREAMS,
                                   DEFAULT_STREAM_WINDOW, FLAG_FIN, FLAG_REPLY, FLAG_RESET,
                                   INITIAL_WINDOW, MAX_WINDOW, CloseCode, FrameType, code_name)
 
@@ -49,6 +49,7 @@ class HTXConfig:
     rekey_seconds: float = 3600.0
     stream_window: int = DEFAULT_STREAM_WINDOW  # receive window we grant per stream
     connection_window: int = DEFAULT_CONNECTION_WINDOW
+    max_streams: int = DEFAULT_MAX_STREAMS      # peer-opened streams open at once; more are refused
 
 
 # Core status -> (CLOSE code, exception class) for receive failures.
@@ -95,6 +96,7 @@ class HTXConnection:
         self._streams: dict[int, _Stream] = {}
         self._next_local = 1 if client else 2
         self._highest_remote = 0
+        self._remote_open = 0         # peer-opened streams in self._streams
         self._send_window = INITIAL_WINDOW
         self._recv_window = INITIAL_WINDOW
         self._unacked = 0
@@ -335,8 +337,9 @@ class HTXConnection:
         self.close_event = ev
 
     def _maybe_forget(self, st: _Stream) -> None:
-        if st.send_closed and st.recv_closed:
-            self._streams.pop(st.id, None)
+        if st.send_closed and st.recv_closed and self._streams.pop(st.id, None) is not None:
+            if st.id % 2 != self._next_local % 2:
+                self._remote_open -= 1
 
     def _remote_stream(self, events: list[Event], sid: int) -> _Stream | None:
         """The stream for a frame from the peer, opening it if it is new; None if it was
@@ -355,6 +358,12 @@ class HTXConnection:
         if sid <= self._highest_remote:
             return None
         self._highest_remote = sid
+        if self._remote_open >= self.config.max_streams:
+            # Refuse: RESET it; its later frames are dropped as those of a closed stream.
+            self._out.append(self._session.seal_stream(sid, int(CloseCode.REFUSED_STREAM).to_bytes(2, "big"),
+                                                       False, FLAG_RESET, self._now_ms()))
+            return None
+        self._remote_open += 1
         st = self._streams[sid] = _Stream(sid)
         events.append(StreamOpened(sid))
         self._announce(st)

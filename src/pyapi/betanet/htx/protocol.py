@@ -13,6 +13,7 @@ INITIAL_WINDOW = 65_535             # per stream and per connection, both direct
 DEFAULT_MAX_FRAME = _n.DEFAULT_MAX_FRAME
 DEFAULT_STREAM_WINDOW = 1 << 20     # receive windows we grant by WINDOW_UPDATE right away
 DEFAULT_CONNECTION_WINDOW = 4 << 20
+DEFAULT_MAX_STREAMS = 1024          # concurrent streams the peer may have open towards us
 MAX_WINDOW = (1 << 62) - 1
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0    # seconds
 DEFAULT_IDLE_TIMEOUT = 60.0         # seconds without any frame from the peer
@@ -42,6 +43,7 @@ class CloseCode(enum.IntEnum):
     STREAM_STATE_ERROR = 0x0006  # data after FIN, frames on a stream we never opened
     IDLE_TIMEOUT = 0x0007        # nothing heard from the peer for the idle timeout
     UNKNOWN_FRAME_TYPE = 0x0008  # a type byte above 4
+    REFUSED_STREAM = 0x0009      # (RESET code) the peer opened more streams than we allow
 
 
 def code_name(code: int) -> str:
