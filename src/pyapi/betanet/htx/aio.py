@@ -278,7 +278,10 @@ class Connection:
         fut = self._loop.create_future()
         self._pings[token] = (fut, time.perf_counter())
         self._flush()
-        return await asyncio.wait_for(fut, timeout)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pings.pop(token, None)
 
     async def update_key(self) -> None:
         """Switch our sending key now (KEY_UPDATE)."""
