@@ -247,3 +247,14 @@ def test_streams_beyond_the_limit_are_refused():
     new = c.open_stream()
     c.send_data(new, b"x")
     assert any(side == "b" and isinstance(e, ev.StreamOpened) and e.stream_id == new for side, e in pump(c, s))
+
+
+def test_any_buffer_is_accepted():
+    import numpy as np
+    c, s = make_pair()
+    sid = c.open_stream()
+    arr = np.arange(1000, dtype=np.int32)
+    c.send_data(sid, arr)
+    c.send_data(sid, bytearray(b"tail"), end_stream=True)
+    data = b"".join(e.data for side, e in pump(c, s) if isinstance(e, ev.StreamData))
+    assert data == arr.tobytes() + b"tail"

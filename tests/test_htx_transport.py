@@ -340,6 +340,9 @@ async def test_stream_api_after_close_and_reset(certs):
     async with st:
         st.write(b"x")
         assert await st.readexactly(1) == b"x"
+        import numpy as np
+        st.write(np.arange(4, dtype=np.uint16))      # any buffer
+        assert await st.readexactly(8) == np.arange(4, dtype=np.uint16).tobytes()
     assert await st.read() == b""                      # the echo side ended too
     st2 = await conn.open_stream()
     async with st2:

@@ -144,9 +144,9 @@ class Stream:
             raise err
         if self._fin_wanted:
             raise StateError(f"htx stream {self.id}: write after close")
-        if not data:
-            return
         mv = memoryview(data).cast("B")
+        if not mv.nbytes:
+            return
         if not isinstance(data, bytes):
             mv = memoryview(bytes(mv))       # the caller may reuse its buffer
         self._wq.append(mv)

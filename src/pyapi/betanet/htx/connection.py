@@ -185,7 +185,7 @@ class HTXConnection:
         st = self._local_stream(stream_id)
         if st.send_closed:
             raise StateError(f"htx: stream {stream_id} already ended")
-        n = len(data)
+        n = memoryview(data).nbytes      # bytes, also for typed buffers (NumPy arrays)
         if n > st.send_window or n > self._send_window:
             raise FlowControlError(f"htx: {n} bytes exceed the send window "
                                    f"({min(st.send_window, self._send_window)})")
