@@ -47,6 +47,8 @@ install: venv
 bench: install
 	-@[ "$$(id -u)" = 0 ] && ! [ -e /usr/include/isa-l.h ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libisal-dev || true
 	$(PIP) install -q ".[bench]" --no-build-isolation -Cbuild-dir=$(BUILD_DIR)
+	-$(PIP) install -q wheel setuptools && $(PIP) install -q --no-binary reedsolo --force-reinstall --no-deps \
+	  --no-build-isolation --config-settings=--build-option=--cythonize reedsolo  # compiled creedsolo for fec_bench
 	for b in bench/*_bench.py; do $(PY) $$b || exit 1; done
 
 # Standalone C build and install (no Python packaging), into build/c-prefix.

@@ -12,6 +12,8 @@ import sys
 COMMANDS: dict[str, str] = {
     "demo": "betanet.demo",
     "htx": "betanet.htx.cli",
+    "mixnode": "betanet.mix",
+    "cgr": "betanet.navigator",
 }
 
 

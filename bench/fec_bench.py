@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""Reed-Solomon FEC throughput: betanet.fec side by side with its peers, in one run.
+
+Peers (each when importable/installed): Intel ISA-L (ec_encode_data, through cffi on
+Debian's libisal), zfec, reedsolo's compiled creedsolo, and pure-Python reedsolo.
+Operations, in MB/s of *data* (k x shard bytes per call):
+
+  encode       k data shards -> m parity shards
+  reconstruct  the first m shards erased, rebuilt from the others; per-call set-up
+               (ISA-L: gf_invert_matrix + ec_init_tables; betanet: its pattern cache)
+               is included in every configuration
+  reconstruct-new  the same, but a different erasure pattern on every call (betanet's
+               decoding-matrix cache misses; ISA-L and zfec cost the same either way)
+  correct      floor(m/2) shards silently corrupted, located and repaired (betanet,
+               creedsolo, reedsolo: per byte column; ISA-L and zfec cannot do this)
+
+reedsolo and creedsolo work one byte column at a time; they run on a prefix of the
+columns (same code path, throughput is linear in the columns) to keep the run short.
+
+Usage: bench/fec_bench.py [--quick] [--seconds S] [--rounds R]
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes.util
+import os
+import sys
+import time
+
+import numpy as np
+
+import betanet
+from betanet.fec import ReedSolomon, kernel
+
+CONFIGS = [  # (k, m, shard bytes, note)
+    (10, 4, 64 * 1024, "64 KiB shards"),
+    (16, 8, 244, "BLE-size shards, set-up included"),
+    (32, 32, 4096, "4 KiB shards"),
+]
+QUICK_CONFIGS = [(10, 4, 1024, "quick"), (16, 8, 244, "quick"), (4, 4, 64, "quick")]
+TARGETS = {  # (operation, peer) -> minimum ratio betanet / peer
+    ("encode", "isal"): 1.0, ("reconstruct", "isal"): 0.8,
+    ("encode", "zfec"): 20.0, ("reconstruct", "zfec"): 20.0,
+    ("correct", "creedsolo"): 50.0,
+}
+
+
+def rate(fn, data_bytes: int, seconds: float) -> float:
+    """Throughput of fn() in MB/s (10^6 bytes of data per second): the best of ~20
+    batches, as timeit does, so other load on a shared machine biases every peer alike."""
+    fn()  # warm-up (and caches such as betanet's decoding matrices)
+    calls = 1
+    while True:  # calibrate a batch to ~1/20 of the budget
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds / 20 or calls >= 1 << 20:
+            break
+        calls *= 2
+    best, deadline = elapsed, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, time.perf_counter() - start)
+    return calls * data_bytes / best / 1e6
+
+
+def rate_pool(fn, refill, calls: int, data_bytes: int, seconds: float) -> float:
+    """Like rate() for an operation that consumes its input: fn(i) for i < calls on a
+    pool that refill() restores between batches, outside the timing."""
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while True:
+        refill()
+        start = time.perf_counter()
+        for i in range(calls):
+            fn(i)
+        best = min(best, time.perf_counter() - start)
+        if time.perf_counter() >= deadline:
+            break
+    return calls * data_bytes / best / 1e6
+
+
+# ---- betanet ----------------------------------------------------------------------------
+def bench_betanet(k, m, size, data, seconds):
+    rs = ReedSolomon(k, m)
+    n = k + m
+    parity = np.empty((m, size), dtype=np.uint8)
+    rs.encode(data, out=parity)
+    full = np.vstack([data, parity])
+    out = {"encode": rate(lambda: rs.encode(data, out=parity), k * size, seconds)}
+
+    work = full.copy()
+    present = [i >= m for i in range(n)]
+    out["reconstruct"] = rate(lambda: rs.reconstruct(work, present), k * size, seconds)
+    assert np.array_equal(work, full)
+
+    # the same with a new erasure pattern every call: 64 patterns cycled through a
+    # 16-entry cache, so every call builds its decoding matrix (the peers always do)
+    rng = np.random.default_rng(2)
+    erased = [set(rng.choice(n, m, replace=False).tolist()) for _ in range(64)]
+    patterns = [bytes(i not in lost for i in range(n)) for lost in erased]
+    turn = iter(range(1 << 62))
+    out["reconstruct-new"] = rate(lambda: rs.reconstruct(work, patterns[next(turn) % 64]),
+                                  k * size, seconds)
+    assert np.array_equal(work, full)
+
+    bad = list(range(1, n, max(1, n // max(1, m // 2))))[: m // 2]
+    noise = np.random.default_rng(1).integers(1, 256, (len(bad), size), dtype=np.uint8)
+    corrupted = full.copy()
+    corrupted[bad] ^= noise
+    # correct() repairs in place: a pool of corrupted copies, refilled outside the timing
+    pool = np.empty((max(1, min(256, (32 << 20) // full.nbytes)),) + full.shape, dtype=np.uint8)
+
+    def refill():
+        pool[:] = corrupted
+
+    def fix(i):
+        assert rs.correct(pool[i]).corrupted == bad
+
+    out["correct"] = rate_pool(fix, refill, len(pool), k * size, seconds)
+    assert np.array_equal(pool[0], full)
+    return out
+
+
+# ---- ISA-L through cffi --------------------------------------------------------------------
+def load_isal():
+    try:
+        import cffi
+    except ImportError:
+        return None
+    path = ctypes.util.find_library("isal")
+    if not path:
+        return None
+    ffi = cffi.FFI()
+    ffi.cdef("""
+        void gf_gen_cauchy1_matrix(unsigned char *a, int m, int k);
+        int gf_invert_matrix(unsigned char *in, unsigned char *out, const int n);
+        void ec_init_tables(int k, int rows, unsigned char *a, unsigned char *gftbls);
+        void ec_encode_data(int len, int k, int rows, unsigned char *gftbls,
+                            unsigned char **data, unsigned char **coding);
+    """)
+    try:
+        return ffi, ffi.dlopen(path)
+    except OSError:
+        return None
+
+
+def bench_isal(isal, k, m, size, data, seconds):
+    ffi, lib = isal
+    n = k + m
+    a = ffi.new(f"unsigned char[{n * k}]")
+    lib.gf_gen_cauchy1_matrix(a, n, k)
+    tbl = ffi.new(f"unsigned char[{32 * k * m}]")
+    lib.ec_init_tables(k, m, a + k * k, tbl)
+    parity = np.empty((m, size), dtype=np.uint8)
+    keep = [data, parity]
+    dptr = ffi.new("unsigned char*[]", [ffi.from_buffer(r) for r in data])
+    pptr = ffi.new("unsigned char*[]", [ffi.from_buffer(r) for r in parity])
+    out = {"encode": rate(lambda: lib.ec_encode_data(size, k, m, tbl, dptr, pptr), k * size, seconds)}
+
+    # erase the first m shards; rebuild them from shards m .. m+k-1 (set-up every call)
+    full = np.vstack([data, parity])
+    survivors = list(range(m, m + k))
+    sptr = ffi.new("unsigned char*[]", [ffi.from_buffer(full[i]) for i in survivors])
+    rec = np.zeros((m, size), dtype=np.uint8)
+    rptr = ffi.new("unsigned char*[]", [ffi.from_buffer(r) for r in rec])
+    b = ffi.new(f"unsigned char[{k * k}]")
+    d = ffi.new(f"unsigned char[{k * k}]")
+    c = ffi.new(f"unsigned char[{m * k}]")
+    dtbl = ffi.new(f"unsigned char[{32 * k * m}]")
+    missing = list(range(m))
+    assert m <= k
+
+    def reconstruct():
+        for r, s in enumerate(survivors):
+            ffi.memmove(b + r * k, a + s * k, k)
+        if lib.gf_invert_matrix(b, d, k) != 0:
+            raise RuntimeError("singular")
+        for r, s in enumerate(missing):       # the erased shards are data (m <= k)
+            ffi.memmove(c + r * k, d + s * k, k)
+        lib.ec_init_tables(k, m, c, dtbl)
+        lib.ec_encode_data(size, k, m, dtbl, sptr, rptr)
+
+    out["reconstruct"] = rate(reconstruct, k * size, seconds)
+    out["reconstruct-new"] = out["reconstruct"]   # ISA-L builds its tables on every call
+    assert np.array_equal(rec, full[:m]), "ISA-L reconstruct mismatch"
+    del keep
+    return out
+
+
+# ---- zfec ------------------------------------------------------------------------------------
+def bench_zfec(k, m, size, data, seconds):
+    import zfec
+    n = k + m
+    enc = zfec.Encoder(k, n)
+    blocks = [bytes(r) for r in data]
+    ids = list(range(k, n))
+    out = {"encode": rate(lambda: enc.encode(blocks, ids), k * size, seconds)}
+    parity = enc.encode(blocks, ids)
+    shares = blocks + list(parity)
+    dec = zfec.Decoder(k, n)
+    # zfec wants each present primary block at its own index, secondary ones elsewhere
+    survivors = list(range(m, m + k))
+    primary = [i for i in survivors if i < k]
+    secondary = iter(i for i in survivors if i >= k)
+    have = [i if i in primary else next(secondary) for i in range(k)]
+    got = [shares[i] for i in have]
+    out["reconstruct"] = rate(lambda: dec.decode(got, have), k * size, seconds)
+    out["reconstruct-new"] = out["reconstruct"]   # zfec inverts its matrix on every call
+    assert [bytes(x) for x in dec.decode(got, have)] == blocks
+    return out
+
+
+# ---- reedsolo / creedsolo (per byte column) ---------------------------------------------------
+def bench_reedsolo(module, k, m, size, data, seconds, columns):
+    n = k + m
+    codec = module.RSCodec(nsym=m, nsize=255, fcr=0, prim=0x11D, generator=2, c_exp=8)
+    cols = min(columns, size)
+    msgs = [bytearray(data[:, x].tobytes()) for x in range(cols)]
+    words = [bytearray(codec.encode(msg)) for msg in msgs]
+
+    def encode():
+        for msg in msgs:
+            codec.encode(msg)
+
+    out = {"encode": rate(encode, k * cols, seconds)}
+    erase = list(range(m))
+
+    def reconstruct():
+        for w in words:
+            codec.decode(w, erase_pos=erase)
+
+    out["reconstruct"] = rate(reconstruct, k * cols, seconds)
+    bad = list(range(1, n, max(1, n // max(1, m // 2))))[: m // 2]
+    corrupted = []
+    for w in words:
+        c = bytearray(w)
+        for b in bad:
+            c[b] ^= 0x5A
+        corrupted.append(c)
+
+    def correct():
+        for w in corrupted:
+            codec.decode(w)
+
+    out["correct"] = rate(correct, k * cols, seconds)
+    return out
+
+
+def kernel_table(seconds: float) -> None:
+    """betanet's own kernels side by side (betanet_cpu_restrict), first configuration."""
+    from betanet._native import core
+    flags = core.CPU_FLAGS
+    masks = {"scalar": 0, "ssse3": flags["ssse3"], "avx2": flags["ssse3"] | flags["avx2"],
+             "gfni-avx2": flags["ssse3"] | flags["avx2"] | flags["gfni"], "gfni-avx512": 0xFFFFFFFF}
+    k, m, size, _ = CONFIGS[0]
+    data = np.random.default_rng(3).integers(0, 256, (k, size), dtype=np.uint8)
+    print(f"\nbetanet kernels, k={k} m={m} {size} B (MB/s):")
+    try:
+        for name, mask in masks.items():
+            core.cpu_restrict(mask)
+            if kernel() != name:
+                continue
+            r = bench_betanet(k, m, size, data, seconds / 2)
+            print(f"  {name:<12} encode {r['encode']:9.1f}  reconstruct {r['reconstruct']:9.1f}  "
+                  f"correct {r['correct']:9.1f}")
+    finally:
+        core.cpu_restrict(0xFFFFFFFF)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and short runs (smoke test)")
+    ap.add_argument("--seconds", type=float, default=None, help="time per measurement")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
+    args = ap.parse_args()
+    seconds = args.seconds or (0.03 if args.quick else 0.5)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    configs = QUICK_CONFIGS if args.quick else CONFIGS
+
+    peers: dict[str, object] = {}
+    isal = load_isal()
+    if isal:
+        peers["isal"] = isal
+    for name in ("zfec", "creedsolo", "reedsolo"):
+        try:
+            peers[name] = __import__(name)
+        except ImportError:
+            pass
+    print(f"betanet {betanet.__version__}, kernel {kernel()}, CPU features: "
+          f"{' '.join(betanet.cpu_features()) or 'none'}")
+    print(f"peers: {', '.join(peers) or 'none'}" +
+          ("" if "isal" in peers else " (ISA-L missing: apt-get install libisal-dev)"))
+    print("MB/s of data (best batch); ratio = betanet / peer; '!' marks a missed target\n")
+
+    rng = np.random.default_rng(42)
+    peer_order = [p for p in ("isal", "zfec", "creedsolo", "reedsolo") if p in peers]
+    header = f"{'config':<22} {'op':<16} {'betanet':>9} " + " ".join(f"{p:>10}" for p in peer_order)
+    header += "   ratios"
+    print(header)
+    print("-" * len(header))
+    missed = 0
+    for k, m, size, note in configs:
+        data = rng.integers(0, 256, (k, size), dtype=np.uint8)
+        # rounds alternate betanet and the C peers, keeping each one's best, so a burst of
+        # load from other processes does not land on one library only
+        results: dict[str, dict[str, float]] = {}
+        for _ in range(args.rounds):
+            runs = {"betanet": lambda: bench_betanet(k, m, size, data, seconds)}
+            if "isal" in peers:
+                runs["isal"] = lambda: bench_isal(peers["isal"], k, m, size, data, seconds)
+            if "zfec" in peers:
+                runs["zfec"] = lambda: bench_zfec(k, m, size, data, seconds)
+            for name, fn in runs.items():
+                for op, value in fn().items():
+                    results.setdefault(name, {})[op] = max(value, results.get(name, {}).get(op, 0.0))
+        for name, cols in (("creedsolo", 4096 if not args.quick else 64), ("reedsolo", 256 if not args.quick else 16)):
+            if name in peers:
+                results[name] = bench_reedsolo(peers[name], k, m, size, data, seconds, cols)
+        label = f"k={k} m={m} {size} B"
+        for op in ("encode", "reconstruct", "reconstruct-new", "correct"):
+            ours = results["betanet"][op]
+            cells, ratios = [], []
+            for p in peer_order:
+                v = results.get(p, {}).get(op)
+                cells.append(f"{v:10.1f}" if v else f"{'-':>10}")
+                if v:
+                    target = TARGETS.get((op, p))
+                    applies = target is not None and (p != "isal" or (k, m, size) == configs[0][:3])
+                    flag = "!" if applies and not args.quick and ours / v < target else ""
+                    missed += bool(flag)
+                    ratios.append(f"{ours / v:.1f}x {p}{flag}")
+            print(f"{label:<22} {op:<16} {ours:9.1f} " + " ".join(cells) + "   " + ", ".join(ratios))
+        print(f"{'':<22} ({note})")
+    if not args.quick:
+        kernel_table(seconds)
+    print(f"\ntargets: encode >= 1.0x and reconstruct >= 0.8x ISA-L on the first configuration; "
+          f">= 20x zfec; correct >= 50x creedsolo. Missed: {missed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

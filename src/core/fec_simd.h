@@ -1,0 +1,191 @@
+/* fec_simd.h — the GF(2^8) region dot-product kernels of fec.pyx that need intrinsics
+ * and target attributes (Cython cannot express either). Everything else is in fec.pyx.
+ *
+ * Each kernel computes, for o < G (a compile-time group size):
+ *     out[o][off + x] = XOR_i coef(o, i) * in[i][off + x]      (overwrite, not accumulate)
+ * over a prefix of [0, len) that is a whole number of vectors, and returns the number of
+ * bytes done (the AVX-512 kernel finishes the tail with masked loads and does all of it).
+ * fec.pyx does the rest with the portable scalar code.
+ *
+ * Coefficient tables, for output o and input i, at index t = o * nin + i:
+ *   nib[32 t .. 32 t + 15]  = coef * x      for x = 0..15 (low nibble)
+ *   nib[32 t + 16 .. + 31]  = coef * (x<<4) for x = 0..15 (high nibble)
+ *   gfni[t]                 = the 8x8 bit matrix of y -> coef * y for vgf2p8affineqb
+ * Accumulating G outputs per pass over the inputs (as ISA-L's gf_Nvect_dot_prod) keeps
+ * the inputs in L1 while the G accumulators stay in registers.
+ */
+#ifndef BNT_FEC_SIMD_H
+#define BNT_FEC_SIMD_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfni,
+                                const uint8_t *const *in, uint8_t *const *out,
+                                size_t off, size_t len);
+
+#define BNT_GF_MAX_GROUP 8
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define BNT_GF_HAVE_X86 1
+
+/* ---- AVX-512 + GFNI: 64 bytes per step, one affine instruction per multiply ---------- */
+#define BNT_GFNI_UNROLL(G) ((G) <= 4 ? 4 : 2)   /* vectors per step: U*G accumulators <= 16 */
+#define BNT_DEF_GFNI512(G)                                                                 \
+__attribute__((target("avx512f,avx512bw,avx512vl,gfni")))                                  \
+static size_t bnt_gf_gfni512_##G(int nin, const uint8_t *nib, const uint64_t *gfni,        \
+                                 const uint8_t *const *in, uint8_t *const *out,            \
+                                 size_t off, size_t len) {                                 \
+    enum { U = BNT_GFNI_UNROLL(G) };                                                       \
+    (void)nib;                                                                             \
+    size_t x = 0;                                                                          \
+    /* U vectors per step: each matrix broadcast serves U * 64 bytes */                    \
+    for (; x + 64 * U <= len; x += 64 * U) {                                               \
+        __m512i acc[U][G];                                                                 \
+        for (int u = 0; u < U; u++)                                                        \
+            for (int o = 0; o < G; o++) acc[u][o] = _mm512_setzero_si512();               \
+        for (int i = 0; i < nin; i++) {                                                    \
+            __m512i d[U];                                                                  \
+            for (int u = 0; u < U; u++) d[u] = _mm512_loadu_si512(in[i] + off + x + 64 * u); \
+            for (int o = 0; o < G; o++) {                                                  \
+                __m512i a = _mm512_set1_epi64((long long)gfni[o * nin + i]);              \
+                for (int u = 0; u < U; u++)                                                \
+                    acc[u][o] = _mm512_xor_si512(acc[u][o],                                \
+                                                 _mm512_gf2p8affine_epi64_epi8(d[u], a, 0)); \
+            }                                                                              \
+        }                                                                                  \
+        for (int o = 0; o < G; o++)                                                        \
+            for (int u = 0; u < U; u++)                                                    \
+                _mm512_storeu_si512(out[o] + off + x + 64 * u, acc[u][o]);                 \
+    }                                                                                      \
+    for (; x < len; x += 64) {                                                             \
+        __mmask64 k = len - x >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (len - x)) - 1);  \
+        __m512i acc[G];                                                                    \
+        for (int o = 0; o < G; o++) acc[o] = _mm512_setzero_si512();                      \
+        for (int i = 0; i < nin; i++) {                                                    \
+            __m512i d = _mm512_maskz_loadu_epi8(k, in[i] + off + x);                      \
+            for (int o = 0; o < G; o++) {                                                  \
+                __m512i a = _mm512_set1_epi64((long long)gfni[o * nin + i]);              \
+                acc[o] = _mm512_xor_si512(acc[o], _mm512_gf2p8affine_epi64_epi8(d, a, 0)); \
+            }                                                                              \
+        }                                                                                  \
+        for (int o = 0; o < G; o++) _mm512_mask_storeu_epi8(out[o] + off + x, k, acc[o]); \
+    }                                                                                      \
+    return len;                                                                            \
+}
+
+/* ---- GFNI with AVX2 (e.g. Alder Lake, no AVX-512): 32 bytes per vector, 2 per step ---- */
+#define BNT_DEF_GFNI256(G)                                                                 \
+__attribute__((target("avx2,gfni")))                                                       \
+static size_t bnt_gf_gfni256_##G(int nin, const uint8_t *nib, const uint64_t *gfni,        \
+                                 const uint8_t *const *in, uint8_t *const *out,            \
+                                 size_t off, size_t len) {                                 \
+    (void)nib;                                                                             \
+    size_t done = len & ~(size_t)63;                                                       \
+    for (size_t x = 0; x < done; x += 64) {                                                \
+        __m256i a0[G], a1[G];                                                              \
+        for (int o = 0; o < G; o++) a0[o] = a1[o] = _mm256_setzero_si256();              \
+        for (int i = 0; i < nin; i++) {                                                    \
+            __m256i d0 = _mm256_loadu_si256((const __m256i *)(in[i] + off + x));          \
+            __m256i d1 = _mm256_loadu_si256((const __m256i *)(in[i] + off + x + 32));     \
+            for (int o = 0; o < G; o++) {                                                  \
+                __m256i a = _mm256_set1_epi64x((long long)gfni[o * nin + i]);             \
+                a0[o] = _mm256_xor_si256(a0[o], _mm256_gf2p8affine_epi64_epi8(d0, a, 0));  \
+                a1[o] = _mm256_xor_si256(a1[o], _mm256_gf2p8affine_epi64_epi8(d1, a, 0));  \
+            }                                                                              \
+        }                                                                                  \
+        for (int o = 0; o < G; o++) {                                                      \
+            _mm256_storeu_si256((__m256i *)(out[o] + off + x), a0[o]);                     \
+            _mm256_storeu_si256((__m256i *)(out[o] + off + x + 32), a1[o]);                \
+        }                                                                                  \
+    }                                                                                      \
+    return done;                                                                           \
+}
+
+/* ---- AVX2: split-nibble tables, two VPSHUFB per multiply, 32 bytes per step --------- */
+#define BNT_DEF_AVX2(G)                                                                    \
+__attribute__((target("avx2")))                                                            \
+static size_t bnt_gf_avx2_##G(int nin, const uint8_t *nib, const uint64_t *gfni,           \
+                              const uint8_t *const *in, uint8_t *const *out,               \
+                              size_t off, size_t len) {                                    \
+    (void)gfni;                                                                            \
+    const __m256i lo_mask = _mm256_set1_epi8(0x0f);                                        \
+    size_t done = len & ~(size_t)31;                                                       \
+    for (size_t x = 0; x < done; x += 32) {                                                \
+        __m256i acc[G];                                                                    \
+        for (int o = 0; o < G; o++) acc[o] = _mm256_setzero_si256();                      \
+        for (int i = 0; i < nin; i++) {                                                    \
+            __m256i d = _mm256_loadu_si256((const __m256i *)(in[i] + off + x));           \
+            __m256i lo = _mm256_and_si256(d, lo_mask);                                     \
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi64(d, 4), lo_mask);              \
+            for (int o = 0; o < G; o++) {                                                  \
+                const uint8_t *t = nib + 32 * (size_t)(o * nin + i);                       \
+                __m256i tl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t)); \
+                __m256i th = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t + 16))); \
+                acc[o] = _mm256_xor_si256(acc[o], _mm256_xor_si256(                        \
+                    _mm256_shuffle_epi8(tl, lo), _mm256_shuffle_epi8(th, hi)));            \
+            }                                                                              \
+        }                                                                                  \
+        for (int o = 0; o < G; o++)                                                        \
+            _mm256_storeu_si256((__m256i *)(out[o] + off + x), acc[o]);                    \
+    }                                                                                      \
+    return done;                                                                           \
+}
+
+/* ---- SSSE3: the same with 16-byte vectors --------------------------------------------- */
+#define BNT_DEF_SSSE3(G)                                                                   \
+__attribute__((target("ssse3")))                                                           \
+static size_t bnt_gf_ssse3_##G(int nin, const uint8_t *nib, const uint64_t *gfni,          \
+                               const uint8_t *const *in, uint8_t *const *out,              \
+                               size_t off, size_t len) {                                   \
+    (void)gfni;                                                                            \
+    const __m128i lo_mask = _mm_set1_epi8(0x0f);                                           \
+    size_t done = len & ~(size_t)15;                                                       \
+    for (size_t x = 0; x < done; x += 16) {                                                \
+        __m128i acc[G];                                                                    \
+        for (int o = 0; o < G; o++) acc[o] = _mm_setzero_si128();                          \
+        for (int i = 0; i < nin; i++) {                                                    \
+            __m128i d = _mm_loadu_si128((const __m128i *)(in[i] + off + x));              \
+            __m128i lo = _mm_and_si128(d, lo_mask);                                        \
+            __m128i hi = _mm_and_si128(_mm_srli_epi64(d, 4), lo_mask);                     \
+            for (int o = 0; o < G; o++) {                                                  \
+                const uint8_t *t = nib + 32 * (size_t)(o * nin + i);                       \
+                acc[o] = _mm_xor_si128(acc[o], _mm_xor_si128(                              \
+                    _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)t), lo),             \
+                    _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(t + 16)), hi)));    \
+            }                                                                              \
+        }                                                                                  \
+        for (int o = 0; o < G; o++) _mm_storeu_si128((__m128i *)(out[o] + off + x), acc[o]); \
+    }                                                                                      \
+    return done;                                                                           \
+}
+
+#define BNT_DEF_ALL(DEF) DEF(1) DEF(2) DEF(3) DEF(4) DEF(5) DEF(6) DEF(7) DEF(8)
+BNT_DEF_ALL(BNT_DEF_GFNI512)
+BNT_DEF_ALL(BNT_DEF_GFNI256)
+BNT_DEF_ALL(BNT_DEF_AVX2)
+BNT_DEF_ALL(BNT_DEF_SSSE3)
+
+#define BNT_KERNELS(P) { P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8 }
+static const bnt_gf_kernel bnt_gf_gfni512[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_gfni512_);
+static const bnt_gf_kernel bnt_gf_gfni256[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_gfni256_);
+static const bnt_gf_kernel bnt_gf_avx2[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_avx2_);
+static const bnt_gf_kernel bnt_gf_ssse3[BNT_GF_MAX_GROUP] = BNT_KERNELS(bnt_gf_ssse3_);
+
+#else  /* not x86-64: only the portable path */
+#define BNT_GF_HAVE_X86 0
+static const bnt_gf_kernel bnt_gf_gfni512[BNT_GF_MAX_GROUP] = {0};
+static const bnt_gf_kernel bnt_gf_gfni256[BNT_GF_MAX_GROUP] = {0};
+static const bnt_gf_kernel bnt_gf_avx2[BNT_GF_MAX_GROUP] = {0};
+static const bnt_gf_kernel bnt_gf_ssse3[BNT_GF_MAX_GROUP] = {0};
+#endif
+
+/* The kernel for a group of g (1..8) outputs on ISA path `isa`
+ * (1 SSSE3, 2 AVX2, 3 AVX-512 + GFNI, 4 AVX2 + GFNI). */
+static inline bnt_gf_kernel bnt_gf_kernel_for(int isa, int g) {
+    if (!BNT_GF_HAVE_X86 || g < 1 || g > BNT_GF_MAX_GROUP) return 0;
+    return isa == 3 ? bnt_gf_gfni512[g - 1] : isa == 4 ? bnt_gf_gfni256[g - 1]
+         : isa == 2 ? bnt_gf_avx2[g - 1] : isa == 1 ? bnt_gf_ssse3[g - 1] : 0;
+}
+
+#endif /* BNT_FEC_SIMD_H */
