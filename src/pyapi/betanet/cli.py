@@ -11,6 +11,7 @@ import sys
 # name -> module providing `add_parser(subparsers)`; the parser sets `func(args) -> int`.
 COMMANDS: dict[str, str] = {
     "demo": "betanet.demo",
+    "htx": "betanet.htx.cli",
     "mixnode": "betanet.mix",
     "cgr": "betanet.navigator",
 }

@@ -14,6 +14,7 @@ import time
 
 SECTIONS: dict[str, str] = {
     "fec": "betanet.demo.fec_section",
+    "htx": "betanet.demo.htx_section",
     "mixnet": "betanet.demo.mixnet_section",
     "routing": "betanet.demo.routing_section",
 }
