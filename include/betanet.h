@@ -72,6 +72,7 @@ int betanet_init(void);
 #define BETANET_CPU_AVX512  (1u << 2)  /* AVX-512 F + BW + VL */
 #define BETANET_CPU_GFNI    (1u << 3)
 #define BETANET_CPU_NEON    (1u << 4)
+#define BETANET_CPU_AVX512IFMA (1u << 5)  /* AVX-512 F + IFMA (52-bit multiply-add) */
 unsigned int betanet_cpu_features(void);
 
 /* Restrict the SIMD paths the library may use to `mask` & detected (for tests and

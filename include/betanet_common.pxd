@@ -26,5 +26,6 @@ cdef extern from "betanet.h" nogil:
         BETANET_CPU_AVX512
         BETANET_CPU_GFNI
         BETANET_CPU_NEON
+        BETANET_CPU_AVX512IFMA
     const char *betanet_strerror(int code)
     int betanet_init()

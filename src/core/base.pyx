@@ -44,6 +44,7 @@ cdef extern from *:
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
             && __builtin_cpu_supports("avx512vl")) f |= 1u << 2;
         if (__builtin_cpu_supports("gfni")) f |= 1u << 3;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma")) f |= 1u << 5;
     #elif defined(__aarch64__)
         f |= 1u << 4;
     #endif

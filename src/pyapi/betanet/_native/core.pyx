@@ -9,11 +9,12 @@ cdef extern from "betanet.h" nogil:
     unsigned int betanet_cpu_restrict(unsigned int mask)
     size_t betanet_live_allocations()
     unsigned int BETANET_CPU_SSSE3, BETANET_CPU_AVX2, BETANET_CPU_AVX512, BETANET_CPU_GFNI, BETANET_CPU_NEON
+    unsigned int BETANET_CPU_AVX512IFMA
 
 HEADER_VERSION = BETANET_VERSION_STRING.decode()
 CPU_FLAGS = {
     "ssse3": BETANET_CPU_SSSE3, "avx2": BETANET_CPU_AVX2, "avx512": BETANET_CPU_AVX512,
-    "gfni": BETANET_CPU_GFNI, "neon": BETANET_CPU_NEON,
+    "gfni": BETANET_CPU_GFNI, "neon": BETANET_CPU_NEON, "avx512ifma": BETANET_CPU_AVX512IFMA,
 }
 
 
