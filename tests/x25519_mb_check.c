@@ -88,8 +88,11 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "iterate") == 0) {
         unsigned long n = strtoul(argv[2], NULL, 10), i;
         int lane = atoi(argv[3]) & 7;
-        uint8_t k[32] = {9}, u[32] = {9};
+        uint8_t k[32], u[32];
         char h[65];
+        memset(k, 0, 32);
+        memset(u, 0, 32);
+        k[0] = u[0] = 9;
         randombytes_buf(sc, 256);
         randombytes_buf(pt, 256);
         for (i = 0; i < n; i++) {
