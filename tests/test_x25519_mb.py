@@ -316,3 +316,28 @@ def test_fast_and_portable_batches_agree_on_relays():
         core.cpu_restrict(full)
     assert outs[0] == outs[1]
     assert all(isinstance(r, sphinx.Relay) for r in outs[0])
+
+
+def test_replays_and_failures_inside_one_group(fast_path):
+    """One group of 8: the first acceptance of an α makes every later packet with that α a
+    replay, even one whose MAC fails; a MAC failure records nothing; a tampered payload at
+    the final hop is recorded (its header was fine)."""
+    kp = KeyPair.from_seed(b"\x08" * 32)
+    me = NodeInfo(b"\xa0" * 32, kp.public_key)
+    nxt = NodeInfo(b"\xa1" * 32, KeyPair.from_seed(b"\x09" * 32).public_key)
+    relay = create_packet(G, 1, Route([me, nxt]), b"\xdd" * 32, b"r")
+    bad_mac = relay[:40] + bytes([relay[40] ^ 1]) + relay[41:]
+    final = bytearray(create_packet(G, 1, Route([me]), b"\xdd" * 32, b"f"))
+    final[-1] ^= 1
+    final = bytes(final)
+    low = relay[:4] + u_bytes(ORDER8[0]) + relay[36:]
+    batch = [bad_mac, relay, bad_mac, relay, final, final, low, low]
+    expect = ["AuthenticationError", "Relay", "ReplayError", "ReplayError", "AuthenticationError",
+              "ReplayError", "MalformedError", "MalformedError"]
+    nodes = twin_nodes(kp)
+    try:
+        want = compare_batch_with_single(batch, nodes, [8])
+    finally:
+        for n in nodes:
+            n.close()
+    assert [type(w).__name__ for w in want] == expect
