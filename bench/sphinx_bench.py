@@ -5,7 +5,11 @@ Measures, interleaved round by round so that machine noise hits every column ali
     through ctypes; the ctypes call overhead is measured and subtracted),
   * per-hop processing of a 5-hop / 2 KiB packet (relay hop: 2 scalar mults),
   * 5-hop packet creation (2 scalar mults per hop: 10),
-  * mixnode throughput: one shared node, process_many in 2 threads (GIL released),
+  * mixnode throughput: one shared node, process_many in 1 and 2 threads (GIL released),
+    with the multi-buffer X25519 fast path (AVX-512 IFMA, src/core/x25519_mb.h) on and
+    off (betanet_cpu_restrict),
+  * the multi-buffer kernel itself: 8 scalar mults per call, amortised per scalar mult
+    (the header compiled into a tiny helper here, called through ctypes),
   * sphinxmix 0.0.7 with its Curve25519 group (PyNaCl) and with its default P-224 group.
 
 Usage: python bench/sphinx_bench.py [--quick] [--rounds N]
@@ -14,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import shutil
+import subprocess
+import tempfile
 import ctypes.util
 import os
 import statistics
@@ -22,6 +29,7 @@ import threading
 import time
 
 from betanet import sphinx
+from betanet._native import core as _core
 from betanet.sphinx import Geometry, KeyPair, NodeInfo, Route, SphinxNode
 
 G = Geometry(5, 2048)
@@ -39,6 +47,56 @@ def sodium():
     lib.crypto_scalarmult.argtypes = [ctypes.c_char_p] * 3
     lib.crypto_scalarmult_bytes.restype = ctypes.c_size_t
     return lib
+
+
+IFMA = _core.CPU_FLAGS["avx512ifma"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class FastPath:
+    """Switch the IFMA fast path on / off for the library (betanet_cpu_restrict)."""
+
+    def __init__(self) -> None:
+        self.full = _core.cpu_restrict(0xFFFFFFFF)
+        self.available = bool(self.full & IFMA)
+
+    def set(self, on: bool) -> None:
+        _core.cpu_restrict(self.full if on else self.full & ~IFMA)
+
+
+class MultiBuffer:
+    """bnt_x25519_mb8 from src/core/x25519_mb.h, compiled into a helper .so for ctypes."""
+
+    SRC = '#include "x25519_mb.h"\nvoid mb8(uint8_t *o, const uint8_t *s, const uint8_t *p, int *st)' \
+          ' { bnt_x25519_mb8(o, s, p, st); }\nint noop(void) { return 0; }\n'
+
+    def __init__(self) -> None:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            raise RuntimeError("no C compiler")
+        self.dir = tempfile.TemporaryDirectory()
+        src, so = os.path.join(self.dir.name, "mb.c"), os.path.join(self.dir.name, "mb.so")
+        with open(src, "w") as f:
+            f.write(self.SRC)
+        subprocess.run([cc, "-O3", "-shared", "-fPIC", "-I", os.path.join(ROOT, "src", "core"), "-o", so, src],
+                       check=True)
+        self.lib = ctypes.CDLL(so)
+        self.lib.mb8.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_void_p]
+
+    def bench(self, n_calls: int) -> float:
+        """Seconds per scalar multiplication (per lane), ctypes overhead subtracted."""
+        out = ctypes.create_string_buffer(256)
+        st = (ctypes.c_int * 8)()
+        sc, pt = os.urandom(256), b"".join(KeyPair.generate().public_key for _ in range(8))
+
+        def run(k):
+            for _ in range(k):
+                self.lib.mb8(out, sc, pt, st)
+
+        def overhead(k):
+            for _ in range(k):
+                self.lib.noop()
+        return (per_op(run, n_calls) - per_op(overhead, n_calls)) / 8
 
 
 class Setup:
@@ -215,7 +273,7 @@ def main(argv=None) -> int:
     quick = args.quick
     rounds = args.rounds or (1 if quick else 7)
     n_hop, n_create, n_x = (8, 4, 20) if quick else (400, 100, 1000)
-    n_tp = 64 if quick else 6000
+    n_tp = 64 if quick else 12000
 
     import betanet
     print(f"betanet {betanet.__version__}  cpu: {', '.join(betanet.cpu_features()) or 'scalar'}  "
@@ -230,7 +288,17 @@ def main(argv=None) -> int:
         except Exception as exc:        # report, never hide, why a peer is missing
             print(f"{name}: unavailable: {exc!r}")
     core = CoreBatch(s)
-    cols = {k: [] for k in ("x25519", "hop", "core_hop", "create", "tp1", "tp2", "cores2")}
+    fast = FastPath()
+    mb = None
+    if fast.available:
+        try:
+            mb = MultiBuffer()
+        except Exception as exc:
+            print(f"multi-buffer kernel helper: unavailable: {exc!r}")
+    else:
+        print("CPU without AVX-512 IFMA: the fast path is off; 'off' rows repeat the others")
+    cols = {k: [] for k in ("x25519", "hop", "core_hop", "create", "tp1", "tp2", "cores2", "mb",
+                            "hop_off", "tp1_off", "tp2_off", "cores2_off")}
     slice_ratios: dict[str, list[float]] = {"hop": [], "core_hop": []}
     peer_cols = {name: {"hop": [], "create": []} for name in peers}
     warm = s.node(4)                      # first-call costs (imports, page faults) out of the way
@@ -244,14 +312,21 @@ def main(argv=None) -> int:
         slice_ratios["hop"] += [p / (2 * x) for p, x in zip(ps, xs)]
         slice_ratios["core_hop"] += [c / (2 * x) for c, x in zip(cs, xs)]
         cols["create"].append(bench_create(s, n_create))
-        cols["tp1"].append(bench_throughput(s, 1)[0])
-        rate, cores = bench_throughput(s, 2)
-        cols["tp2"].append(rate)
-        cols["cores2"].append(cores)
+        if mb is not None:
+            cols["mb"].append(mb.bench(max(2, n_x // 8)))
+        for on, sfx in ((True, ""), (False, "_off")):
+            fast.set(on)
+            if not on:
+                cols["hop_off"].append(bench_hop(s, n_hop))
+            cols["tp1" + sfx].append(bench_throughput(s, 1)[0])
+            rate, cores = bench_throughput(s, 2)
+            cols["tp2" + sfx].append(rate)
+            cols["cores2" + sfx].append(cores)
+        fast.set(True)
         for name, peer in peers.items():
             peer_cols[name]["hop"].append(peer.bench_hop(max(2, n_hop // 20)))
             peer_cols[name]["create"].append(peer.bench_create(max(2, n_create // 10)))
-    med = {k: statistics.median(v) for k, v in cols.items()}
+    med = {k: statistics.median(v) if v else float("nan") for k, v in cols.items()}
     # ratios per round, then the median: noise that hits a whole round cancels
     hop_ratio = statistics.median(h / (2 * x) for h, x in zip(cols["hop"], cols["x25519"]))
     core_ratio = statistics.median(h / (2 * x) for h, x in zip(cols["core_hop"], cols["x25519"]))
@@ -260,6 +335,9 @@ def main(argv=None) -> int:
     us = lambda v: f"{v * 1e6:9.1f} µs"
     print(f"\n{'operation':44} {'time':>12} {'reference':>26} {'ratio':>7}")
     print(f"{'X25519 (libsodium crypto_scalarmult)':44} {us(med['x25519'])}")
+    mb_ratio = statistics.median(m / x for m, x in zip(cols["mb"], cols["x25519"])) if cols["mb"] else float("nan")
+    print(f"{'X25519 multi-buffer, 8 lanes (IFMA), per mult':44} {us(med['mb'])} "
+          f"{'libsodium X25519':>26} {mb_ratio:6.3f}×")
     print(f"{'per-hop processing (relay, process_many)':44} {us(med['hop'])} "
           f"{'2 × X25519 = ' + us(2 * med['x25519']).strip():>26} {hop_ratio:6.3f}×   target ≤ 1.15×")
     print(f"{'per-hop processing (C API batch, ctypes)':44} {us(med['core_hop'])} "
@@ -273,11 +351,21 @@ def main(argv=None) -> int:
           f"{'10 × X25519 = ' + us(10 * med['x25519']).strip():>26} {create_ratio_2n:6.3f}×   (textbook 2 per hop)")
     print(f"{'':44} {'':12} {'n+1 = 6 × X25519 = ' + us(6 * med['x25519']).strip():>26} "
           f"{create_ratio_n1:6.3f}×   (issue's cost model)")
-    print(f"{'throughput, 1 thread':44} {med['tp1']:9.0f} /s")
-    print(f"{'throughput, 2 threads (both cores)':44} {med['tp2']:9.0f} /s "
-          f"{'':26} {med['tp2'] / med['tp1']:6.2f}×   target ≥ 30000/s")
-    print(f"{'  cores this process used while at it':44} {med['cores2']:9.2f}")
-    print(f"{'  ceiling with 2 idle cores: 2 / (2 × X25519)':44} {1 / med['x25519']:9.0f} /s")
+    hop_off_ratio = statistics.median(h / (2 * x) for h, x in zip(cols["hop_off"], cols["x25519"]))
+    print(f"{'per-hop processing, fast path off':44} {us(med['hop_off'])} "
+          f"{'2 × X25519 = ' + us(2 * med['x25519']).strip():>26} {hop_off_ratio:6.3f}×")
+    on_off = lambda k: statistics.median(a / b for a, b in zip(cols[k], cols[k + "_off"]))
+    print(f"{'throughput, 1 thread, fast path on':44} {med['tp1']:9.0f} /s "
+          f"{'vs off':>26} {on_off('tp1'):6.2f}×")
+    print(f"{'throughput, 1 thread, fast path off':44} {med['tp1_off']:9.0f} /s")
+    print(f"{'throughput, 2 threads, fast path on':44} {med['tp2']:9.0f} /s "
+          f"{'vs off':>26} {on_off('tp2'):6.2f}×   target ≥ 30000/s")
+    print(f"{'throughput, 2 threads, fast path off':44} {med['tp2_off']:9.0f} /s "
+          f"{'':26} {med['tp2_off'] / med['tp1_off']:6.2f}× (vs 1 thread)")
+    print(f"{'  cores this process used (2 threads, on/off)':44} {med['cores2']:9.2f} / {med['cores2_off']:.2f}")
+    print(f"{'  ceiling, 2 idle cores, libsodium X25519 only':44} {1 / med['x25519']:9.0f} /s")
+    if cols["mb"]:
+        print(f"{'  ceiling, 2 idle cores, multi-buffer only':44} {1 / med['mb']:9.0f} /s")
     for name, pc in peer_cols.items():
         hop = statistics.median(pc["hop"])
         create = statistics.median(pc["create"])

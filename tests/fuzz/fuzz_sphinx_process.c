@@ -1,7 +1,7 @@
 /* fuzz_sphinx_process.c — libFuzzer harness for everything in the Sphinx core that reads
  * untrusted bytes: betanet_sphinx_node_process (one packet and batches), surb_use and
  * surb_open. Geometry 3 hops / 128-byte payload keeps packets short (339 bytes).
- * Input: mode (1) ‖ data. mode%4: 0 process data as a packet (and as a batch of one),
+ * Input: mode (1) ‖ data. mode%4: 0 process data as a packet (and in a batch of 12 with variants),
  * 1 open data as a reply payload with a valid SURB secret, 2 use data as a SURB,
  * 3 open with data split into (secret, payload). Seeds are valid packets, replies, SURBs,
  * so mutations reach MAC checks, filler, LIONESS and the replay filter. */
@@ -71,13 +71,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 0:
         betanet_sphinx_node_process(node, d, n, &res, out, sizeof out);
         if (n == PKT) {
-            uint8_t *copy = malloc(PKT);
-            if (copy) {
-                memcpy(copy, d, PKT);
-                copy[PKT - 1] ^= 1;     /* a fresh payload, same header: replay path */
-                betanet_sphinx_node_process_many(node, copy, 1, &res, out);
-                free(copy);
+            /* A batch of BATCH: the packet with a fresh payload (same header: replay path),
+             * the packet itself, and variants with one bit of α flipped (fresh replay tags,
+             * so their X25519s run together in the multi-buffer lanes, then fail the MAC),
+             * one with a low-order α. */
+            enum { BATCH = 12 };
+            uint8_t *batch = malloc((size_t)BATCH * PKT), *outs = malloc((size_t)BATCH * PKT);
+            betanet_sphinx_result_t rs[BATCH];
+            if (batch && outs) {
+                for (unsigned i = 0; i < BATCH; i++) {
+                    uint8_t *b = batch + (size_t)i * PKT;
+                    memcpy(b, d, PKT);
+                    if (i == 0) b[PKT - 1] ^= 1;
+                    else if (i == 1) b[35] ^= 0x80;                                 /* bit 255 of α */
+                    else if (i == BATCH - 1) { memset(b + 4, 0, 32); b[4] = 1; } /* α = 1 */
+                    else b[4 + (d[i] & 31)] ^= (uint8_t)(1u << (i & 7));
+                }
+                betanet_sphinx_node_process_many(node, batch, BATCH, rs, outs);
             }
+            free(batch);
+            free(outs);
         }
         break;
     case 1:
