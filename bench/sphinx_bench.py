@@ -363,6 +363,10 @@ def main(argv=None) -> int:
     print(f"{'throughput, 2 threads, fast path off':44} {med['tp2_off']:9.0f} /s "
           f"{'':26} {med['tp2_off'] / med['tp1_off']:6.2f}× (vs 1 thread)")
     print(f"{'  cores this process used (2 threads, on/off)':44} {med['cores2']:9.2f} / {med['cores2_off']:.2f}")
+    per_core = statistics.median(r / c for r, c in zip(cols["tp2"], cols["cores2"]))
+    per_core_off = statistics.median(r / c for r, c in zip(cols["tp2_off"], cols["cores2_off"]))
+    print(f"{'  2 threads, packets/s per core used, on/off':44} {per_core:9.0f} / {per_core_off:.0f}"
+          f"   (× 2 = {2 * per_core:.0f} / {2 * per_core_off:.0f} with 2 whole cores)")
     print(f"{'  ceiling, 2 idle cores, libsodium X25519 only':44} {1 / med['x25519']:9.0f} /s")
     if cols["mb"]:
         print(f"{'  ceiling, 2 idle cores, multi-buffer only':44} {1 / med['mb']:9.0f} /s")
