@@ -161,9 +161,14 @@ int betanet_sphinx_node_process(betanet_sphinx_node_t *node, const uint8_t *pack
                                 betanet_sphinx_result_t *result, uint8_t *out, size_t out_cap);
 
 /* Process `count` packets of PACKET_BYTES each, packet i at packets + i·PACKET_BYTES,
- * output i at outs + i·PACKET_BYTES (outs holds count·PACKET_BYTES bytes), result i in
- * results[i] with its own status. Returns the number processed successfully, or a
- * negative BETANET_E_INVALID for bad arguments. */
+ * output i at outs + i·PACKET_BYTES (outs holds count·PACKET_BYTES bytes; must not
+ * overlap packets), result i in results[i] with its own status. Results, outputs and the
+ * replay filter end up exactly as after betanet_sphinx_node_process on each packet in
+ * order (a later packet with an accepted packet's α is a REPLAY). Packets go in groups of
+ * 8 whose X25519s run 8 at a time when the CPU has BETANET_CPU_AVX512IFMA (and
+ * betanet_cpu_restrict allows it), else through libsodium. Thread-safe like _process.
+ * Returns the number processed successfully, or a negative BETANET_E_INVALID for bad
+ * arguments. */
 int betanet_sphinx_node_process_many(betanet_sphinx_node_t *node, const uint8_t *packets, size_t count,
                                      betanet_sphinx_result_t *results, uint8_t *outs);
 
