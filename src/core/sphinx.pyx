@@ -734,7 +734,7 @@ cdef inline bint memcmp16(const uint8_t *a, const uint8_t *b) noexcept nogil:
 
 
 # ---- processing ------------------------------------------------------------------
-# One packet goes through four stages; the single path runs them back to back, the batch
+# A packet goes through these stages; the single path runs them back to back, the batch
 # path runs each stage over a group of up to 8 packets so that the two X25519 per packet
 # run 8 at a time on AVX-512 IFMA (x25519_mb.h):
 #   tag_check (replay tag, epoch, filter; under the lock) → s = X25519(sk, α) →
@@ -777,7 +777,7 @@ cdef int tag_check_locked(node_t *node, pkt_work *w) noexcept nogil:
     return rc
 
 cdef int open_header(node_t *node, const uint8_t *pkt, pkt_work *w, int dh_rc) noexcept nogil:
-    # Given s (dh_rc: X25519's status), check γ and decrypt β's first entry into w.buf.
+    # Given s (dh_rc: X25519's status): keys, check γ, decrypt β (+ 53 zero bytes) into w.buf.
     cdef size_t beta_len = <size_t>node.hops * E, total = beta_len + E, j
     cdef const uint8_t *alpha = pkt + PRE
     cdef const uint8_t *beta = pkt + PRE + 32
