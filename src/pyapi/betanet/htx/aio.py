@@ -528,11 +528,14 @@ class Connection:
             pass
 
 
-async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitable[None]]) -> None:
+async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitable[None]],
+                       on_handshake_error: Callable[[BaseException], None] | None = None) -> None:
     try:
         await conn._wait_handshake()
     except Exception as exc:
         log.info("htx handshake failed (%s): %s", conn.transport, exc)
+        if on_handshake_error is not None:
+            on_handshake_error(exc)
         return
     try:
         await handler(conn)
