@@ -264,3 +264,34 @@ def test_bad_mix_frame_inside_htx_closes_the_link_and_is_counted():
             await conn.close()
 
     run(main())
+
+
+def test_stalled_next_hop_applies_back_pressure_and_bounds_waiting_senders():
+    from betanet.mix_transport import LinkBusyError
+
+    async def main():
+        priv = htx.generate_private_key()
+
+        async def never_reads(conn):           # accepts the link, never reads a byte
+            await conn.wait_closed()
+        server = await htx.serve(never_reads, "127.0.0.1", 0, priv, transport="plain")
+        peer = Descriptor(b"\x09" * 32, ("127.0.0.1", server.port), b"", 0, htx.public_key(priv), "htx-plain")
+        t = HtxTransport("plain", max_waiting=4)
+        t.counters = mix.MixCounters()
+        frame = bytes(G.packet_bytes)
+        sends = [asyncio.ensure_future(t.send_to(peer, FRAME_PACKET, frame)) for _ in range(300)]
+        await eventually(lambda: sum(s.done() for s in sends) >= 300 - 5)
+        busy = [s for s in sends if s.done() and isinstance(s.exception(), LinkBusyError)]
+        ok = [s for s in sends if s.done() and s.exception() is None]
+        # the windows and the stream's write buffer took some frames; then drain() blocked
+        # one sender, 4 waited, and every later one was refused at once
+        assert busy and ok and len(busy) + len(ok) >= 295
+        assert t.counters.link_errors["link-busy"] == len(busy)
+        assert sum(not s.done() for s in sends) <= 5
+        await t.close()                       # blocked senders fail instead of hanging
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        assert all(r is None or isinstance(r, (LinkBusyError, ConnectionError)) for r in results)
+        server.close()
+        await server.wait_closed()
+
+    run(main())
