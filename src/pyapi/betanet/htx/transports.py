@@ -185,7 +185,8 @@ async def connect(host: str, port: int, server_public_key: bytes | str, *,
 
         def close_all() -> None:
             closer()
-            asyncio.ensure_future(stack.aclose())
+            # aioquic finishes its close in the context exit; wait_closed() awaits it.
+            conn._transport_closing = asyncio.ensure_future(stack.aclose())
         conn._close_transport = close_all
     else:
         raise InvalidArgumentError(f"htx transport must be 'tcp', 'quic' or 'plain', not {transport!r}")
