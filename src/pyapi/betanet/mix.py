@@ -9,8 +9,10 @@
   SURB so the recipient can reply without learning the sender, and sends Loopix loop and
   drop cover messages at Poisson rates. Real and cover messages are identical on the wire:
   the kind byte travels inside the encrypted Sphinx body.
-* The transport is a small interface (:class:`PacketTransport`); :class:`TcpTransport` is
-  a length-prefixed TCP framing used until HTX connections are plugged in behind it.
+* The transport is a small interface (:class:`PacketTransport`, in
+  :mod:`betanet.mix_transport`): :class:`HtxTransport` carries the frames inside HTX
+  streams over TCP+TLS 1.3, QUIC or plain TCP; :class:`TcpTransport` puts them straight on
+  TCP (tests, peers without HTX).
 
 Frames on a link: ``u32 length (BE) ‖ type (1) ‖ data`` with
 ``PACKET (1)``: a Sphinx packet; ``DELIVER (2)``: destination (32) ‖ body;
@@ -18,7 +20,6 @@ Frames on a link: ``u32 length (BE) ‖ type (1) ‖ data`` with
 """
 from __future__ import annotations
 
-import abc
 import asyncio
 import collections
 import logging
@@ -32,17 +33,20 @@ from typing import Awaitable, Callable, Iterable, Protocol, Sequence
 from betanet import sphinx
 from betanet.errors import (AuthenticationError, BetanetError, ExpiredError, InvalidArgumentError,
                             LimitExceededError, MalformedError, NotFoundError, ReplayError)
+from betanet.mix_transport import (FRAME_DELIVER, FRAME_PACKET, FRAME_REPLY, TCP_FRAMING,
+                                   TRANSPORT_KINDS, FrameHandler, HtxTransport, PacketTransport,
+                                   TcpTransport, make_transport)
 from betanet.sphinx import Geometry, KeyPair, NodeInfo, Route
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "Descriptor", "Directory", "MixCounters", "Message", "Mixnode", "MixClient",
-    "PacketTransport", "TcpTransport", "RouteSelectorLike", "RandomSelector",
+    "PacketTransport", "TcpTransport", "HtxTransport", "make_transport", "TRANSPORT_KINDS",
+    "LocalMixnet", "RouteSelectorLike", "RandomSelector",
     "encode_body", "decode_body", "KIND_DATA", "KIND_LOOP", "KIND_DROP", "add_parser",
 ]
 
-FRAME_PACKET, FRAME_DELIVER, FRAME_REPLY = 1, 2, 3
 KIND_DATA, KIND_LOOP, KIND_DROP = 1, 2, 3
 _BODY_HDR = struct.Struct(">BHH")      # kind, message length, SURB length
 
@@ -73,12 +77,17 @@ def decode_body(body: bytes) -> tuple[int, bytes, bytes]:
 
 @dataclass(frozen=True)
 class Descriptor:
-    """A reachable endpoint: a mixnode (with a Sphinx key and AS group) or a client."""
+    """A reachable endpoint: a mixnode (with a Sphinx key and AS group) or a client.
+
+    ``transport`` says how to reach it (one of ``TRANSPORT_KINDS``); for the HTX kinds
+    ``htx_public_key`` is its X25519 HTX static key, which connecting peers pin (Noise XK)."""
 
     node_id: bytes
     address: tuple[str, int]
     sphinx_public_key: bytes = b""
     as_group: int = 0
+    htx_public_key: bytes = b""
+    transport: str = TCP_FRAMING
 
     @property
     def is_mixnode(self) -> bool:
@@ -86,12 +95,20 @@ class Descriptor:
 
     def to_json(self) -> dict:
         return {"node_id": self.node_id.hex(), "address": list(self.address),
-                "sphinx_public_key": self.sphinx_public_key.hex(), "as_group": self.as_group}
+                "sphinx_public_key": self.sphinx_public_key.hex(), "as_group": self.as_group,
+                "transport": self.transport, "htx_public_key": self.htx_public_key.hex()}
 
     @classmethod
     def from_json(cls, d: dict) -> Descriptor:
+        transport = d.get("transport", TCP_FRAMING)
+        if transport not in TRANSPORT_KINDS:
+            raise InvalidArgumentError(f"descriptor transport {transport!r} is not one of {TRANSPORT_KINDS}")
+        htx_key = bytes.fromhex(d.get("htx_public_key", ""))
+        if transport != TCP_FRAMING and len(htx_key) != 32:
+            raise InvalidArgumentError(f"descriptor for {transport} needs a 32-byte htx_public_key")
         return cls(bytes.fromhex(d["node_id"]), (d["address"][0], int(d["address"][1])),
-                   bytes.fromhex(d.get("sphinx_public_key", "")), int(d.get("as_group", 0)))
+                   bytes.fromhex(d.get("sphinx_public_key", "")), int(d.get("as_group", 0)),
+                   htx_key, transport)
 
     def vrf_descriptor(self):
         """As a :class:`betanet.vrf.MixnodeDescriptor` for route selection."""
@@ -144,100 +161,6 @@ class RandomSelector:
         return [pool.pop(secrets.randbelow(len(pool))) for _ in range(hops)]
 
 
-# ---- transport -------------------------------------------------------------------------
-
-FrameHandler = Callable[[int, bytes], None]
-
-
-class PacketTransport(abc.ABC):
-    """Moves typed frames between endpoints. Implementations: :class:`TcpTransport` now;
-    an HTX stream transport later (same four methods)."""
-
-    @abc.abstractmethod
-    async def start(self, on_frame: FrameHandler) -> tuple[str, int]:
-        """Start listening; call ``on_frame(type, data)`` for each frame; return the address."""
-
-    @abc.abstractmethod
-    async def send(self, address: tuple[str, int], frame_type: int, data: bytes) -> None:
-        """Send one frame (raises OSError when the peer is unreachable)."""
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Stop listening and close every connection."""
-
-
-class TcpTransport(PacketTransport):
-    """Length-prefixed frames over TCP, one outgoing connection per peer, reused."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_frame: int = 1 << 17,
-                 connect_timeout: float = 5.0, max_connections: int = 1024) -> None:
-        self.host, self.port, self.max_frame = host, port, max_frame
-        self.max_connections = max_connections
-        self.connect_timeout = connect_timeout
-        self._server: asyncio.base_events.Server | None = None
-        self._out: dict[tuple[str, int], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
-        self._locks: dict[tuple[str, int], asyncio.Lock] = collections.defaultdict(asyncio.Lock)
-        self._readers: dict[asyncio.Task, asyncio.StreamWriter] = {}
-        self._on_frame: FrameHandler | None = None
-
-    async def start(self, on_frame: FrameHandler) -> tuple[str, int]:
-        self._on_frame = on_frame
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
-        return self._server.sockets[0].getsockname()[:2]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._readers) >= self.max_connections:
-            log.warning("refusing a link: %d connections open", len(self._readers))
-            writer.close()
-            return
-        task = asyncio.current_task()
-        self._readers[task] = writer
-        try:
-            while True:
-                head = await reader.readexactly(4)
-                n = int.from_bytes(head, "big")
-                if n < 1 or n > self.max_frame:
-                    log.warning("closing link: frame of %d bytes", n)
-                    break
-                data = await reader.readexactly(n)
-                self._on_frame(data[0], data[1:])
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self._readers.pop(task, None)
-            writer.close()
-
-    async def send(self, address: tuple[str, int], frame_type: int, data: bytes) -> None:
-        address = (address[0], int(address[1]))
-        async with self._locks[address]:
-            conn = self._out.get(address)
-            if conn is None or conn[1].is_closing():
-                conn = await asyncio.wait_for(asyncio.open_connection(*address), self.connect_timeout)
-                self._out[address] = conn
-            w = conn[1]
-            w.write((len(data) + 1).to_bytes(4, "big") + bytes([frame_type]) + data)
-            try:
-                await w.drain()
-            except ConnectionError:
-                self._out.pop(address, None)
-                raise
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for _, w in self._out.values():
-            w.close()
-        # Closing the sockets ends the reader tasks normally (cancelling them would make
-        # asyncio's stream callback log a CancelledError).
-        for w in list(self._readers.values()):
-            w.close()
-        if self._readers:
-            await asyncio.wait(list(self._readers), timeout=1.0)
-        if self._server is not None:
-            await self._server.wait_closed()
-        self._out.clear()
-
-
 # ---- counters --------------------------------------------------------------------------
 
 @dataclass
@@ -255,19 +178,27 @@ class MixCounters:
     drops_sent: int = 0
     cover_dropped: int = 0
     batches: int = 0
+    links_opened: int = 0          # outgoing link connections established (HTX: handshakes done)
+    links_accepted: int = 0        # incoming link connections accepted
     dropped: collections.Counter = field(default_factory=collections.Counter)
+    link_errors: collections.Counter = field(default_factory=collections.Counter)
+    # link_errors reasons: connect, auth (wrong HTX key, either side), handshake, timeout,
+    # lost (an open link failed), bad-frame, link-busy, too-many-links
 
     def as_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "dropped"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("dropped", "link_errors")}
         d["dropped"] = dict(self.dropped)
+        d["link_errors"] = dict(self.link_errors)
         return d
 
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
+        links = ", ".join(f"{k}={v}" for k, v in sorted(self.link_errors.items())) or "none"
         return (f"received={self.received} sent={self.sent} forwarded={self.forwarded} delivered={self.delivered} "
                 f"replies={self.replies} loops sent/returned={self.loops_sent}/{self.loops_returned} "
                 f"drop-cover sent/absorbed={self.drops_sent}/{self.cover_dropped} "
-                f"batches={self.batches} dropped: {drops}")
+                f"batches={self.batches} links out/in={self.links_opened}/{self.links_accepted} "
+                f"link errors: {links} dropped: {drops}")
 
 
 _REASON = {MalformedError: "malformed", AuthenticationError: "auth", ReplayError: "replay",
@@ -329,7 +260,7 @@ class _Sender:
             self.counters.dropped["unknown-next-hop"] += 1
             return
         try:
-            await self.transport.send(entry.address, FRAME_PACKET, packet)
+            await self.transport.send_to(entry, FRAME_PACKET, packet)
             self.counters.sent += 1
         except OSError as exc:
             self.counters.dropped["send-failed"] += 1
@@ -370,6 +301,7 @@ class Mixnode:
         self.directory = directory
         self.transport = transport or TcpTransport()
         self.counters = MixCounters()
+        self.transport.counters = self.counters
         self.on_message = on_message
         self.loop_rate = loop_rate
         self.queue_limit, self.held_limit, self.batch_max = queue_limit, held_limit, batch_max
@@ -387,7 +319,8 @@ class Mixnode:
 
     def descriptor(self) -> Descriptor:
         assert self.address is not None, "start() first"
-        return Descriptor(self.node_id, self.address, self.key.public_key, self.sender.as_group)
+        return Descriptor(self.node_id, self.address, self.key.public_key, self.sender.as_group,
+                          self.transport.public_key, self.transport.kind)
 
     async def start(self) -> tuple[str, int]:
         self.address = await self.transport.start(self._on_frame)
@@ -477,7 +410,7 @@ class Mixnode:
             if entry is None:
                 self.counters.dropped["unknown-next-hop"] += 1
                 return
-            await self.transport.send(entry.address, FRAME_PACKET, packet)
+            await self.transport.send_to(entry, FRAME_PACKET, packet)
             self.counters.forwarded += 1
         except OSError:
             self.counters.dropped["send-failed"] += 1
@@ -493,7 +426,7 @@ class Mixnode:
             self.counters.dropped["unknown-destination"] += 1
             return
         try:
-            await self.transport.send(entry.address, FRAME_DELIVER, destination + body)
+            await self.transport.send_to(entry, FRAME_DELIVER, destination + body)
             self.counters.delivered += 1
         except OSError:
             self.counters.dropped["send-failed"] += 1
@@ -522,7 +455,7 @@ class Mixnode:
             self.counters.dropped["unknown-destination"] += 1
             return
         try:
-            await self.transport.send(entry.address, FRAME_REPLY, r.destination + r.surb_id + r.payload)
+            await self.transport.send_to(entry, FRAME_REPLY, r.destination + r.surb_id + r.payload)
             self.counters.replies += 1
         except OSError:
             self.counters.dropped["send-failed"] += 1
@@ -582,6 +515,7 @@ class MixClient:
         self.client_id, self.directory, self.geometry, self.epoch = client_id, directory, geometry, epoch
         self.transport = transport or TcpTransport()
         self.counters = MixCounters()
+        self.transport.counters = self.counters
         self.sender = _Sender(client_id, geometry, directory, epoch, selector, hops, mean_delay_ms,
                               self.transport, self.counters, as_group)
         self.payload_rate, self.loop_rate, self.drop_rate = payload_rate, loop_rate, drop_rate
@@ -596,7 +530,8 @@ class MixClient:
 
     def descriptor(self) -> Descriptor:
         assert self.address is not None, "start() first"
-        return Descriptor(self.client_id, self.address, b"", self.sender.as_group)
+        return Descriptor(self.client_id, self.address, b"", self.sender.as_group,
+                          self.transport.public_key, self.transport.kind)
 
     async def start(self) -> tuple[str, int]:
         self.address = await self.transport.start(self._on_frame)
@@ -711,17 +646,20 @@ class MixClient:
 # ---- a local mixnet (demo, tests, `betanet mixnode --local N`) --------------------------
 
 class LocalMixnet:
-    """N mixnodes on loopback sharing one directory, each in its own AS group."""
+    """N mixnodes on loopback sharing one directory, each in its own AS group, linked by
+    ``transport`` (a ``TRANSPORT_KINDS`` name; each node gets a fresh HTX key)."""
 
     def __init__(self, n: int = 3, *, geometry: Geometry = Geometry(), epoch: int = 1,
                  mean_delay_ms: float = 20.0, loop_rate: float = 0.0, hops: int = 3,
-                 on_message: Callable[[Mixnode, Message], None] | None = None) -> None:
+                 on_message: Callable[[Mixnode, Message], None] | None = None,
+                 transport: str = TCP_FRAMING, transport_options: dict | None = None) -> None:
         self.directory = Directory()
-        self.geometry, self.epoch = geometry, epoch
+        self.geometry, self.epoch, self.transport = geometry, epoch, transport
         self.nodes = []
         for i in range(n):
             node_id = secrets.token_bytes(32)
             node = Mixnode(node_id, KeyPair.generate(), self.directory, epoch=epoch,
+                           transport=make_transport(transport, **(transport_options or {})),
                            geometry=geometry, mean_delay_ms=mean_delay_ms, loop_rate=loop_rate,
                            hops=min(hops, n - 1) or 1, as_group=100 + i,
                            on_message=(lambda m, i=i: on_message(self.nodes[i], m)) if on_message else None)
@@ -765,7 +703,41 @@ def add_parser(sub) -> None:
     p.add_argument("--stats-interval", type=float, default=0.0, help="print counters every N s")
     p.add_argument("--print-descriptor", action="store_true",
                    help="print this node's descriptor as JSON once listening")
+    p.add_argument("--transport", choices=TRANSPORT_KINDS, default="htx-tcp",
+                   help="links: HTX over TCP+TLS 1.3 (htx-tcp, default), over QUIC (htx-quic), over "
+                        "plain TCP (htx-plain), or unencrypted length-prefixed TCP (tcp-framing); "
+                        "peers are reached with the kind their descriptor advertises")
+    p.add_argument("--htx-key", metavar="FILE",
+                   help="this node's X25519 HTX private key (raw or hex, mode 0600; created with "
+                        "FILE.pub if missing — see `betanet htx keygen`); default: a fresh key per run")
+    p.add_argument("--tls-cert", metavar="PEM", help="TLS certificate for htx-tcp/htx-quic "
+                   "(default: a self-signed one made at start)")
+    p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    p.add_argument("--tls-cafile", metavar="PEM",
+                   help="verify peers' TLS certificates against this CA; without it certificate "
+                        "verification is OFF (peers are authenticated by their pinned HTX key)")
     p.set_defaults(func=_main)
+
+
+def _htx_key(path: str | None) -> bytes | None:
+    """Load ``path`` (creating it and ``path.pub`` when missing), or None for a fresh key."""
+    if not path:
+        return None
+    from betanet.htx import keys
+    if not os.path.exists(path):
+        priv = keys.generate_private_key()
+        keys.save_private_key(path, priv)
+        keys.save_public_key(path + ".pub", keys.public_key(priv))
+        log.info("created HTX key %s", path)
+        return priv
+    return keys.load_private_key(path)
+
+
+def _cli_transport(args, host: str = "127.0.0.1", port: int = 0) -> PacketTransport:
+    if args.transport == TCP_FRAMING:
+        return TcpTransport(host, port)
+    return make_transport(args.transport, host, port, _htx_key(args.htx_key),
+                          certfile=args.tls_cert, keyfile=args.tls_key, cafile=args.tls_cafile)
 
 
 def _main(args) -> int:
@@ -794,14 +766,16 @@ async def _run_node(args) -> int:
                 directory.add(Descriptor.from_json(d))
     node = Mixnode(node_id, key, directory, epoch=args.epoch, mean_delay_ms=args.mean_delay_ms,
                    loop_rate=args.loop_rate, queue_limit=args.queue_limit,
-                   transport=TcpTransport(host or "127.0.0.1", int(port or 0)),
+                   transport=_cli_transport(args, host or "127.0.0.1", int(port or 0)),
                    on_message=lambda m: print(f"message for {m.destination.hex()[:12]}: {m.data!r}",
                                               flush=True))
     await node.start()
     directory.add(node.descriptor())
     if args.print_descriptor:
         print(json.dumps(node.descriptor().to_json()), flush=True)
-    print(f"mixnode {node_id.hex()[:12]} listening on {node.address[0]}:{node.address[1]}", flush=True)
+    print(f"mixnode {node_id.hex()[:12]} listening on {node.address[0]}:{node.address[1]} "
+          f"({node.transport.kind}" + (f", HTX key {node.transport.public_key.hex()}"
+                                       if node.transport.public_key else "") + ")", flush=True)
     tasks = [asyncio.ensure_future(_stats([node], args.stats_interval))] if args.stats_interval else []
     try:
         await asyncio.sleep(args.duration if args.duration > 0 else math.inf)
@@ -821,14 +795,14 @@ async def _run_local(args) -> int:
         asyncio.ensure_future(node.reply(m, b"ack: " + m.data))
 
     net = LocalMixnet(n, mean_delay_ms=args.mean_delay_ms, loop_rate=args.loop_rate,
-                      on_message=on_message)
+                      on_message=on_message, transport=args.transport)
     async with net:
         client = MixClient(secrets.token_bytes(32), net.directory, hops=min(3, n),
                            mean_delay_ms=args.mean_delay_ms, loop_rate=args.loop_rate,
-                           drop_rate=args.loop_rate)
+                           drop_rate=args.loop_rate, transport=make_transport(args.transport))
         async with client:
             net.directory.add(client.descriptor())
-            print(f"{n} mixnodes on loopback: " +
+            print(f"{n} mixnodes on loopback over {args.transport}: " +
                   ", ".join(f"{m.node_id.hex()[:8]}@{m.address[1]}" for m in net.nodes), flush=True)
             futs = []
             for i in range(args.messages):

@@ -224,6 +224,7 @@ class Connection:
         self.transport = transport
         self._write = writer
         self._close_transport = closer
+        self._transport_closing: asyncio.Future | None = None   # set by transports that close asynchronously
         self._loop = asyncio.get_running_loop()
         self._streams: dict[int, Stream] = {}
         self._accept: asyncio.Queue[Stream | None] = asyncio.Queue()
@@ -314,7 +315,10 @@ class Connection:
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
+        """Wait until the connection is closed and its transport has finished closing."""
         await asyncio.shield(self._closed)
+        if self._transport_closing is not None:
+            await asyncio.shield(self._transport_closing)
 
     async def __aenter__(self) -> "Connection":
         return self
@@ -528,11 +532,14 @@ class Connection:
             pass
 
 
-async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitable[None]]) -> None:
+async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitable[None]],
+                       on_handshake_error: Callable[[BaseException], None] | None = None) -> None:
     try:
         await conn._wait_handshake()
     except Exception as exc:
         log.info("htx handshake failed (%s): %s", conn.transport, exc)
+        if on_handshake_error is not None:
+            on_handshake_error(exc)
         return
     try:
         await handler(conn)

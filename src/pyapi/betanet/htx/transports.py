@@ -185,7 +185,8 @@ async def connect(host: str, port: int, server_public_key: bytes | str, *,
 
         def close_all() -> None:
             closer()
-            asyncio.ensure_future(stack.aclose())
+            # aioquic finishes its close in the context exit; wait_closed() awaits it.
+            conn._transport_closing = asyncio.ensure_future(stack.aclose())
         conn._close_transport = close_all
     else:
         raise InvalidArgumentError(f"htx transport must be 'tcp', 'quic' or 'plain', not {transport!r}")
@@ -200,8 +201,9 @@ async def connect(host: str, port: int, server_public_key: bytes | str, *,
 class Server:
     """A listening HTX server (``async with`` closes it). ``port``: the bound port."""
 
-    def __init__(self, transport: str) -> None:
+    def __init__(self, transport: str, on_handshake_error: Callable[[BaseException], None] | None = None) -> None:
         self.transport = transport
+        self._on_handshake_error = on_handshake_error
         self._server = None
         self._quic = None
         self.port = 0
@@ -239,7 +241,7 @@ class Server:
 
     def _accepted(self, conn: Connection, handler: Handler) -> None:
         self.connections.add(conn)
-        task = asyncio.ensure_future(_run_handler(conn, handler))
+        task = asyncio.ensure_future(_run_handler(conn, handler, self._on_handshake_error))
         self._tasks.add(task)
 
         def done(t: asyncio.Task) -> None:
@@ -253,9 +255,12 @@ async def serve(handler: Handler, host: str, port: int, static_private_key: byte
                 certfile: str | os.PathLike | None = None, keyfile: str | os.PathLike | None = None,
                 config: HTXConfig | None = None,
                 handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
-                idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> Server:
+                idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+                on_handshake_error: Callable[[BaseException], None] | None = None) -> Server:
     """Listen for HTX connections; ``await handler(connection)`` runs for each one after
     its handshake, and the connection is closed when the handler returns.
+    ``on_handshake_error(exc)`` is called for each connection whose handshake failed
+    (wrong key, timeout, garbage), e.g. to count them.
 
     "tcp" and "quic" need a certificate: ``certfile``/``keyfile`` (or ``ssl_context`` for tcp);
     ``betanet.htx.tls.write_self_signed`` makes one for tests.
@@ -263,7 +268,7 @@ async def serve(handler: Handler, host: str, port: int, static_private_key: byte
     priv = key_from(static_private_key)
     make = _htx_factory(False, priv, None, config)
     loop = asyncio.get_running_loop()
-    server = Server(transport)
+    server = Server(transport, on_handshake_error)
     if transport in ("tcp", "plain"):
         ctx = None
         if transport == "tcp":
