@@ -36,23 +36,7 @@ cdef extern from "sodium.h" nogil:
                                            unsigned long long mlen, const unsigned char *n,
                                            uint32_t ic, const unsigned char *k)
 
-cdef extern from "betanet.h" nogil:
-    ctypedef struct betanet_htx_config:
-        uint32_t max_frame
-        uint64_t rekey_bytes
-        uint64_t rekey_frames
-        uint64_t rekey_ms
-    ctypedef struct betanet_htx_stats:
-        uint64_t send_counter, recv_counter, send_bytes, recv_bytes
-        uint64_t send_epoch, recv_epoch, frames_sent, frames_received
-    ctypedef struct betanet_htx_frame:
-        int type
-        uint64_t stream_id
-        size_t length
-    ctypedef struct betanet_htx_session   # opaque to hosts; the core's layout is htx_sess
-    enum:
-        BETANET_HTX_STREAM, BETANET_HTX_PING, BETANET_HTX_CLOSE, BETANET_HTX_KEY_UPDATE
-        BETANET_HTX_WINDOW_UPDATE, BETANET_HTX_INITIATOR, BETANET_HTX_RESPONDER
+from betanet_htx cimport *
 
 # Constants as true C constants (module-level Python assignments never run in the core).
 cdef extern from *:

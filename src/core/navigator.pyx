@@ -15,48 +15,7 @@ from libc.stdlib cimport strtod
 from bnt cimport *
 from bnt_internal cimport bnt_alloc, bnt_free
 
-cdef extern from "betanet.h" nogil:
-    enum:
-        BETANET_NAV_LATENCY
-        BETANET_NAV_ENERGY
-        BETANET_NAV_FAILURE
-        BETANET_NAV_PRIVACY
-        BETANET_NAV_DEFAULT_K
-        BETANET_NAV_MAX_K
-        BETANET_NAV_PRESET_BALANCED
-        BETANET_NAV_PRESET_REAL_TIME
-        BETANET_NAV_PRESET_ENERGY_EFFICIENT
-        BETANET_NAV_PRESET_PRIVACY_FIRST
-        BETANET_NAV_REASON_NONE
-        BETANET_NAV_REASON_UNREACHABLE
-        BETANET_NAV_REASON_DEADLINE
-        BETANET_NAV_REASON_PRIVACY
-        BETANET_NAV_REASON_COMBINED
-        BETANET_NAV_REASON_SELF
-    ctypedef struct betanet_nav_qos_t:
-        double weights[4]
-        double deadline_ms
-        double privacy_budget
-        uint32_t k
-    ctypedef struct betanet_nav_route_t:
-        uint32_t next_hop
-        uint16_t transport
-        uint16_t reason
-        double cost[4]
-        double score
-        uint32_t hops
-    ctypedef struct betanet_nav_graph_t:
-        pass
-    ctypedef struct betanet_cgr_plan_t:
-        pass
-    ctypedef struct betanet_cgr_route_t:
-        double arrival
-        double confidence
-        double volume
-        uint64_t next_hop
-        uint32_t hops
-    ctypedef struct betanet_dpp_t:
-        pass
+from betanet_navigator cimport *
 
 cdef extern from *:
     """

@@ -57,30 +57,7 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_mutex_lock(pthread_mutex_t *m)
     int pthread_mutex_unlock(pthread_mutex_t *m)
 
-cdef extern from "betanet.h" nogil:
-    ctypedef struct betanet_sphinx_hop_t:
-        uint8_t node_id[32]
-        uint8_t public_key[32]
-        uint32_t delay_ms
-    ctypedef struct betanet_sphinx_result_t:
-        int32_t status
-        uint32_t action
-        uint32_t delay_ms
-        uint32_t epoch
-        uint32_t out_len
-        uint8_t node_id[32]
-        uint8_t surb_id[16]
-    enum:
-        BETANET_SPHINX_MAX_HOPS
-        BETANET_SPHINX_MIN_PAYLOAD
-        BETANET_SPHINX_MAX_PAYLOAD
-        BETANET_SPHINX_ENTRY_BYTES
-        BETANET_SPHINX_RELAY
-        BETANET_SPHINX_DELIVER
-        BETANET_SPHINX_REPLY
-        BETANET_SPHINX_MAX_EPOCHS
-    ctypedef struct betanet_sphinx_node_t:
-        pass
+from betanet_sphinx cimport *
 
 # Verbatim C constants (module-level Python code never runs in libbetanet).
 cdef extern from *:

@@ -5,27 +5,9 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.bytearray cimport PyByteArray_FromStringAndSize, PyByteArray_AS_STRING, PyByteArray_Resize
 from betanet._native._common cimport *
 
-cdef extern from "betanet.h" nogil:
-    enum:
-        BETANET_HTX_KEY_BYTES, BETANET_HTX_NS_BYTES, BETANET_HTX_HASH_BYTES, BETANET_HTX_TAG_BYTES
-        BETANET_HTX_MAX_HEADER_BYTES, BETANET_HTX_OVERHEAD_BYTES, BETANET_HTX_KEY_UPDATE_BYTES
-        BETANET_HTX_DEFAULT_MAX_FRAME, BETANET_HTX_MAX_FRAME_LIMIT
-        BETANET_HTX_STREAM, BETANET_HTX_PING, BETANET_HTX_CLOSE, BETANET_HTX_KEY_UPDATE
-        BETANET_HTX_WINDOW_UPDATE, BETANET_HTX_INITIATOR, BETANET_HTX_RESPONDER
-    ctypedef struct betanet_htx_config:
-        uint32_t max_frame
-        uint64_t rekey_bytes
-        uint64_t rekey_frames
-        uint64_t rekey_ms
-    ctypedef struct betanet_htx_stats:
-        uint64_t send_counter, recv_counter, send_bytes, recv_bytes
-        uint64_t send_epoch, recv_epoch, frames_sent, frames_received
-    ctypedef struct betanet_htx_frame:
-        int type
-        uint64_t stream_id
-        size_t length
-    ctypedef struct betanet_htx_session
+from betanet_htx cimport *
 
+cdef extern from "betanet.h" nogil:
     int betanet_htx_varint_encode(uint64_t value, uint8_t *out, size_t cap, size_t *written)
     int betanet_htx_varint_decode(const uint8_t *inp, size_t length, uint64_t *value, size_t *consumed)
     int betanet_htx_derive_ns(const uint8_t *key, uint8_t *ns)

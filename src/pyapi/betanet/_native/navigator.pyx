@@ -7,32 +7,9 @@ from betanet._native._common cimport *
 import threading
 import numpy as np
 
+from betanet_navigator cimport *
+
 cdef extern from "betanet.h" nogil:
-    ctypedef struct betanet_nav_qos_t:
-        double weights[4]
-        double deadline_ms
-        double privacy_budget
-        uint32_t k
-    ctypedef struct betanet_nav_route_t:
-        uint32_t next_hop
-        uint16_t transport
-        uint16_t reason
-        double cost[4]
-        double score
-        uint32_t hops
-    ctypedef struct betanet_nav_graph_t:
-        pass
-    ctypedef struct betanet_cgr_plan_t:
-        pass
-    ctypedef struct betanet_cgr_route_t:
-        double arrival
-        double confidence
-        double volume
-        uint64_t next_hop
-        uint32_t hops
-    ctypedef struct betanet_dpp_t:
-        pass
-    int BETANET_NAV_DEFAULT_K, BETANET_NAV_MAX_K
     int betanet_nav_cost_extend(const double *a, const double *b, double *out)
     int betanet_nav_cost_dominates(const double *a, const double *b)
     int betanet_nav_qos_preset(int preset, betanet_nav_qos_t *out)

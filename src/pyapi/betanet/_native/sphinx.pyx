@@ -6,32 +6,9 @@ from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from betanet._native._common cimport *
 
+from betanet_sphinx cimport *
+
 cdef extern from "betanet.h" nogil:
-    enum:
-        BETANET_SPHINX_DEFAULT_HOPS
-        BETANET_SPHINX_DEFAULT_PAYLOAD
-        BETANET_SPHINX_MAX_HOPS
-        BETANET_SPHINX_MIN_PAYLOAD
-        BETANET_SPHINX_MAX_PAYLOAD
-        BETANET_SPHINX_ENTRY_BYTES
-        BETANET_SPHINX_MAX_EPOCHS
-        BETANET_SPHINX_RELAY
-        BETANET_SPHINX_DELIVER
-        BETANET_SPHINX_REPLY
-    ctypedef struct betanet_sphinx_hop_t:
-        uint8_t node_id[32]
-        uint8_t public_key[32]
-        uint32_t delay_ms
-    ctypedef struct betanet_sphinx_result_t:
-        int32_t status
-        uint32_t action
-        uint32_t delay_ms
-        uint32_t epoch
-        uint32_t out_len
-        uint8_t node_id[32]
-        uint8_t surb_id[16]
-    ctypedef struct betanet_sphinx_node_t:
-        pass
     size_t betanet_sphinx_header_bytes(uint32_t max_hops)
     size_t betanet_sphinx_packet_bytes(uint32_t max_hops, uint32_t payload_bytes)
     size_t betanet_sphinx_body_bytes(uint32_t payload_bytes)
