@@ -176,8 +176,20 @@ def fast_path(request):
     else:
         core.cpu_restrict(0xFFFFFFFF & ~IFMA)
         assert not core.cpu_features() & IFMA
+    # The batch path really takes the path under test (same decision as the core's).
+    assert sphinx.kernel() == ("avx512ifma-x8" if request.param == "ifma" else "libsodium")
     yield request.param
     core.cpu_restrict(full)
+
+
+def test_kernel_follows_cpu_features():
+    full = core.cpu_restrict(0xFFFFFFFF)
+    try:
+        assert sphinx.kernel() == ("avx512ifma-x8" if full & IFMA else "libsodium")
+        core.cpu_restrict(0)
+        assert sphinx.kernel() == "libsodium"
+    finally:
+        core.cpu_restrict(full)
 
 
 def same(a, b) -> bool:

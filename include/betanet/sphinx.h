@@ -172,4 +172,9 @@ int betanet_sphinx_node_process(betanet_sphinx_node_t *node, const uint8_t *pack
 int betanet_sphinx_node_process_many(betanet_sphinx_node_t *node, const uint8_t *packets, size_t count,
                                      betanet_sphinx_result_t *results, uint8_t *outs);
 
+/* Name of the X25519 implementation betanet_sphinx_node_process_many uses now on this CPU:
+ * "avx512ifma-x8" (8 ladders at once) or "libsodium"; follows betanet_cpu_restrict.
+ * Static string. */
+const char *betanet_sphinx_kernel(void);
+
 #endif /* BETANET_SPHINX_H */

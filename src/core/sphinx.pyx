@@ -860,6 +860,11 @@ cdef int process_one(node_t *node, const uint8_t *pkt, size_t pkt_len,
 cdef inline bint use_mb() noexcept nogil:
     return BNT_HAVE_X25519_MB != 0 and (bnt_cpu() & BETANET_CPU_AVX512IFMA) != 0
 
+
+cdef public const char *betanet_sphinx_kernel() noexcept nogil:
+    # The same decision x25519_lanes makes, so tests can see which path batches take.
+    return "avx512ifma-x8" if use_mb() else "libsodium"
+
 cdef void x25519_lanes(const uint8_t **points, uint8_t **outs, const uint8_t **scalars,
                        int *st, int n) noexcept nogil:
     # st[i] = X25519(scalars[i], points[i]) into outs[i] for the n lanes; 8 at once on IFMA

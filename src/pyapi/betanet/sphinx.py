@@ -21,6 +21,7 @@ from betanet._native import sphinx as _sx
 from betanet.errors import BetanetError, InvalidArgumentError
 
 __all__ = [
+    "kernel",
     "Geometry", "KeyPair", "NodeInfo", "Route", "Relay", "Deliver", "Reply", "Result",
     "SphinxNode", "Surb", "SurbSecret", "create_packet", "create_surb", "use_surb", "open_reply",
     "DEFAULT_HOPS", "DEFAULT_PAYLOAD", "MAX_HOPS", "MAX_EPOCHS",
@@ -241,6 +242,12 @@ def use_surb(geometry: Geometry, surb: Surb | Buffer, body: Buffer) -> tuple[byt
 def open_reply(geometry: Geometry, secret: SurbSecret, payload: Buffer) -> bytes:
     """The body of a reply (AuthenticationError if it was not made with this SURB)."""
     return _sx.surb_open(geometry.max_hops, geometry.payload_bytes, secret.data, payload)
+
+
+def kernel() -> str:
+    """The X25519 implementation batch processing uses on this CPU: "avx512ifma-x8" (eight
+    ladders at once) or "libsodium"; follows ``betanet._native.core.cpu_restrict``."""
+    return _sx.kernel()
 
 
 def random_id() -> bytes:

@@ -9,6 +9,7 @@ from betanet._native._common cimport *
 from betanet_sphinx cimport *
 
 cdef extern from "betanet.h" nogil:
+    const char *betanet_sphinx_kernel()
     size_t betanet_sphinx_header_bytes(uint32_t max_hops)
     size_t betanet_sphinx_packet_bytes(uint32_t max_hops, uint32_t payload_bytes)
     size_t betanet_sphinx_body_bytes(uint32_t payload_bytes)
@@ -51,6 +52,11 @@ MAX_EPOCHS = BETANET_SPHINX_MAX_EPOCHS
 RELAY = BETANET_SPHINX_RELAY
 DELIVER = BETANET_SPHINX_DELIVER
 REPLY = BETANET_SPHINX_REPLY
+
+
+def kernel() -> str:
+    """X25519 implementation process_many uses now (betanet_sphinx_kernel)."""
+    return betanet_sphinx_kernel().decode()
 
 
 def sizes(uint32_t max_hops, uint32_t payload_bytes):
