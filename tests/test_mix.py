@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import secrets
 import subprocess
 import sys
@@ -13,9 +12,10 @@ import pytest
 
 from betanet import mix, sphinx
 from betanet._native import core
-from betanet.mix import (FRAME_PACKET, Directory, LocalMixnet, Message, MixClient, Mixnode,
-                         TcpTransport, decode_body, encode_body)
+from betanet.mix import (FRAME_PACKET, LocalMixnet, MixClient, TcpTransport, decode_body,
+                         encode_body)
 from betanet.sphinx import Geometry, KeyPair
+from mix_helpers import echo, eventually, run
 
 G = Geometry()
 
@@ -30,22 +30,6 @@ class RecordingTransport(TcpTransport):
     async def send(self, address, frame_type, data):
         self.sent.append((frame_type, len(data)))
         await super().send(address, frame_type, data)
-
-
-async def eventually(cond, timeout=10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-def echo(node: Mixnode, m: Message) -> None:
-    asyncio.ensure_future(node.reply(m, b"re: " + m.data))
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_body_encoding_round_trip_and_limits():

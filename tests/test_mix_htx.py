@@ -4,7 +4,6 @@ restart and reconnect, a wrong HTX key, the CLI, no leaks."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import secrets
 import subprocess
@@ -13,42 +12,13 @@ import sys
 import pytest
 
 from betanet import htx, mix, sphinx
-from betanet._native import core
-from betanet.mix import (FRAME_PACKET, Descriptor, HtxTransport, LocalMixnet, Message, MixClient,
-                         Mixnode, encode_body, make_transport)
+from betanet.mix import (FRAME_PACKET, Descriptor, HtxTransport, LocalMixnet, MixClient, Mixnode,
+                         encode_body, make_transport)
 from betanet.sphinx import Geometry, NodeInfo, Route
+from mix_helpers import echo, eventually, run
 
 G = Geometry()
 KINDS = ["htx-tcp", "htx-quic", "htx-plain"]
-
-
-async def eventually(cond, timeout=10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-def echo(node: Mixnode, m: Message) -> None:
-    asyncio.ensure_future(node.reply(m, b"re: " + m.data))
-
-
-def run(coro):
-    """Run with a timeout; afterwards no task may be left and no core handle alive."""
-    gc.collect()
-    before = core.live_allocations()
-
-    async def main():
-        await coro
-        # Connection.wait_closed() includes the QUIC closing handshake, so nothing is left.
-        me = asyncio.current_task()
-        left = [t for t in asyncio.all_tasks()        # all but us and run()'s wait_for
-                if t is not me and t.get_coro().__name__ != "wait_for"]
-        assert not left, left
-    asyncio.run(asyncio.wait_for(main(), 60))
-    gc.collect()
-    assert core.live_allocations() == before
 
 
 def fixed_route(*nodes: Mixnode, delay_ms: int = 1) -> Route:
