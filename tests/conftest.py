@@ -1,6 +1,7 @@
 """Shared fixtures: the installed package's library and a standalone C install of it."""
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -50,3 +51,16 @@ def c_prefix() -> Path:
 def tool_env() -> dict[str, str]:
     """Environment with the venv's tools (cmake, ninja) on PATH."""
     return _tool_env()
+
+
+@pytest.fixture
+def no_leaks():
+    """Every libbetanet allocation a test makes is freed by its end (modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("no_leaks")``)."""
+    from betanet._native import core
+
+    gc.collect()                      # handles earlier tests left to the collector
+    before = core.live_allocations()
+    yield
+    gc.collect()
+    assert core.live_allocations() == before, "libbetanet allocations leaked"

@@ -8,16 +8,7 @@ from betanet.htx import events as ev
 from betanet.htx.protocol import CloseCode
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    """Every core session the test created is freed once its connection is gone."""
-    import gc
-    from betanet._native import core
-    gc.collect()
-    before = core.live_allocations()
-    yield
-    gc.collect()
-    assert core.live_allocations() == before
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 class Clock:
     def __init__(self):

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings, strategies as st
 
-from betanet._native import core
 from betanet._native import htx as n
 from betanet.errors import (AuthenticationError, InvalidArgumentError, LimitExceededError,
                             MalformedError)
@@ -25,13 +24,7 @@ def hkdf(ikm: bytes, salt: bytes | None, info: bytes, length: int) -> bytes:
     return HKDF(hashes.SHA256(), length, salt, info).derive(ikm)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = core.live_allocations()
-    yield
-    import gc
-    gc.collect()
-    assert core.live_allocations() == before
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 
 def test_key_schedule_matches_rfc5869_hkdf():

@@ -22,16 +22,7 @@ TRANSPORTS = ["tcp", "plain", "quic"]
 BIG = {"tcp": 1 << 30, "plain": 1 << 30, "quic": 1 << 30}
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    """Every core session the test created is freed once its connection is gone."""
-    import gc
-    from betanet._native import core
-    gc.collect()
-    before = core.live_allocations()
-    yield
-    gc.collect()
-    assert core.live_allocations() == before
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):

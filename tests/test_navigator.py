@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from betanet import errors
-from betanet._native import core
 from betanet._native import navigator as N
 from betanet.navigator import PRESETS, Cost, Navigator, QoS
 
@@ -22,15 +21,7 @@ prob = st.floats(min_value=0, max_value=1, allow_nan=False)
 costs = st.tuples(comp, comp, prob, comp)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    import gc
-    gc.collect()                      # objects other tests left for the collector
-    before = core.live_allocations()
-    yield
-    import gc
-    gc.collect()
-    assert core.live_allocations() == before
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 
 # ------------------------------------------------------------------ algebra

@@ -1,7 +1,6 @@
 """Navigator: contact graph routing, the ION contact-plan parser, drift-plus-penalty."""
 from __future__ import annotations
 
-import gc
 import math
 import random
 import subprocess
@@ -12,20 +11,12 @@ import numpy as np
 import pytest
 
 from betanet import errors
-from betanet._native import core
 from betanet.navigator import Contact, ContactPlan, Scheduler
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    import gc
-    gc.collect()                      # objects other tests left for the collector
-    before = core.live_allocations()
-    yield
-    gc.collect()
-    assert core.live_allocations() == before
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 
 # ------------------------------------------------------------------ hand-checked plans

@@ -2,7 +2,6 @@
 epochs, SURBs, malformed input, batch processing from threads, and leaks."""
 from __future__ import annotations
 
-import gc
 import json
 import os
 import random
@@ -52,13 +51,7 @@ def walk(nodes, packet):
     return results
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    gc.collect()          # handles other tests left to the garbage collector
-    before = core.live_allocations()
-    yield
-    gc.collect()
-    assert core.live_allocations() == before, "libbetanet allocations leaked"
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 
 # ---- sizes --------------------------------------------------------------------------

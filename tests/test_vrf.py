@@ -41,11 +41,7 @@ NON_CANONICAL = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = core.live_allocations()
-    yield
-    assert core.live_allocations() == before
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from betanet import (AuthenticationError, BetanetError, InvalidArgumentError, NoPathError, vrf)
-from betanet._native import core
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "vrf.json").read_text())
 SRC, DST = b"\xaa" * 32, b"\xbb" * 32
@@ -30,11 +29,7 @@ def selector(n: int = 12, groups: int = 4, **kw) -> vrf.RouteSelector:
                              vrf.LocalBeacon(b"test-beacon"), **kw)
 
 
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = core.live_allocations()
-    yield
-    assert core.live_allocations() == before
+pytestmark = pytest.mark.usefixtures("no_leaks")   # conftest.py: libbetanet leak check
 
 
 def test_route_seed_vector():
