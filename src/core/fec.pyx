@@ -18,7 +18,6 @@ from bnt_internal cimport bnt_alloc, bnt_free, bnt_cpu
 cdef extern from "betanet.h" nogil:
     ctypedef struct betanet_fec_t:
         pass
-    int betanet_init()
 
 cdef extern from "fec_simd.h" nogil:
     ctypedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfni,
