@@ -484,10 +484,31 @@ class TcpclClient:
         self.sessions_opened = 0
         self.retried = 0
         self.retried_log: list[str] = []
+        # counters of the sessions already replaced (the current one is read live)
+        self.past = {"bytes_sent": 0, "bytes_received": 0, "bytes_acked": 0,
+                     "bundles_sent": 0, "bundles_received": 0}
+
+    def totals(self) -> dict[str, int]:
+        """Counters summed over every session this client opened."""
+        out = dict(self.past)
+        if self.conn is not None:
+            self._add(out, self.conn)
+        return out
+
+    @staticmethod
+    def _add(acc: dict[str, int], c: TcpclConnection) -> None:
+        acc["bytes_sent"] += c.session.bytes_sent
+        acc["bytes_received"] += c.session.bytes_received
+        acc["bytes_acked"] += c.bytes_acked
+        acc["bundles_sent"] += c.bundles_sent
+        acc["bundles_received"] += c.bundles_received
 
     async def _session(self) -> TcpclConnection:
         async with self._lock:
             if self.conn is None or self.conn.closed.is_set():
+                if self.conn is not None:
+                    self._add(self.past, self.conn)
+                    self.conn = None
                 self.conn = await open_session(self.host, self.port, **self._kw)
                 self.sessions_opened += 1
             return self.conn
