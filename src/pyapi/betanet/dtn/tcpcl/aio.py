@@ -160,6 +160,12 @@ class TcpclConnection:
                     break
                 await self._handle(self.session.receive_data(data, self._clock()))
                 self._flush()
+                # A peer that does not read our acks must not grow our write buffer: stop
+                # reading from it until the buffer drains.
+                try:
+                    await self._writer.drain()
+                except (ConnectionError, OSError):
+                    pass
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a bug must not leave the peer hanging
