@@ -101,9 +101,10 @@ class TcpclConnection:
         self._window = max(1, window)
         self._max_pending_bytes = max_pending_bytes
         self._pending_bytes = 0
-        self._slots = asyncio.Semaphore(self._window)
         self._acks: deque[tuple[int, int, asyncio.Future]] = deque()
-        self._ack_ready = asyncio.Event()
+        self._acks_added = asyncio.Event()
+        self._acks_progress = asyncio.Event()
+        self._flush_scheduled = False
         self._received: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=self._window)
         self._sending: dict[int, tuple[asyncio.Future, bytes, float]] = {}
         self._established: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -142,7 +143,15 @@ class TcpclConnection:
         await asyncio.wait_for(asyncio.shield(self._established), timeout)
 
     # ---- byte movement ------------------------------------------------------------------
+    def _flush_soon(self) -> None:
+        # Writes of one event-loop iteration (acks, small bundles) leave as one TLS record
+        # and one syscall instead of one each.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_scheduled = False
         data = self.session.data_to_send()
         if data and not self._writer.is_closing():
             self._writer.write(data)
@@ -231,26 +240,29 @@ class TcpclConnection:
     async def _accept(self, ev: BundleReceived) -> None:
         # Backpressure: the read loop waits here while the window of unacknowledged received
         # bundles is full, so a fast sender cannot make us buffer more than window bundles.
-        while self._pending_bytes > self._max_pending_bytes and self._acks:
-            self._ack_ready.clear()
-            await self._ack_ready.wait()
-        await self._slots.acquire()
+        while self._acks and (len(self._acks) >= self._window
+                              or self._pending_bytes > self._max_pending_bytes):
+            self._acks_progress.clear()
+            await self._acks_progress.wait()
         self._pending_bytes += len(ev.data)
         if self._on_bundle is not None:
             fut = asyncio.ensure_future(self._on_bundle(ev.data))
         else:
             fut = asyncio.ensure_future(self._received.put(ev.data))
         self._acks.append((ev.transfer_id, len(ev.data), fut))
-        self._ack_ready.set()
+        self._acks_added.set()
 
     async def _ack_pump(self) -> None:
         while True:
             while not self._acks:
-                self._ack_ready.clear()
-                await self._ack_ready.wait()
+                self._acks_added.clear()
+                await self._acks_added.wait()
             tid, size, fut = self._acks[0]
             try:
-                await asyncio.shield(fut)
+                if fut.done():
+                    fut.result()
+                else:  # shield: closing the session must not cancel the application's store
+                    await asyncio.shield(fut)
                 ok, reason = True, 0
             except asyncio.CancelledError:
                 raise
@@ -265,7 +277,6 @@ class TcpclConnection:
                 log.warning("tcpcl: bundle handler failed on transfer %d: %s", tid, e)
             self._acks.popleft()
             self._pending_bytes -= size
-            self._slots.release()
             if ok:
                 self.bundles_received += 1
             if not self.session.closed:
@@ -273,14 +284,10 @@ class TcpclConnection:
                     events = self.session.ack_transfer(tid)
                 else:
                     events = self.session.refuse_transfer(tid, reason)
-                await self._handle(events)
-                self._flush_and_check()
-            self._ack_ready.set()
-
-    def _flush_and_check(self) -> None:
-        self._flush()
-        if self.session.closed and not self.closed.is_set():
-            self._finish(self.session.close_reason)
+                if events:
+                    await self._handle(events)
+                self._flush_soon()
+            self._acks_progress.set()
 
     async def _ticker(self) -> None:
         while not self.session.closed:
@@ -317,18 +324,20 @@ class TcpclConnection:
     # ---- public API ---------------------------------------------------------------------
     async def send_bundle(self, data: bytes | bytearray | memoryview) -> None:
         """Send one bundle; returns when the peer acknowledged all of it."""
-        await asyncio.shield(self._established)
+        if not self._established.done():
+            await asyncio.shield(self._established)
         if self.closed.is_set():
             raise SessionClosedError(f"session closed ({self.close_reason})")
         payload = bytes(data)
         tid = self.session.send_transfer(payload)
         fut = asyncio.get_running_loop().create_future()
         self._sending[tid] = (fut, payload, self._clock())
-        self._flush()
-        try:
-            await self._writer.drain()
-        except (ConnectionError, OSError):
-            pass  # the read loop sees the loss and fails the future
+        self._flush_soon()
+        if self._writer.transport.get_write_buffer_size() > _READ:
+            try:
+                await self._writer.drain()
+            except (ConnectionError, OSError):
+                pass  # the read loop sees the loss and fails the future
         await fut
 
     def __aiter__(self) -> AsyncIterator[bytes]:

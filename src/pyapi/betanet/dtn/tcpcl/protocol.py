@@ -441,13 +441,15 @@ class Session:
         if size > self.config.transfer_mru or (self._rx_total is not None and size > self._rx_total):
             self._refuse_rx(tid, RefuseReason.NOT_ACCEPTABLE)
             return
-        self._rx_buf += data
+        single = flags & FLAG_START and flags & FLAG_END
+        if not single:
+            self._rx_buf += data
         entry = self._rx_order[-1]
         if flags & FLAG_END:
             if self._rx_total is not None and size != self._rx_total:
                 self._refuse_rx(tid, RefuseReason.NOT_ACCEPTABLE)
                 return
-            bundle = bytes(self._rx_buf)
+            bundle = bytes(data) if single else bytes(self._rx_buf)
             self._awaiting[tid] = (entry, flags, size)
             self._rx_tid, self._rx_buf, self._rx_total = None, bytearray(), None
             self._events.append(BundleReceived(tid, bundle, self._rx_exts))
