@@ -262,8 +262,8 @@ class UdpLink(ConvergenceLayer):
         self.bytes_received += len(data)
         self.bundles_received += 1
         handler = self._on_bundle or self._deliver
-        if self._on_bundle is None and self._rx.full():
-            self.dropped += 1  # nobody reads: drop, counted, never grow without bound
+        if len(self._pending) >= 256 or (self._on_bundle is None and self._rx.full()):
+            self.dropped += 1  # nobody keeps up: drop, counted, never grow without bound
             return
         task = asyncio.ensure_future(handler(data))
         self._pending.add(task)
