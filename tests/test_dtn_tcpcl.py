@@ -306,3 +306,15 @@ def test_byte_at_a_time_delivery():
     for i in range(len(raw)):
         got += b.receive_data(raw[i:i + 1], 0)
     assert [e.data for e in got if isinstance(e, BundleReceived)] == [data]
+
+
+def test_refusals_held_behind_an_unresolved_transfer_are_bounded():
+    b = established_passive(max_unresolved=8)
+    b.receive_data(struct.pack("!BBQIQ", 1, 3, 0, 0, 1) + b"a", 0)  # awaits the application
+    crit = struct.pack("!BHH", 1, 0x7777, 0)
+    for tid in range(1, 8):  # refused, but held behind transfer 0
+        b.receive_data(struct.pack("!BBQI", 1, 3, tid, len(crit)) + crit + struct.pack("!Q", 0), 0)
+    assert b.data_to_send() == b"" and b.established
+    b.receive_data(struct.pack("!BBQI", 1, 3, 8, len(crit)) + crit + struct.pack("!Q", 0), 0)
+    assert b.closed
+    assert b.data_to_send().endswith(bytes([5, 0, SessTermReason.RESOURCE_EXHAUSTION]))

@@ -55,6 +55,7 @@ class SessionConfig:
     contact_timeout: float = 30.0       # contact header + TLS + SESS_INIT must finish within
     idle_timeout: float | None = None   # default: twice the negotiated keepalive
     ending_timeout: float = 30.0        # SESS_TERM sent: close anyway after this long
+    max_unresolved: int = 1024          # received transfers whose ack/refusal is still held
 
     def __post_init__(self) -> None:
         if not 0 <= self.keepalive <= 0xFFFF:
@@ -414,6 +415,11 @@ class Session:
         if flags & FLAG_START:
             if self._rx_tid is not None:  # the peer abandoned its previous transfer
                 self._abandon_rx()
+            if len(self._rx_order) >= self.config.max_unresolved:
+                # acks held behind one the application has not resolved: a peer flooding
+                # transfers we refuse must not grow this queue without bound
+                self._terminate(SessTermReason.RESOURCE_EXHAUSTION, close=True,
+                                why="too many unresolved incoming transfers")
             self._rx_tid, self._rx_total = tid, None
             self._rx_order.append(_RxOrder(tid))
             if exts is None:
@@ -469,6 +475,9 @@ class Session:
             entry.done = True
             self._rx_tid, self._rx_buf, self._rx_total = None, bytearray(), None
         else:
+            if len(self._rx_order) >= self.config.max_unresolved:
+                self._terminate(SessTermReason.RESOURCE_EXHAUSTION, close=True,
+                                why="too many unresolved incoming transfers")
             done = _RxOrder(tid)
             done.msgs.append(msg)
             done.done = True
