@@ -63,6 +63,7 @@ class _StreamProtocol(asyncio.Protocol):
         self._transport: asyncio.BaseTransport | None = None
         self._early: list[bytes] = []        # TLS data that arrived before start_tls returned
         self._lost = False
+        self._tls_task: asyncio.Task | None = None
         self.conn: Connection | None = None
 
     def _remaining(self) -> float | None:
@@ -82,7 +83,7 @@ class _StreamProtocol(asyncio.Protocol):
                 self._deadline = asyncio.get_running_loop().time() + self._hs_timeout
             if self._tls is not None:
                 transport.pause_reading()       # the ClientHello is for the TLS layer
-                self._server._spawn(self._start_tls(transport))
+                self._tls_task = self._server._spawn(self._start_tls(transport))
                 return
         self._setup(transport)
 
@@ -91,16 +92,17 @@ class _StreamProtocol(asyncio.Protocol):
         try:
             transport = await loop.start_tls(raw, self, self._tls, server_side=True,
                                              ssl_handshake_timeout=self._remaining())
-        except BaseException as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             raw.abort()
             self._release()
             if not self._shed_done and isinstance(exc, Exception):
                 self._server._handshake_failed(exc)
-            if not isinstance(exc, Exception):
-                raise
             return
-        if self._shed_done or self._lost:
-            transport.abort()
+        if transport is None or self._shed_done or self._lost:   # closed meanwhile
+            if transport is not None:
+                transport.abort()
+            raw.abort()
+            self._release()
             return
         self._setup(transport)
         early, self._early = self._early, []
@@ -132,6 +134,8 @@ class _StreamProtocol(asyncio.Protocol):
     def _shed(self) -> None:
         """Admission control gave this pending handshake's slot to a newer connection."""
         self._shed_done = True
+        if self._tls_task is not None:
+            self._tls_task.cancel()          # frees the TLS state now, not at its timeout
         if self.conn is not None:
             self.conn._abort(LimitExceededError("htx: pending handshake shed (too many handshakes)"))
         if self._transport is not None:
@@ -401,10 +405,11 @@ class Server:
                             f" ({suppressed} similar messages suppressed)" if suppressed else "")
         return ok
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _handshake_failed(self, exc: BaseException) -> None:
         log.info("htx handshake failed (%s): %s", self.transport, escape(exc))
