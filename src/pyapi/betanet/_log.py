@@ -16,8 +16,6 @@ DEFAULT_LIMIT = 256      # characters of peer text kept in one log field
 
 def _esc(ch: str) -> str:
     o = ord(ch)
-    if ch == "\\":
-        return "\\\\"
     if ch == "\n":
         return "\\n"
     if ch == "\r":
@@ -34,8 +32,9 @@ def _esc(ch: str) -> str:
 def escape(value: object, limit: int | None = DEFAULT_LIMIT) -> str:
     """``value`` (str, bytes or anything with ``str()``) as one line of printable text:
     control, format (bidi overrides), separator and undecodable characters become Python-style
-    escapes (``\\n``, ``\\x1b``, ``\\u202e``), a backslash is doubled, and text beyond ``limit``
-    characters is cut with a note of how much was left out."""
+    escapes (``\\n``, ``\\x1b``, ``\\u202e``) and text beyond ``limit`` characters is cut with
+    a note of how much was left out. Backslashes stay as they are, so escaping twice (an
+    exception message built from escaped text, then logged) changes nothing."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         text = bytes(value).decode("utf-8", "backslashreplace")
     else:
@@ -44,8 +43,8 @@ def escape(value: object, limit: int | None = DEFAULT_LIMIT) -> str:
     if limit is not None and len(text) > limit:
         cut = len(text) - limit
         text = text[:limit]
-    if not (text.isprintable() and "\\" not in text):
-        text = "".join(ch if ch.isprintable() and ch != "\\" else _esc(ch) for ch in text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else _esc(ch) for ch in text)
     return f"{text}...(+{cut} chars)" if cut else text
 
 
