@@ -228,6 +228,8 @@ class _QuicProtocol(QuicConnectionProtocol):
         if self._server is not None and not self._admitted:
             self._admitted = True
             if not self._server._admit(self, str(addr[0])):
+                # Read the Initial first: closing needs its keys.
+                super().datagram_received(data, addr)
                 self._quic.close(error_code=QuicErrorCode.CONNECTION_REFUSED, reason_phrase="server busy")
                 self.transmit()
                 return
