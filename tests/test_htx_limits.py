@@ -10,7 +10,7 @@ import pytest
 
 import betanet.htx as htx
 from betanet._log import Throttle, escape, safe_repr
-from betanet.errors import BetanetError, InvalidArgumentError
+from betanet.errors import BetanetError, InvalidArgumentError, LimitExceededError
 from betanet.htx import tls
 from betanet.htx.admission import Admission
 from betanet.htx.protocol import CloseCode
@@ -213,3 +213,56 @@ async def test_quic_client_that_never_opens_the_htx_stream_times_out(tmp_path):
     finally:
         server.close()
         await server.wait_closed()
+
+
+# ---- replies a peer provokes but does not read ---------------------------------------------
+
+def _wired(**kw):
+    """A server-side asyncio Connection over a fake transport, handshaken with a sans-IO client."""
+    from betanet.htx.aio import Connection
+    priv = htx.generate_private_key()
+    out, calls = [], []
+    server = Connection(htx.HTXConnection(client=False, static_private_key=priv), out.append,
+                        lambda: calls.append("close"), transport="fake", abort=lambda: calls.append("abort"),
+                        **kw)
+    client = htx.HTXConnection(client=True, remote_static_public=htx.public_key(priv))
+    client.initiate_connection()
+    while not (client.handshake_complete and server.htx.handshake_complete):
+        server._data_received(client.data_to_send())
+        client.receive_data(b"".join(out))
+        out.clear()
+    return server, client, out, calls
+
+
+def _ping_flood(server, client, n):
+    for _ in range(n):
+        client.ping()
+    server._data_received(client.data_to_send())
+
+
+@aio(10)
+async def test_control_backlog_pauses_reading_until_the_transport_drains():
+    paused = []
+    server, client, out, calls = _wired(max_control_backlog=1000, pause_reading=lambda: paused.append(1),
+                                        resume_reading=lambda: paused.append(0))
+    _ping_flood(server, client, 20)               # transport not paused: replies are not a backlog
+    assert not paused and server.stats()["write_backlog"] == 0
+    server._pause()                               # the peer stopped reading
+    _ping_flood(server, client, 50)               # ~1.5 KB of replies queued
+    assert paused == [1] and server.stats()["reading_paused"] and server.counters["read_pauses"] == 1
+    server._resume()                              # drained
+    assert paused == [1, 0] and server.stats()["write_backlog"] == 0 and not server.closed
+    server._pause()
+    _ping_flood(server, client, 50)
+    _ping_flood(server, client, 50)               # data already read keeps coming: past 2x
+    assert server.closed and server.counters["backlog_aborts"] == 1 and "abort" in calls
+    assert isinstance(server.error, LimitExceededError)
+
+
+@aio(10)
+async def test_control_backlog_aborts_where_reading_cannot_pause():
+    server, client, out, calls = _wired(max_control_backlog=1000)    # like QUIC: no pause_reading
+    server._pause()
+    _ping_flood(server, client, 50)
+    assert server.closed and server.counters["backlog_aborts"] == 1 and "abort" in calls
+    assert isinstance(server.error, LimitExceededError)
