@@ -209,6 +209,10 @@ async def test_quic_client_that_never_opens_the_htx_stream_times_out(tmp_path):
                 await asyncio.sleep(0.05)
             assert errors and isinstance(errors[0], htx.HTXTimeoutError)
             await client.wait_closed()
+        for _ in range(100):                      # released when QUIC reports the end
+            if server.stats()["connections"] == 0:
+                break
+            await asyncio.sleep(0.05)
         assert server.stats()["connections"] == 0
     finally:
         server.close()
