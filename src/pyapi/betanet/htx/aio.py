@@ -8,11 +8,13 @@ import logging
 import time
 from typing import Awaitable, Callable
 
-from betanet.errors import ExpiredError, StateError
+from betanet._log import escape
+from betanet.errors import ExpiredError, LimitExceededError, StateError
 from betanet.htx.connection import ConnectionClosedError, HTXConfig, HTXConnection
 from betanet.htx.events import (ConnectionClosed, HandshakeCompleted, KeyUpdated, PingAcked,
                                 StreamData, StreamEnded, StreamOpened, StreamReset, WindowUpdated)
-from betanet.htx.protocol import DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, CloseCode
+from betanet.htx.protocol import (DEFAULT_CLOSE_GRACE, DEFAULT_CONTROL_BACKLOG, DEFAULT_HANDSHAKE_TIMEOUT,
+                                  DEFAULT_IDLE_TIMEOUT, CloseCode)
 
 log = logging.getLogger(__name__)
 
@@ -183,17 +185,29 @@ class Stream:
             self._dwait = asyncio.get_running_loop().create_future()
             await self._dwait
 
-    def reset(self, code: int = CloseCode.NO_ERROR) -> None:
-        """Abort the stream in both directions."""
+    def _discard(self) -> None:
+        """Drop queued and unread data; unread bytes are credited to the connection window
+        (the peer sent them within it, nobody will read them now)."""
         self._wq.clear()
         self._wq_bytes = 0
-        if not self._conn.htx.closed:
+        if self._rlen:
+            n, self._rlen = self._rlen, 0
+            self._rbuf.clear()
+            self._conn._consumed(self.id, n)
+
+    def reset(self, code: int = CloseCode.NO_ERROR) -> None:
+        """Abort the stream in both directions."""
+        conn = self._conn
+        conn._accept_queue.pop(self.id, None)
+        if not conn.htx.closed:
             try:
-                self._conn.htx.reset_stream(self.id, code)
+                conn.htx.reset_stream(self.id, code)
             except Exception:          # stream already gone
                 pass
-            self._conn._flush()
-        self._conn._streams.pop(self.id, None)
+        self._discard()
+        if not conn.htx.closed:
+            conn._flush()
+        conn._streams.pop(self.id, None)
         self._fail(StreamResetError(f"htx stream {self.id} reset locally", int(code)))
 
     async def __aenter__(self) -> "Stream":
@@ -214,12 +228,26 @@ class Connection:
     """An established (or establishing) HTX connection over some byte transport.
 
     Created by ``connect``/``serve``. The transport adapter calls ``_data_received`` /
-    ``_connection_lost`` / ``_pause``/``_resume``; we call ``writer(bytes)`` and ``closer()``.
+    ``_connection_lost`` / ``_pause``/``_resume`` / ``_transport_lost``; we call
+    ``writer(bytes)``, ``closer()``, and where the transport has them ``pause_reading()``,
+    ``resume_reading()`` and ``abort()``.
+
+    Peer-provoked writes are bounded: bytes queued while the transport is paused (PING
+    replies, stream refusals: the data path itself stops at the pause) above
+    ``max_control_backlog`` stop reading from the peer until the transport drains; at twice
+    that, or on a transport that cannot stop reading, the connection is aborted. After the
+    connection ends, a transport that has not finished closing ``close_grace`` seconds later
+    (a peer that does not read the last bytes) is aborted.
     """
 
     def __init__(self, htx: HTXConnection, writer: Callable[[bytes], None],
                  closer: Callable[[], None], *, transport: str,
-                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+                 close_grace: float | None = DEFAULT_CLOSE_GRACE,
+                 max_control_backlog: int = DEFAULT_CONTROL_BACKLOG,
+                 pause_reading: Callable[[], None] | None = None,
+                 resume_reading: Callable[[], None] | None = None,
+                 abort: Callable[[], None] | None = None) -> None:
         self.htx = htx
         self.transport = transport
         self._write = writer
@@ -227,7 +255,21 @@ class Connection:
         self._transport_closing: asyncio.Future | None = None   # set by transports that close asynchronously
         self._loop = asyncio.get_running_loop()
         self._streams: dict[int, Stream] = {}
-        self._accept: asyncio.Queue[Stream | None] = asyncio.Queue()
+        # Peer-opened streams not yet accepted, oldest first. Each is open on the protocol
+        # (counts toward max_streams), so there are at most max_streams; a reset one leaves.
+        self._accept_queue: dict[int, Stream] = {}
+        self._accept_ready = asyncio.Event()
+        self._close_grace = close_grace
+        self._grace_handle: asyncio.TimerHandle | None = None
+        self._transport_gone = False
+        self._abort_transport = abort
+        self._pause_reading = pause_reading
+        self._resume_reading = resume_reading
+        self._reading_paused = False
+        self._max_backlog = max_control_backlog
+        self._backlog = 0             # bytes written while the transport was paused
+        self.counters = {"streams_dropped_unaccepted": 0, "read_pauses": 0,
+                         "backlog_aborts": 0, "grace_aborts": 0}
         self._handshake: asyncio.Future = self._loop.create_future()
         self._closed: asyncio.Future = self._loop.create_future()
         self._pings: dict[bytes, tuple[asyncio.Future, float]] = {}
@@ -255,7 +297,12 @@ class Connection:
         return self._closed.done()
 
     def stats(self) -> dict:
-        return self.htx.stats
+        """Protocol and session counters, plus this layer's: ``accept_queue`` (streams
+        waiting for ``accept_stream``), ``write_backlog`` and the ``counters``."""
+        s = self.htx.stats
+        s.update(self.counters, accept_queue=len(self._accept_queue), write_backlog=self._backlog,
+                 reading_paused=self._reading_paused)
+        return s
 
     async def open_stream(self) -> Stream:
         """A new stream (the peer sees it with its first frame)."""
@@ -266,11 +313,12 @@ class Connection:
 
     async def accept_stream(self) -> Stream:
         """The next stream the peer opened; ConnectionClosedError once closed."""
-        st = await self._accept.get()
-        if st is None:
-            self._accept.put_nowait(None)
-            raise self.error or ConnectionClosedError("htx connection closed")
-        return st
+        while not self._accept_queue:
+            if self.closed:
+                raise self.error or ConnectionClosedError("htx connection closed")
+            self._accept_ready.clear()
+            await self._accept_ready.wait()
+        return self._accept_queue.pop(next(iter(self._accept_queue)))
 
     async def ping(self, timeout: float | None = None) -> float:
         """Round-trip time in seconds of one PING."""
@@ -348,6 +396,8 @@ class Connection:
     def _flush(self) -> None:
         data = self.htx.data_to_send()
         if data:
+            if self._paused:
+                self._backlog += len(data)
             self._write(data)
 
     def _data_received(self, data: bytes) -> None:
@@ -360,6 +410,22 @@ class Connection:
         self._flush()
         if self.htx.closed and not self.closed:
             self._finish(self.htx.close_event.error if self.htx.close_event else None)
+        elif self._backlog > self._max_backlog and not self.closed:
+            self._control_backlog()
+
+    def _control_backlog(self) -> None:
+        """The peer provokes replies faster than it reads them."""
+        if self._pause_reading is not None and not self._reading_paused:
+            self._reading_paused = True
+            self.counters["read_pauses"] += 1
+            self._pause_reading()
+            return
+        if self._pause_reading is None or self._backlog > 2 * self._max_backlog:
+            self.counters["backlog_aborts"] += 1
+            self._abort(LimitExceededError(
+                f"htx: peer does not read its replies ({self._backlog} bytes unsent)"))
+            if self._abort_transport is not None:
+                self._abort_transport()
 
     def _dispatch(self, ev) -> None:
         if isinstance(ev, StreamData):
@@ -372,7 +438,8 @@ class Connection:
             pass                                  # _pump runs after every batch
         elif isinstance(ev, StreamOpened):
             st = self._streams[ev.stream_id] = Stream(self, ev.stream_id)
-            self._accept.put_nowait(st)
+            self._accept_queue[ev.stream_id] = st
+            self._accept_ready.set()
         elif isinstance(ev, StreamEnded):
             st = self._streams.get(ev.stream_id)
             if st is not None:
@@ -381,6 +448,11 @@ class Connection:
         elif isinstance(ev, StreamReset):
             st = self._streams.pop(ev.stream_id, None)
             if st is not None:
+                if self._accept_queue.pop(ev.stream_id, None) is not None:
+                    # Never accepted: nobody will read it. Forget it (open-then-reset floods
+                    # must not pile up streams) and credit what it had received.
+                    self.counters["streams_dropped_unaccepted"] += 1
+                    st._discard()
                 st._fail(StreamResetError(f"htx stream {ev.stream_id} reset by peer (code {ev.code})", ev.code))
         elif isinstance(ev, PingAcked):
             entry = self._pings.pop(ev.token, None)
@@ -465,6 +537,10 @@ class Connection:
 
     def _resume(self) -> None:
         self._paused = False
+        self._backlog = 0
+        if self._reading_paused and not self.closed:
+            self._reading_paused = False
+            self._resume_reading()
         self._pump()
         for st in list(self._streams.values()):
             if st._wq_bytes <= _WRITE_HIGH:
@@ -507,19 +583,21 @@ class Connection:
             return
         self.error = exc
         if exc is not None:
-            log.info("htx connection ended: %s", exc)
+            log.info("htx connection ended: %s", escape(exc))
         if not self._handshake.done():
             self._handshake.set_exception(exc or ConnectionClosedError("htx connection closed during handshake"))
             self._handshake.exception()    # retrieved: no "never retrieved" warning
         err = exc or ConnectionClosedError("htx connection closed")
         for st in list(self._streams.values()):
+            st._wq.clear()             # can never be sent now
+            st._wq_bytes = 0
             if not st._eof or exc is not None:
                 st._fail(err)
             st._wake_drain()
         for fut, _ in self._pings.values():
             if not fut.done():
                 fut.set_exception(err)
-        self._accept.put_nowait(None)
+        self._accept_ready.set()
         if self._progress is not None and not self._progress.done():
             self._progress.set_result(None)
         if self._idle_handle is not None:
@@ -530,6 +608,22 @@ class Connection:
             self._close_transport()
         except Exception:
             pass
+        if self._abort_transport is not None and not self._transport_gone and self._close_grace is not None:
+            # close() waits for the buffer to flush, forever if the peer does not read.
+            self._grace_handle = self._loop.call_later(max(0.0, self._close_grace), self._grace_expired)
+
+    def _grace_expired(self) -> None:
+        if not self._transport_gone:
+            self.counters["grace_aborts"] += 1
+            log.debug("htx: transport still closing %.1f s after the end; aborting", self._close_grace)
+            self._abort_transport()
+
+    def _transport_lost(self) -> None:
+        """The transport is gone (its connection_lost ran): nothing left to abort."""
+        self._transport_gone = True
+        if self._grace_handle is not None:
+            self._grace_handle.cancel()
+            self._grace_handle = None
 
 
 async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitable[None]],
@@ -537,7 +631,7 @@ async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitab
     try:
         await conn._wait_handshake()
     except Exception as exc:
-        log.info("htx handshake failed (%s): %s", conn.transport, exc)
+        log.info("htx handshake failed (%s): %s", conn.transport, escape(exc))
         if on_handshake_error is not None:
             on_handshake_error(exc)
         return
@@ -545,7 +639,7 @@ async def _run_handler(conn: Connection, handler: Callable[[Connection], Awaitab
         await handler(conn)
     except Exception as exc:
         if conn.closed:        # the peer went away or the server is closing: a normal end
-            log.debug("htx handler ended with its connection: %s", exc)
+            log.debug("htx handler ended with its connection: %s", escape(exc))
             return
         log.exception("htx handler failed")
         await conn.close(CloseCode.INTERNAL_ERROR, "handler failed")

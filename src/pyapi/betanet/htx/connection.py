@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from betanet._log import escape
 from betanet._native import htx as _n
 from betanet.errors import (AuthenticationError, BetanetError, InvalidArgumentError,
                             LimitExceededError, MalformedError, ProtocolError, StateError)
@@ -321,7 +322,7 @@ class HTXConnection:
         return [ev]
 
     def _fail(self, events: list[Event], code: int, exc: Exception, send_close: bool = True) -> list[Event]:
-        log.debug("htx connection failed: %s (%s)", exc, code_name(code))
+        log.debug("htx connection failed: %s (%s)", escape(exc), code_name(code))
         if send_close and self._session is not None:
             try:
                 self._seal(FrameType.CLOSE, 0, int(code).to_bytes(2, "big") + str(exc).encode()[:200])
@@ -431,8 +432,10 @@ class HTXConnection:
             reason = body[2:].decode("utf-8", "replace")
             err = None
             if code != CloseCode.NO_ERROR:
+                # The reason is the peer's text: escaped in the message (which gets logged),
+                # verbatim in ``.reason``.
                 err = ConnectionClosedError(f"htx: peer closed the connection: {code_name(code)}"
-                                            + (f" ({reason})" if reason else ""), code, reason, True)
+                                            + (f" ({escape(reason)})" if reason else ""), code, reason, True)
             ev = ConnectionClosed(code, reason, remote=True, error=err)
             self._finish(ev)
             events.append(ev)

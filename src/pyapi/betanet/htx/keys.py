@@ -1,7 +1,9 @@
 """X25519 static keys for HTX: generate, save and load (raw 32-byte files, mode 0600, or hex)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -10,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from betanet.errors import InvalidArgumentError
 
 __all__ = ["generate_private_key", "public_key", "save_private_key", "load_private_key",
-           "save_public_key", "load_public_key", "key_from"]
+           "save_public_key", "load_public_key", "key_from", "write_new_file"]
 
 KEY_BYTES = 32
 
@@ -41,26 +43,59 @@ def key_from(value: bytes | bytearray | memoryview | str) -> bytes:
     raise InvalidArgumentError(f"an X25519 key is 32 raw bytes or 64 hex characters, got {len(raw)} bytes")
 
 
-def _write(path: str | os.PathLike, data: bytes, mode: int) -> None:
-    # Create with the final mode from the start so a secret never sits world-readable.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def write_new_file(path: str | os.PathLike, data: bytes, mode: int = 0o600, *,
+                   overwrite: bool = False) -> None:
+    """Write ``data`` to a file created with ``mode`` from the start (never a moment
+    world-readable). The file is created with ``O_CREAT|O_EXCL|O_NOFOLLOW``: an existing file
+    or symlink at ``path`` raises FileExistsError. With ``overwrite=True`` the data goes to a
+    new file beside it that then replaces ``path`` by rename, so a symlink at ``path`` is
+    replaced itself, its target never written or chmod-ed."""
+    path = os.fspath(path)
+    target = path
+    if overwrite:
+        d, base = os.path.split(path)
+        target = os.path.join(d, f".{base}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                 mode)
     try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+        try:
+            os.fchmod(fd, mode)          # the umask may have narrowed the mode
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(target, path)
+    except BaseException:
+        if overwrite:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+        raise
 
 
-def save_private_key(path: str | os.PathLike, private_key: bytes, *, hex: bool = False) -> None:
-    """Write a private key (raw 32 bytes, or hex text with ``hex=True``) with mode 0600."""
+def _write(path: str | os.PathLike, data: bytes, mode: int, overwrite: bool) -> None:
+    try:
+        write_new_file(path, data, mode, overwrite=overwrite)
+    except FileExistsError:
+        raise InvalidArgumentError(f"{os.fspath(path)} exists (pass overwrite=True to replace it)") from None
+
+
+def save_private_key(path: str | os.PathLike, private_key: bytes, *, hex: bool = False,
+                     overwrite: bool = False) -> None:
+    """Write a private key (raw 32 bytes, or hex text with ``hex=True``) into a new file of
+    mode 0600. An existing file (or symlink) is an InvalidArgumentError unless ``overwrite``,
+    which replaces it (a symlink itself, not its target)."""
     key = key_from(private_key)
-    _write(path, (key.hex() + "\n").encode() if hex else key, 0o600)
+    _write(path, (key.hex() + "\n").encode() if hex else key, 0o600, overwrite)
 
 
-def save_public_key(path: str | os.PathLike, public: bytes, *, hex: bool = False) -> None:
-    """Write a public key (raw or hex) with mode 0644."""
+def save_public_key(path: str | os.PathLike, public: bytes, *, hex: bool = False,
+                    overwrite: bool = False) -> None:
+    """Write a public key (raw or hex) into a new file of mode 0644 (``overwrite`` as for
+    ``save_private_key``)."""
     key = key_from(public)
-    _write(path, (key.hex() + "\n").encode() if hex else key, 0o644)
+    _write(path, (key.hex() + "\n").encode() if hex else key, 0o644, overwrite)
 
 
 def load_private_key(path: str | os.PathLike, *, check_mode: bool = True) -> bytes:

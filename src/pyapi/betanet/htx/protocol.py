@@ -17,6 +17,12 @@ DEFAULT_MAX_STREAMS = 1024          # concurrent streams the peer may have open 
 MAX_WINDOW = (1 << 62) - 1
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0    # seconds
 DEFAULT_IDLE_TIMEOUT = 60.0         # seconds without any frame from the peer
+# Hostile-peer bounds of the asyncio layer (docs/limits.md).
+DEFAULT_CLOSE_GRACE = 5.0           # seconds an ended connection may take to flush, then abort
+DEFAULT_CONTROL_BACKLOG = 256 * 1024  # bytes of replies queued while the peer does not read
+DEFAULT_MAX_CONNECTIONS = 1024      # per server, handshaking or established
+DEFAULT_MAX_HANDSHAKES = 128        # per server, transport + Noise handshakes in progress
+DEFAULT_MAX_HANDSHAKES_PER_HOST = 16  # of those, from one source address
 
 
 class FrameType(enum.IntEnum):

@@ -7,6 +7,7 @@ import os
 import ssl
 from pathlib import Path
 
+from betanet.htx.keys import write_new_file
 from betanet.htx.protocol import ALPN
 
 __all__ = ["self_signed_certificate", "write_self_signed", "client_context", "server_context"]
@@ -43,15 +44,15 @@ def self_signed_certificate(hostnames: list[str] | None = None, days: int = 30) 
 
 
 def write_self_signed(directory: str | os.PathLike, hostnames: list[str] | None = None) -> tuple[Path, Path]:
-    """Write ``cert.pem`` and ``key.pem`` (mode 0600) into ``directory``; returns their paths."""
+    """Write ``cert.pem`` (0644) and ``key.pem`` (0600) into ``directory``; returns their paths.
+    Both are new files created with their mode (existing ones, symlinks included, are
+    replaced, never written through)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed_certificate(hostnames)
     cp, kp = d / "cert.pem", d / "key.pem"
-    cp.write_bytes(cert)
-    fd = os.open(kp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
+    write_new_file(kp, key, 0o600, overwrite=True)
+    write_new_file(cp, cert, 0o644, overwrite=True)
     return cp, kp
 
 
