@@ -32,8 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (n && contacts[0] >= betanet_cgr_plan_contacts(plan))
                     abort();
             }
-            if (found)
-                betanet_cgr_book(plan, 0, 10.0);
+            if (found) {
+                rc = betanet_cgr_book(plan, 0, 10.0);
+                if (rc != 0 && rc != BETANET_E_LIMIT)
+                    abort();
+            }
         }
     }
     betanet_cgr_plan_free(plan);
