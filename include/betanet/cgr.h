@@ -62,7 +62,7 @@ int betanet_cgr_plan_add_range(betanet_cgr_plan_t *p, uint64_t from, uint64_t to
  * BETANET_E_LIMIT (the plan's entry limit), BETANET_E_NOMEM. */
 BETANET_NODISCARD int betanet_cgr_plan_load_ion(betanet_cgr_plan_t *p, const char *text, size_t len,
                                                 size_t *err_line);
-/* Number of contacts. */
+/* Number of contacts (0 for NULL). */
 uint32_t betanet_cgr_plan_contacts(const betanet_cgr_plan_t *p);
 /* Read contact id: fields; residual volume (bytes still bookable) in *residual.
  * Any output pointer may be NULL. owlt is the resolved one (NaN if unusable).
@@ -90,12 +90,14 @@ BETANET_NODISCARD int betanet_cgr_routes(betanet_cgr_plan_t *p, uint64_t source,
                                          double bytes, double deadline, const uint64_t *excluded,
                                          size_t n_excluded, uint32_t k, uint32_t *found);
 /* Route i of the last query: summary into *out and its contact ids into
- * contacts[cap] with the count in *n. Errors: BETANET_E_STATE, BETANET_E_NOT_FOUND,
- * BETANET_E_BUFFER_TOO_SMALL. */
+ * contacts[cap] with the count in *n (out and n may be NULL; contacts may be NULL with
+ * cap 0). Errors: BETANET_E_INVALID (p NULL), BETANET_E_STATE (no query since the last
+ * change), BETANET_E_NOT_FOUND, BETANET_E_BUFFER_TOO_SMALL (*n tells the need). */
 BETANET_NODISCARD int betanet_cgr_route_get(const betanet_cgr_plan_t *p, uint32_t i, betanet_cgr_route_t *out,
                                             uint32_t *contacts, size_t cap, size_t *n);
 /* Book `bytes` on every contact of route i of the last query (reduce residual volume),
- * as when a bundle is forwarded on it. Errors: BETANET_E_STATE, BETANET_E_NOT_FOUND,
+ * as when a bundle is forwarded on it. Errors: BETANET_E_INVALID (NULL, bytes NaN or
+ * negative), BETANET_E_STATE, BETANET_E_NOT_FOUND,
  * BETANET_E_LIMIT (a contact lacks the volume; nothing is booked). */
 BETANET_NODISCARD int betanet_cgr_book(betanet_cgr_plan_t *p, uint32_t i, double bytes);
 

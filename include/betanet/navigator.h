@@ -81,7 +81,7 @@ typedef struct betanet_nav_graph betanet_nav_graph_t;
 BETANET_NODISCARD int betanet_nav_graph_new(uint32_t n_nodes, betanet_nav_graph_t **out);
 /* Free a graph (NULL is ignored). */
 void betanet_nav_graph_free(betanet_nav_graph_t *g);
-/* Number of nodes / live links. */
+/* Number of nodes / live links (0 for NULL). */
 uint32_t betanet_nav_graph_nodes(const betanet_nav_graph_t *g);
 uint64_t betanet_nav_graph_links(const betanet_nav_graph_t *g);
 /* Grow the node count to n_nodes (never shrinks; new nodes have no links).
@@ -105,10 +105,11 @@ BETANET_NODISCARD int betanet_nav_graph_load_edges(betanet_nav_graph_t *g, uint3
  * (node >= n), BETANET_E_NOMEM. */
 int betanet_nav_graph_set_link(betanet_nav_graph_t *g, uint32_t from, uint32_t to, uint16_t transport,
                                const double *cost, double capacity);
-/* Remove the link (from, to, transport). Errors: BETANET_E_NOT_FOUND. */
+/* Remove the link (from, to, transport). Errors: BETANET_E_INVALID (g NULL),
+ * BETANET_E_NOT_FOUND. */
 int betanet_nav_graph_remove_link(betanet_nav_graph_t *g, uint32_t from, uint32_t to, uint16_t transport);
 /* Read the link (from, to, transport): cost_out[4] and *capacity_out (either may be NULL).
- * Errors: BETANET_E_NOT_FOUND. */
+ * Errors: BETANET_E_INVALID (g NULL), BETANET_E_NOT_FOUND. */
 BETANET_NODISCARD int betanet_nav_graph_get_link(const betanet_nav_graph_t *g, uint32_t from, uint32_t to, uint16_t transport,
                                double *cost_out, double *capacity_out);
 
@@ -130,12 +131,14 @@ BETANET_NODISCARD int betanet_nav_shortest(betanet_nav_graph_t *g, uint32_t sour
  * BETANET_E_LIMIT (k > BETANET_NAV_MAX_K or n*k > 2^26). */
 BETANET_NODISCARD int betanet_nav_frontier(betanet_nav_graph_t *g, uint32_t source, const betanet_nav_qos_t *qos);
 /* Number of frontier labels at dest from the last search (0 if unreachable).
- * Errors: BETANET_E_STATE (no search since the last change), BETANET_E_NOT_FOUND. */
+ * Errors: BETANET_E_INVALID (NULL), BETANET_E_STATE (no search since the last change),
+ * BETANET_E_NOT_FOUND. */
 BETANET_NODISCARD int betanet_nav_frontier_size(const betanet_nav_graph_t *g, uint32_t dest, uint32_t *count);
 /* Label i (0 = best scalarisation, then increasing) at dest: cost_out[4], the path
  * (source first, dest last) into path[path_cap] with its node count in *path_len, and
  * the transport of each hop into transports[path_cap] (may be NULL; hop h is
- * path[h] -> path[h+1]). Errors: BETANET_E_STATE, BETANET_E_NOT_FOUND (dest or i),
+ * path[h] -> path[h+1]). Errors: BETANET_E_INVALID (g NULL), BETANET_E_STATE,
+ * BETANET_E_NOT_FOUND (dest or i),
  * BETANET_E_BUFFER_TOO_SMALL (*path_len tells the need). */
 BETANET_NODISCARD int betanet_nav_frontier_get(const betanet_nav_graph_t *g, uint32_t dest, uint32_t i, double *cost_out,
                              uint32_t *path, uint16_t *transports, size_t path_cap, size_t *path_len);
