@@ -93,6 +93,17 @@ int betanet_set_allocator(betanet_alloc_fn alloc, betanet_free_fn free_fn, void 
 /* Number of live allocations made through the library's allocator (leak checks). */
 size_t betanet_live_allocations(void);
 
+/* ---- result checking --------------------------------------------------------------
+ * BETANET_NODISCARD marks functions whose status must be checked: their outputs are
+ * undefined (or the requested change did not happen) when they fail. */
+#ifndef BETANET_NODISCARD
+#if defined(__GNUC__) || defined(__clang__)
+#define BETANET_NODISCARD __attribute__((warn_unused_result))
+#else
+#define BETANET_NODISCARD
+#endif
+#endif
+
 /* ---- capabilities ------------------------------------------------------------------- */
 #define BETANET_H_INSIDE
 #include "betanet/fec.h"
@@ -100,6 +111,8 @@ size_t betanet_live_allocations(void);
 #include "betanet/sphinx.h"
 #include "betanet/vrf.h"
 #include "betanet/navigator.h"
+#include "betanet/cgr.h"
+#include "betanet/dpp.h"
 #undef BETANET_H_INSIDE
 
 #ifdef __cplusplus

@@ -36,13 +36,3 @@ cdef extern from "betanet.h" nogil:
         uint32_t hops
     ctypedef struct betanet_nav_graph_t:
         pass
-    ctypedef struct betanet_cgr_plan_t:
-        pass
-    ctypedef struct betanet_cgr_route_t:
-        double arrival
-        double confidence
-        double volume
-        uint64_t next_hop
-        uint32_t hops
-    ctypedef struct betanet_dpp_t:
-        pass

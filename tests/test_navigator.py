@@ -438,3 +438,111 @@ def test_concurrent_queries_and_updates():
     for t in threads:
         t.join()
     assert not errors_seen
+
+
+# ------------------------------------------------------------------ bad arguments (issue 9, defect 13)
+
+def _is_arg_error(e: pytest.ExceptionInfo) -> None:
+    assert isinstance(e.value, errors.BetanetError) and isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("kw", [
+    {"k": -1}, {"k": 0}, {"k": 1.5}, {"k": 2.0}, {"k": N.MAX_K + 1}, {"k": True}, {"k": "8"},
+    {"latency": -1.0}, {"energy": math.nan}, {"privacy": math.inf}, {"reliability": "x"},
+    {"latency": 0, "energy": 0, "reliability": 0, "privacy": 0},
+])
+def test_qos_rejects_bad_arguments(kw):
+    with pytest.raises(errors.InvalidArgumentError) as e:
+        QoS(**kw)
+    _is_arg_error(e)
+
+
+def test_qos_accepts_integral_k():
+    assert QoS(k=np.uint16(3)).k == 3 and QoS(k=N.MAX_K).k == N.MAX_K
+
+
+def _pair() -> Navigator:
+    nav = Navigator("a")
+    nav.update_link("a", "b", "htx", latency_ms=10, energy_mj=1, failure=0.01, privacy_eps=0.1)
+    return nav
+
+
+@pytest.mark.parametrize("qos", [5, 1.0, object(), ("latency",), PRESETS["balanced"].weights])
+def test_select_and_frontier_reject_bad_qos(qos):
+    nav = _pair()
+    for call in (nav.select, nav.frontier):
+        with pytest.raises(errors.InvalidArgumentError) as e:
+            call("b", qos)
+        _is_arg_error(e)
+    with pytest.raises(errors.InvalidArgumentError):
+        nav.select("b", deadline_ms=math.nan)
+    assert nav.select("b").next_hop == "b"
+
+
+@pytest.mark.parametrize("kw", [
+    {"latency_ms": -1}, {"latency_ms": math.nan}, {"latency_ms": math.inf}, {"latency_ms": 5, "energy_mj": -1},
+    {"latency_ms": 5, "failure": 1.5}, {"latency_ms": 5, "failure": -0.1}, {"latency_ms": 5, "privacy_eps": -2},
+    {"latency_ms": 5, "capacity": -1}, {"latency_ms": "fast"},
+])
+def test_observe_rejects_bad_measurements(kw):
+    nav = _pair()
+    before = nav.link("a", "b", "htx")
+    with pytest.raises(errors.InvalidArgumentError):
+        nav.observe("a", "b", "htx", **kw)
+    assert nav.link("a", "b", "htx") == before          # the EWMA did not absorb it
+    with pytest.raises(errors.InvalidArgumentError):
+        nav.observe("a", "c", "ble", **kw)              # a new link: nothing registered
+    assert nav.nodes == ["a", "b"]
+
+
+@pytest.mark.parametrize("kw", [{"latency_ms": -5}, {"latency_ms": 1, "failure": 2}, {"latency_ms": 1, "capacity": math.nan}])
+def test_failed_update_link_leaves_no_trace(kw):
+    nav = _pair()
+    with pytest.raises(errors.InvalidArgumentError):
+        nav.update_link("a", "new", "lora2", **kw)
+    assert nav.nodes == ["a", "b"] and nav.links == 1
+    with pytest.raises(errors.NotFoundError):
+        nav.select("new")
+    # a failure after the first name was registered rolls that back too
+    with pytest.raises(errors.InvalidArgumentError):
+        nav.update_link("fresh", ["unhashable"], "htx", latency_ms=1)
+    assert nav.nodes == ["a", "b"]
+    assert nav.transport_id("lora2") == max(nav.transport_id(t) for t in ("htx", "quic", "ble", "dtn", "lora")) + 1
+
+
+@pytest.mark.parametrize("src, dst", [
+    ([-1, 0], [1, 1]), ([0, 1], [1, -3]), ([0.5, 1], [1, 0]), ([0, 2**32], [1, 0]), (["a", "b"], [1, 0]),
+])
+def test_from_arrays_rejects_bad_ids(src, dst):
+    with pytest.raises(errors.InvalidArgumentError) as e:
+        Navigator.from_arrays(np.array(src), np.array(dst), np.ones((2, 4)) * 0.1)
+    _is_arg_error(e)
+
+
+def test_from_arrays_rejects_bad_shapes_and_counts():
+    with pytest.raises(errors.InvalidArgumentError):
+        Navigator.from_arrays(np.array([0, 1]), np.array([1, 0]), np.ones((3, 4)) * 0.1)
+    with pytest.raises(errors.InvalidArgumentError):
+        Navigator.from_arrays(np.array([0]), np.array([1]), np.ones((1, 4)) * 0.1, n_nodes=-1)
+    # uint32 arrays are still read as they are
+    nav = Navigator.from_arrays(np.array([0], np.uint32), np.array([1], np.uint32), np.full((1, 4), 0.1))
+    assert nav.links == 1
+
+
+@pytest.mark.parametrize("indptr", [[], np.zeros(0, np.uint64), [0, -1], [[0, 1]], [0.0, 1.5]])
+def test_from_csr_rejects_bad_indptr(indptr):
+    with pytest.raises(errors.InvalidArgumentError) as e:
+        Navigator.from_csr(np.asarray(indptr), np.zeros(0, np.uint32), np.zeros((0, 4)))
+    _is_arg_error(e)
+    assert Navigator.from_csr(np.array([0], np.uint64), np.zeros(0, np.uint32), np.zeros((0, 4))).links == 0
+
+
+def test_navigator_rejects_bad_ewma_and_unhashable_names():
+    for ewma in (0, -0.5, 1.5, math.nan):
+        with pytest.raises(errors.InvalidArgumentError):
+            Navigator(ewma=ewma)
+    nav = _pair()
+    with pytest.raises(errors.InvalidArgumentError):
+        nav.select(["b"])
+    with pytest.raises(errors.InvalidArgumentError):
+        nav.node_id({})

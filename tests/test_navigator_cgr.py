@@ -298,3 +298,139 @@ def test_cgr_command(tmp_path):
     assert out.returncode == 1 and "0 route(s)" in out.stdout
     out = run(str(plan))
     assert out.returncode == 2 and "-s SOURCE" in out.stderr
+
+
+# ------------------------------------------------------------------ plan size bound (issue 9, defect 11)
+
+def _contacts_text(n: int) -> str:
+    # n contacts on 64 pairs, each pair's contacts back to back in time
+    return "\n".join(f"a contact +{(i // 64) * 10} +{(i // 64) * 10 + 5} {1 + i % 64} {100 + i % 64} 1000"
+                     for i in range(n))
+
+
+def test_plan_over_the_default_limit_is_refused():
+    """An untrusted plan cannot grow without bound: one entry over the default limit
+    fails on its line and leaves the plan unchanged (the old parser had no bound and
+    took quadratic time on such a plan)."""
+    from betanet import cgr
+    n = cgr.DEFAULT_MAX_ENTRIES
+    text = _contacts_text(n - 1) + "\na range +0 +10 1 100 1\na contact +0 +1 7 8 1\n"
+    plan = ContactPlan()
+    with pytest.raises(errors.LimitExceededError) as e:
+        plan.load_ion(text)
+    assert e.value.line == n + 1 and len(plan) == 0
+    plan.load_ion(text.rsplit("\n", 2)[0])             # exactly at the limit: accepted
+    assert len(plan) == n - 1
+    with pytest.raises(errors.LimitExceededError):
+        plan.add_contact(7, 8, 0, 1, 1)
+    assert len(plan) == n - 1
+
+
+def test_plan_limit_is_configurable():
+    with pytest.raises(errors.LimitExceededError) as e:
+        ContactPlan.from_ion(_contacts_text(11), max_entries=10)
+    assert e.value.line == 11
+    plan = ContactPlan.from_ion(_contacts_text(10), max_entries=10)
+    with pytest.raises(errors.LimitExceededError):
+        plan.add_range(1, 2, 0, 10, 1)
+    with pytest.raises(errors.LimitExceededError):
+        plan.set_limit(9)                                # below the plan's size
+    plan.set_limit(11)
+    plan.add_range(1, 2, 0, 10, 1)
+    for bad in (0, -1, 1.5, 2**40):
+        with pytest.raises(errors.InvalidArgumentError):
+            ContactPlan(max_entries=bad)
+
+
+def test_large_plan_keeps_consistency_checks():
+    """The indexed checks still find an overlap or an owlt conflict anywhere in a big plan,
+    with the right line."""
+    good = _contacts_text(20_000)
+    bad = good + "\na contact +7 +12 5 104 1000\n"        # overlaps the 2nd contact of 5 -> 104
+    with pytest.raises(errors.InvalidArgumentError) as e:
+        ContactPlan.from_ion(bad)
+    assert e.value.line == 20_001
+    ranges = "\n".join(f"a range +{i * 10} +{i * 10 + 5} 1 2 1" for i in range(5000))
+    with pytest.raises(errors.InvalidArgumentError) as e:
+        ContactPlan.from_ion(ranges + "\na range +0 +1000000 3 4 2\na range +49990 +49992 1 2 2\n")
+    assert e.value.line == 5002
+    plan = ContactPlan.from_ion(ranges + "\na range +0 +1000000 1 2 1\na contact +49990 +49999 2 1 10\n")
+    assert plan.contact(0)[0].owlt == 1.0 and len(plan) == 1      # resolved from the reverse range
+    assert plan.routes(2, 1)[0].arrival == 49991.0
+
+
+# ------------------------------------------------------------------ bad arguments (issue 9, defect 13)
+
+@pytest.mark.parametrize("kw", [
+    {"k": -1}, {"k": 0}, {"k": 65}, {"k": 1.5}, {"k": True}, {"size": -1}, {"size": math.nan},
+    {"now": math.inf}, {"deadline": math.nan}, {"exclude": [-1]}, {"exclude": ["x"]},
+])
+def test_routes_rejects_bad_arguments_and_leaves_no_trace(kw):
+    plan = booking_plan()
+    routes = plan.routes(1, 3, size=10)
+    with pytest.raises(errors.InvalidArgumentError) as e:
+        plan.routes(1, 3, **kw)
+    assert isinstance(e.value, ValueError)
+    plan.book(routes[0], 10)                            # the earlier query is still current
+
+
+@pytest.mark.parametrize("args", [(-1, 3), (1, 2**64), (1.0, 3), ("1", 3)])
+def test_routes_rejects_bad_node_ids(args):
+    with pytest.raises(errors.InvalidArgumentError):
+        booking_plan().routes(*args)
+
+
+@pytest.mark.parametrize("args", [(-1, 2, 0, 1, 1), (1, 2.5, 0, 1, 1), (1, 2, 0, 1, -1), (1, 2, "0", 1, 1)])
+def test_add_contact_rejects_bad_types(args):
+    plan = ContactPlan()
+    with pytest.raises(errors.InvalidArgumentError):
+        plan.add_contact(*args)
+    assert len(plan) == 0
+
+
+def test_plan_inputs_of_wrong_type():
+    with pytest.raises(errors.InvalidArgumentError):
+        ContactPlan.from_ion(12)
+    with pytest.raises(errors.InvalidArgumentError):
+        booking_plan().book("route", 1)
+    with pytest.raises(errors.InvalidArgumentError):
+        booking_plan().contact(-1)
+
+
+@pytest.mark.parametrize("n_queues, options, v", [
+    (-1, {"a": (1.0, [1])}, 1.0), (1.5, {"a": (1.0, [1])}, 1.0), (1, {}, 1.0), (1, {"a": (1.0, [1])}, -1),
+    (1, {"a": (1.0, [1])}, math.nan), (1, {"a": (-1.0, [1])}, 1.0), (1, {"a": (1.0, [1, 2])}, 1.0),
+    (1, {"a": 1.0}, 1.0), (1, [("a", (1.0, [1]))], 1.0),
+])
+def test_scheduler_rejects_bad_arguments(n_queues, options, v):
+    with pytest.raises(errors.InvalidArgumentError):
+        Scheduler(n_queues, options, v)
+
+
+def test_scheduler_step_and_v_reject_bad_values():
+    s = Scheduler(2, {"a": (1.0, [1, 1])}, v=1)
+    for arrivals in ([1], [1, -1], [1, math.nan], "ab"):
+        with pytest.raises(errors.InvalidArgumentError):
+            s.step(arrivals)
+    with pytest.raises(errors.InvalidArgumentError):
+        s.v = -1
+    assert s.v == 1 and list(s.backlog) == [0, 0]
+
+
+def test_modules_and_reexports():
+    from betanet import cgr, dpp, navigator
+    assert navigator.ContactPlan is cgr.ContactPlan and navigator.Scheduler is dpp.Scheduler
+    assert navigator.Contact is cgr.Contact and navigator.CgrRoute is cgr.CgrRoute
+
+
+def test_header_sections_follow_the_abi_convention():
+    """One prefix per section, every struct named, constructors initialise the library."""
+    import re
+    for cap, prefix in (("navigator", "betanet_nav_"), ("cgr", "betanet_cgr_"), ("dpp", "betanet_dpp_")):
+        text = (ROOT / "include" / "betanet" / f"{cap}.h").read_text()
+        code = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+        names = set(re.findall(r"\b(betanet_[a-z0-9_]+)\s*\(", code)) | set(re.findall(r"\b(betanet_[a-z0-9_]+_t)\b", code))
+        assert names and all(n.startswith(prefix) for n in names), (cap, sorted(names))
+        assert "typedef struct {" not in code and "struct {" not in code
+        assert all(t.endswith("_t") for t in re.findall(r"typedef struct \w+ (\w+)", code))
+        assert "betanet_init() itself on first use" in text or "calls betanet_init() on first use" in text

@@ -67,6 +67,14 @@ def test_local_beacon_is_the_spec_fallback_formula():
     assert vrf.epoch_of(7200.5) == 2
 
 
+@pytest.mark.parametrize("t", [float("inf"), float("-inf"), float("nan"), -1, -0.5, "3600", None, True])
+def test_epoch_of_rejects_bad_times(t):
+    with pytest.raises(InvalidArgumentError) as e:
+        vrf.epoch_of(t)
+    assert isinstance(e.value, BetanetError) and isinstance(e.value, ValueError)
+    assert vrf.epoch_of(0) == 0 and vrf.epoch_of(3599.9) == 0 and vrf.epoch_of(3600) == 1
+
+
 def test_xor_beacon():
     a, b = vrf.LocalBeacon(b"a"), vrf.LocalBeacon(b"b")
     x = vrf.XorBeacon(a, b).beacon_set(5)

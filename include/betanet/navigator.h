@@ -1,16 +1,17 @@
 /* betanet/navigator.h — section of the public C API; include <betanet.h>, not this file.
  *
  * Navigator: multi-objective routing over a directed link graph (Pareto frontiers in a
- * cost semiring), single-objective Dijkstra, QoS selection, contact graph routing over a
- * contact plan (CCSDS 734.3-B-1 SABR style) and a drift-plus-penalty scheduler.
- * See docs/navigator.md for the algebra, the trim rule and the presets.
+ * cost semiring), single-objective Dijkstra and QoS selection. Prefix betanet_nav_.
+ * See docs/navigator.md for the algebra, the trim rule and the presets. Contact graph
+ * routing is in betanet/cgr.h, the drift-plus-penalty scheduler in betanet/dpp.h.
  *
- * Units, everywhere: latency in milliseconds, energy in millijoules (mJ), failure as a
- * probability in [0, 1], privacy as a differential-privacy epsilon (>= 0). Contact plans
- * use seconds for times and one-way light time, bytes/second for rates, bytes for volume.
+ * Units: latency in milliseconds, energy in millijoules (mJ), failure as a probability
+ * in [0, 1], privacy as a differential-privacy epsilon (>= 0).
  *
+ * Initialisation: betanet_nav_graph_new calls betanet_init() itself on first use; the
+ * other functions need no initialisation.
  * Thread-safety: a handle is used by one thread at a time (searches write the handle's
- * workspace); distinct handles are independent.
+ * workspace); distinct handles are independent. Functions without a handle are thread-safe.
  */
 #ifndef BETANET_NAVIGATOR_H
 #define BETANET_NAVIGATOR_H
@@ -51,7 +52,7 @@ int betanet_nav_cost_dominates(const double *a, const double *b);
  * It is additive along paths, so its optimum obeys Dijkstra's subpath property.
  * deadline_ms: latency bound (INFINITY = none); privacy_budget: epsilon bound
  * (INFINITY = none); k: frontier cap (0 = BETANET_NAV_DEFAULT_K). */
-typedef struct {
+typedef struct betanet_nav_qos {
     double weights[4];
     double deadline_ms;
     double privacy_budget;
@@ -74,12 +75,13 @@ int betanet_nav_qos_preset(int preset, betanet_nav_qos_t *out);
  * holes (adds cost amortised O(average degree) at worst). Cost updates of existing links are in place (no rebuild). */
 typedef struct betanet_nav_graph betanet_nav_graph_t;
 
-/* New graph with n_nodes nodes and no links. Errors: BETANET_E_INVALID, BETANET_E_NOMEM,
- * BETANET_E_LIMIT (n_nodes >= 2^31). */
-int betanet_nav_graph_new(uint32_t n_nodes, betanet_nav_graph_t **out);
+/* New graph with n_nodes nodes and no links (calls betanet_init() on first use).
+ * Errors: BETANET_E_INVALID (out NULL), BETANET_E_NOMEM, BETANET_E_LIMIT (n_nodes >= 2^31),
+ * BETANET_E_CRYPTO (betanet_init failed). */
+BETANET_NODISCARD int betanet_nav_graph_new(uint32_t n_nodes, betanet_nav_graph_t **out);
 /* Free a graph (NULL is ignored). */
 void betanet_nav_graph_free(betanet_nav_graph_t *g);
-/* Number of nodes / live links. */
+/* Number of nodes / live links (0 for NULL). */
 uint32_t betanet_nav_graph_nodes(const betanet_nav_graph_t *g);
 uint64_t betanet_nav_graph_links(const betanet_nav_graph_t *g);
 /* Grow the node count to n_nodes (never shrinks; new nodes have no links).
@@ -91,11 +93,11 @@ int betanet_nav_graph_resize(betanet_nav_graph_t *g, uint32_t n_nodes);
  * non-decreasing. Inputs are read in place and copied into the graph.
  * Errors: BETANET_E_INVALID (bad indptr, node out of range, NaN/negative cost,
  * failure > 1, negative capacity; the graph is left unchanged), BETANET_E_NOMEM. */
-int betanet_nav_graph_load_csr(betanet_nav_graph_t *g, uint32_t n_nodes, const uint64_t *indptr,
+BETANET_NODISCARD int betanet_nav_graph_load_csr(betanet_nav_graph_t *g, uint32_t n_nodes, const uint64_t *indptr,
                                const uint32_t *indices, const double *costs,
                                const uint16_t *transports, const double *capacities);
 /* Replace all links by an edge list of m links (src[e] -> dst[e]); same rules. */
-int betanet_nav_graph_load_edges(betanet_nav_graph_t *g, uint32_t n_nodes, uint64_t m,
+BETANET_NODISCARD int betanet_nav_graph_load_edges(betanet_nav_graph_t *g, uint32_t n_nodes, uint64_t m,
                                  const uint32_t *src, const uint32_t *dst, const double *costs,
                                  const uint16_t *transports, const double *capacities);
 /* Insert or update the link (from, to, transport): cost[4] and capacity (>= 0).
@@ -103,11 +105,12 @@ int betanet_nav_graph_load_edges(betanet_nav_graph_t *g, uint32_t n_nodes, uint6
  * (node >= n), BETANET_E_NOMEM. */
 int betanet_nav_graph_set_link(betanet_nav_graph_t *g, uint32_t from, uint32_t to, uint16_t transport,
                                const double *cost, double capacity);
-/* Remove the link (from, to, transport). Errors: BETANET_E_NOT_FOUND. */
+/* Remove the link (from, to, transport). Errors: BETANET_E_INVALID (g NULL),
+ * BETANET_E_NOT_FOUND. */
 int betanet_nav_graph_remove_link(betanet_nav_graph_t *g, uint32_t from, uint32_t to, uint16_t transport);
 /* Read the link (from, to, transport): cost_out[4] and *capacity_out (either may be NULL).
- * Errors: BETANET_E_NOT_FOUND. */
-int betanet_nav_graph_get_link(const betanet_nav_graph_t *g, uint32_t from, uint32_t to, uint16_t transport,
+ * Errors: BETANET_E_INVALID (g NULL), BETANET_E_NOT_FOUND. */
+BETANET_NODISCARD int betanet_nav_graph_get_link(const betanet_nav_graph_t *g, uint32_t from, uint32_t to, uint16_t transport,
                                double *cost_out, double *capacity_out);
 
 /* ---- single-objective fast path --------------------------------------------------------
@@ -115,7 +118,7 @@ int betanet_nav_graph_get_link(const betanet_nav_graph_t *g, uint32_t from, uint
  * that objective (INFINITY if unreachable; for BETANET_NAV_FAILURE the composed failure
  * probability), pred[n] the predecessor node (-1 for the source / unreachable);
  * pred may be NULL. Errors: BETANET_E_INVALID, BETANET_E_NOT_FOUND (source), NOMEM. */
-int betanet_nav_shortest(betanet_nav_graph_t *g, uint32_t source, int objective,
+BETANET_NODISCARD int betanet_nav_shortest(betanet_nav_graph_t *g, uint32_t source, int objective,
                          double *dist, int64_t *pred);
 
 /* ---- multi-objective frontier ------------------------------------------------------------
@@ -126,16 +129,18 @@ int betanet_nav_shortest(betanet_nav_graph_t *g, uint32_t source, int objective,
  * the next search or graph change. qos NULL = balanced preset.
  * Errors: BETANET_E_INVALID, BETANET_E_NOT_FOUND (source), BETANET_E_NOMEM,
  * BETANET_E_LIMIT (k > BETANET_NAV_MAX_K or n*k > 2^26). */
-int betanet_nav_frontier(betanet_nav_graph_t *g, uint32_t source, const betanet_nav_qos_t *qos);
+BETANET_NODISCARD int betanet_nav_frontier(betanet_nav_graph_t *g, uint32_t source, const betanet_nav_qos_t *qos);
 /* Number of frontier labels at dest from the last search (0 if unreachable).
- * Errors: BETANET_E_STATE (no search since the last change), BETANET_E_NOT_FOUND. */
-int betanet_nav_frontier_size(const betanet_nav_graph_t *g, uint32_t dest, uint32_t *count);
+ * Errors: BETANET_E_INVALID (NULL), BETANET_E_STATE (no search since the last change),
+ * BETANET_E_NOT_FOUND. */
+BETANET_NODISCARD int betanet_nav_frontier_size(const betanet_nav_graph_t *g, uint32_t dest, uint32_t *count);
 /* Label i (0 = best scalarisation, then increasing) at dest: cost_out[4], the path
  * (source first, dest last) into path[path_cap] with its node count in *path_len, and
  * the transport of each hop into transports[path_cap] (may be NULL; hop h is
- * path[h] -> path[h+1]). Errors: BETANET_E_STATE, BETANET_E_NOT_FOUND (dest or i),
+ * path[h] -> path[h+1]). Errors: BETANET_E_INVALID (g NULL), BETANET_E_STATE,
+ * BETANET_E_NOT_FOUND (dest or i),
  * BETANET_E_BUFFER_TOO_SMALL (*path_len tells the need). */
-int betanet_nav_frontier_get(const betanet_nav_graph_t *g, uint32_t dest, uint32_t i, double *cost_out,
+BETANET_NODISCARD int betanet_nav_frontier_get(const betanet_nav_graph_t *g, uint32_t dest, uint32_t i, double *cost_out,
                              uint32_t *path, uint16_t *transports, size_t path_cap, size_t *path_len);
 
 /* ---- selection --------------------------------------------------------------------------- */
@@ -145,7 +150,7 @@ int betanet_nav_frontier_get(const betanet_nav_graph_t *g, uint32_t dest, uint32
 #define BETANET_NAV_REASON_PRIVACY     3  /* every path exceeds the privacy budget */
 #define BETANET_NAV_REASON_COMBINED    4  /* each bound alone is met, not both at once */
 #define BETANET_NAV_REASON_SELF        5  /* source == destination */
-typedef struct {
+typedef struct betanet_nav_route {
     uint32_t next_hop;     /* path[1] */
     uint16_t transport;    /* transport of the first hop */
     uint16_t reason;       /* BETANET_NAV_REASON_* (NONE on success) */
@@ -159,93 +164,8 @@ typedef struct {
  * (path may be NULL with path_cap 0 if only the route summary is wanted).
  * Errors: BETANET_E_NO_PATH with out->reason set, BETANET_E_INVALID, BETANET_E_NOT_FOUND,
  * BETANET_E_BUFFER_TOO_SMALL, BETANET_E_NOMEM. */
-int betanet_nav_select(betanet_nav_graph_t *g, uint32_t source, uint32_t dest, const betanet_nav_qos_t *qos,
+BETANET_NODISCARD int betanet_nav_select(betanet_nav_graph_t *g, uint32_t source, uint32_t dest, const betanet_nav_qos_t *qos,
                        betanet_nav_route_t *out, uint32_t *path, uint16_t *transports, size_t path_cap,
                        size_t *path_len);
-
-/* ---- contact graph routing -----------------------------------------------------------------
- * A contact plan: contacts (from, to, start, end, rate, owlt, confidence) and ranges
- * (from, to, start, end, owlt). A contact's one-way light time is its own when given
- * (>= 0) or, when NaN, that of the range covering its start (either direction, as ION
- * presumes ranges symmetric); a contact with neither is unusable. Node ids are uint64
- * (ION node numbers). Times are seconds on the plan's clock. */
-typedef struct betanet_cgr_plan betanet_cgr_plan_t;
-
-int betanet_cgr_plan_new(betanet_cgr_plan_t **out);
-void betanet_cgr_plan_free(betanet_cgr_plan_t *p);
-/* Add a contact; *id_out (may be NULL) receives its index. rate in bytes/s (> 0),
- * confidence in (0, 1]. Errors: BETANET_E_INVALID (end <= start, NaN times, from == to,
- * rate <= 0, bad confidence, negative owlt, or overlapping an existing contact of the
- * same from -> to: an inconsistent plan), BETANET_E_NOMEM. */
-int betanet_cgr_plan_add_contact(betanet_cgr_plan_t *p, uint64_t from, uint64_t to, double start, double end,
-                                 double rate, double owlt, double confidence, uint32_t *id_out);
-/* Add a range. Errors: BETANET_E_INVALID (end <= start, owlt < 0 or NaN, overlapping range
- * of the same pair with a different owlt), BETANET_E_NOMEM. */
-int betanet_cgr_plan_add_range(betanet_cgr_plan_t *p, uint64_t from, uint64_t to, double start, double end,
-                               double owlt);
-/* Parse ION ionadmin text (len bytes, need not be NUL-terminated): "a contact +S +E F T RATE [CONF]"
- * and "a range +S +E F T OWLT"; times are seconds ("+N" or "N"). Blank lines, "#"
- * comments and the ionadmin commands 1, s, x, m, @, ! are ignored. All or nothing: on error
- * the plan is unchanged and *err_line (may be NULL) holds the 1-based line.
- * Errors: BETANET_E_MALFORMED (syntax), BETANET_E_INVALID (inconsistent values), NOMEM. */
-int betanet_cgr_plan_load_ion(betanet_cgr_plan_t *p, const char *text, size_t len, size_t *err_line);
-/* Number of contacts. */
-uint32_t betanet_cgr_plan_contacts(const betanet_cgr_plan_t *p);
-/* Read contact id: fields; residual volume (bytes still bookable) in *residual.
- * Any output pointer may be NULL. owlt is the resolved one (NaN if unusable). */
-int betanet_cgr_plan_get_contact(const betanet_cgr_plan_t *p, uint32_t id, uint64_t *from, uint64_t *to,
-                                 double *start, double *end, double *rate, double *owlt,
-                                 double *confidence, double *residual);
-
-typedef struct {
-    double arrival;       /* best-case delivery time at the destination */
-    double confidence;    /* product of contact confidences */
-    double volume;        /* min residual volume over the route's contacts (bytes) */
-    uint64_t next_hop;    /* receiving node of the first contact */
-    uint32_t hops;        /* contacts on the route */
-} betanet_cgr_route_t;
-/* Up to k (1..64) routes source -> dest for a bundle of `bytes` bytes ready at time now,
- * by earliest arrival (Dijkstra over contacts) then Yen's algorithm. Contacts ending
- * before the bundle could use them are skipped, nodes are not revisited, contacts with
- * less residual volume than the bundle are skipped, routes arriving after `deadline`
- * (INFINITY = none) or through any of excluded[n_excluded] are dropped. Routes are
- * ordered by arrival, then hops. Results stay in the plan until the next query or change.
- * *found receives the count (0 is not an error). Errors: BETANET_E_INVALID,
- * BETANET_E_NOT_FOUND (source or dest appears in no contact of the plan), NOMEM. */
-int betanet_cgr_routes(betanet_cgr_plan_t *p, uint64_t source, uint64_t dest, double now, double bytes,
-                       double deadline, const uint64_t *excluded, size_t n_excluded, uint32_t k,
-                       uint32_t *found);
-/* Route i of the last query: summary into *out and its contact ids into
- * contacts[cap] with the count in *n. Errors: BETANET_E_STATE, BETANET_E_NOT_FOUND,
- * BETANET_E_BUFFER_TOO_SMALL. */
-int betanet_cgr_route_get(const betanet_cgr_plan_t *p, uint32_t i, betanet_cgr_route_t *out,
-                          uint32_t *contacts, size_t cap, size_t *n);
-/* Book `bytes` on every contact of route i of the last query (reduce residual volume),
- * as when a bundle is forwarded on it. Errors: BETANET_E_STATE, BETANET_E_NOT_FOUND,
- * BETANET_E_LIMIT (a contact lacks the volume; nothing is booked). */
-int betanet_cgr_book(betanet_cgr_plan_t *p, uint32_t i, double bytes);
-
-/* ---- drift-plus-penalty scheduler -------------------------------------------------------------
- * n_queues queues, n_options services. Option o serves service[o][q] units from queue q
- * per slot at energy penalty energy[o] (mJ). Each step the scheduler picks, among idle
- * (no service, no energy) and the available options, the one minimising
- *   V * energy[o] + sum_q Q_q * (arrivals_q - service[o][q])
- * (Neely's drift-plus-penalty bound), then Q_q <- max(Q_q - service, 0) + arrivals_q. */
-typedef struct betanet_dpp betanet_dpp_t;
-
-/* Errors: BETANET_E_INVALID (0 queues/options, > 65536, V < 0 or NaN), NOMEM. */
-int betanet_dpp_new(uint32_t n_queues, uint32_t n_options, double v, betanet_dpp_t **out);
-void betanet_dpp_free(betanet_dpp_t *s);
-/* Define option o: energy (mJ >= 0) and service[n_queues] (>= 0). Errors: INVALID. */
-int betanet_dpp_set_option(betanet_dpp_t *s, uint32_t option, double energy, const double *service);
-/* Change V (>= 0). */
-int betanet_dpp_set_v(betanet_dpp_t *s, double v);
-/* One slot: arrivals[n_queues] (>= 0), available[n_options] (nonzero = usable; NULL =
- * all). *chosen receives the option index or -1 for idle, *energy_out (may be NULL) its
- * energy. Errors: BETANET_E_INVALID. */
-int betanet_dpp_step(betanet_dpp_t *s, const double *arrivals, const uint8_t *available, int32_t *chosen,
-                     double *energy_out);
-/* Copy the backlogs into q[n_queues]. */
-int betanet_dpp_backlog(const betanet_dpp_t *s, double *q);
 
 #endif /* BETANET_NAVIGATOR_H */

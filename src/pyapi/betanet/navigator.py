@@ -1,31 +1,32 @@
-"""Navigator: choose how to reach a peer — Pareto routing, contact graph routing, scheduling.
+"""Navigator: choose how to reach a peer over a graph of live links (Pareto routing).
 
-Three tools over libbetanet's routing core (``include/betanet/navigator.h``,
-``docs/navigator.md``):
+:class:`Navigator` keeps a directed link graph fed by live measurements from the
+transports (``observe`` / ``update_link``) and answers
+``select(destination, qos=..., deadline_ms=..., privacy_budget=...)`` with the best
+feasible :class:`Route` from the Pareto frontier of (latency ms, energy mJ, failure
+probability, privacy epsilon). Graphs can be bulk-loaded from NumPy arrays. Core:
+``include/betanet/navigator.h``, ``docs/navigator.md``.
 
-* :class:`Navigator` keeps a directed link graph fed by live measurements from the
-  transports (``observe`` / ``update_link``) and answers
-  ``select(destination, qos=..., deadline_ms=..., privacy_budget=...)`` with the best
-  feasible :class:`Route` from the Pareto frontier of (latency ms, energy mJ, failure
-  probability, privacy epsilon). Graphs can be bulk-loaded from NumPy arrays.
-* :class:`ContactPlan` holds scheduled contacts (satellites, buses, phones that meet) and
-  finds earliest-arrival routes, k of them by Yen's algorithm, SABR style; it loads ION
-  ``ionadmin`` contact plans.
-* :class:`Scheduler` picks, each slot, which queue a link serves by Neely's
-  drift-plus-penalty rule, trading backlog against transport energy with ``V``.
+The two other routing tools live in their own modules and are re-exported here:
+:class:`~betanet.cgr.ContactPlan` (contact graph routing, ``betanet.cgr``) and
+:class:`~betanet.dpp.Scheduler` (drift-plus-penalty scheduling, ``betanet.dpp``).
 """
 from __future__ import annotations
 
 import logging
 import math
 import threading
-from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Hashable, Iterator, Sequence
 
 import numpy as np
 
 from betanet._native import navigator as _nav
-from betanet.errors import InvalidArgumentError, NoPathError, NotFoundError, StateError
+from betanet._validate import integer, real
+from betanet.cgr import CgrRoute, Contact, ContactPlan, add_parser  # noqa: F401  (re-exports)
+from betanet.dpp import Scheduler  # noqa: F401  (re-export)
+from betanet.errors import InvalidArgumentError, NoPathError, NotFoundError
 
 __all__ = [
     "Cost", "QoS", "PRESETS", "TRANSPORTS", "Route", "Navigator", "Contact", "CgrRoute",
@@ -35,6 +36,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_K: int = _nav.DEFAULT_K
+MAX_K: int = _nav.MAX_K
 OBJECTIVES = ("latency", "energy", "failure", "privacy")
 #: Well-known transport ids (any name can be registered with :meth:`Navigator.transport_id`).
 TRANSPORTS: dict[str, int] = {"htx": 0, "quic": 1, "ble": 2, "dtn": 3, "lora": 4}
@@ -73,6 +75,13 @@ class QoS:
     privacy: float = 1.0
     k: int = DEFAULT_K
 
+    def __post_init__(self) -> None:
+        for name in ("latency", "energy", "reliability", "privacy"):
+            object.__setattr__(self, name, real(getattr(self, name), f"QoS weight {name}"))
+        if not any(self.weights):
+            raise InvalidArgumentError("QoS weights must not all be 0")
+        object.__setattr__(self, "k", integer(self.k, "QoS k (frontier cap)", 1, MAX_K))
+
     @property
     def weights(self) -> tuple[float, float, float, float]:
         return (self.latency, self.energy, self.reliability, self.privacy)
@@ -97,16 +106,50 @@ def _qos(qos: QoS | str | None) -> QoS:
             return PRESETS[qos]
         except KeyError:
             raise InvalidArgumentError(f"unknown QoS preset {qos!r}; choose from {', '.join(PRESETS)}") from None
+    if not isinstance(qos, QoS):
+        raise InvalidArgumentError(f"qos must be a QoS, a preset name or None, not {type(qos).__name__}")
     return qos
 
 
 def _bound(x: float | None, what: str) -> float:
-    if x is None:
-        return math.inf
-    x = float(x)
-    if math.isnan(x) or x < 0:
-        raise InvalidArgumentError(f"{what} must be >= 0, got {x}")
-    return x
+    return math.inf if x is None else real(x, what, finite=False)
+
+
+def _cost(latency_ms: float, energy_mj: float, failure: float, privacy_eps: float) -> tuple[float, ...]:
+    """A link cost checked as the core checks it (finite, >= 0, failure <= 1)."""
+    return (real(latency_ms, "latency_ms"), real(energy_mj, "energy_mj"),
+            real(failure, "failure", 0.0, 1.0), real(privacy_eps, "privacy_eps"))
+
+
+def _hashable(name: Hashable, what: str) -> Hashable:
+    try:
+        hash(name)
+    except TypeError:
+        raise InvalidArgumentError(f"a {what} must be hashable, not {type(name).__name__}") from None
+    return name
+
+
+def _costs(costs: np.ndarray | Sequence, m: int) -> np.ndarray:
+    """Link costs as a C-contiguous m x 4 float64 array (the core checks the values)."""
+    try:
+        c = np.ascontiguousarray(costs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("costs must be numbers (m x 4: latency, energy, failure, epsilon)") from None
+    if c.size != 4 * m:
+        raise InvalidArgumentError(f"costs must be {m} x 4, got shape {c.shape}")
+    return c.reshape(m, 4)
+
+
+def _ids(a: np.ndarray | Sequence[int], what: str) -> np.ndarray:
+    """Node ids as a uint32 array: integers in [0, 2^32), read in place when already so."""
+    arr = np.asarray(a)
+    if arr.dtype == np.uint32:
+        return np.ascontiguousarray(arr)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise InvalidArgumentError(f"{what} must hold integer node ids, not {arr.dtype}")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 0xFFFFFFFF):
+        raise InvalidArgumentError(f"{what} node ids must be in [0, 2^32), got {int(arr.min())}..{int(arr.max())}")
+    return np.ascontiguousarray(arr, dtype=np.uint32)
 
 
 @dataclass(frozen=True)
@@ -135,7 +178,8 @@ class Navigator:
     """
 
     def __init__(self, node: Hashable = "self", *, ewma: float = 0.3) -> None:
-        if not 0 < ewma <= 1:
+        ewma = real(ewma, "ewma", 0.0, 1.0)
+        if ewma == 0:
             raise InvalidArgumentError("ewma must be in (0, 1]")
         self.node = node
         self.ewma = ewma
@@ -151,7 +195,7 @@ class Navigator:
     def node_id(self, name: Hashable) -> int:
         """The dense id of a node, adding it if new."""
         with self._lock:
-            i = self._ids.get(name)
+            i = self._ids.get(_hashable(name, "node name"))
             if i is None:
                 i = len(self._names)
                 self._ids[name] = i
@@ -160,16 +204,31 @@ class Navigator:
                     self._graph.resize(max(2 * self._graph.nodes, i + 1, 16))
             return i
 
+    @contextmanager
+    def _undo_on_error(self) -> Iterator[None]:
+        """Forget nodes and transports registered in the block if it raises, so a
+        failed call leaves no trace (the graph keeps its room: nodes without links)."""
+        n, transports = len(self._names), dict(self._transports)
+        try:
+            yield
+        except BaseException:
+            for name in self._names[n:]:
+                del self._ids[name]
+            del self._names[n:]
+            self._transports = transports
+            self._transport_names = {v: k for k, v in transports.items()}
+            raise
+
     def _known(self, name: Hashable) -> int:
         try:
-            return self._ids[name]
+            return self._ids[_hashable(name, "node name")]
         except KeyError:
             raise NotFoundError(f"unknown node {name!r}") from None
 
     def transport_id(self, name: str) -> int:
         """The id of a transport name, registering a new one if needed."""
         with self._lock:
-            i = self._transports.get(name)
+            i = self._transports.get(_hashable(name, "transport name"))
             if i is None:
                 i = max(self._transports.values()) + 1
                 if i > 0xFFFF:
@@ -194,9 +253,11 @@ class Navigator:
                     energy_mj: float = 0.0, failure: float = 0.0, privacy_eps: float = 0.0,
                     capacity: float = 0.0) -> None:
         """Set a link's cost exactly (insert or update in place)."""
-        with self._lock:
+        cost = _cost(latency_ms, energy_mj, failure, privacy_eps)
+        cap = real(capacity, "capacity")
+        with self._lock, self._undo_on_error():
             s, d, t = self.node_id(src), self.node_id(dst), self.transport_id(transport)
-            self._graph.set_link(s, d, t, (latency_ms, energy_mj, failure, privacy_eps), capacity)
+            self._graph.set_link(s, d, t, cost, cap)
 
     def observe(self, src: Hashable, dst: Hashable, transport: str, *, latency_ms: float,
                 energy_mj: float | None = None, failure: float | None = None,
@@ -204,13 +265,18 @@ class Navigator:
         """Fold a live measurement from a transport into the link (exponential moving
         average with weight ``ewma`` for latency, energy and failure; epsilon and capacity
         are taken as given). A new link takes the measurement as is. Returns the new cost."""
-        with self._lock:
+        new = [real(latency_ms, "latency_ms"),
+               None if energy_mj is None else real(energy_mj, "energy_mj"),
+               None if failure is None else real(failure, "failure", 0.0, 1.0),
+               None if privacy_eps is None else real(privacy_eps, "privacy_eps")]
+        if capacity is not None:
+            capacity = real(capacity, "capacity")
+        with self._lock, self._undo_on_error():
             s, d, t = self.node_id(src), self.node_id(dst), self.transport_id(transport)
             try:
                 old, old_cap = self._graph.get_link(s, d, t)
             except NotFoundError:
                 old, old_cap = None, 0.0
-            new = [latency_ms, energy_mj, failure, privacy_eps]
             if old is None:
                 cost = tuple(0.0 if x is None else float(x) for x in new)
             else:
@@ -241,10 +307,10 @@ class Navigator:
         """A navigator over integer nodes 0..n-1 from an edge list: src, dst (uint32),
         costs (m x 4 float64), transports (uint16), capacities (float64). C-contiguous
         arrays of those dtypes are read in place (no copy)."""
-        src = np.ascontiguousarray(src, dtype=np.uint32)
-        dst = np.ascontiguousarray(dst, dtype=np.uint32)
-        costs = np.ascontiguousarray(costs, dtype=np.float64).reshape(-1, 4)
-        n = int(n_nodes if n_nodes is not None else (max(int(src.max(initial=0)), int(dst.max(initial=0))) + 1))
+        src, dst = _ids(src, "src"), _ids(dst, "dst")
+        costs = _costs(costs, len(src))
+        n = (integer(n_nodes, "n_nodes", 0, 0x7FFFFFFF) if n_nodes is not None
+             else max(int(src.max(initial=0)), int(dst.max(initial=0))) + 1)
         nav = cls._bare(n, node)
         nav._graph.load_edges(n, src, dst, costs,
                               None if transports is None else np.ascontiguousarray(transports, dtype=np.uint16),
@@ -256,11 +322,16 @@ class Navigator:
                  transports: np.ndarray | None = None, capacities: np.ndarray | None = None,
                  node: int = 0) -> Navigator:
         """A navigator from CSR arrays (indptr uint64 n+1, indices uint32, costs m x 4)."""
-        indptr = np.ascontiguousarray(indptr, dtype=np.uint64)
-        n = len(indptr) - 1
+        ptr = np.asarray(indptr)
+        if ptr.ndim != 1 or len(ptr) == 0:
+            raise InvalidArgumentError("indptr needs n + 1 >= 1 entries")
+        if ptr.dtype != np.uint64 and (ptr.dtype.kind not in "iu" or int(ptr.min()) < 0):
+            raise InvalidArgumentError("indptr must hold non-negative integers")
+        indptr = np.ascontiguousarray(ptr, dtype=np.uint64)
+        n = integer(len(indptr) - 1, "node count", 0, 0x7FFFFFFF)
+        indices = _ids(indices, "indices")
         nav = cls._bare(n, node)
-        nav._graph.load_csr(indptr, np.ascontiguousarray(indices, dtype=np.uint32),
-                            np.ascontiguousarray(costs, dtype=np.float64).reshape(-1, 4),
+        nav._graph.load_csr(indptr, indices, _costs(costs, len(indices)),
                             None if transports is None else np.ascontiguousarray(transports, dtype=np.uint16),
                             None if capacities is None else np.ascontiguousarray(capacities, dtype=np.float64))
         return nav
@@ -334,178 +405,3 @@ def _score(q: QoS, c: Cost) -> float:
     nats = -math.log1p(-c.failure) if c.failure < 1 else math.inf
     return (q.latency * c.latency_ms / 100 + q.energy * c.energy_mj / 100
             + (q.reliability * nats / 0.01 if q.reliability else 0.0) + q.privacy * c.privacy_eps)
-
-
-# ------------------------------------------------------------------ contact graph routing
-
-@dataclass(frozen=True)
-class Contact:
-    """A scheduled contact: ``src`` can send to ``dst`` during [start, end) seconds at
-    ``rate`` bytes/s with one-way light time ``owlt`` s (None: from the plan's ranges)."""
-
-    src: int
-    dst: int
-    start: float
-    end: float
-    rate: float
-    owlt: float | None = None
-    confidence: float = 1.0
-
-
-@dataclass(frozen=True)
-class CgrRoute:
-    """A contact-graph route: best-case arrival, product of confidences, the smallest
-    residual volume on it (bytes) and the contact ids in order."""
-
-    arrival: float
-    confidence: float
-    volume: float
-    next_hop: int
-    contacts: list[int]
-    index: int = field(repr=False, default=0)
-    query: int = field(repr=False, default=0)
-
-
-class ContactPlan:
-    """Contacts and ranges of a delay-tolerant network, with CGR route search."""
-
-    def __init__(self, contacts: Iterable[Contact | Sequence] = ()) -> None:
-        self._plan = _nav.ContactPlan()
-        self._query = 0
-        for c in contacts:
-            self.add(c if isinstance(c, Contact) else Contact(*c))
-
-    @classmethod
-    def from_ion(cls, text: str | bytes) -> ContactPlan:
-        """Parse ION ``ionadmin`` text (``a contact +S +E F T RATE [CONF]``,
-        ``a range +S +E F T OWLT``). Errors carry ``.line`` (1-based)."""
-        plan = cls()
-        plan.load_ion(text)
-        return plan
-
-    def load_ion(self, text: str | bytes) -> None:
-        data = text.encode() if isinstance(text, str) else bytes(text)
-        self._plan.load_ion(data)
-        self._query += 1
-
-    def add(self, c: Contact) -> int:
-        return self.add_contact(c.src, c.dst, c.start, c.end, c.rate, owlt=c.owlt, confidence=c.confidence)
-
-    def add_contact(self, src: int, dst: int, start: float, end: float, rate: float, *,
-                    owlt: float | None = None, confidence: float = 1.0) -> int:
-        """Add a contact; returns its id. Overlapping contacts of one pair are rejected."""
-        self._query += 1
-        return self._plan.add_contact(src, dst, start, end, rate, math.nan if owlt is None else owlt, confidence)
-
-    def add_range(self, src: int, dst: int, start: float, end: float, owlt: float) -> None:
-        self._query += 1
-        self._plan.add_range(src, dst, start, end, owlt)
-
-    def __len__(self) -> int:
-        return self._plan.contacts
-
-    def contact(self, cid: int) -> tuple[Contact, float]:
-        """(contact, residual volume in bytes)."""
-        f, t, s, e, r, o, c, res = self._plan.contact(cid)
-        return Contact(f, t, s, e, r, None if math.isnan(o) else o, c), res
-
-    def routes(self, source: int, destination: int, *, now: float = 0.0, size: float = 0.0,
-               deadline: float | None = None, exclude: Iterable[int] = (), k: int = 1) -> list[CgrRoute]:
-        """Up to ``k`` routes for a bundle of ``size`` bytes ready at ``now``, earliest
-        arrival first (Yen's k shortest over the contact graph)."""
-        self._query += 1
-        found = self._plan.routes(source, destination, now, size,
-                                  math.inf if deadline is None else deadline, list(exclude), k)
-        return [CgrRoute(a, c, v, nh, ids, i, self._query) for i, (a, c, v, nh, ids) in enumerate(found)]
-
-    def book(self, route: CgrRoute, size: float) -> None:
-        """Reserve ``size`` bytes on every contact of ``route`` (from the latest query)."""
-        if route.query != self._query:
-            raise StateError("route is from an older query; query again before booking")
-        self._plan.book(route.index, size)
-
-
-# ------------------------------------------------------------------ scheduling
-
-class Scheduler:
-    """Drift-plus-penalty scheduler (Neely): each slot serve the option minimising
-    ``V·energy + Σ Q_k·(arrivals_k − service_k)``; larger V spends less energy and
-    tolerates more backlog.
-
-    ``options`` maps a name to (energy mJ per slot, service per queue per slot)."""
-
-    def __init__(self, n_queues: int, options: dict[str, tuple[float, Sequence[float]]], v: float) -> None:
-        if not options:
-            raise InvalidArgumentError("at least one service option is needed")
-        self._names = list(options)
-        self._s = _nav.Scheduler(n_queues, len(options), v)
-        self._v = float(v)
-        self.n_queues = n_queues
-        for i, (energy, service) in enumerate(options.values()):
-            self._s.set_option(i, energy, service)
-
-    @property
-    def v(self) -> float:
-        return self._v
-
-    @v.setter
-    def v(self, value: float) -> None:
-        self._s.set_v(value)
-        self._v = float(value)
-
-    def step(self, arrivals: Sequence[float], available: Iterable[str] | None = None) -> tuple[str | None, float]:
-        """Advance one slot; returns (option served or None for idle, its energy)."""
-        mask = None
-        if available is not None:
-            avail = set(available)
-            mask = [1 if n in avail else 0 for n in self._names]
-        i, energy = self._s.step(arrivals, mask)
-        return (None if i < 0 else self._names[i]), energy
-
-    @property
-    def backlog(self) -> np.ndarray:
-        return self._s.backlog()
-
-
-# ------------------------------------------------------------------ operator command
-
-def add_parser(sub) -> None:
-    """``betanet cgr PLAN -s SRC -d DST``: routes from an ION contact plan."""
-    p = sub.add_parser("cgr", help="contact graph routes from an ION contact plan")
-    # nothing is required at parse time (the CLI builds every parser bare); _cgr_main checks
-    p.add_argument("plan", nargs="?", help="ionadmin file with 'a contact' / 'a range' lines ('-' = stdin)")
-    p.add_argument("-s", "--source", type=int, help="source node number (required)")
-    p.add_argument("-d", "--dest", type=int, help="destination node number (required)")
-    p.add_argument("--size", type=float, default=0.0, help="bundle size in bytes (default 0)")
-    p.add_argument("--now", type=float, default=0.0, help="time the bundle is ready, s (default 0)")
-    p.add_argument("--deadline", type=float, default=None, help="latest acceptable arrival, s")
-    p.add_argument("--exclude", type=int, nargs="*", default=[], help="nodes the route must avoid")
-    p.add_argument("-k", type=int, default=3, help="number of routes (Yen, default 3)")
-    p.set_defaults(func=_cgr_main)
-
-
-def _cgr_main(args) -> int:
-    import sys
-
-    from betanet.errors import BetanetError
-    if args.plan is None or args.source is None or args.dest is None:
-        print("betanet cgr: give a plan file, -s SOURCE and -d DEST (see --help)", file=sys.stderr)
-        return 2
-    text = sys.stdin.read() if args.plan == "-" else open(args.plan, encoding="utf-8", errors="replace").read()
-    try:
-        plan = ContactPlan.from_ion(text)
-    except BetanetError as e:
-        print(f"betanet cgr: {args.plan}:{getattr(e, 'line', '?')}: {e}", file=sys.stderr)
-        return 2
-    try:
-        routes = plan.routes(args.source, args.dest, now=args.now, size=args.size,
-                             deadline=args.deadline, exclude=args.exclude, k=args.k)
-    except BetanetError as e:
-        print(f"betanet cgr: {e}", file=sys.stderr)
-        return 2
-    print(f"{len(plan)} contacts; {len(routes)} route(s) {args.source} -> {args.dest}")
-    for i, r in enumerate(routes):
-        hops = [args.source] + [plan.contact(c)[0].dst for c in r.contacts]
-        print(f"  {i + 1}. arrive {r.arrival:.3f} s  confidence {r.confidence:.3f}  "
-              f"volume {r.volume:.0f} B  via {' -> '.join(map(str, hops))}")
-    return 0 if routes else 1

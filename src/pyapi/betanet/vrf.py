@@ -159,8 +159,15 @@ def route_alpha(seed: bytes, attempt: int) -> bytes:
 
 
 def epoch_of(unix_time: float) -> int:
-    """The beacon epoch of a Unix time: ``floor(unixTime / 3600)``."""
-    return math.floor(unix_time / EPOCH_SECONDS)
+    """The beacon epoch of a Unix time: ``floor(unixTime / 3600)``. The time must be a
+    finite number >= 0 (:class:`~betanet.InvalidArgumentError` otherwise)."""
+    try:
+        t = float(unix_time) if not isinstance(unix_time, (bool, str, bytes)) else math.nan
+    except (TypeError, ValueError):
+        t = math.nan
+    if not (math.isfinite(t) and t >= 0):
+        raise InvalidArgumentError(f"unix_time must be a finite number >= 0, got {unix_time!r}")
+    return math.floor(t / EPOCH_SECONDS)
 
 
 @runtime_checkable

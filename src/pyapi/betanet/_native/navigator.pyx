@@ -1,6 +1,7 @@
-# betanet._native.navigator — wraps include/betanet/navigator.h. Arrays are read in place
-# (typed memoryviews over any C-contiguous buffer); heavy calls release the GIL. Each
-# handle carries a lock: the C handles are single-threaded and the GIL is released.
+# betanet._native.navigator — wraps include/betanet/navigator.h (link graph, Dijkstra,
+# Pareto frontier, selection). Arrays are read in place (typed memoryviews over any
+# C-contiguous buffer); heavy calls release the GIL. Each handle carries a lock: the C
+# handles are single-threaded and the GIL is released.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.math cimport INFINITY
 from betanet._native._common cimport *
@@ -37,30 +38,6 @@ cdef extern from "betanet.h" nogil:
     int betanet_nav_select(betanet_nav_graph_t *g, uint32_t source, uint32_t dest, const betanet_nav_qos_t *qos,
                            betanet_nav_route_t *out, uint32_t *path, uint16_t *transports, size_t path_cap,
                            size_t *path_len)
-    int betanet_cgr_plan_new(betanet_cgr_plan_t **out)
-    void betanet_cgr_plan_free(betanet_cgr_plan_t *p)
-    int betanet_cgr_plan_add_contact(betanet_cgr_plan_t *p, uint64_t fr, uint64_t to, double start, double end,
-                                     double rate, double owlt, double confidence, uint32_t *id_out)
-    int betanet_cgr_plan_add_range(betanet_cgr_plan_t *p, uint64_t fr, uint64_t to, double start, double end,
-                                   double owlt)
-    int betanet_cgr_plan_load_ion(betanet_cgr_plan_t *p, const char *text, size_t len, size_t *err_line)
-    uint32_t betanet_cgr_plan_contacts(const betanet_cgr_plan_t *p)
-    int betanet_cgr_plan_get_contact(const betanet_cgr_plan_t *p, uint32_t id, uint64_t *fr, uint64_t *to,
-                                     double *start, double *end, double *rate, double *owlt,
-                                     double *confidence, double *residual)
-    int betanet_cgr_routes(betanet_cgr_plan_t *p, uint64_t source, uint64_t dest, double now, double bytes,
-                           double deadline, const uint64_t *excluded, size_t n_excluded, uint32_t k,
-                           uint32_t *found)
-    int betanet_cgr_route_get(const betanet_cgr_plan_t *p, uint32_t i, betanet_cgr_route_t *out,
-                              uint32_t *contacts, size_t cap, size_t *n)
-    int betanet_cgr_book(betanet_cgr_plan_t *p, uint32_t i, double bytes)
-    int betanet_dpp_new(uint32_t n_queues, uint32_t n_options, double v, betanet_dpp_t **out)
-    void betanet_dpp_free(betanet_dpp_t *s)
-    int betanet_dpp_set_option(betanet_dpp_t *s, uint32_t option, double energy, const double *service)
-    int betanet_dpp_set_v(betanet_dpp_t *s, double v)
-    int betanet_dpp_step(betanet_dpp_t *s, const double *arrivals, const uint8_t *available, int32_t *chosen,
-                         double *energy_out)
-    int betanet_dpp_backlog(const betanet_dpp_t *s, double *q)
 
 DEFAULT_K = BETANET_NAV_DEFAULT_K
 MAX_K = BETANET_NAV_MAX_K
@@ -248,7 +225,7 @@ cdef class Graph:
         with self.lock:
             with nogil:
                 rc = betanet_nav_select(self.g, source, dest, &q, &r, NULL, NULL, 0, &plen)
-            if rc == -12:
+            if rc == BETANET_E_NO_PATH:
                 from betanet.errors import NoPathError
                 e = NoPathError(f"no feasible path {source} -> {dest}: {REASONS.get(r.reason, '?')}", rc)
                 e.reason = REASONS.get(r.reason, "unknown")
@@ -261,138 +238,3 @@ cdef class Graph:
             check(betanet_nav_select(self.g, source, dest, &q, &r, &pv[0], &tv[0], plen, &plen), "select")
         return (r.next_hop, r.transport, (r.cost[0], r.cost[1], r.cost[2], r.cost[3]), r.score,
                 path.tolist(), trs[:plen - 1].tolist())
-
-
-cdef class ContactPlan:
-    cdef betanet_cgr_plan_t *p
-    cdef object lock
-
-    def __cinit__(self):
-        self.lock = threading.Lock()
-        check(betanet_cgr_plan_new(&self.p), "betanet_cgr_plan_new")
-
-    def __dealloc__(self):
-        betanet_cgr_plan_free(self.p)
-        self.p = NULL
-
-    def add_contact(self, uint64_t fr, uint64_t to, double start, double end, double rate,
-                    double owlt=float("nan"), double confidence=1.0) -> int:
-        cdef uint32_t cid
-        with self.lock:
-            check(betanet_cgr_plan_add_contact(self.p, fr, to, start, end, rate, owlt, confidence, &cid),
-                  f"contact {fr}->{to} [{start}, {end}) (end > start, rate > 0, 0 < confidence <= 1, "
-                  f"owlt >= 0, no overlap with another {fr}->{to} contact)")
-        return cid
-
-    def add_range(self, uint64_t fr, uint64_t to, double start, double end, double owlt):
-        with self.lock:
-            check(betanet_cgr_plan_add_range(self.p, fr, to, start, end, owlt),
-                  f"range {fr}->{to} [{start}, {end}) (end > start, owlt >= 0, consistent with other ranges)")
-
-    def load_ion(self, const unsigned char[::1] text):
-        cdef size_t line = 0
-        cdef int rc
-        cdef size_t n = text.shape[0]
-        cdef const char *pt = <const char *> &text[0] if n else NULL
-        with self.lock:
-            with nogil:
-                rc = betanet_cgr_plan_load_ion(self.p, pt, n, &line)
-        if rc < 0:
-            from betanet.errors import error_for
-            e = error_for(rc, f"ION contact plan line {line}")
-            e.line = line
-            raise e
-
-    @property
-    def contacts(self) -> int:
-        return betanet_cgr_plan_contacts(self.p)
-
-    def contact(self, uint32_t cid):
-        cdef uint64_t fr, to
-        cdef double s, e, r, o, c, res
-        check(betanet_cgr_plan_get_contact(self.p, cid, &fr, &to, &s, &e, &r, &o, &c, &res), "contact")
-        return (fr, to, s, e, r, o, c, res)
-
-    def routes(self, uint64_t source, uint64_t dest, double now=0.0, double bytes=0.0,
-               double deadline=INFINITY, excluded=(), uint32_t k=1):
-        """[(arrival, confidence, volume, next_hop, [contact ids])]"""
-        ex = np.ascontiguousarray(np.asarray(list(excluded), dtype=np.uint64))
-        cdef const uint64_t[::1] exv = ex
-        cdef const uint64_t *pe = &exv[0] if ex.shape[0] else NULL
-        cdef size_t nex = ex.shape[0]
-        cdef uint32_t found = 0, i
-        cdef int rc
-        cdef betanet_cgr_route_t r
-        cdef size_t nc
-        cdef uint32_t[::1] cv
-        out = []
-        with self.lock:
-            with nogil:
-                rc = betanet_cgr_routes(self.p, source, dest, now, bytes, deadline, pe, nex, k, &found)
-            if rc == -11:
-                check(rc, f"routes: node {source} or {dest} appears in no contact of the plan")
-            check(rc, "routes (k in 1..64, source != dest, finite now, bytes >= 0)")
-            for i in range(found):
-                check(betanet_cgr_route_get(self.p, i, &r, NULL, 0, &nc), "route_get")
-                ids = np.empty(nc, dtype=np.uint32)
-                cv = ids
-                check(betanet_cgr_route_get(self.p, i, &r, &cv[0], nc, &nc), "route_get")
-                out.append((r.arrival, r.confidence, r.volume, r.next_hop, ids.tolist()))
-        return out
-
-    def book(self, uint32_t route, double bytes):
-        with self.lock:
-            check(betanet_cgr_book(self.p, route, bytes), "book")
-
-
-cdef class Scheduler:
-    cdef betanet_dpp_t *s
-    cdef uint32_t nq, no
-    cdef object lock
-
-    def __cinit__(self, uint32_t n_queues, uint32_t n_options, double v):
-        self.lock = threading.Lock()
-        check(betanet_dpp_new(n_queues, n_options, v, &self.s), "scheduler (queues/options 1..65536, V >= 0)")
-        self.nq = n_queues
-        self.no = n_options
-
-    def __dealloc__(self):
-        betanet_dpp_free(self.s)
-        self.s = NULL
-
-    def set_option(self, uint32_t option, double energy, service):
-        sv = np.ascontiguousarray(service, dtype=np.float64)
-        if sv.shape != (self.nq,):
-            raise ValueError(f"service needs {self.nq} entries")
-        cdef const double[::1] v = sv
-        with self.lock:
-            check(betanet_dpp_set_option(self.s, option, energy, &v[0]), "set_option")
-
-    def set_v(self, double v):
-        with self.lock:
-            check(betanet_dpp_set_v(self.s, v), "set_v")
-
-    def step(self, arrivals, available=None):
-        av = np.ascontiguousarray(arrivals, dtype=np.float64)
-        if av.shape != (self.nq,):
-            raise ValueError(f"arrivals needs {self.nq} entries")
-        cdef const double[::1] a = av
-        cdef const uint8_t[::1] m
-        cdef const uint8_t *pm = NULL
-        cdef int32_t chosen
-        cdef double energy
-        if available is not None:
-            mv = np.ascontiguousarray(available, dtype=np.uint8)
-            if mv.shape != (self.no,):
-                raise ValueError(f"available needs {self.no} entries")
-            m = mv
-            pm = &m[0]
-        with self.lock:
-            check(betanet_dpp_step(self.s, &a[0], pm, &chosen, &energy), "step (arrivals >= 0, finite)")
-        return chosen, energy
-
-    def backlog(self):
-        q = np.empty(self.nq, dtype=np.float64)
-        cdef double[::1] qv = q
-        check(betanet_dpp_backlog(self.s, &qv[0]), "backlog")
-        return q
