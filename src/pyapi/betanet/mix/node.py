@@ -6,6 +6,7 @@ deadline, and sends what the protocol returns through bounded per-peer queues.""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import random
@@ -57,6 +58,9 @@ class Mixnode:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._timer: asyncio.TimerHandle | None = None
+        # The node's own threads, so that close() can wait for a running batch before the
+        # Sphinx node (and its keys) is freed under it.
+        self._executor = concurrent.futures.ThreadPoolExecutor(self.workers, "mixnode-sphinx")
         self._closed = False
 
     # Names older code reads on the node itself.
@@ -108,7 +112,7 @@ class Mixnode:
             if p.queued:
                 self._wake.set()          # more left: let another worker take a batch
             if len(batch) >= _THREAD_BATCH:
-                results = await loop.run_in_executor(None, p.process_batch, batch)
+                results = await loop.run_in_executor(self._executor, p.process_batch, batch)
             else:
                 results = p.process_batch(batch)
             if self._closed:
@@ -177,6 +181,7 @@ class Mixnode:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
         await self.out.close()
         await self.transport.close()
         self.protocol.close()
