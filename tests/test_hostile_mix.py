@@ -69,9 +69,9 @@ async def flood(address, packets, frame_type: int = FRAME_PACKET) -> asyncio.Str
 
 async def serve_legit(net: Net, n: int = 10, route: tuple[str, ...] = ("a",)) -> None:
     """A legitimate sender on its own link: ``n`` messages to a's application, all arrive."""
-    legit = TcpTransport()
-    want = {b"legit %d" % i for i in range(n)}
     first = net.directory.get(getattr(net, route[0]).node_id)
+    legit = mix.make_transport(first.transport)
+    want = {b"legit %d" % i for i in range(n)}
     for d in sorted(want):
         await legit.send_to(first, FRAME_PACKET, net.packet(list(route), [5] * len(route),
                                                             net.a.node_id, d))
@@ -178,6 +178,26 @@ def test_idle_htx_links_are_evicted_when_full():
             await eventually(lambda: b"legit over htx" in net.got["a"])
             await sender.close()
             await asyncio.gather(*(c.close() for c in idle), return_exceptions=True)
+
+    run(main())
+
+
+def test_htx_links_without_mix_frames_time_out_even_while_pinging():
+    # Defect 3 over HTX: HTX keepalive PINGs kept an idle link (and its slot) forever.
+    async def main():
+        t = mix.HtxTransport("plain", first_frame_timeout=0.5, link_idle_timeout=1.0)
+        async with Net(transport=t) as net:
+            d = net.a.descriptor()
+            conns = [await htx.connect(*d.address, d.htx_public_key, transport="plain", idle_timeout=0.4)
+                     for _ in range(3)]
+            st = await conns[0].open_stream()           # one link sends a frame, then idles
+            st.write(encode_frame(FRAME_PACKET, net.packet(["a"], [1], data=b"then silent")))
+            await eventually(lambda: b"then silent" in net.got["a"])
+            await eventually(lambda: all(c.closed for c in conns), timeout=5)
+            errs = t.counters.link_errors
+            assert (errs["first-frame-timeout"], errs["idle-timeout"]) == (2, 1)
+            await serve_legit(net, 3)
+            await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
     run(main())
 

@@ -33,14 +33,15 @@ class MixClient:
                  selector: RouteSelectorLike | None = None, hops: int = 3,
                  mean_delay_ms: float = 50.0, payload_rate: float = 0.0, loop_rate: float = 0.0,
                  drop_rate: float = 0.0, as_group: int = 0, max_pending_surbs: int = 1024,
-                 route_history: int = 256, rng: random.Random | None = None) -> None:
+                 outbox_limit: int = 1024, route_history: int = 256,
+                 rng: random.Random | None = None) -> None:
         self.transport = transport or TcpTransport()
         self.counters = self.transport.counters
         self.protocol = MixClientProtocol(
             client_id, directory, epoch=epoch, geometry=geometry, counters=self.counters,
             selector=selector, hops=hops, mean_delay_ms=mean_delay_ms, payload_rate=payload_rate,
             loop_rate=loop_rate, drop_rate=drop_rate, as_group=as_group,
-            max_pending_surbs=max_pending_surbs, route_history=route_history)
+            max_pending_surbs=max_pending_surbs, outbox_limit=outbox_limit, route_history=route_history)
         self.client_id, self.directory, self.geometry, self.epoch = client_id, directory, geometry, epoch
         self.out = SendQueues(self.transport, directory, self.counters)
         self.address: Address | None = None
