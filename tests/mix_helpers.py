@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import secrets
 
 from betanet._native import core
-from betanet.mix import Message, Mixnode
+from betanet.mix import Descriptor, Directory, Message, Mixnode, MixnodeProtocol
+from betanet.sphinx import KeyPair
 
 
 async def eventually(cond, timeout=10.0):
@@ -35,3 +37,18 @@ def run(coro):
     asyncio.run(asyncio.wait_for(main(), 60))
     gc.collect()
     assert core.live_allocations() == before
+
+
+def protocol_node(like: MixnodeProtocol | None = None, directory: Directory | None = None,
+                  **options) -> MixnodeProtocol:
+    """A sans-IO mixnode (a fresh id and key, or those of ``like``), mean delay 10 ms."""
+    node_id = like.node_id if like else secrets.token_bytes(32)
+    key = like.key if like else KeyPair.generate()
+    options.setdefault("mean_delay_ms", 10.0)
+    return MixnodeProtocol(node_id, key, directory if directory is not None else Directory(), **options)
+
+
+def directory_of(nodes, *, port: int = 9) -> Directory:
+    """A directory listing sans-IO mixnodes (their addresses are never dialled)."""
+    return Directory(Descriptor(n.node_id, ("127.0.0.1", port), n.key.public_key, 100 + i)
+                     for i, n in enumerate(nodes))

@@ -15,6 +15,7 @@ from betanet._native import core
 from betanet.mix import (FRAME_PACKET, LocalMixnet, MixClient, TcpTransport, decode_body,
                          encode_body)
 from betanet.sphinx import Geometry, KeyPair
+import mix_helpers
 from mix_helpers import echo, eventually, run
 
 G = Geometry()
@@ -137,19 +138,21 @@ def test_replayed_packet_is_dropped_and_counted():
 
 
 def test_bounded_queue_drops_with_reason():
-    async def main():
-        async with LocalMixnet(3, mean_delay_ms=1) as net:
-            node = net.nodes[0]
-            node.queue_limit = 5
-            route = sphinx.Route([sphinx.NodeInfo(n.node_id, n.key.public_key) for n in net.nodes])
-            packets = [sphinx.create_packet(G, 1, route, net.nodes[2].node_id, b"") for _ in range(40)]
-            # delivered synchronously, as a burst the worker has not seen yet
-            for p in packets:
-                node._on_frame(FRAME_PACKET, p)
-            assert node.counters.dropped["queue-full"] == 35
-            await eventually(lambda: node.counters.processed == 5)
-
-    run(main())
+    # Driven through the sans-IO protocol: a burst the node has not processed yet.
+    nodes = [mix_helpers.protocol_node() for _ in range(3)]
+    directory = mix_helpers.directory_of(nodes)
+    node = mix_helpers.protocol_node(nodes[0], directory, queue_limit=5)
+    route = sphinx.Route([sphinx.NodeInfo(n.node_id, n.key.public_key) for n in nodes])
+    packets = [sphinx.create_packet(G, 1, route, nodes[2].node_id, b"") for _ in range(40)]
+    events = [e for p in packets for e in node.receive_frame(FRAME_PACKET, p, now=0.0)]
+    assert events == [mix.Drop("queue-full")] * 35
+    assert node.counters.dropped["queue-full"] == 35 and node.queued == 5
+    out = node.process(now=0.0)
+    assert node.counters.processed == 5
+    assert [type(e) for e in out] == [mix.Forward] * 5
+    node.close()
+    for n in nodes:
+        n.close()
 
 
 def test_clean_shutdown_with_packets_held():
@@ -205,26 +208,24 @@ def test_benchmark_quick_runs():
 
 
 def test_key_rotation_expires_old_epochs():
-    async def main():
-        async with LocalMixnet(3, mean_delay_ms=1) as net:
-            node = net.nodes[0]
-            old_key = node.key
-            route_old = sphinx.Route([sphinx.NodeInfo(node.node_id, old_key.public_key)])
-            stale = sphinx.create_packet(G, 1, route_old, node.node_id, encode_body(G, mix.KIND_DROP))
-            new_keys = [KeyPair.generate() for _ in range(2)]
-            node.rotate_key(2, new_keys[0])
-            # epoch 1 still accepted during epoch 2
-            still = sphinx.create_packet(G, 1, route_old, node.node_id, encode_body(G, mix.KIND_DROP))
-            node._on_frame(FRAME_PACKET, still)
-            await eventually(lambda: node.counters.cover_dropped == 1)
-            node.rotate_key(3, new_keys[1])
-            node._on_frame(FRAME_PACKET, stale)
-            fresh = sphinx.create_packet(G, 3, sphinx.Route([sphinx.NodeInfo(node.node_id, new_keys[1].public_key)]),
-                                         node.node_id, encode_body(G, mix.KIND_DROP))
-            node._on_frame(FRAME_PACKET, fresh)
-            await eventually(lambda: node.counters.dropped["expired"] == 1 and node.counters.cover_dropped == 2)
-
-    run(main())
+    node = mix_helpers.protocol_node()
+    old_key = node.key
+    route_old = sphinx.Route([sphinx.NodeInfo(node.node_id, old_key.public_key)])
+    stale = sphinx.create_packet(G, 1, route_old, node.node_id, encode_body(G, mix.KIND_DROP))
+    new_keys = [KeyPair.generate() for _ in range(2)]
+    node.rotate_key(2, new_keys[0])
+    # epoch 1 still accepted during epoch 2
+    still = sphinx.create_packet(G, 1, route_old, node.node_id, encode_body(G, mix.KIND_DROP))
+    node.receive_frame(FRAME_PACKET, still, now=0.0)
+    assert node.process(now=0.0) == [] and node.counters.cover_dropped == 1
+    node.rotate_key(3, new_keys[1])
+    node.receive_frame(FRAME_PACKET, stale, now=0.0)
+    fresh = sphinx.create_packet(G, 3, sphinx.Route([sphinx.NodeInfo(node.node_id, new_keys[1].public_key)]),
+                                 node.node_id, encode_body(G, mix.KIND_DROP))
+    node.receive_frame(FRAME_PACKET, fresh, now=0.0)
+    assert node.process(now=0.0) == [mix.Drop("expired")]
+    assert node.counters.dropped["expired"] == 1 and node.counters.cover_dropped == 2
+    node.close()
 
 
 def test_unreachable_next_hop_and_failing_application_are_counted():
@@ -251,5 +252,29 @@ def test_unreachable_next_hop_and_failing_application_are_counted():
                          sphinx.create_packet(G, 1, route, n1.node_id, encode_body(G, mix.KIND_DATA, b"b")))
             await eventually(lambda: n0.counters.dropped["send-failed"] == 1)
             await t.close()
+
+    run(main())
+
+
+def test_client_with_no_mixnode_known_yet_sends_queued_messages_once_they_are(caplog):
+    # Regression: the payload ticker died on its first tick without a mixnode (drop cover
+    # to a random mixnode of none), silently; later messages were never sent.
+    async def main():
+        async with LocalMixnet(3, mean_delay_ms=1, on_message=echo) as net:
+            directory = mix.Directory()                 # the client knows nobody yet
+            client = MixClient(secrets.token_bytes(32), directory, hops=3, mean_delay_ms=1,
+                               payload_rate=100.0)
+            async with client:
+                net.directory.add(client.descriptor())
+                early = await client.send(net.nodes[1].node_id, b"queued before any mixnode")
+                await asyncio.sleep(0.3)                # ~30 ticks with no mixnode known
+                for n in net.nodes:                     # now the mixnodes are known
+                    directory.add(n.descriptor())
+                fut = await client.send(net.nodes[0].node_id, b"late but delivered")
+                assert await asyncio.wait_for(early, 15) == b"re: queued before any mixnode"
+                assert await asyncio.wait_for(fut, 15) == b"re: late but delivered"
+                await eventually(lambda: client.counters.drops_sent >= 1)
+                assert sum(client.counters.tick_errors.values()) >= 1
+        assert any("tick failed" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
     run(main())

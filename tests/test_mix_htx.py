@@ -1,4 +1,4 @@
-"""Mixnodes linked by HTX (betanet.mix_transport.HtxTransport) on loopback: real TLS 1.3,
+"""Mixnodes linked by HTX (betanet.mix.htx_transport.HtxTransport) on loopback: real TLS 1.3,
 real QUIC, real Noise XK; delivery, SURB replies, cover traffic, connection reuse,
 restart and reconnect, a wrong HTX key, the CLI, no leaks."""
 from __future__ import annotations
@@ -94,7 +94,7 @@ def test_restarted_mixnode_is_reconnected(kind):
         async with LocalMixnet(3, mean_delay_ms=1, transport=kind) as net:
             a, b, c = net.nodes
             src = HtxTransport(kind[4:])            # an injecting sender
-            await src.start(lambda t, d: None)
+            await src.start(lambda *frame: None)
             send = lambda i: src.send_to(a.descriptor(), FRAME_PACKET, sphinx.create_packet(
                 G, 1, fixed_route(a, b, c), c.node_id, encode_body(G, mix.KIND_DATA, b"x%d" % i)))
             await send(0)
@@ -132,7 +132,7 @@ def test_wrong_htx_key_is_rejected_and_counted():
             net.directory.add(Descriptor(real.node_id, real.address, real.sphinx_public_key,
                                          real.as_group, impostor_key, real.transport))
             src = HtxTransport("tcp")
-            await src.start(lambda t, d: None)
+            await src.start(lambda *frame: None)
             packet = lambda i: sphinx.create_packet(G, 1, fixed_route(a, b, c), c.node_id,
                                                     encode_body(G, mix.KIND_DATA, b"y%d" % i))
             await src.send_to(a.descriptor(), FRAME_PACKET, packet(0))
@@ -156,20 +156,22 @@ def test_wrong_htx_key_is_rejected_and_counted():
     run(main())
 
 
-def test_htx_transport_refuses_address_only_sends_and_framing_peers_still_work():
+def test_htx_transport_stands_in_for_its_base_and_reaches_framing_peers():
     async def main():
-        t = HtxTransport("plain")
-        with pytest.raises(mix.InvalidArgumentError):
-            await t.send(("127.0.0.1", 1), FRAME_PACKET, b"x")
-        await t.close()
-        # an HTX node reaches a node that only speaks tcp-framing
+        # an HTX node reaches a node that only speaks tcp-framing: through its descriptor,
+        # or by address alone (PacketTransport.send: an address-only endpoint is plain framing)
         async with LocalMixnet(2, mean_delay_ms=1, transport="tcp-framing") as net:
             target = net.nodes[1]
             sender = HtxTransport("tcp")
-            await sender.start(lambda ty, d: None)
-            await sender.send_to(target.descriptor(), FRAME_PACKET, sphinx.create_packet(
-                G, 1, fixed_route(target), target.node_id, encode_body(G, mix.KIND_DROP)))
-            await eventually(lambda: target.counters.cover_dropped == 1)
+            assert isinstance(sender, mix.PacketTransport)
+            await sender.start(lambda *frame: None)
+            packet = lambda: sphinx.create_packet(G, 1, fixed_route(target), target.node_id,
+                                                  encode_body(G, mix.KIND_DROP))
+            await sender.send_to(target.descriptor(), FRAME_PACKET, packet())
+            await sender.send(target.address, FRAME_PACKET, packet())
+            await eventually(lambda: target.counters.cover_dropped == 2)
+            with pytest.raises(ConnectionRefusedError):     # unreachable: OSError, as the base says
+                await sender.send(("127.0.0.1", 1), FRAME_PACKET, packet())
             await sender.close()
 
     run(main())
@@ -238,7 +240,7 @@ def test_bad_mix_frame_inside_htx_closes_the_link_and_is_counted():
 
 
 def test_stalled_next_hop_applies_back_pressure_and_bounds_waiting_senders():
-    from betanet.mix_transport import LinkBusyError
+    from betanet.mix import LinkBusyError
 
     async def main():
         priv = htx.generate_private_key()
@@ -247,8 +249,7 @@ def test_stalled_next_hop_applies_back_pressure_and_bounds_waiting_senders():
             await conn.wait_closed()
         server = await htx.serve(never_reads, "127.0.0.1", 0, priv, transport="plain")
         peer = Descriptor(b"\x09" * 32, ("127.0.0.1", server.port), b"", 0, htx.public_key(priv), "htx-plain")
-        t = HtxTransport("plain", max_waiting=4)
-        t.counters = mix.MixCounters()
+        t = HtxTransport("plain", max_waiting=4, counters=mix.MixCounters())
         frame = bytes(G.packet_bytes)
         sends = [asyncio.ensure_future(t.send_to(peer, FRAME_PACKET, frame)) for _ in range(300)]
         await eventually(lambda: sum(s.done() for s in sends) >= 300 - 5)

@@ -1,186 +1,24 @@
-"""Links between mix endpoints: the :class:`PacketTransport` interface and its two
-implementations (docs/sphinx.md, "Links").
-
-Every link carries the same mix frames, ``BE32(len) ‖ type (1) ‖ data``:
-
-* :class:`HtxTransport` — the frames inside one HTX stream (``betanet.htx``: Noise XK,
-  ChaCha20-Poly1305) over TCP+TLS 1.3 (``"htx-tcp"``, the default of ``betanet mixnode``),
-  QUIC (``"htx-quic"``) or plain TCP (``"htx-plain"``). One long-lived connection per next
-  hop, opened on first use, reused, reopened after a failure (with back-off).
-* :class:`TcpTransport` — the frames straight on TCP (``"tcp-framing"``), unencrypted:
-  for tests and peers that do not speak HTX.
-
-A transport updates the ``counters`` object (a :class:`betanet.mix.MixCounters`) its node
-attaches: ``links_opened``, ``links_accepted`` and ``link_errors`` by reason.
-"""
+"""Mix frames inside HTX streams (``betanet.htx``): :class:`HtxTransport`, and
+:func:`make_transport` to get any transport by its kind name (docs/sphinx.md, "HTX links")."""
 from __future__ import annotations
 
-import abc
 import asyncio
-import collections
 import logging
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
 
-from betanet.errors import (AuthenticationError, BetanetError, ExpiredError, InvalidArgumentError)
-
-if TYPE_CHECKING:
-    from betanet.mix import Descriptor
+from betanet.errors import AuthenticationError, BetanetError, ExpiredError, InvalidArgumentError
+from betanet.mix.transport import FrameHandler, LinkTable, PacketTransport, TcpTransport, read_frames
+from betanet.mix.types import (MAX_FRAME, TCP_FRAMING, TRANSPORT_KINDS, Address, Descriptor,
+                               MixCounters, encode_frame)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PacketTransport", "TcpTransport", "HtxTransport", "make_transport", "TRANSPORT_KINDS",
-           "FRAME_PACKET", "FRAME_DELIVER", "FRAME_REPLY", "MAX_FRAME", "encode_frame"]
+__all__ = ["HtxTransport", "LinkBusyError", "make_transport"]
 
-FRAME_PACKET, FRAME_DELIVER, FRAME_REPLY = 1, 2, 3
-MAX_FRAME = 1 << 17                    # bytes of type + data in one frame
-TCP_FRAMING = "tcp-framing"
-TRANSPORT_KINDS = ("htx-tcp", "htx-quic", "htx-plain", TCP_FRAMING)
-
-FrameHandler = Callable[[int, bytes], None]
-
-
-def encode_frame(frame_type: int, data: bytes) -> bytes:
-    """``BE32(1 + len(data)) ‖ type ‖ data`` — the one mix frame encoding of every link."""
-    return (len(data) + 1).to_bytes(4, "big") + bytes([frame_type]) + data
-
-
-async def _read_frames(reader, max_frame: int, on_frame: FrameHandler) -> str:
-    """Read frames from anything with ``readexactly`` until it ends; returns why it ended
-    ("eof" or "bad-frame"). Raises what the reader raises on a broken link."""
-    while True:
-        try:
-            head = await reader.readexactly(4)
-        except asyncio.IncompleteReadError as exc:
-            return "eof" if not exc.partial else "bad-frame"
-        n = int.from_bytes(head, "big")
-        if n < 1 or n > max_frame:
-            log.warning("closing link: frame of %d bytes", n)
-            return "bad-frame"
-        try:
-            data = await reader.readexactly(n)
-        except asyncio.IncompleteReadError:
-            return "bad-frame"
-        on_frame(data[0], data[1:])
-
-
-class PacketTransport(abc.ABC):
-    """Moves typed mix frames between endpoints."""
-
-    #: the transport kind a :class:`betanet.mix.Descriptor` advertises (``TRANSPORT_KINDS``)
-    kind: str = TCP_FRAMING
-    #: a :class:`betanet.mix.MixCounters` (attached by the node or client using the transport)
-    counters = None
-
-    @property
-    def public_key(self) -> bytes:
-        """The link-level static public key peers need to reach us (b"" when none)."""
-        return b""
-
-    @abc.abstractmethod
-    async def start(self, on_frame: FrameHandler) -> tuple[str, int]:
-        """Start listening; call ``on_frame(type, data)`` for each frame; return the address."""
-
-    @abc.abstractmethod
-    async def send(self, address: tuple[str, int], frame_type: int, data: bytes) -> None:
-        """Send one frame (raises OSError when the peer is unreachable)."""
-
-    async def send_to(self, peer: Descriptor, frame_type: int, data: bytes) -> None:
-        """Send one frame to a directory entry (transports needing a peer key use it)."""
-        await self.send(peer.address, frame_type, data)
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Stop listening and close every connection."""
-
-    def _count(self, reason: str) -> None:
-        if self.counters is not None:
-            self.counters.link_errors[reason] += 1
-
-
-class TcpTransport(PacketTransport):
-    """Length-prefixed frames over TCP, one outgoing connection per peer, reused."""
-
-    kind = TCP_FRAMING
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_frame: int = MAX_FRAME,
-                 connect_timeout: float = 5.0, max_connections: int = 1024) -> None:
-        self.host, self.port, self.max_frame = host, port, max_frame
-        self.max_connections = max_connections
-        self.connect_timeout = connect_timeout
-        self._server: asyncio.base_events.Server | None = None
-        self._out: dict[tuple[str, int], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
-        self._locks: dict[tuple[str, int], asyncio.Lock] = collections.defaultdict(asyncio.Lock)
-        self._readers: dict[asyncio.Task, asyncio.StreamWriter] = {}
-        self._on_frame: FrameHandler | None = None
-
-    async def start(self, on_frame: FrameHandler) -> tuple[str, int]:
-        self._on_frame = on_frame
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
-        return self._server.sockets[0].getsockname()[:2]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._readers) >= self.max_connections:
-            log.warning("refusing a link: %d connections open", len(self._readers))
-            self._count("too-many-links")
-            writer.close()
-            return
-        task = asyncio.current_task()
-        self._readers[task] = writer
-        if self.counters is not None:
-            self.counters.links_accepted += 1
-        try:
-            if await _read_frames(reader, self.max_frame, self._on_frame) == "bad-frame":
-                self._count("bad-frame")
-        except ConnectionError:
-            pass
-        finally:
-            self._readers.pop(task, None)
-            writer.close()
-
-    async def send(self, address: tuple[str, int], frame_type: int, data: bytes) -> None:
-        address = (address[0], int(address[1]))
-        async with self._locks[address]:
-            conn = self._out.get(address)
-            if conn is None or conn[1].is_closing():
-                try:
-                    conn = await asyncio.wait_for(asyncio.open_connection(*address), self.connect_timeout)
-                except (OSError, asyncio.TimeoutError) as exc:
-                    self._count("connect")
-                    raise ConnectionRefusedError(f"{address[0]}:{address[1]}: {exc}") from exc
-                self._out[address] = conn
-                if self.counters is not None:
-                    self.counters.links_opened += 1
-            w = conn[1]
-            w.write(encode_frame(frame_type, data))
-            try:
-                await w.drain()
-            except ConnectionError:
-                self._out.pop(address, None)
-                self._count("lost")
-                raise
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for _, w in self._out.values():
-            w.close()
-        # Closing the sockets ends the reader tasks normally (cancelling them would make
-        # asyncio's stream callback log a CancelledError).
-        for w in list(self._readers.values()):
-            w.close()
-        if self._readers:
-            await asyncio.wait(list(self._readers), timeout=1.0)
-        if self._server is not None:
-            await self._server.wait_closed()
-        self._out.clear()
-
-
-# ---- HTX ---------------------------------------------------------------------------------
 
 class LinkBusyError(ConnectionError):
     """Too many frames already wait for this link (back-pressure limit reached)."""
@@ -216,7 +54,11 @@ class HtxTransport(PacketTransport):
     connection; the responder never writes on it (the reverse direction uses the
     responder's own connection to us). ``send`` waits on the stream's ``drain`` (back-
     pressure); at most ``max_waiting`` senders wait per link, more fail with LinkBusyError.
-    Peers advertising "tcp-framing" are reached with plain framing (a :class:`TcpTransport`).
+    Peers advertising "tcp-framing", and ``send(address, ...)`` (an endpoint known only by
+    its address), are reached with plain framing (a :class:`TcpTransport`).
+
+    Incoming: accepted HTX links are bounded like every transport's (``max_connections``,
+    ``first_frame_timeout``, ``link_idle_timeout``; see :class:`~betanet.mix.transport.LinkTable`).
     """
 
     def __init__(self, transport: str = "tcp", host: str = "127.0.0.1", port: int = 0,
@@ -226,8 +68,10 @@ class HtxTransport(PacketTransport):
                  max_frame: int = MAX_FRAME, connect_timeout: float = 5.0,
                  max_connections: int = 1024, max_streams_per_link: int = 4,
                  max_waiting: int = 256, retry_delay: float = 0.1, retry_max: float = 2.0,
-                 idle_timeout: float | None = 60.0) -> None:
+                 idle_timeout: float | None = 60.0, counters: MixCounters | None = None,
+                 first_frame_timeout: float = 10.0, link_idle_timeout: float | None = 120.0) -> None:
         from betanet import htx
+        super().__init__(counters)
         if transport not in ("tcp", "quic", "plain"):
             raise InvalidArgumentError(f"HTX transport must be 'tcp', 'quic' or 'plain', not {transport!r}")
         self.transport, self.host, self.port = transport, host, port
@@ -241,6 +85,10 @@ class HtxTransport(PacketTransport):
         self.max_connections, self.max_streams_per_link = max_connections, max_streams_per_link
         self.max_waiting, self.retry_delay, self.retry_max = max_waiting, retry_delay, retry_max
         self.idle_timeout = idle_timeout
+        # HTX keepalive PINGs keep a connection open; link_idle_timeout closes one that
+        # carries no mix frame (a handshaken link must not hold a slot for free).
+        self.accepted = LinkTable(max_connections, first_frame_timeout, link_idle_timeout, self.counters)
+        self._sweeper: asyncio.Task | None = None
         self._server = None
         self._on_frame: FrameHandler | None = None
         self._links: dict[tuple, _Link] = {}
@@ -257,7 +105,7 @@ class HtxTransport(PacketTransport):
         return sum(1 for lk in self._links.values() if lk.conn is not None and not lk.conn.closed)
 
     # ---- listening ---------------------------------------------------------------------
-    async def start(self, on_frame: FrameHandler) -> tuple[str, int]:
+    async def start(self, on_frame: FrameHandler) -> Address:
         from betanet import htx
         from betanet.htx import tls
         self._on_frame = on_frame
@@ -281,6 +129,7 @@ class HtxTransport(PacketTransport):
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+        self._sweeper = asyncio.ensure_future(self.accepted.run_sweeper())
         return (self.host, self._server.port)
 
     def _handshake_failed(self, exc: BaseException) -> None:
@@ -288,12 +137,9 @@ class HtxTransport(PacketTransport):
 
     async def _accept(self, conn) -> None:
         from betanet.htx import ConnectionClosedError
-        if len(self._server.connections) > self.max_connections:
-            log.warning("refusing an HTX link: %d connections open", len(self._server.connections))
-            self._count("too-many-links")
+        link = self.accepted.admit(lambda: asyncio.ensure_future(conn.close(timeout=0.5)))
+        if link is None:
             return
-        if self.counters is not None:
-            self.counters.links_accepted += 1
         readers: set[asyncio.Task] = set()
         try:
             while True:
@@ -301,18 +147,19 @@ class HtxTransport(PacketTransport):
                 if len(readers) >= self.max_streams_per_link:
                     st.reset()
                     continue
-                t = asyncio.ensure_future(self._read_stream(conn, st))
+                t = asyncio.ensure_future(self._read_stream(conn, st, link))
                 readers.add(t)
                 t.add_done_callback(readers.discard)
         except (ConnectionClosedError, BetanetError, ConnectionError):
             pass
         finally:
+            self.accepted.remove(link)
             if readers:                    # they end with the connection
                 await asyncio.gather(*readers, return_exceptions=True)
 
-    async def _read_stream(self, conn, st) -> None:
+    async def _read_stream(self, conn, st, link) -> None:
         try:
-            if await _read_frames(st, self.max_frame, self._on_frame) == "bad-frame":
+            if await read_frames(st, self.max_frame, self._on_frame, link) == "bad-frame":
                 self._count("bad-frame")
                 from betanet.htx import CloseCode
                 await conn.close(CloseCode.PROTOCOL_ERROR, "bad mix frame")
@@ -320,14 +167,11 @@ class HtxTransport(PacketTransport):
             pass
 
     # ---- sending -----------------------------------------------------------------------
-    async def send(self, address: tuple[str, int], frame_type: int, data: bytes) -> None:
-        raise InvalidArgumentError("an HTX link needs the peer's HTX public key: use send_to(descriptor)")
-
     async def send_to(self, peer: Descriptor, frame_type: int, data: bytes) -> None:
         if peer.transport == TCP_FRAMING or not peer.htx_public_key:
             if self._framing is None:
-                self._framing = TcpTransport(max_frame=self.max_frame, connect_timeout=self.connect_timeout)
-                self._framing.counters = self.counters
+                self._framing = TcpTransport(max_frame=self.max_frame, connect_timeout=self.connect_timeout,
+                                             counters=self.counters)
             await self._framing.send(peer.address, frame_type, data)
             return
         key = (peer.address[0], int(peer.address[1]), peer.transport, bytes(peer.htx_public_key))
@@ -390,12 +234,14 @@ class HtxTransport(PacketTransport):
             raise ConnectionRefusedError(f"HTX link to {host}:{port} failed ({reason}): {exc}") from exc
         link.failures, link.retry_at = 0, 0.0
         link.conn, link.stream = conn, await conn.open_stream()
-        if self.counters is not None:
-            self.counters.links_opened += 1
+        self.counters.links_opened += 1
         return link.stream
 
     async def close(self) -> None:
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._server is not None:
             self._server.close()
         conns = [lk.conn for lk in self._links.values() if lk.conn is not None]
