@@ -464,7 +464,7 @@ C_PROGRAM = r"""
 #include <string.h>
 #include <betanet.h>
 #define H BETANET_SPHINX_DEFAULT_HOPS
-#define P BETANET_SPHINX_DEFAULT_PAYLOAD
+#define P BETANET_SPHINX_DEFAULT_PAYLOAD_BYTES
 static unsigned char pkt[BETANET_SPHINX_PACKET_BYTES(H, P)], out[BETANET_SPHINX_PACKET_BYTES(H, P)];
 static unsigned char surb[BETANET_SPHINX_SURB_BYTES(H)], secret[BETANET_SPHINX_SURB_SECRET_BYTES(H)];
 int main(void) {

@@ -831,7 +831,8 @@ cdef public int betanet_fec_new(unsigned int k, unsigned int m, betanet_fec_t **
     if out == NULL:
         return BETANET_E_INVALID
     out[0] = NULL
-    if k < 1 or m < 1 or k + m > MAXN:
+    # k + m in unsigned arithmetic wraps (k = 2, m = 0xFFFFFFFF): bound each one first.
+    if k < 1 or m < 1 or k > MAXN or m > MAXN - k:
         return BETANET_E_INVALID
     rc = betanet_init()
     if rc != BETANET_OK:
@@ -865,6 +866,7 @@ cdef public void betanet_fec_free(betanet_fec_t *fec) noexcept nogil:
 
 
 cdef public const char *betanet_fec_kernel() noexcept nogil:
+    betanet_init()      # the CPU features are detected there
     cdef int isa = current_isa()
     if isa == 3:
         return "gfni-avx512"
