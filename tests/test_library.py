@@ -72,21 +72,44 @@ def test_versions_agree():
     assert core.version_number() == (major << 16) | (minor << 8) | patch
 
 
+def header_status_codes() -> dict[str, int]:
+    """Every BETANET_OK / BETANET_E_* macro of betanet.h with its value, parsed from the text."""
+    text = (ROOT / "include" / "betanet.h").read_text()
+    return {name: int(value) for name, value in
+            re.findall(r"^#define\s+(BETANET_(?:OK|E_[A-Z_]+))\s+(-?\d+)", text, re.M)}
+
+
 def test_strerror_names_every_code():
-    texts = {code: core.strerror(code) for code in range(-15, 1)}
-    assert len(set(texts.values())) == len(texts)
+    codes = header_status_codes()
+    texts = {code: core.strerror(code) for code in codes.values()}
+    assert len(set(texts.values())) == len(texts) == len(codes)
+    assert "unknown error" not in texts.values()
     assert core.strerror(-9999) == "unknown error"
     assert core.strerror(12345) == "unknown error"
 
 
-def test_error_hierarchy_maps_every_code():
-    for code in range(-15, 0):
-        err = betanet.errors.error_for(code)
-        assert isinstance(err, betanet.BetanetError)
-        assert type(err) is not betanet.BetanetError and err.code == code
+def test_library_error_table_is_the_header():
+    """betanet_error_name enumerates exactly the header's codes, under their macro names."""
+    table = core.error_table()
+    assert {name: code for code, name, _ in table} == header_status_codes()
+    assert all(text == core.strerror(code) for code, _, text in table)
+
+
+def test_every_header_code_maps_to_its_class_and_message():
+    for name, code in header_status_codes().items():
+        if code == 0:
+            continue
+        err = betanet.errors.error_for(code, "ctx")
+        cls = type(err)
+        assert cls is not betanet.BetanetError, f"{name} has no exception class"
+        assert cls.c_name == name and cls.code == code == err.code
+        assert cls.message == core.strerror(code) and str(err) == f"ctx: {core.strerror(code)}"
     with pytest.raises(betanet.MalformedError):
-        betanet.errors.check(-3, "parse")
+        betanet.errors.check(header_status_codes()["BETANET_E_MALFORMED"], "parse")
     assert betanet.errors.check(5) == 5
+    classes = [c for c in vars(betanet.errors).values()
+               if isinstance(c, type) and issubclass(c, betanet.BetanetError) and c.c_name]
+    assert {c.c_name for c in classes} == set(header_status_codes()) - {"BETANET_OK"}
 
 
 def test_cpu_restrict_round_trip():

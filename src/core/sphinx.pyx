@@ -949,6 +949,8 @@ cdef public int betanet_sphinx_node_process_many(betanet_sphinx_node_t *handle, 
     if node == NULL or (count and (packets == NULL or results == NULL or outs == NULL)) or count > 0x7fffffff:
         return BETANET_E_INVALID
     pk = hdr_bytes(node.hops) + node.payload
+    if count > (<size_t>-1) / pk:     # count * pk must not wrap (32-bit size_t)
+        return BETANET_E_INVALID
     i = 0
     while i < count:
         n = count - i if count - i < 8 else 8
