@@ -14,7 +14,7 @@ __all__ = [
     "BetanetError", "InvalidArgumentError", "BufferTooSmallError", "MalformedError",
     "AuthenticationError", "ReplayError", "LimitExceededError", "OutOfMemoryError",
     "UncorrectableError", "ExpiredError", "StateError", "NotFoundError", "NoPathError",
-    "CryptoError", "UnsupportedError", "ProtocolError", "error_for", "check",
+    "CryptoError", "UnsupportedError", "ProtocolError", "ArgumentTypeError", "error_for", "check",
 ]
 
 
@@ -34,6 +34,10 @@ class BetanetError(Exception):
 class InvalidArgumentError(BetanetError, ValueError):
     """Invalid argument."""
     c_name = "BETANET_E_INVALID"
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type (None, not an int, not a bytes-like object)."""
 
 
 class BufferTooSmallError(BetanetError, ValueError):
