@@ -129,3 +129,26 @@ def test_get_include_has_header():
 def test_init_is_idempotent():
     for _ in range(3):
         core.init()
+
+
+INIT_ENTRY_POINTS = ["htx_session_new", "sphinx_node_new", "sphinx_keypair", "sphinx_create",
+                     "vrf_key_new", "vrf_verify", "vrf_proof_to_hash", "vrf_validate_key", "fec_new"]
+
+
+@pytest.fixture(scope="module")
+def init_program(tmp_path_factory) -> Path:
+    src = ROOT / "tests" / "init_first_use.c"
+    exe = tmp_path_factory.mktemp("init") / "init_first_use"
+    lib = betanet.get_library()
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", str(src), "-o", str(exe), "-I",
+                    betanet.get_include(), lib, f"-Wl,-rpath,{Path(lib).parent}"],
+                   check=True, capture_output=True, text=True)
+    return exe
+
+
+@pytest.mark.parametrize("entry", INIT_ENTRY_POINTS)
+def test_entry_points_initialise_on_first_use(init_program, entry):
+    """sqlite's model (betanet.h): no host has to call betanet_init() first."""
+    out = subprocess.run([str(init_program), entry], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
