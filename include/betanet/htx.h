@@ -89,7 +89,8 @@ int betanet_htx_frame_seal(const uint8_t *key, const uint8_t *ns, uint64_t count
  * out[0..*pt_len) and *consumed (the frame's bytes) are set; nothing is written to out
  * unless the tag verifies. Errors: BETANET_E_MALFORMED (truncated: fewer bytes than the
  * frame), BETANET_E_LIMIT (length > max_frame), BETANET_E_PROTOCOL (unknown type),
- * BETANET_E_AUTH (tag), BETANET_E_BUFFER_TOO_SMALL (cap < length). Thread-safe. */
+ * BETANET_E_AUTH (tag), BETANET_E_BUFFER_TOO_SMALL (cap < length), BETANET_E_INVALID
+ * (NULL). Thread-safe. */
 BETANET_NODISCARD int betanet_htx_frame_open(const uint8_t *key, const uint8_t *ns, uint64_t counter,
                            const uint8_t *in, size_t len, uint32_t max_frame,
                            int *type, uint64_t *stream_id, uint8_t *out, size_t cap,
@@ -132,16 +133,17 @@ int betanet_htx_session_new(int role, const uint8_t *k1, const uint8_t *k2,
                             uint64_t now_ms, betanet_htx_session_t **out);
 /* Wipe and free (NULL is ignored). */
 void betanet_htx_session_free(betanet_htx_session_t *s);
-/* The session's max plaintext per frame (the size of buffers for session_open). */
+/* The session's max plaintext per frame (the size of buffers for session_open); 0 for NULL. */
 size_t betanet_htx_session_max_frame(const betanet_htx_session_t *s);
-/* Copy the counters into *stats. */
+/* Copy the counters into *stats. Errors: BETANET_E_INVALID (NULL). */
 int betanet_htx_session_stats(const betanet_htx_session_t *s, betanet_htx_stats_t *stats);
 
 /* Seal one frame with plaintext pt[0..pt_len) into out[0..cap). If the key-update
  * schedule is due (frames, bytes, or now_ms), a KEY_UPDATE under the old key is written
  * first and the new key seals the frame; type KEY_UPDATE forces one now (pt_len 0).
  * *out_len = bytes written. BETANET_HTX_SEAL_BYTES(pt_len) is always enough.
- * Errors: BETANET_E_INVALID (type/stream_id/plaintext shape), BETANET_E_LIMIT
+ * The plaintext is taken as is, like betanet_htx_frame_seal (the receiver checks its shape).
+ * Errors: BETANET_E_INVALID (type, stream_id, NULL, a non-empty KEY_UPDATE), BETANET_E_LIMIT
  * (pt_len > max_frame, or the 64-bit counter is exhausted: never wraps),
  * BETANET_E_BUFFER_TOO_SMALL. A failed call changes nothing. Not thread-safe per session. */
 int betanet_htx_session_seal(betanet_htx_session_t *s, int type, uint64_t stream_id,
@@ -169,8 +171,8 @@ int betanet_htx_session_seal_stream(betanet_htx_session_t *s, uint64_t stream_id
 BETANET_NODISCARD int betanet_htx_session_open(betanet_htx_session_t *s, const uint8_t *in, size_t len,
                              size_t *consumed, betanet_htx_frame_t *frame,
                              uint8_t *out, size_t cap);
-/* Bytes of an incomplete frame held in the session's buffer (0 between frames): a peer
- * that stopped mid-frame leaves this non-zero at end of input. */
+/* Bytes of an incomplete frame held in the session's buffer (0 between frames, 0 for NULL):
+ * a peer that stopped mid-frame leaves this non-zero at end of input. */
 size_t betanet_htx_session_pending(const betanet_htx_session_t *s);
 
 #endif /* BETANET_HTX_H */

@@ -101,7 +101,8 @@ int betanet_sphinx_surb_use(uint32_t max_hops, uint32_t payload_bytes,
 /* Open a reply: `payload` (payload_bytes) is what the final hop output with
  * BETANET_SPHINX_REPLY; writes the body (payload_bytes − 16) to body_out.
  * Errors: BETANET_E_INVALID, BETANET_E_MALFORMED (secret_len/payload_len wrong),
- * BETANET_E_BUFFER_TOO_SMALL, BETANET_E_AUTH (not a reply to this SURB, or tampered).
+ * BETANET_E_BUFFER_TOO_SMALL, BETANET_E_AUTH (not a reply to this SURB, or tampered),
+ * BETANET_E_NOMEM.
  * Thread-safe. */
 BETANET_NODISCARD int betanet_sphinx_surb_open(uint32_t max_hops, uint32_t payload_bytes,
                              const uint8_t *surb_secret, size_t secret_len,
