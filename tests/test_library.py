@@ -152,3 +152,16 @@ def test_entry_points_initialise_on_first_use(init_program, entry):
     out = subprocess.run([str(init_program), entry], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
 
+
+
+def test_must_check_results_warn_when_ignored(tmp_path):
+    """BETANET_NODISCARD: ignoring a verify/open/process/reconstruct status is a warning."""
+    src = tmp_path / "ignore.c"
+    src.write_text('#include <betanet.h>\n'
+                   'void f(const uint8_t *pk, const uint8_t *pi, uint8_t *out) {\n'
+                   '    betanet_vrf_verify(pk, 32, pi, 80, 0, 0, out, 64);\n}\n')
+    cmd = ["cc", "-c", "-Werror=unused-result", "-I", betanet.get_include(), str(src), "-o", str(tmp_path / "o.o")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode != 0 and "unused-result" in proc.stderr, proc.stderr
+    src.write_text(src.read_text().replace("    betanet_vrf_verify", "    (void)!betanet_vrf_verify"))
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
