@@ -44,16 +44,22 @@ interface LibBetanet : Library {
                           proof: ByteArray, proofLen: SizeT, output: ByteArray?, outputLen: SizeT): Int
     fun betanet_vrf_verify(pk: ByteArray, pkLen: SizeT, proof: ByteArray, proofLen: SizeT,
                            alpha: ByteArray?, alphaLen: SizeT, output: ByteArray, outputLen: SizeT): Int
+    // function twins of the BETANET_VRF_*_BYTES macros: sizes without transcribing them
+    fun betanet_vrf_public_key_bytes(): SizeT
+    fun betanet_vrf_proof_bytes(): SizeT
+    fun betanet_vrf_output_bytes(): SizeT
 }
 
-// Constants from betanet.h / betanet/vrf.h
+// Status codes from betanet.h
 const val BETANET_OK = 0
 const val BETANET_E_AUTH = -4
-const val VRF_PUBLIC_KEY_BYTES = 32
-const val VRF_PROOF_BYTES = 80
-const val VRF_OUTPUT_BYTES = 64
 
 val lib: LibBetanet = Native.load(System.getenv("BETANET_LIBRARY") ?: "betanet", LibBetanet::class.java)
+
+// Sizes from the library itself (betanet/vrf.h's function twins)
+val VRF_PUBLIC_KEY_BYTES = lib.betanet_vrf_public_key_bytes().toInt()
+val VRF_PROOF_BYTES = lib.betanet_vrf_proof_bytes().toInt()
+val VRF_OUTPUT_BYTES = lib.betanet_vrf_output_bytes().toInt()
 
 fun check(rc: Int, what: String) {
     if (rc != BETANET_OK) {
