@@ -614,3 +614,14 @@ def test_key_from_seed_refuses_non_buffers():
     for bad in (None, 32, 1.0):
         with pytest.raises(BetanetError):
             KeyPair.from_seed(bad)
+
+
+@pytest.mark.parametrize("bad", [None, 5, [None], [2365], [b"x", None], b"packet"])
+def test_process_refuses_non_buffers(bad):
+    with SphinxNode(Geometry(), replay_capacity=4) as node:
+        with pytest.raises(BetanetError) as exc:
+            node.process_many(bad)
+        assert isinstance(exc.value, TypeError)
+        if not isinstance(bad, list):
+            with pytest.raises(BetanetError):
+                node.process(bad)

@@ -14,12 +14,13 @@ or a SURB reply for its creator (:class:`Reply`). Byte layout: ``docs/sphinx.md`
 from __future__ import annotations
 
 import secrets
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Sequence, Union
 
 from betanet._check import byte_buffer as _byte_buffer, integer as _integer
 from betanet._native import sphinx as _sx
-from betanet.errors import BetanetError, InvalidArgumentError
+from betanet.errors import ArgumentTypeError, BetanetError, InvalidArgumentError
 
 __all__ = [
     "kernel",
@@ -184,12 +185,15 @@ class SphinxNode:
     def process(self, packet: Buffer) -> Result:
         """Peel one layer. Raises MalformedError, AuthenticationError, ReplayError,
         ExpiredError, NotFoundError (no key for that epoch) or LimitExceededError."""
-        return _result(self._node.process(packet))
+        return _result(self._node.process(_byte_buffer(packet, "packet")))
 
     def process_many(self, packets: Sequence[Buffer]) -> list[Result | BetanetError]:
         """Process a batch in one C call without the GIL; per packet a result or its error."""
+        if isinstance(packets, (bytes, bytearray, memoryview, str)) or not isinstance(packets, abc.Iterable):
+            raise ArgumentTypeError(f"packets must be a sequence of buffers, got {type(packets).__name__}")
+        batch = [_byte_buffer(p, "packet") for p in packets]
         return [r if isinstance(r, BetanetError) else _result(r)
-                for r in self._node.process_many(packets)]
+                for r in self._node.process_many(batch)]
 
     def close(self) -> None:
         self._node.close()
