@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 # CMake build tree reused between installs, so a rebuild only recompiles what changed.
 BUILD_DIR := build/py
 
-.PHONY: demo test install sysdeps venv bench clean c-install jvm-deps test-jvm swift-deps test-swift
+.PHONY: demo test install sysdeps venv bench clean c-install jvm-deps test-jvm swift-deps test-swift abi-baseline
 
 demo: install
 	$(VENV)/bin/betanet demo
@@ -22,6 +22,7 @@ sysdeps:
 	pkg-config --exists libsodium 2>/dev/null || missing="$$missing libsodium-dev pkg-config"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing build-essential"; \
 	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v abidiff >/dev/null 2>&1 || missing="$$missing abigail-tools"; \
 	$(PYTHON) -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null || missing="$$missing python3-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -86,3 +87,8 @@ c-install: venv
 
 clean:
 	rm -rf build $(VENV) .pytest_cache .hypothesis
+
+# Rewrite the committed ABI baseline (abi/) from the current sources: only for a deliberate
+# ABI change (docs/abi.md). tests/test_abi.py compares every build against it.
+abi-baseline: install
+	$(PY) tools/abi.py baseline

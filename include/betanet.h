@@ -12,7 +12,15 @@
  *     Outputs go to caller buffers whose needed size a function or macro tells.
  *   - Stateful objects are opaque handles: betanet_x_new(..., &out) / betanet_x_free(x).
  *     A handle may be used from one thread at a time; distinct handles are independent.
- *   - Call betanet_init() once before anything else (it is idempotent and thread-safe).
+ *   - Initialisation (sqlite's model): every function that needs the library initialised
+ *     calls betanet_init() itself on first use, so a host never has to. A host may still
+ *     call it up front (to learn of a crypto backend failure early); it is idempotent and
+ *     thread-safe. No function returns BETANET_E_STATE for "not initialised"; if the
+ *     backend cannot start, the first such call returns BETANET_E_CRYPTO.
+ *   - Sizes: every size constant is BETANET_<CAP>_<THING>_BYTES; fixed sizes a host
+ *     without a C preprocessor needs also have a function twin betanet_<cap>_<thing>_bytes().
+ *   - Functions whose status must be checked before an output is trusted (verify, open,
+ *     process, decode, reconstruct, ...) are marked BETANET_NODISCARD.
  *   - Secrets are wiped with sodium_memzero; MACs are compared in constant time.
  */
 #ifndef BETANET_H
@@ -23,6 +31,15 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Marks a function whose result must be checked: ignoring it is a compiler warning. */
+#ifndef BETANET_NODISCARD
+#if defined(__GNUC__) || defined(__clang__)
+#define BETANET_NODISCARD __attribute__((warn_unused_result))
+#else
+#define BETANET_NODISCARD
+#endif
 #endif
 
 /* ---- version --------------------------------------------------------------------
@@ -60,13 +77,19 @@ int betanet_version_number(void);
  * Thread-safe. Never NULL. */
 const char *betanet_strerror(int code);
 
+/* The macro name of a status code ("BETANET_OK", "BETANET_E_INVALID", ...), or NULL for a
+ * code the library does not define: bindings enumerate the codes with it
+ * (code = 0, -1, -2, ... until NULL) instead of copying the list. Static string. */
+const char *betanet_error_name(int code);
+
 /* ---- initialisation -----------------------------------------------------------------
- * Initialise libsodium and detect CPU features. Idempotent and thread-safe; call it
- * before any other function except betanet_set_allocator and the version functions.
+ * Initialise libsodium and detect CPU features. Idempotent and thread-safe. Optional:
+ * every function that needs it calls it on first use (see "Initialisation" above).
  * Errors: BETANET_E_CRYPTO if libsodium cannot initialise. */
 int betanet_init(void);
 
-/* CPU features the library detected and uses (bit set of BETANET_CPU_*); 0 before init. */
+/* CPU features the library detected and uses (bit set of BETANET_CPU_*). Initialises
+ * the library on first use. */
 #define BETANET_CPU_SSSE3   (1u << 0)
 #define BETANET_CPU_AVX2    (1u << 1)
 #define BETANET_CPU_AVX512  (1u << 2)  /* AVX-512 F + BW + VL */
@@ -81,28 +104,17 @@ unsigned int betanet_cpu_features(void);
 unsigned int betanet_cpu_restrict(unsigned int mask);
 
 /* ---- memory ---------------------------------------------------------------------------
- * Let a host without malloc supply its own allocator. Must be called before
- * betanet_init() and before any handle exists; passing NULL for both restores malloc/free.
+ * Let a host without malloc supply its own allocator. Must be called before any handle
+ * exists (it need not precede betanet_init); passing NULL for both restores malloc/free.
  * `alloc(size, ctx)` returns memory aligned to at least 16 bytes or NULL.
  * Errors: BETANET_E_INVALID if exactly one of alloc/free is NULL,
  *         BETANET_E_STATE if a handle allocated with the previous allocator is alive. */
-typedef void *(*betanet_alloc_fn)(size_t size, void *ctx);
-typedef void (*betanet_free_fn)(void *ptr, void *ctx);
-int betanet_set_allocator(betanet_alloc_fn alloc, betanet_free_fn free_fn, void *ctx);
+typedef void *(*betanet_alloc_fn_t)(size_t size, void *ctx);
+typedef void (*betanet_free_fn_t)(void *ptr, void *ctx);
+int betanet_set_allocator(betanet_alloc_fn_t alloc, betanet_free_fn_t free_fn, void *ctx);
 
 /* Number of live allocations made through the library's allocator (leak checks). */
 size_t betanet_live_allocations(void);
-
-/* ---- result checking --------------------------------------------------------------
- * BETANET_NODISCARD marks functions whose status must be checked: their outputs are
- * undefined (or the requested change did not happen) when they fail. */
-#ifndef BETANET_NODISCARD
-#if defined(__GNUC__) || defined(__clang__)
-#define BETANET_NODISCARD __attribute__((warn_unused_result))
-#else
-#define BETANET_NODISCARD
-#endif
-#endif
 
 /* ---- capabilities ------------------------------------------------------------------- */
 #define BETANET_H_INSIDE

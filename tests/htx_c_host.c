@@ -8,10 +8,10 @@
 
 #define CHECK(c) do { if (!(c)) { printf("FAIL line %d: %s\n", __LINE__, #c); return 1; } } while (0)
 
-static int feed(betanet_htx_session *rx, const uint8_t *wire, size_t len, uint8_t *data_out,
+static int feed(betanet_htx_session_t *rx, const uint8_t *wire, size_t len, uint8_t *data_out,
                 size_t *data_len, int *updates) {
-    static uint8_t pt[BETANET_HTX_DEFAULT_MAX_FRAME];
-    betanet_htx_frame f;
+    static uint8_t pt[BETANET_HTX_DEFAULT_MAX_FRAME_BYTES];
+    betanet_htx_frame_t f;
     size_t off = 0, step = 1, used;
     while (off < len) {
         size_t n = len - off < step ? len - off : step;
@@ -30,9 +30,9 @@ static int feed(betanet_htx_session *rx, const uint8_t *wire, size_t len, uint8_
 
 int main(void) {
     uint8_t k1[32], k2[32], hh[32], msg[4000], got[8000], wire[100000];
-    betanet_htx_session *a, *b;
-    betanet_htx_config cfg = {0};
-    betanet_htx_stats st;
+    betanet_htx_session_t *a, *b;
+    betanet_htx_config_t cfg = {0};
+    betanet_htx_stats_t st;
     size_t n, w = 0, got_len = 0;
     int updates = 0, i;
     CHECK(betanet_init() == 0);
@@ -55,8 +55,8 @@ int main(void) {
     CHECK(updates == (int)st.send_epoch && betanet_htx_session_pending(b) == 0);
     /* a replay of the first frame now fails authentication, and the error is sticky */
     {
-        uint8_t pt[BETANET_HTX_DEFAULT_MAX_FRAME];
-        betanet_htx_frame f;
+        uint8_t pt[BETANET_HTX_DEFAULT_MAX_FRAME_BYTES];
+        betanet_htx_frame_t f;
         size_t used;
         CHECK(betanet_htx_session_open(b, wire, 27, &used, &f, pt, sizeof pt) == BETANET_E_AUTH);
         CHECK(betanet_htx_session_open(b, wire, 27, &used, &f, pt, sizeof pt) == BETANET_E_AUTH);
@@ -68,7 +68,7 @@ int main(void) {
     CHECK(betanet_htx_session_seal_stream(a, 1, 4, msg, 1, 0, wire, sizeof wire, &n) == BETANET_E_INVALID);
     betanet_htx_session_free(b);
     {
-        betanet_htx_session *bad = a;
+        betanet_htx_session_t *bad = a;
         CHECK(betanet_htx_session_new(7, k1, k2, hh, NULL, 0, &bad) == BETANET_E_INVALID && bad == NULL);
     }
     betanet_htx_session_free(a);

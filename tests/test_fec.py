@@ -536,3 +536,12 @@ def test_encode_sequence_into_array():
     out = np.zeros((2, 4), dtype=np.uint8)
     assert rs.encode(data, out=out) is out
     assert [r.tobytes() for r in out] == [bytes(p) for p in rs.encode(data)]
+
+
+# ---- bad arguments (issue 9, defect 13): always a BetanetError, never OverflowError -----------
+
+@pytest.mark.parametrize("k,m", [(2**32 + 2, 2), (2, 2**32 + 2), (2**31, 2**31), (-1, 3), (3, -1),
+                                 (2**64, 1), (254, 2)])
+def test_codec_sizes_out_of_range(k, m):
+    with pytest.raises(InvalidArgumentError):
+        ReedSolomon(k, m)

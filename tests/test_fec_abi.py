@@ -14,10 +14,10 @@ import betanet
 
 CDEF = """
     typedef struct betanet_fec betanet_fec_t;
-    typedef void *(*betanet_alloc_fn)(size_t size, void *ctx);
-    typedef void (*betanet_free_fn)(void *ptr, void *ctx);
+    typedef void *(*betanet_alloc_fn_t)(size_t size, void *ctx);
+    typedef void (*betanet_free_fn_t)(void *ptr, void *ctx);
     int betanet_init(void);
-    int betanet_set_allocator(betanet_alloc_fn alloc, betanet_free_fn free_fn, void *ctx);
+    int betanet_set_allocator(betanet_alloc_fn_t alloc, betanet_free_fn_t free_fn, void *ctx);
     size_t betanet_live_allocations(void);
     int betanet_fec_new(unsigned int k, unsigned int m, betanet_fec_t **out);
     void betanet_fec_free(betanet_fec_t *fec);

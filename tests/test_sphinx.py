@@ -464,7 +464,7 @@ C_PROGRAM = r"""
 #include <string.h>
 #include <betanet.h>
 #define H BETANET_SPHINX_DEFAULT_HOPS
-#define P BETANET_SPHINX_DEFAULT_PAYLOAD
+#define P BETANET_SPHINX_DEFAULT_PAYLOAD_BYTES
 static unsigned char pkt[BETANET_SPHINX_PACKET_BYTES(H, P)], out[BETANET_SPHINX_PACKET_BYTES(H, P)];
 static unsigned char surb[BETANET_SPHINX_SURB_BYTES(H)], secret[BETANET_SPHINX_SURB_SECRET_BYTES(H)];
 int main(void) {
@@ -578,3 +578,50 @@ def test_property_any_body_route_and_delays_round_trip(body, n, delays, epoch, d
     assert all(r.epoch == epoch for r in results)
     for _, node in nodes:
         node.close()
+
+
+# ---- bad arguments (issue 9, defect 13): always a BetanetError, never OverflowError -----------
+
+@pytest.mark.parametrize("capacity", [-1, 0, 1 << 64, 2**100])
+def test_node_capacity_out_of_range(capacity):
+    with pytest.raises(InvalidArgumentError):
+        SphinxNode(Geometry(), replay_capacity=capacity)
+
+
+@pytest.mark.parametrize("capacity", [None, 1.5, "8", True])
+def test_node_capacity_wrong_type(capacity):
+    with pytest.raises(BetanetError) as exc:
+        SphinxNode(Geometry(), replay_capacity=capacity)
+    assert isinstance(exc.value, TypeError)
+
+
+def test_epoch_and_geometry_out_of_range():
+    with pytest.raises(InvalidArgumentError):
+        Geometry(max_hops=-1)
+    with pytest.raises(InvalidArgumentError):
+        Geometry(payload_bytes=2**32)
+    with SphinxNode(Geometry(), replay_capacity=4) as node:
+        for call in (lambda: node.add_key(-1, bytes(32)), lambda: node.expire(2**32),
+                     lambda: node.replay_count(-5)):
+            with pytest.raises(InvalidArgumentError):
+                call()
+        with pytest.raises(BetanetError):
+            node.add_key(1, None)
+
+
+def test_key_from_seed_refuses_non_buffers():
+    # bytes(32) of an int would be 32 zero bytes: a silent, fixed key
+    for bad in (None, 32, 1.0):
+        with pytest.raises(BetanetError):
+            KeyPair.from_seed(bad)
+
+
+@pytest.mark.parametrize("bad", [None, 5, [None], [2365], [b"x", None], b"packet"])
+def test_process_refuses_non_buffers(bad):
+    with SphinxNode(Geometry(), replay_capacity=4) as node:
+        with pytest.raises(BetanetError) as exc:
+            node.process_many(bad)
+        assert isinstance(exc.value, TypeError)
+        if not isinstance(bad, list):
+            with pytest.raises(BetanetError):
+                node.process(bad)

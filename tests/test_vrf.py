@@ -358,3 +358,38 @@ def test_c_api(tmp_path):
                     f"-Wl,-rpath,{lib.parent}", "-o", str(exe)], check=True)
     proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), f"C check {proc.returncode} failed"
+
+
+# ---- bad arguments (issue 9, defect 13): always a BetanetError, never silent -------------------
+
+def test_from_seed_none_is_an_error_not_a_random_key():
+    with pytest.raises(BetanetError) as exc:
+        vrf.VRFKeyPair.from_seed(None)
+    assert isinstance(exc.value, TypeError)
+    with pytest.raises(InvalidArgumentError):
+        vrf.VRFKeyPair.from_seed(b"\x01" * 31)
+
+
+def test_prove_none_is_an_error():
+    key = vrf.VRFKeyPair.from_seed(bytes(32))
+    for call in (key.prove, key.prove_with_output):
+        with pytest.raises(BetanetError) as exc:
+            call(None)
+        assert isinstance(exc.value, TypeError)
+    with pytest.raises(BetanetError):
+        key.prove(12345)
+    for bad in (None, 3.5, "text"):
+        with pytest.raises(BetanetError):
+            vrf.verify(key.public_key, key.prove(b""), bad)
+
+
+def test_strided_buffers_are_read_not_refused():
+    key = vrf.VRFKeyPair.from_seed(bytes(range(32)))
+    proof = key.prove(b"abc")
+    strided_alpha = memoryview(b"aXbXcX")[::2]          # b"abc", not contiguous
+    strided_proof = memoryview(bytes(b for p in proof for b in (p, 0)))[::2]
+    strided_pk = np.frombuffer(bytes(b for p in key.public_key for b in (p, 0)), np.uint8)[::2]
+    assert vrf.verify(strided_pk, strided_proof, strided_alpha) == vrf.proof_to_hash(proof)
+    assert key.prove(strided_alpha) == proof
+    assert vrf.proof_to_hash(strided_proof) == vrf.proof_to_hash(proof)
+    vrf.validate_public_key(strided_pk)

@@ -44,16 +44,22 @@ interface LibBetanet : Library {
                           proof: ByteArray, proofLen: SizeT, output: ByteArray?, outputLen: SizeT): Int
     fun betanet_vrf_verify(pk: ByteArray, pkLen: SizeT, proof: ByteArray, proofLen: SizeT,
                            alpha: ByteArray?, alphaLen: SizeT, output: ByteArray, outputLen: SizeT): Int
+    // function twins of the BETANET_VRF_*_BYTES macros: sizes without transcribing them
+    fun betanet_vrf_public_key_bytes(): SizeT
+    fun betanet_vrf_proof_bytes(): SizeT
+    fun betanet_vrf_output_bytes(): SizeT
 }
 
-// Constants from betanet.h / betanet/vrf.h
+// Status codes from betanet.h
 const val BETANET_OK = 0
 const val BETANET_E_AUTH = -4
-const val VRF_PUBLICKEYBYTES = 32
-const val VRF_PROOFBYTES = 80
-const val VRF_OUTPUTBYTES = 64
 
 val lib: LibBetanet = Native.load(System.getenv("BETANET_LIBRARY") ?: "betanet", LibBetanet::class.java)
+
+// Sizes from the library itself (betanet/vrf.h's function twins)
+val VRF_PUBLIC_KEY_BYTES = lib.betanet_vrf_public_key_bytes().toInt()
+val VRF_PROOF_BYTES = lib.betanet_vrf_proof_bytes().toInt()
+val VRF_OUTPUT_BYTES = lib.betanet_vrf_output_bytes().toInt()
 
 fun check(rc: Int, what: String) {
     if (rc != BETANET_OK) {
@@ -115,9 +121,9 @@ fun vrfProveVerify() {
     val out = PointerByReference()
     check(lib.betanet_vrf_key_new(seed, size(seed.size), out), "betanet_vrf_key_new")
     val key = out.value
-    val pk = ByteArray(VRF_PUBLICKEYBYTES)
-    val proof = ByteArray(VRF_PROOFBYTES)
-    val beta = ByteArray(VRF_OUTPUTBYTES)
+    val pk = ByteArray(VRF_PUBLIC_KEY_BYTES)
+    val proof = ByteArray(VRF_PROOF_BYTES)
+    val beta = ByteArray(VRF_OUTPUT_BYTES)
     try {
         check(lib.betanet_vrf_key_public(key, pk, size(pk.size)), "betanet_vrf_key_public")
         check(lib.betanet_vrf_prove(key, alpha, size(0), proof, size(proof.size), beta, size(beta.size)),
@@ -128,7 +134,7 @@ fun vrfProveVerify() {
     if (!pk.contentEquals(expectPk) || !proof.contentEquals(expectPi) || !beta.contentEquals(expectBeta))
         fail("vrf: prove does not match RFC 9381 example 16")
 
-    val verified = ByteArray(VRF_OUTPUTBYTES)
+    val verified = ByteArray(VRF_OUTPUT_BYTES)
     check(lib.betanet_vrf_verify(pk, size(pk.size), proof, size(proof.size), alpha, size(0),
                                  verified, size(verified.size)), "betanet_vrf_verify")
     if (!verified.contentEquals(beta)) fail("vrf: verify output differs from prove output")

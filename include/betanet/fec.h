@@ -24,10 +24,11 @@
 
 typedef struct betanet_fec betanet_fec_t;
 
-/* Create a codec for k data and m parity shards: 1 <= k, 1 <= m, k + m <= 255.
+/* Create a codec for k data and m parity shards: 1 <= k, 1 <= m, k + m <= 255 (checked
+ * without overflow: any k or m above 254 is out of range).
  * Precomputes the encoding matrix. *out receives the handle (NULL on error).
  * Errors: BETANET_E_INVALID (range, out == NULL), BETANET_E_NOMEM, BETANET_E_CRYPTO
- * (betanet_init failed). Thread-safe. */
+ * (the crypto backend cannot initialise). Thread-safe. */
 int betanet_fec_new(unsigned int k, unsigned int m, betanet_fec_t **out);
 
 /* Free a codec (NULL is ignored). */
@@ -44,7 +45,7 @@ int betanet_fec_encode(betanet_fec_t *fec, const uint8_t *const *data,
  * k present ones. Decoding matrices are cached per erasure pattern (16 patterns, LRU).
  * Errors: BETANET_E_INVALID (NULL handle/pointer), BETANET_E_UNCORRECTABLE (fewer than
  * k shards present), BETANET_E_NOMEM. */
-int betanet_fec_reconstruct(betanet_fec_t *fec, uint8_t *const *shards,
+BETANET_NODISCARD int betanet_fec_reconstruct(betanet_fec_t *fec, uint8_t *const *shards,
                             const uint8_t *present, size_t len);
 
 /* Correct silent corruption plus erasures: shards and present as for reconstruct
@@ -59,7 +60,7 @@ int betanet_fec_reconstruct(betanet_fec_t *fec, uint8_t *const *shards,
  * corrupted (may be NULL) receives the indices, ascending, of the corrupted shards
  * repaired (not the missing ones) — room for m entries; *n_corrupted (may be NULL)
  * their number. Errors: BETANET_E_INVALID, BETANET_E_UNCORRECTABLE, BETANET_E_NOMEM. */
-int betanet_fec_correct(betanet_fec_t *fec, uint8_t *const *shards, const uint8_t *present,
+BETANET_NODISCARD int betanet_fec_correct(betanet_fec_t *fec, uint8_t *const *shards, const uint8_t *present,
                         size_t len, uint8_t *corrupted, size_t *n_corrupted);
 
 /* Name of the region-multiply kernel the FEC calls use now on this CPU ("gfni-avx512",

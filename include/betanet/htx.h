@@ -30,9 +30,15 @@
 #define BETANET_HTX_MAX_HEADER_BYTES   12u  /* 3 length + 1 type + 8 varint stream id */
 #define BETANET_HTX_OVERHEAD_BYTES     28u  /* max header + tag */
 #define BETANET_HTX_KEY_UPDATE_BYTES   20u  /* a whole KEY_UPDATE frame (4 + 0 + 16) */
-#define BETANET_HTX_DEFAULT_MAX_FRAME  16384u     /* default max plaintext per frame */
-#define BETANET_HTX_MAX_FRAME_LIMIT    16777215u  /* 2^24 - 1: what uint24 can carry */
+#define BETANET_HTX_DEFAULT_MAX_FRAME_BYTES  16384u     /* default max plaintext per frame */
+#define BETANET_HTX_MAX_FRAME_LIMIT_BYTES    16777215u  /* 2^24 - 1: what uint24 can carry */
 #define BETANET_HTX_VARINT_MAX         4611686018427387903ull  /* 2^62 - 1 */
+/* Function twins of the fixed sizes (for hosts without the C preprocessor). Thread-safe. */
+size_t betanet_htx_key_bytes(void);       /* BETANET_HTX_KEY_BYTES */
+size_t betanet_htx_ns_bytes(void);        /* BETANET_HTX_NS_BYTES */
+size_t betanet_htx_hash_bytes(void);      /* BETANET_HTX_HASH_BYTES */
+size_t betanet_htx_tag_bytes(void);       /* BETANET_HTX_TAG_BYTES */
+size_t betanet_htx_overhead_bytes(void);  /* BETANET_HTX_OVERHEAD_BYTES */
 /* Bytes one sealed frame with a `plen`-byte plaintext can take. */
 #define BETANET_HTX_FRAME_BYTES(plen)  ((size_t)(plen) + BETANET_HTX_OVERHEAD_BYTES)
 /* Bytes betanet_htx_session_seal may write: the frame plus a scheduled KEY_UPDATE. */
@@ -57,7 +63,7 @@
 int betanet_htx_varint_encode(uint64_t value, uint8_t *out, size_t cap, size_t *written);
 /* Decode one varint (any valid length) from in[0..len). *consumed = bytes used.
  * Errors: BETANET_E_MALFORMED (truncated), BETANET_E_INVALID (NULL). Thread-safe. */
-int betanet_htx_varint_decode(const uint8_t *in, size_t len, uint64_t *value, size_t *consumed);
+BETANET_NODISCARD int betanet_htx_varint_decode(const uint8_t *in, size_t len, uint64_t *value, size_t *consumed);
 
 /* ---- key schedule -----------------------------------------------------------------
  * Keys are BETANET_HTX_KEY_BYTES (32), NS values BETANET_HTX_NS_BYTES (12) everywhere.
@@ -83,8 +89,9 @@ int betanet_htx_frame_seal(const uint8_t *key, const uint8_t *ns, uint64_t count
  * out[0..*pt_len) and *consumed (the frame's bytes) are set; nothing is written to out
  * unless the tag verifies. Errors: BETANET_E_MALFORMED (truncated: fewer bytes than the
  * frame), BETANET_E_LIMIT (length > max_frame), BETANET_E_PROTOCOL (unknown type),
- * BETANET_E_AUTH (tag), BETANET_E_BUFFER_TOO_SMALL (cap < length). Thread-safe. */
-int betanet_htx_frame_open(const uint8_t *key, const uint8_t *ns, uint64_t counter,
+ * BETANET_E_AUTH (tag), BETANET_E_BUFFER_TOO_SMALL (cap < length), BETANET_E_INVALID
+ * (NULL). Thread-safe. */
+BETANET_NODISCARD int betanet_htx_frame_open(const uint8_t *key, const uint8_t *ns, uint64_t counter,
                            const uint8_t *in, size_t len, uint32_t max_frame,
                            int *type, uint64_t *stream_id, uint8_t *out, size_t cap,
                            size_t *pt_len, size_t *consumed);
@@ -96,7 +103,7 @@ typedef struct betanet_htx_config {
     uint64_t rekey_bytes;    /* send-side key update after this many plaintext bytes (8 GiB) */
     uint64_t rekey_frames;   /* ... after this many frames incl. the KEY_UPDATE (65536; >= 2) */
     uint64_t rekey_ms;       /* ... after this long on one key, by the caller's clock (3600000) */
-} betanet_htx_config;
+} betanet_htx_config_t;
 
 /* Counters of one session (for hosts, tests and logs). */
 typedef struct betanet_htx_stats {
@@ -104,47 +111,48 @@ typedef struct betanet_htx_stats {
     uint64_t send_bytes, recv_bytes;       /* plaintext bytes under the current keys */
     uint64_t send_epoch, recv_epoch;       /* key updates done in each direction */
     uint64_t frames_sent, frames_received; /* over the whole session */
-} betanet_htx_stats;
+} betanet_htx_stats_t;
 
 /* One frame yielded by betanet_htx_session_open. */
 typedef struct betanet_htx_frame {
     int type;              /* BETANET_HTX_* frame type */
     uint64_t stream_id;    /* 0 for frames without one */
     size_t length;         /* plaintext bytes written to the caller's buffer */
-} betanet_htx_frame;
+} betanet_htx_frame_t;
 
-typedef struct betanet_htx_session betanet_htx_session;
+typedef struct betanet_htx_session betanet_htx_session_t;
 
 /* A session from the handshake's two split keys: k1 protects initiator->responder
  * frames, k2 responder->initiator; `role` picks which one this side sends with.
  * handshake_hash (32 bytes) salts key updates. `config` may be NULL (defaults); now_ms
  * starts the time-based schedule. The keys are copied (wipe yours).
  * Errors: BETANET_E_INVALID (role, NULL, config out of range), BETANET_E_NOMEM,
- * BETANET_E_STATE (betanet_init not called). */
+ * BETANET_E_CRYPTO (the crypto backend cannot initialise). */
 int betanet_htx_session_new(int role, const uint8_t *k1, const uint8_t *k2,
-                            const uint8_t *handshake_hash /* 32 bytes */, const betanet_htx_config *config,
-                            uint64_t now_ms, betanet_htx_session **out);
+                            const uint8_t *handshake_hash /* 32 bytes */, const betanet_htx_config_t *config,
+                            uint64_t now_ms, betanet_htx_session_t **out);
 /* Wipe and free (NULL is ignored). */
-void betanet_htx_session_free(betanet_htx_session *s);
-/* The session's max plaintext per frame (the size of buffers for session_open). */
-size_t betanet_htx_session_max_frame(const betanet_htx_session *s);
-/* Copy the counters into *stats. */
-int betanet_htx_session_stats(const betanet_htx_session *s, betanet_htx_stats *stats);
+void betanet_htx_session_free(betanet_htx_session_t *s);
+/* The session's max plaintext per frame (the size of buffers for session_open); 0 for NULL. */
+size_t betanet_htx_session_max_frame(const betanet_htx_session_t *s);
+/* Copy the counters into *stats. Errors: BETANET_E_INVALID (NULL). */
+int betanet_htx_session_stats(const betanet_htx_session_t *s, betanet_htx_stats_t *stats);
 
 /* Seal one frame with plaintext pt[0..pt_len) into out[0..cap). If the key-update
  * schedule is due (frames, bytes, or now_ms), a KEY_UPDATE under the old key is written
  * first and the new key seals the frame; type KEY_UPDATE forces one now (pt_len 0).
  * *out_len = bytes written. BETANET_HTX_SEAL_BYTES(pt_len) is always enough.
- * Errors: BETANET_E_INVALID (type/stream_id/plaintext shape), BETANET_E_LIMIT
+ * The plaintext is taken as is, like betanet_htx_frame_seal (the receiver checks its shape).
+ * Errors: BETANET_E_INVALID (type, stream_id, NULL, a non-empty KEY_UPDATE), BETANET_E_LIMIT
  * (pt_len > max_frame, or the 64-bit counter is exhausted: never wraps),
  * BETANET_E_BUFFER_TOO_SMALL. A failed call changes nothing. Not thread-safe per session. */
-int betanet_htx_session_seal(betanet_htx_session *s, int type, uint64_t stream_id,
+int betanet_htx_session_seal(betanet_htx_session_t *s, int type, uint64_t stream_id,
                              const uint8_t *pt, size_t pt_len, uint64_t now_ms,
                              uint8_t *out, size_t cap, size_t *out_len);
 /* Seal one STREAM frame whose plaintext is flags | data[0..len) without the caller
  * building it (the data path). Same rules and errors as betanet_htx_session_seal with
- * a (len + 1)-byte plaintext. */
-int betanet_htx_session_seal_stream(betanet_htx_session *s, uint64_t stream_id, uint8_t flags,
+ * a (len + 1)-byte plaintext (len >= max_frame, SIZE_MAX included, is BETANET_E_LIMIT). */
+int betanet_htx_session_seal_stream(betanet_htx_session_t *s, uint64_t stream_id, uint8_t flags,
                                     const uint8_t *data, size_t len, uint64_t now_ms,
                                     uint8_t *out, size_t cap, size_t *out_len);
 /* Feed received bytes in[0..len) (any split) and take at most one whole, authenticated
@@ -160,11 +168,11 @@ int betanet_htx_session_seal_stream(betanet_htx_session *s, uint64_t stream_id, 
  * counter exhausted), BETANET_E_PROTOCOL (unknown type), BETANET_E_MALFORMED (bad
  * plaintext shape); not sticky: BETANET_E_BUFFER_TOO_SMALL (cap < max_frame),
  * BETANET_E_INVALID. Not thread-safe per session. */
-int betanet_htx_session_open(betanet_htx_session *s, const uint8_t *in, size_t len,
-                             size_t *consumed, betanet_htx_frame *frame,
+BETANET_NODISCARD int betanet_htx_session_open(betanet_htx_session_t *s, const uint8_t *in, size_t len,
+                             size_t *consumed, betanet_htx_frame_t *frame,
                              uint8_t *out, size_t cap);
-/* Bytes of an incomplete frame held in the session's buffer (0 between frames): a peer
- * that stopped mid-frame leaves this non-zero at end of input. */
-size_t betanet_htx_session_pending(const betanet_htx_session *s);
+/* Bytes of an incomplete frame held in the session's buffer (0 between frames, 0 for NULL):
+ * a peer that stopped mid-frame leaves this non-zero at end of input. */
+size_t betanet_htx_session_pending(const betanet_htx_session_t *s);
 
 #endif /* BETANET_HTX_H */

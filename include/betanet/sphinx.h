@@ -6,7 +6,7 @@
  *   entry   = flags (1) ‖ delay_ms (4, BE) ‖ node id (32) ‖ next γ or SURB id (16)
  *
  * A geometry is (max_hops, payload_bytes): 1 ≤ max_hops ≤ BETANET_SPHINX_MAX_HOPS and
- * BETANET_SPHINX_MIN_PAYLOAD ≤ payload_bytes ≤ BETANET_SPHINX_MAX_PAYLOAD. Every hop of a
+ * BETANET_SPHINX_MIN_PAYLOAD_BYTES ≤ payload_bytes ≤ BETANET_SPHINX_MAX_PAYLOAD_BYTES. Every hop of a
  * route must use the same geometry. The application body carried by a packet is
  * payload_bytes − 16 bytes (16 zero bytes are prepended and checked at the final hop);
  * shorter bodies are zero-padded.
@@ -18,10 +18,10 @@
 #endif
 
 #define BETANET_SPHINX_DEFAULT_HOPS      5
-#define BETANET_SPHINX_DEFAULT_PAYLOAD   2048
+#define BETANET_SPHINX_DEFAULT_PAYLOAD_BYTES   2048
 #define BETANET_SPHINX_MAX_HOPS          16
-#define BETANET_SPHINX_MIN_PAYLOAD       64
-#define BETANET_SPHINX_MAX_PAYLOAD       65536
+#define BETANET_SPHINX_MIN_PAYLOAD_BYTES       64
+#define BETANET_SPHINX_MAX_PAYLOAD_BYTES       65536
 #define BETANET_SPHINX_KEY_BYTES         32   /* X25519 public and secret keys */
 #define BETANET_SPHINX_ID_BYTES          32   /* node / destination identifiers */
 #define BETANET_SPHINX_SURB_ID_BYTES     16
@@ -41,6 +41,8 @@
 #define BETANET_SPHINX_REPLY    3  /* hand the output payload to node_id (a SURB's creator) */
 
 /* Size functions: same values as the macros; 0 when the geometry is invalid. Thread-safe. */
+size_t betanet_sphinx_key_bytes(void);   /* BETANET_SPHINX_KEY_BYTES */
+size_t betanet_sphinx_id_bytes(void);    /* BETANET_SPHINX_ID_BYTES */
 size_t betanet_sphinx_header_bytes(uint32_t max_hops);
 size_t betanet_sphinx_packet_bytes(uint32_t max_hops, uint32_t payload_bytes);
 size_t betanet_sphinx_body_bytes(uint32_t payload_bytes);
@@ -49,7 +51,7 @@ size_t betanet_sphinx_surb_secret_bytes(uint32_t max_hops);
 
 /* A mixnode key pair: secret_key (32) is an X25519 scalar, public_key (32) = X25519(sk, 9).
  * seed32 NULL draws the secret from randombytes_buf; else sk = clamp(BLAKE2b-256(seed)).
- * Errors: BETANET_E_INVALID (NULL outputs). Thread-safe. */
+ * Errors: BETANET_E_INVALID (NULL outputs), BETANET_E_CRYPTO. Thread-safe. */
 int betanet_sphinx_keypair(uint8_t *public_key, uint8_t *secret_key, const uint8_t *seed32);
 
 /* One hop of a route chosen by the sender. delay_ms is how long that hop holds the
@@ -67,7 +69,7 @@ typedef struct betanet_sphinx_hop {
  * Writes BETANET_SPHINX_PACKET_BYTES into packet_out (packet_cap at least that).
  * Cost: n_hops X25519 plus n_hops fixed-base Ed25519 multiplications. Errors: BETANET_E_INVALID (geometry, n_hops, NULLs,
  * body too long), BETANET_E_BUFFER_TOO_SMALL, BETANET_E_CRYPTO (a public key is a
- * low-order point). Thread-safe. */
+ * low-order point, or the backend cannot initialise). Thread-safe. */
 int betanet_sphinx_create(uint32_t max_hops, uint32_t payload_bytes, uint32_t epoch,
                           const betanet_sphinx_hop_t *hops, size_t n_hops,
                           const uint8_t *dest_id, const uint8_t *body, size_t body_len,
@@ -99,9 +101,10 @@ int betanet_sphinx_surb_use(uint32_t max_hops, uint32_t payload_bytes,
 /* Open a reply: `payload` (payload_bytes) is what the final hop output with
  * BETANET_SPHINX_REPLY; writes the body (payload_bytes − 16) to body_out.
  * Errors: BETANET_E_INVALID, BETANET_E_MALFORMED (secret_len/payload_len wrong),
- * BETANET_E_BUFFER_TOO_SMALL, BETANET_E_AUTH (not a reply to this SURB, or tampered).
+ * BETANET_E_BUFFER_TOO_SMALL, BETANET_E_AUTH (not a reply to this SURB, or tampered),
+ * BETANET_E_NOMEM.
  * Thread-safe. */
-int betanet_sphinx_surb_open(uint32_t max_hops, uint32_t payload_bytes,
+BETANET_NODISCARD int betanet_sphinx_surb_open(uint32_t max_hops, uint32_t payload_bytes,
                              const uint8_t *surb_secret, size_t secret_len,
                              const uint8_t *payload, size_t payload_len,
                              uint8_t *body_out, size_t body_cap);
@@ -116,7 +119,7 @@ int betanet_sphinx_surb_open(uint32_t max_hops, uint32_t payload_bytes,
 typedef struct betanet_sphinx_node betanet_sphinx_node_t;
 
 /* Create a node for a geometry. replay_capacity: 1 .. 2^28 packets per epoch.
- * Errors: BETANET_E_INVALID, BETANET_E_NOMEM. */
+ * Errors: BETANET_E_INVALID, BETANET_E_NOMEM, BETANET_E_CRYPTO. */
 int betanet_sphinx_node_new(uint32_t max_hops, uint32_t payload_bytes, size_t replay_capacity,
                             betanet_sphinx_node_t **out);
 /* Free a node, wiping its keys. NULL is ignored. */
@@ -157,7 +160,7 @@ typedef struct betanet_sphinx_result {
  * length, bad α, bad flags), BETANET_E_EXPIRED (epoch expired), BETANET_E_NOT_FOUND
  * (no key for this future epoch), BETANET_E_REPLAY, BETANET_E_AUTH (header MAC, or the
  * zero prefix at a DELIVER hop), BETANET_E_LIMIT (replay filter full: rotate the key). */
-int betanet_sphinx_node_process(betanet_sphinx_node_t *node, const uint8_t *packet, size_t packet_len,
+BETANET_NODISCARD int betanet_sphinx_node_process(betanet_sphinx_node_t *node, const uint8_t *packet, size_t packet_len,
                                 betanet_sphinx_result_t *result, uint8_t *out, size_t out_cap);
 
 /* Process `count` packets of PACKET_BYTES each, packet i at packets + i·PACKET_BYTES,
@@ -168,8 +171,8 @@ int betanet_sphinx_node_process(betanet_sphinx_node_t *node, const uint8_t *pack
  * 8 whose X25519s run 8 at a time when the CPU has BETANET_CPU_AVX512IFMA (and
  * betanet_cpu_restrict allows it), else through libsodium. Thread-safe like _process.
  * Returns the number processed successfully, or a negative BETANET_E_INVALID for bad
- * arguments. */
-int betanet_sphinx_node_process_many(betanet_sphinx_node_t *node, const uint8_t *packets, size_t count,
+ * arguments (count above 2^31 - 1 included). */
+BETANET_NODISCARD int betanet_sphinx_node_process_many(betanet_sphinx_node_t *node, const uint8_t *packets, size_t count,
                                      betanet_sphinx_result_t *results, uint8_t *outs);
 
 /* Name of the X25519 implementation betanet_sphinx_node_process_many uses now on this CPU:

@@ -16,8 +16,8 @@ cdef extern from "betanet.h" nogil:
     int BETANET_VERSION_MAJOR
     int BETANET_VERSION_MINOR
     int BETANET_VERSION_PATCH
-    ctypedef void *(*betanet_alloc_fn)(size_t size, void *ctx)
-    ctypedef void (*betanet_free_fn)(void *ptr, void *ctx)
+    ctypedef void *(*betanet_alloc_fn_t)(size_t size, void *ctx)
+    ctypedef void (*betanet_free_fn_t)(void *ptr, void *ctx)
 
 # Verbatim C for what Cython cannot express: atomics, pthread_once, CPUID.
 cdef extern from *:
@@ -69,8 +69,8 @@ cdef extern from *:
     size_t bnt_live_get() nogil
 
 # The host allocator. NULL means libc. Only changed while no allocation is alive.
-cdef betanet_alloc_fn g_alloc = NULL
-cdef betanet_free_fn g_free = NULL
+cdef betanet_alloc_fn_t g_alloc = NULL
+cdef betanet_free_fn_t g_free = NULL
 cdef void *g_ctx = NULL
 
 
@@ -87,10 +87,6 @@ cdef public int betanet_init() noexcept nogil:
     return bnt_run_init(bnt_do_init)
 
 
-cdef public int bnt_ready() noexcept nogil:
-    return bnt_status_get() == BETANET_OK
-
-
 cdef public const char *betanet_version_string() noexcept nogil:
     return BETANET_VERSION_STRING
 
@@ -99,43 +95,60 @@ cdef public int betanet_version_number() noexcept nogil:
     return (BETANET_VERSION_MAJOR << 16) | (BETANET_VERSION_MINOR << 8) | BETANET_VERSION_PATCH
 
 
+# The status codes, one row each: the code, its macro name (stringified by the
+# preprocessor from the macro itself, so it cannot drift) and its description.
+cdef extern from *:
+    """
+    typedef struct { int code; const char *name; const char *text; } bnt_error_row;
+    #define BNT_ERR(macro, text) { macro, #macro, text }
+    static const bnt_error_row bnt_errors[] = {
+        BNT_ERR(BETANET_OK, "success"),
+        BNT_ERR(BETANET_E_INVALID, "invalid argument"),
+        BNT_ERR(BETANET_E_BUFFER_TOO_SMALL, "output buffer too small"),
+        BNT_ERR(BETANET_E_MALFORMED, "malformed input"),
+        BNT_ERR(BETANET_E_AUTH, "authentication failed"),
+        BNT_ERR(BETANET_E_REPLAY, "replay detected"),
+        BNT_ERR(BETANET_E_LIMIT, "limit exceeded"),
+        BNT_ERR(BETANET_E_NOMEM, "out of memory"),
+        BNT_ERR(BETANET_E_UNCORRECTABLE, "uncorrectable: too many errors or erasures"),
+        BNT_ERR(BETANET_E_EXPIRED, "expired"),
+        BNT_ERR(BETANET_E_STATE, "invalid state for this call"),
+        BNT_ERR(BETANET_E_NOT_FOUND, "not found"),
+        BNT_ERR(BETANET_E_NO_PATH, "no feasible path"),
+        BNT_ERR(BETANET_E_CRYPTO, "crypto backend failure"),
+        BNT_ERR(BETANET_E_UNSUPPORTED, "unsupported"),
+        BNT_ERR(BETANET_E_PROTOCOL, "protocol violation"),
+    };
+    static inline const bnt_error_row *bnt_error_find(int code) {
+        size_t i;
+        for (i = 0; i < sizeof bnt_errors / sizeof bnt_errors[0]; i++)
+            if (bnt_errors[i].code == code) return &bnt_errors[i];
+        return 0;
+    }
+    """
+    ctypedef struct bnt_error_row:
+        int code
+        const char *name
+        const char *text
+    const bnt_error_row *bnt_error_find(int code) nogil
+
+
 cdef public const char *betanet_strerror(int code) noexcept nogil:
-    if code == BETANET_OK:
-        return "success"
-    elif code == BETANET_E_INVALID:
-        return "invalid argument"
-    elif code == BETANET_E_BUFFER_TOO_SMALL:
-        return "output buffer too small"
-    elif code == BETANET_E_MALFORMED:
-        return "malformed input"
-    elif code == BETANET_E_AUTH:
-        return "authentication failed"
-    elif code == BETANET_E_REPLAY:
-        return "replay detected"
-    elif code == BETANET_E_LIMIT:
-        return "limit exceeded"
-    elif code == BETANET_E_NOMEM:
-        return "out of memory"
-    elif code == BETANET_E_UNCORRECTABLE:
-        return "uncorrectable: too many errors or erasures"
-    elif code == BETANET_E_EXPIRED:
-        return "expired"
-    elif code == BETANET_E_STATE:
-        return "invalid state for this call"
-    elif code == BETANET_E_NOT_FOUND:
-        return "not found"
-    elif code == BETANET_E_NO_PATH:
-        return "no feasible path"
-    elif code == BETANET_E_CRYPTO:
-        return "crypto backend failure"
-    elif code == BETANET_E_UNSUPPORTED:
-        return "unsupported"
-    elif code == BETANET_E_PROTOCOL:
-        return "protocol violation"
-    return "unknown error"
+    cdef const bnt_error_row *row = bnt_error_find(code)
+    if row == NULL:
+        return "unknown error"
+    return row.text
+
+
+cdef public const char *betanet_error_name(int code) noexcept nogil:
+    cdef const bnt_error_row *row = bnt_error_find(code)
+    if row == NULL:
+        return NULL
+    return row.name
 
 
 cdef public unsigned int betanet_cpu_features() noexcept nogil:
+    betanet_init()      # detection happens there
     return bnt_cpu_get()
 
 
@@ -144,11 +157,12 @@ cdef public unsigned int bnt_cpu() noexcept nogil:
 
 
 cdef public unsigned int betanet_cpu_restrict(unsigned int mask) noexcept nogil:
+    betanet_init()
     bnt_cpu_set_mask(mask)
     return bnt_cpu_get()
 
 
-cdef public int betanet_set_allocator(betanet_alloc_fn alloc, betanet_free_fn free_fn,
+cdef public int betanet_set_allocator(betanet_alloc_fn_t alloc, betanet_free_fn_t free_fn,
                                       void *ctx) noexcept nogil:
     global g_alloc, g_free, g_ctx
     if (alloc == NULL) != (free_fn == NULL):

@@ -13,7 +13,5 @@ void bnt_free(void *ptr);
 void bnt_free_secret(void *ptr, size_t size);
 /* CPU features in use (BETANET_CPU_* bits) — detected by betanet_init. */
 unsigned int bnt_cpu(void);
-/* 1 once betanet_init succeeded. */
-int bnt_ready(void);
 
 #endif

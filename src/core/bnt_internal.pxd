@@ -6,4 +6,3 @@ cdef extern from "bnt_internal.h" nogil:
     void bnt_free(void *ptr)
     void bnt_free_secret(void *ptr, size_t size)
     unsigned int bnt_cpu()
-    int bnt_ready()

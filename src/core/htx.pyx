@@ -6,36 +6,7 @@ from libc.string cimport memcpy, memset
 from bnt cimport *
 from bnt_internal cimport *
 
-cdef extern from "sodium.h" nogil:
-    ctypedef struct crypto_auth_hmacsha256_state:
-        pass
-    int crypto_auth_hmacsha256_init(crypto_auth_hmacsha256_state *st, const unsigned char *key,
-                                    size_t keylen)
-    int crypto_auth_hmacsha256_update(crypto_auth_hmacsha256_state *st, const unsigned char *m,
-                                      unsigned long long mlen)
-    int crypto_auth_hmacsha256_final(crypto_auth_hmacsha256_state *st, unsigned char *out)
-    int crypto_aead_chacha20poly1305_ietf_encrypt(
-        unsigned char *c, unsigned long long *clen, const unsigned char *m,
-        unsigned long long mlen, const unsigned char *ad, unsigned long long adlen,
-        const unsigned char *nsec, const unsigned char *npub, const unsigned char *k)
-    int crypto_aead_chacha20poly1305_ietf_decrypt(
-        unsigned char *m, unsigned long long *mlen, unsigned char *nsec,
-        const unsigned char *c, unsigned long long clen, const unsigned char *ad,
-        unsigned long long adlen, const unsigned char *npub, const unsigned char *k)
-    ctypedef struct crypto_onetimeauth_poly1305_state:
-        pass
-    int crypto_onetimeauth_poly1305_init(crypto_onetimeauth_poly1305_state *st,
-                                         const unsigned char *key)
-    int crypto_onetimeauth_poly1305_update(crypto_onetimeauth_poly1305_state *st,
-                                           const unsigned char *m, unsigned long long mlen)
-    int crypto_onetimeauth_poly1305_final(crypto_onetimeauth_poly1305_state *st,
-                                          unsigned char *out)
-    int crypto_stream_chacha20_ietf(unsigned char *c, unsigned long long clen,
-                                    const unsigned char *n, const unsigned char *k)
-    int crypto_stream_chacha20_ietf_xor_ic(unsigned char *c, const unsigned char *m,
-                                           unsigned long long mlen, const unsigned char *n,
-                                           uint32_t ic, const unsigned char *k)
-
+from bnt_hkdf cimport hkdf_sha256
 from betanet_htx cimport *
 
 # Constants as true C constants (module-level Python assignments never run in the core).
@@ -78,29 +49,25 @@ cdef struct htx_sess:
     size_t buf_cap, buf_len
 
 
-# ---- HKDF-SHA256 from libsodium's HMAC-SHA256 (RFC 5869), L <= 32 -----------------------
+# ---- sizes (function twins of the BETANET_HTX_*_BYTES macros) ---------------------------
 
-cdef void hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
-                      const char *info, size_t info_len, uint8_t *out, size_t out_len) noexcept nogil:
-    cdef crypto_auth_hmacsha256_state st
-    cdef uint8_t prk[32]
-    cdef uint8_t t[32]
-    cdef uint8_t one = 1
-    cdef uint8_t empty = 0
-    # Extract: PRK = HMAC(salt, IKM). An empty salt is HMAC's zero-padded key, as RFC 5869 asks.
-    crypto_auth_hmacsha256_init(&st, salt if salt_len else &empty, salt_len)
-    crypto_auth_hmacsha256_update(&st, ikm, ikm_len)
-    crypto_auth_hmacsha256_final(&st, prk)
-    # Expand, one block: T(1) = HMAC(PRK, info | 0x01).
-    crypto_auth_hmacsha256_init(&st, prk, 32)
-    crypto_auth_hmacsha256_update(&st, <const uint8_t *>info, info_len)
-    crypto_auth_hmacsha256_update(&st, &one, 1)
-    crypto_auth_hmacsha256_final(&st, t)
-    memcpy(out, t, out_len)
-    sodium_memzero(prk, 32)
-    sodium_memzero(t, 32)
-    sodium_memzero(&st, sizeof(st))
+cdef public size_t betanet_htx_key_bytes() noexcept nogil:
+    return BETANET_HTX_KEY_BYTES
 
+cdef public size_t betanet_htx_ns_bytes() noexcept nogil:
+    return BETANET_HTX_NS_BYTES
+
+cdef public size_t betanet_htx_hash_bytes() noexcept nogil:
+    return BETANET_HTX_HASH_BYTES
+
+cdef public size_t betanet_htx_tag_bytes() noexcept nogil:
+    return BETANET_HTX_TAG_BYTES
+
+cdef public size_t betanet_htx_overhead_bytes() noexcept nogil:
+    return BETANET_HTX_OVERHEAD_BYTES
+
+
+# ---- key schedule ------------------------------------------------------------------------
 
 cdef public int betanet_htx_derive_ns(const uint8_t *key, uint8_t *ns) noexcept nogil:
     if key == NULL or ns == NULL:
@@ -383,9 +350,10 @@ cdef void dir_ratchet(htx_sess *s, htx_dir *d, uint64_t now_ms) noexcept nogil:
 
 cdef public int betanet_htx_session_new(int role, const uint8_t *k1, const uint8_t *k2,
                                         const uint8_t *handshake_hash,
-                                        const betanet_htx_config *config, uint64_t now_ms,
-                                        betanet_htx_session **out) noexcept nogil:
+                                        const betanet_htx_config_t *config, uint64_t now_ms,
+                                        betanet_htx_session_t **out) noexcept nogil:
     cdef htx_sess *s
+    cdef int rc
     cdef uint32_t max_frame = HTX_DEFAULT_MAX_FRAME
     cdef uint64_t rb = HTX_DEFAULT_REKEY_BYTES, rf = HTX_DEFAULT_REKEY_FRAMES
     cdef uint64_t rm = HTX_DEFAULT_REKEY_MS
@@ -396,8 +364,9 @@ cdef public int betanet_htx_session_new(int role, const uint8_t *k1, const uint8
         return BETANET_E_INVALID
     if role != BETANET_HTX_INITIATOR and role != BETANET_HTX_RESPONDER:
         return BETANET_E_INVALID
-    if not bnt_ready():
-        return BETANET_E_STATE
+    rc = betanet_init()
+    if rc != BETANET_OK:
+        return rc
     if config != NULL:
         if config.max_frame:
             max_frame = config.max_frame
@@ -429,11 +398,11 @@ cdef public int betanet_htx_session_new(int role, const uint8_t *k1, const uint8
     else:
         dir_set_key(&s.snd, k2, now_ms)
         dir_set_key(&s.rcv, k1, now_ms)
-    out[0] = <betanet_htx_session *>s
+    out[0] = <betanet_htx_session_t *>s
     return BETANET_OK
 
 
-cdef public void betanet_htx_session_free(betanet_htx_session *handle) noexcept nogil:
+cdef public void betanet_htx_session_free(betanet_htx_session_t *handle) noexcept nogil:
     cdef htx_sess *s = <htx_sess *>handle
     if s == NULL:
         return
@@ -441,18 +410,18 @@ cdef public void betanet_htx_session_free(betanet_htx_session *handle) noexcept 
     bnt_free_secret(s, sizeof(htx_sess))
 
 
-cdef public size_t betanet_htx_session_max_frame(const betanet_htx_session *h) noexcept nogil:
+cdef public size_t betanet_htx_session_max_frame(const betanet_htx_session_t *h) noexcept nogil:
     cdef const htx_sess *s = <const htx_sess *>h
     return s.max_frame if s != NULL else 0
 
 
-cdef public size_t betanet_htx_session_pending(const betanet_htx_session *h) noexcept nogil:
+cdef public size_t betanet_htx_session_pending(const betanet_htx_session_t *h) noexcept nogil:
     cdef const htx_sess *s = <const htx_sess *>h
     return s.buf_len if s != NULL else 0
 
 
-cdef public int betanet_htx_session_stats(const betanet_htx_session *h,
-                                          betanet_htx_stats *st) noexcept nogil:
+cdef public int betanet_htx_session_stats(const betanet_htx_session_t *h,
+                                          betanet_htx_stats_t *st) noexcept nogil:
     cdef const htx_sess *s = <const htx_sess *>h
     if s == NULL or st == NULL:
         return BETANET_E_INVALID
@@ -489,7 +458,7 @@ cdef size_t send_key_update(htx_sess *s, uint64_t now_ms, uint8_t *out) noexcept
 cdef int seal_common(htx_sess *s, int t, uint64_t sid, const uint8_t *prefix,
                      size_t prefix_len, const uint8_t *data, size_t data_len, uint64_t now_ms,
                      uint8_t *out, size_t cap, size_t *out_len) noexcept nogil:
-    cdef size_t plen = prefix_len + data_len, need, n = 0
+    cdef size_t plen, need, n = 0
     cdef bint update
     if s == NULL or out == NULL or out_len == NULL or (data == NULL and data_len):
         return BETANET_E_INVALID
@@ -497,8 +466,10 @@ cdef int seal_common(htx_sess *s, int t, uint64_t sid, const uint8_t *prefix,
         return BETANET_E_INVALID
     if sid and not has_stream_id(t):
         return BETANET_E_INVALID
-    if plen > s.max_frame:
+    # Compare before adding: prefix_len + data_len would wrap for data_len near SIZE_MAX.
+    if data_len > s.max_frame or prefix_len > s.max_frame - data_len:
         return BETANET_E_LIMIT
+    plen = prefix_len + data_len
     if t == BETANET_HTX_KEY_UPDATE:
         if plen:
             return BETANET_E_INVALID
@@ -527,13 +498,13 @@ cdef int seal_common(htx_sess *s, int t, uint64_t sid, const uint8_t *prefix,
     return BETANET_OK
 
 
-cdef public int betanet_htx_session_seal(betanet_htx_session *h, int type, uint64_t stream_id,
+cdef public int betanet_htx_session_seal(betanet_htx_session_t *h, int type, uint64_t stream_id,
                                          const uint8_t *pt, size_t pt_len, uint64_t now_ms,
                                          uint8_t *out, size_t cap, size_t *out_len) noexcept nogil:
     return seal_common(<htx_sess *>h, type, stream_id, NULL, 0, pt, pt_len, now_ms, out, cap, out_len)
 
 
-cdef public int betanet_htx_session_seal_stream(betanet_htx_session *h, uint64_t stream_id,
+cdef public int betanet_htx_session_seal_stream(betanet_htx_session_t *h, uint64_t stream_id,
                                                 uint8_t flags, const uint8_t *data, size_t length,
                                                 uint64_t now_ms, uint8_t *out, size_t cap,
                                                 size_t *out_len) noexcept nogil:
@@ -567,7 +538,7 @@ cdef int check_shape(int t, const uint8_t *p, size_t n) noexcept nogil:
 
 # Open a complete frame at `frame`, deliver it, advance the receive state.
 cdef int deliver(htx_sess *s, const uint8_t *frame, int t, uint64_t sid, size_t hlen,
-                 size_t clen, uint64_t now_ms, betanet_htx_frame *f, uint8_t *out) noexcept nogil:
+                 size_t clen, uint64_t now_ms, betanet_htx_frame_t *f, uint8_t *out) noexcept nogil:
     cdef int rc
     if s.rcv.counter == HTX_U64_MAX:
         return BETANET_E_LIMIT
@@ -589,9 +560,9 @@ cdef int deliver(htx_sess *s, const uint8_t *frame, int t, uint64_t sid, size_t 
     return 1
 
 
-cdef public int betanet_htx_session_open(betanet_htx_session *h, const uint8_t *inp,
+cdef public int betanet_htx_session_open(betanet_htx_session_t *h, const uint8_t *inp,
                                          size_t length, size_t *consumed,
-                                         betanet_htx_frame *frame, uint8_t *out,
+                                         betanet_htx_frame_t *frame, uint8_t *out,
                                          size_t cap) noexcept nogil:
     cdef htx_sess *s = <htx_sess *>h
     cdef int t = 0, rc

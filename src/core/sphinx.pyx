@@ -16,26 +16,7 @@ from libc.string cimport memcpy, memset, memmove
 from bnt cimport *
 from bnt_internal cimport *
 
-cdef extern from "sodium.h" nogil:
-    ctypedef struct crypto_auth_hmacsha256_state:
-        pass
-    int crypto_auth_hmacsha256_init(crypto_auth_hmacsha256_state *st, const unsigned char *key, size_t keylen)
-    int crypto_auth_hmacsha256_update(crypto_auth_hmacsha256_state *st, const unsigned char *m, unsigned long long mlen)
-    int crypto_auth_hmacsha256_final(crypto_auth_hmacsha256_state *st, unsigned char *out)
-    int crypto_scalarmult(unsigned char *q, const unsigned char *n, const unsigned char *p)
-    int crypto_scalarmult_base(unsigned char *q, const unsigned char *n)
-    int crypto_scalarmult_ed25519_base_noclamp(unsigned char *q, const unsigned char *n)
-    void crypto_core_ed25519_scalar_mul(unsigned char *z, const unsigned char *x, const unsigned char *y)
-    void crypto_core_ed25519_scalar_sub(unsigned char *z, const unsigned char *x, const unsigned char *y)
-    void crypto_core_ed25519_scalar_negate(unsigned char *neg, const unsigned char *s)
-    void crypto_core_ed25519_scalar_reduce(unsigned char *r, const unsigned char *s)
-    int crypto_stream_chacha20(unsigned char *c, unsigned long long clen, const unsigned char *n, const unsigned char *k)
-    int crypto_stream_chacha20_xor(unsigned char *c, const unsigned char *m, unsigned long long mlen,
-                                   const unsigned char *n, const unsigned char *k)
-    int crypto_generichash(unsigned char *out, size_t outlen, const unsigned char *inp, unsigned long long inlen,
-                           const unsigned char *key, size_t keylen)
-    int crypto_verify_16(const unsigned char *x, const unsigned char *y)
-    int sodium_is_zero(const unsigned char *n, const size_t nlen)
+from bnt_hkdf cimport hkdf_expand1
 
 cdef extern from "bnt_fe25519.h" nogil:
     void bnt_ed_to_x25519_u(uint8_t *u, const uint8_t *ed)
@@ -125,13 +106,19 @@ cdef struct hop_keys:
 
 cdef inline bint geom_ok(uint32_t hops, uint32_t payload) noexcept nogil:
     return 1 <= hops <= BETANET_SPHINX_MAX_HOPS and \
-        BETANET_SPHINX_MIN_PAYLOAD <= payload <= BETANET_SPHINX_MAX_PAYLOAD
+        BETANET_SPHINX_MIN_PAYLOAD_BYTES <= payload <= BETANET_SPHINX_MAX_PAYLOAD_BYTES
 
 cdef inline size_t hdr_bytes(uint32_t hops) noexcept nogil:
     return PRE + 32 + <size_t>hops * E + 16
 
+cdef public size_t betanet_sphinx_key_bytes() noexcept nogil:
+    return BETANET_SPHINX_KEY_BYTES
+
+cdef public size_t betanet_sphinx_id_bytes() noexcept nogil:
+    return BETANET_SPHINX_ID_BYTES
+
 cdef public size_t betanet_sphinx_header_bytes(uint32_t max_hops) noexcept nogil:
-    if not geom_ok(max_hops, BETANET_SPHINX_MIN_PAYLOAD):
+    if not geom_ok(max_hops, BETANET_SPHINX_MIN_PAYLOAD_BYTES):
         return 0
     return hdr_bytes(max_hops)
 
@@ -146,12 +133,12 @@ cdef public size_t betanet_sphinx_body_bytes(uint32_t payload_bytes) noexcept no
     return payload_bytes - ZB
 
 cdef public size_t betanet_sphinx_surb_bytes(uint32_t max_hops) noexcept nogil:
-    if not geom_ok(max_hops, BETANET_SPHINX_MIN_PAYLOAD):
+    if not geom_ok(max_hops, BETANET_SPHINX_MIN_PAYLOAD_BYTES):
         return 0
     return 64 + hdr_bytes(max_hops)
 
 cdef public size_t betanet_sphinx_surb_secret_bytes(uint32_t max_hops) noexcept nogil:
-    if not geom_ok(max_hops, BETANET_SPHINX_MIN_PAYLOAD):
+    if not geom_ok(max_hops, BETANET_SPHINX_MIN_PAYLOAD_BYTES):
         return 0
     return 16 + 32 + 1 + <size_t>max_hops * 32
 
@@ -172,15 +159,6 @@ cdef inline void clamp(uint8_t *k) noexcept nogil:
 cdef inline bint use_sha_ni() noexcept nogil:
     # betanet_cpu_restrict(0) forces libsodium's portable SHA-256 (tests compare the two).
     return bnt_sha_ni_cpu() != 0 and (bnt_cpu() & BETANET_CPU_SSSE3) != 0
-
-cdef void hkdf_expand1(const crypto_auth_hmacsha256_state *prk_st, const unsigned char *info,
-                       size_t info_len, uint8_t *out) noexcept nogil:
-    # HKDF-Expand with L = 32: T(1) = HMAC(PRK, info ‖ 0x01); info constants end in 0x01.
-    cdef crypto_auth_hmacsha256_state st
-    memcpy(&st, prk_st, sizeof(crypto_auth_hmacsha256_state))
-    crypto_auth_hmacsha256_update(&st, info, info_len)
-    crypto_auth_hmacsha256_final(&st, out)
-    sodium_memzero(&st, sizeof(st))
 
 cdef void derive_keys(const kdf_salt *salt, const uint8_t *s, const uint8_t *alpha,
                       hop_keys *k) noexcept nogil:
@@ -206,10 +184,12 @@ cdef void derive_keys(const kdf_salt *salt, const uint8_t *s, const uint8_t *alp
         crypto_auth_hmacsha256_update(&st, alpha, 32)
         crypto_auth_hmacsha256_final(&st, prk)
         crypto_auth_hmacsha256_init(&st, prk, 32)
-        hkdf_expand1(&st, bnt_sphx_info_rho, bnt_sphx_info_rho_len, k.rho)
-        hkdf_expand1(&st, bnt_sphx_info_mu, bnt_sphx_info_mu_len, k.mu)
-        hkdf_expand1(&st, bnt_sphx_info_pi, bnt_sphx_info_pi_len, k.pi)
-        hkdf_expand1(&st, bnt_sphx_info_b, bnt_sphx_info_b_len, k.b)
+        # The info constants end in T(1)'s counter byte for the SHA-NI path; hkdf_expand1
+        # appends it itself.
+        hkdf_expand1(&st, bnt_sphx_info_rho, bnt_sphx_info_rho_len - 1, k.rho)
+        hkdf_expand1(&st, bnt_sphx_info_mu, bnt_sphx_info_mu_len - 1, k.mu)
+        hkdf_expand1(&st, bnt_sphx_info_pi, bnt_sphx_info_pi_len - 1, k.pi)
+        hkdf_expand1(&st, bnt_sphx_info_b, bnt_sphx_info_b_len - 1, k.b)
         sodium_memzero(&st, sizeof(st))
     clamp(k.b)
     sodium_memzero(prk, 32)
@@ -405,8 +385,8 @@ cdef int check_route(uint32_t hops, uint32_t payload, const betanet_sphinx_hop_t
                      const uint8_t *dest_id) noexcept nogil:
     if not geom_ok(hops, payload) or route == NULL or dest_id == NULL or n < 1 or n > hops:
         return BETANET_E_INVALID
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     return BETANET_OK
 
 cdef void encode_body(uint8_t *p, uint32_t payload, const uint8_t *body, size_t body_len) noexcept nogil:
@@ -532,8 +512,8 @@ cdef public int betanet_sphinx_surb_open(uint32_t max_hops, uint32_t payload_byt
 cdef public int betanet_sphinx_keypair(uint8_t *public_key, uint8_t *secret_key, const uint8_t *seed32) noexcept nogil:
     if public_key == NULL or secret_key == NULL:
         return BETANET_E_INVALID
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     if seed32 == NULL:
         randombytes_buf(secret_key, 32)
     else:
@@ -575,8 +555,8 @@ cdef public int betanet_sphinx_node_new(uint32_t max_hops, uint32_t payload_byte
     out[0] = NULL
     if not geom_ok(max_hops, payload_bytes) or replay_capacity < 1 or replay_capacity > (<size_t>1 << 28):
         return BETANET_E_INVALID
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     nd = <node_t *>bnt_alloc(sizeof(node_t))
     if nd == NULL:
         return BETANET_E_NOMEM
@@ -863,6 +843,7 @@ cdef inline bint use_mb() noexcept nogil:
 
 cdef public const char *betanet_sphinx_kernel() noexcept nogil:
     # The same decision x25519_lanes makes, so tests can see which path batches take.
+    betanet_init()      # the CPU features are detected there
     return "avx512ifma-x8" if use_mb() else "libsodium"
 
 cdef void x25519_lanes(const uint8_t **points, uint8_t **outs, const uint8_t **scalars,
@@ -968,6 +949,8 @@ cdef public int betanet_sphinx_node_process_many(betanet_sphinx_node_t *handle, 
     if node == NULL or (count and (packets == NULL or results == NULL or outs == NULL)) or count > 0x7fffffff:
         return BETANET_E_INVALID
     pk = hdr_bytes(node.hops) + node.payload
+    if count > (<size_t>-1) / pk:     # count * pk must not wrap (32-bit size_t)
+        return BETANET_E_INVALID
     i = 0
     while i < count:
         n = count - i if count - i < 8 else 8

@@ -15,23 +15,12 @@
 from libc.stdint cimport uint8_t
 from libc.string cimport memcpy, memset, memcmp
 from bnt cimport *
-from bnt_internal cimport bnt_alloc, bnt_free_secret, bnt_ready
+from bnt_internal cimport bnt_alloc, bnt_free_secret
 
-cdef extern from "sodium.h" nogil:
-    ctypedef struct crypto_hash_sha512_state:
-        pass
-    int crypto_hash_sha512(unsigned char *out, const unsigned char *inp, unsigned long long inlen)
-    int crypto_hash_sha512_init(crypto_hash_sha512_state *state)
-    int crypto_hash_sha512_update(crypto_hash_sha512_state *state, const unsigned char *inp,
-                                  unsigned long long inlen)
-    int crypto_hash_sha512_final(crypto_hash_sha512_state *state, unsigned char *out)
-    int crypto_core_ed25519_add(unsigned char *r, const unsigned char *p, const unsigned char *q)
-    int crypto_core_ed25519_sub(unsigned char *r, const unsigned char *p, const unsigned char *q)
-    void crypto_core_ed25519_scalar_reduce(unsigned char *r, const unsigned char *s)
-    void crypto_core_ed25519_scalar_mul(unsigned char *z, const unsigned char *x, const unsigned char *y)
-    void crypto_core_ed25519_scalar_add(unsigned char *z, const unsigned char *x, const unsigned char *y)
-    int crypto_scalarmult_ed25519_noclamp(unsigned char *q, const unsigned char *n, const unsigned char *p)
-    int crypto_scalarmult_ed25519_base_noclamp(unsigned char *q, const unsigned char *n)
+cdef extern from "betanet.h" nogil:
+    enum:
+        BETANET_VRF_SEED_BYTES, BETANET_VRF_PUBLIC_KEY_BYTES, BETANET_VRF_PROOF_BYTES
+        BETANET_VRF_OUTPUT_BYTES
 
 # True C constants and the key struct (module-level Python code never runs in the library).
 cdef extern from *:
@@ -227,6 +216,21 @@ cdef int decode_proof(const uint8_t *proof, size_t proof_len, uint8_t *gamma8) n
 
 # ---- keys -------------------------------------------------------------------------------
 
+# ---- sizes (function twins of the BETANET_VRF_*_BYTES macros) ---------------------------
+
+cdef public size_t betanet_vrf_seed_bytes() noexcept nogil:
+    return BETANET_VRF_SEED_BYTES
+
+cdef public size_t betanet_vrf_public_key_bytes() noexcept nogil:
+    return BETANET_VRF_PUBLIC_KEY_BYTES
+
+cdef public size_t betanet_vrf_proof_bytes() noexcept nogil:
+    return BETANET_VRF_PROOF_BYTES
+
+cdef public size_t betanet_vrf_output_bytes() noexcept nogil:
+    return BETANET_VRF_OUTPUT_BYTES
+
+
 cdef public int betanet_vrf_key_new(const uint8_t *seed, size_t seed_len,
                                     betanet_vrf_key_t **out) noexcept nogil:
     cdef uint8_t sd[32]
@@ -236,8 +240,8 @@ cdef public int betanet_vrf_key_new(const uint8_t *seed, size_t seed_len,
     if out == NULL:
         return BETANET_E_INVALID
     out[0] = NULL
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     if seed != NULL and seed_len != 32:
         return BETANET_E_INVALID
     key = <betanet_vrf_key_t *>bnt_alloc(sizeof(betanet_vrf_key_t))
@@ -302,8 +306,8 @@ cdef public int betanet_vrf_prove(const betanet_vrf_key_t *key, const uint8_t *a
         return BETANET_E_INVALID
     if proof_len < PROOF or (output != NULL and output_len < OUTPUT):
         return BETANET_E_BUFFER_TOO_SMALL
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     # H = encode_to_curve(PK, alpha); Gamma = x*H. H is in the prime-order subgroup.
     if encode_to_curve(h, key.pk, alpha, alpha_len) != 0:
         return BETANET_E_CRYPTO
@@ -352,8 +356,8 @@ cdef int check_key(const uint8_t *pk, size_t pk_len) noexcept nogil:
 cdef public int betanet_vrf_validate_key(const uint8_t *pk, size_t pk_len) noexcept nogil:
     if pk == NULL:
         return BETANET_E_INVALID
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     return check_key(pk, pk_len)
 
 
@@ -375,8 +379,8 @@ cdef public int betanet_vrf_verify(const uint8_t *pk, size_t pk_len, const uint8
         return BETANET_E_INVALID
     if output_len < OUTPUT:
         return BETANET_E_BUFFER_TOO_SMALL
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     rc = check_key(pk, pk_len)
     if rc != BETANET_OK:
         return rc
@@ -412,8 +416,8 @@ cdef public int betanet_vrf_proof_to_hash(const uint8_t *proof, size_t proof_len
         return BETANET_E_INVALID
     if output_len < OUTPUT:
         return BETANET_E_BUFFER_TOO_SMALL
-    if not bnt_ready():
-        return BETANET_E_STATE
+    if betanet_init() != BETANET_OK:   # init on first use (betanet.h)
+        return BETANET_E_CRYPTO
     rc = decode_proof(proof, proof_len, gamma8)
     if rc != BETANET_OK:
         return rc

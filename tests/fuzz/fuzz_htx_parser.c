@@ -14,9 +14,9 @@ static const uint8_t HH[32] = {7};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static uint8_t out[16384];
-    betanet_htx_session *s = NULL;
-    betanet_htx_config cfg = {0};
-    betanet_htx_frame fr;
+    betanet_htx_session_t *s = NULL;
+    betanet_htx_config_t cfg = {0};
+    betanet_htx_frame_t fr;
     size_t off = 1, used = 0, step;
     uint8_t mode;
     int rc;
@@ -53,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 size_t fuzz_seed_input(uint8_t *buf, size_t cap, unsigned idx) {
-    betanet_htx_session *s = NULL;
-    betanet_htx_config cfg = {0};
+    betanet_htx_session_t *s = NULL;
+    betanet_htx_config_t cfg = {0};
     size_t len = 1, n = 0;
     uint8_t pt[300];
     unsigned i;

@@ -22,7 +22,7 @@ size_t fuzz_seed_input(uint8_t *out, size_t cap, unsigned idx) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    uint8_t out[BETANET_VRF_OUTPUTBYTES], out2[BETANET_VRF_OUTPUTBYTES];
+    uint8_t out[BETANET_VRF_OUTPUT_BYTES], out2[BETANET_VRF_OUTPUT_BYTES];
     size_t pk_len = size < 32 ? size : 32;
     size_t rest = size - pk_len;
     size_t proof_len = rest < 80 ? rest : 80;

@@ -84,6 +84,8 @@ class ReedSolomon:
         for name, value in (("k", k), ("m", m)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ShardTypeError(f"{name} must be an int, got {type(value).__name__}")
+        if k < 1 or m < 1 or k + m > MAX_SHARDS:      # before the C int conversion can overflow
+            raise InvalidArgumentError(f"need 1 <= k, 1 <= m, k + m <= {MAX_SHARDS}; got k={k}, m={m}")
         self._codec = _fec.Codec(k, m)
         self.k, self.m, self.n = k, m, k + m
 

@@ -14,11 +14,13 @@ or a SURB reply for its creator (:class:`Reply`). Byte layout: ``docs/sphinx.md`
 from __future__ import annotations
 
 import secrets
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Sequence, Union
 
+from betanet._check import byte_buffer as _byte_buffer, integer as _integer
 from betanet._native import sphinx as _sx
-from betanet.errors import BetanetError, InvalidArgumentError
+from betanet.errors import ArgumentTypeError, BetanetError, InvalidArgumentError
 
 __all__ = [
     "kernel",
@@ -49,6 +51,8 @@ class Geometry:
     surb_secret_bytes: int = field(init=False)
 
     def __post_init__(self) -> None:
+        _integer(self.max_hops, "max_hops")
+        _integer(self.payload_bytes, "payload_bytes")
         h, p, b, s, k = _sx.sizes(self.max_hops, self.payload_bytes)
         for name, value in (("header_bytes", h), ("packet_bytes", p), ("body_bytes", b),
                             ("surb_bytes", s), ("surb_secret_bytes", k)):
@@ -69,7 +73,7 @@ class KeyPair:
     @classmethod
     def from_seed(cls, seed: Buffer) -> KeyPair:
         """Deterministic key from a 32-byte seed (tests, vectors, derived epoch keys)."""
-        return cls(*_sx.keypair(bytes(seed)))
+        return cls(*_sx.keypair(bytes(_byte_buffer(seed, "seed"))))
 
 
 @dataclass(frozen=True)
@@ -165,27 +169,31 @@ class SphinxNode:
 
     def __init__(self, geometry: Geometry = Geometry(), replay_capacity: int = 1 << 18) -> None:
         self.geometry = geometry
-        self._node = _sx.Node(geometry.max_hops, geometry.payload_bytes, replay_capacity)
+        capacity = _integer(replay_capacity, "replay_capacity", 1, (1 << 64) - 1)
+        self._node = _sx.Node(geometry.max_hops, geometry.payload_bytes, capacity)
 
     def add_key(self, epoch: int, secret_key: Buffer) -> None:
-        self._node.add_key(epoch, secret_key)
+        self._node.add_key(_integer(epoch, "epoch"), _byte_buffer(secret_key, "secret_key"))
 
     def expire(self, oldest_valid: int) -> None:
         """Drop keys and replay filters of epochs < oldest_valid (their packets: ExpiredError)."""
-        self._node.expire(oldest_valid)
+        self._node.expire(_integer(oldest_valid, "oldest_valid"))
 
     def replay_count(self, epoch: int) -> int:
-        return self._node.replay_count(epoch)
+        return self._node.replay_count(_integer(epoch, "epoch"))
 
     def process(self, packet: Buffer) -> Result:
         """Peel one layer. Raises MalformedError, AuthenticationError, ReplayError,
         ExpiredError, NotFoundError (no key for that epoch) or LimitExceededError."""
-        return _result(self._node.process(packet))
+        return _result(self._node.process(_byte_buffer(packet, "packet")))
 
     def process_many(self, packets: Sequence[Buffer]) -> list[Result | BetanetError]:
         """Process a batch in one C call without the GIL; per packet a result or its error."""
+        if isinstance(packets, (bytes, bytearray, memoryview, str)) or not isinstance(packets, abc.Iterable):
+            raise ArgumentTypeError(f"packets must be a sequence of buffers, got {type(packets).__name__}")
+        batch = [_byte_buffer(p, "packet") for p in packets]
         return [r if isinstance(r, BetanetError) else _result(r)
-                for r in self._node.process_many(packets)]
+                for r in self._node.process_many(batch)]
 
     def close(self) -> None:
         self._node.close()
@@ -201,8 +209,10 @@ def create_packet(geometry: Geometry, epoch: int, route: Route, destination: Buf
                   body: Buffer, *, seed: Buffer | None = None) -> bytes:
     """A forward packet; the final hop delivers ``body`` to ``destination`` (32 bytes).
     ``seed`` makes it deterministic (test vectors only)."""
-    return _sx.create(geometry.max_hops, geometry.payload_bytes, epoch, route._c(),
-                      bytes(destination), body, None if seed is None else bytes(seed))
+    return _sx.create(geometry.max_hops, geometry.payload_bytes, _integer(epoch, "epoch"),
+                      route._c(), bytes(_byte_buffer(destination, "destination")),
+                      _byte_buffer(body, "body"),
+                      None if seed is None else bytes(_byte_buffer(seed, "seed")))
 
 
 @dataclass(frozen=True)
@@ -227,21 +237,23 @@ class SurbSecret:
 def create_surb(geometry: Geometry, epoch: int, route: Route, destination: Buffer, *,
                 seed: Buffer | None = None) -> tuple[Surb, SurbSecret]:
     """A SURB for a route whose last hop hands the reply to ``destination`` (the creator)."""
-    surb, secret, sid = _sx.surb_create(geometry.max_hops, geometry.payload_bytes, epoch,
-                                        route._c(), bytes(destination),
-                                        None if seed is None else bytes(seed))
+    surb, secret, sid = _sx.surb_create(geometry.max_hops, geometry.payload_bytes,
+                                        _integer(epoch, "epoch"), route._c(),
+                                        bytes(_byte_buffer(destination, "destination")),
+                                        None if seed is None else bytes(_byte_buffer(seed, "seed")))
     return Surb(surb), SurbSecret(sid, secret)
 
 
 def use_surb(geometry: Geometry, surb: Surb | Buffer, body: Buffer) -> tuple[bytes, bytes]:
     """(first hop id, packet) replying ``body`` through a SURB."""
-    data = surb.data if isinstance(surb, Surb) else bytes(surb)
-    return _sx.surb_use(geometry.max_hops, geometry.payload_bytes, data, body)
+    data = surb.data if isinstance(surb, Surb) else bytes(_byte_buffer(surb, "surb"))
+    return _sx.surb_use(geometry.max_hops, geometry.payload_bytes, data, _byte_buffer(body, "body"))
 
 
 def open_reply(geometry: Geometry, secret: SurbSecret, payload: Buffer) -> bytes:
     """The body of a reply (AuthenticationError if it was not made with this SURB)."""
-    return _sx.surb_open(geometry.max_hops, geometry.payload_bytes, secret.data, payload)
+    return _sx.surb_open(geometry.max_hops, geometry.payload_bytes, secret.data,
+                         _byte_buffer(payload, "payload"))
 
 
 def kernel() -> str:

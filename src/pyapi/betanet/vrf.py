@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from betanet._check import byte_buffer as _byte_buffer
 from betanet._native import vrf as _vrf
 from betanet.errors import AuthenticationError, InvalidArgumentError, NoPathError
 
@@ -81,7 +82,7 @@ class VRFKeyPair:
     @classmethod
     def from_seed(cls, seed: Buffer) -> VRFKeyPair:
         """The key for a 32-byte secret seed (derived like an Ed25519 key, RFC 8032 5.1.5)."""
-        return cls(_vrf.Key(seed))
+        return cls(_vrf.Key(_byte_buffer(seed, "seed")))     # None must not mean "random"
 
     @property
     def public_key(self) -> bytes:
@@ -90,11 +91,11 @@ class VRFKeyPair:
 
     def prove(self, alpha: Buffer) -> bytes:
         """The 80-byte RFC 9381 proof for ``alpha`` (deterministic)."""
-        return self._key.prove(alpha)
+        return self._key.prove(_byte_buffer(alpha, "alpha"))
 
     def prove_with_output(self, alpha: Buffer) -> tuple[bytes, bytes]:
         """``(proof, output)`` in one call; output equals ``proof_to_hash(proof)``."""
-        return self._key.prove(alpha, True)
+        return self._key.prove(_byte_buffer(alpha, "alpha"), True)
 
     def __repr__(self) -> str:
         return f"VRFKeyPair(public_key={self._public.hex()})"
@@ -110,17 +111,18 @@ def verify(public_key: Buffer, proof: Buffer, alpha: Buffer) -> bytes:
     length, not a canonical point, small-order key, scalar out of range) and
     :class:`~betanet.AuthenticationError` when a well-formed proof does not verify.
     """
-    return _vrf.verify(public_key, proof, alpha)
+    return _vrf.verify(_byte_buffer(public_key, "public_key"), _byte_buffer(proof, "proof"),
+                       _byte_buffer(alpha, "alpha"))
 
 
 def proof_to_hash(proof: Buffer) -> bytes:
     """The 64-byte VRF output of a proof WITHOUT verifying it (RFC 9381 5.2)."""
-    return _vrf.proof_to_hash(proof)
+    return _vrf.proof_to_hash(_byte_buffer(proof, "proof"))
 
 
 def validate_public_key(public_key: Buffer) -> None:
     """Raise :class:`~betanet.MalformedError` unless ``public_key`` is a usable VRF key."""
-    _vrf.validate_key(public_key)
+    _vrf.validate_key(_byte_buffer(public_key, "public_key"))
 
 
 # ---- route seeds and beacons ---------------------------------------------------------------

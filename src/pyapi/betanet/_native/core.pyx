@@ -8,6 +8,7 @@ cdef extern from "betanet.h" nogil:
     unsigned int betanet_cpu_features()
     unsigned int betanet_cpu_restrict(unsigned int mask)
     size_t betanet_live_allocations()
+    const char *betanet_error_name(int code)
     unsigned int BETANET_CPU_SSSE3, BETANET_CPU_AVX2, BETANET_CPU_AVX512, BETANET_CPU_GFNI, BETANET_CPU_NEON
     unsigned int BETANET_CPU_AVX512IFMA
 
@@ -32,6 +33,19 @@ def version_number() -> int:
 
 def strerror(int code) -> str:
     return betanet_strerror(code).decode()
+
+
+def error_table() -> list:
+    """[(code, macro name, message)] for every status the library defines, from the
+    library itself (betanet_error_name enumerates 0, -1, -2, ... until it returns NULL)."""
+    cdef int code = 0
+    cdef const char *name = betanet_error_name(0)
+    rows = []
+    while name != NULL:
+        rows.append((code, name.decode(), betanet_strerror(code).decode()))
+        code -= 1
+        name = betanet_error_name(code)
+    return rows
 
 
 def cpu_features() -> int:

@@ -32,10 +32,10 @@ cdef extern from "betanet.h" nogil:
 MAX_SHARDS = BETANET_FEC_MAX_SHARDS
 cdef uint8_t _empty[1]
 
-from betanet.errors import InvalidArgumentError
+from betanet.errors import ArgumentTypeError, InvalidArgumentError
 
 
-class ShardTypeError(InvalidArgumentError, TypeError):
+class ShardTypeError(ArgumentTypeError):
     """A shard or shard container of the wrong type (e.g. not uint8, not 2-D)."""
 
 

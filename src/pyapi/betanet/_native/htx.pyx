@@ -20,20 +20,20 @@ cdef extern from "betanet.h" nogil:
                                uint64_t *stream_id, uint8_t *out, size_t cap, size_t *pt_len,
                                size_t *consumed)
     int betanet_htx_session_new(int role, const uint8_t *k1, const uint8_t *k2,
-                                const uint8_t *handshake_hash, const betanet_htx_config *config,
-                                uint64_t now_ms, betanet_htx_session **out)
-    void betanet_htx_session_free(betanet_htx_session *s)
-    size_t betanet_htx_session_max_frame(const betanet_htx_session *s)
-    size_t betanet_htx_session_pending(const betanet_htx_session *s)
-    int betanet_htx_session_stats(const betanet_htx_session *s, betanet_htx_stats *stats)
-    int betanet_htx_session_seal(betanet_htx_session *s, int type, uint64_t stream_id,
+                                const uint8_t *handshake_hash, const betanet_htx_config_t *config,
+                                uint64_t now_ms, betanet_htx_session_t **out)
+    void betanet_htx_session_free(betanet_htx_session_t *s)
+    size_t betanet_htx_session_max_frame(const betanet_htx_session_t *s)
+    size_t betanet_htx_session_pending(const betanet_htx_session_t *s)
+    int betanet_htx_session_stats(const betanet_htx_session_t *s, betanet_htx_stats_t *stats)
+    int betanet_htx_session_seal(betanet_htx_session_t *s, int type, uint64_t stream_id,
                                  const uint8_t *pt, size_t pt_len, uint64_t now_ms,
                                  uint8_t *out, size_t cap, size_t *out_len)
-    int betanet_htx_session_seal_stream(betanet_htx_session *s, uint64_t stream_id, uint8_t flags,
+    int betanet_htx_session_seal_stream(betanet_htx_session_t *s, uint64_t stream_id, uint8_t flags,
                                         const uint8_t *data, size_t length, uint64_t now_ms,
                                         uint8_t *out, size_t cap, size_t *out_len)
-    int betanet_htx_session_open(betanet_htx_session *s, const uint8_t *inp, size_t length,
-                                 size_t *consumed, betanet_htx_frame *frame, uint8_t *out,
+    int betanet_htx_session_open(betanet_htx_session_t *s, const uint8_t *inp, size_t length,
+                                 size_t *consumed, betanet_htx_frame_t *frame, uint8_t *out,
                                  size_t cap)
 
 KEY_BYTES = BETANET_HTX_KEY_BYTES
@@ -42,8 +42,8 @@ HASH_BYTES = BETANET_HTX_HASH_BYTES
 TAG_BYTES = BETANET_HTX_TAG_BYTES
 MAX_HEADER_BYTES = BETANET_HTX_MAX_HEADER_BYTES
 OVERHEAD_BYTES = BETANET_HTX_OVERHEAD_BYTES
-DEFAULT_MAX_FRAME = BETANET_HTX_DEFAULT_MAX_FRAME
-MAX_FRAME_LIMIT = BETANET_HTX_MAX_FRAME_LIMIT
+DEFAULT_MAX_FRAME = BETANET_HTX_DEFAULT_MAX_FRAME_BYTES
+MAX_FRAME_LIMIT = BETANET_HTX_MAX_FRAME_LIMIT_BYTES
 STREAM = BETANET_HTX_STREAM
 PING = BETANET_HTX_PING
 CLOSE = BETANET_HTX_CLOSE
@@ -110,7 +110,7 @@ def frame_seal(key, ns, uint64_t counter, int type, uint64_t stream_id, plaintex
     return bytes(out[:out_len])
 
 
-def frame_open(key, ns, uint64_t counter, data, uint32_t max_frame=BETANET_HTX_DEFAULT_MAX_FRAME) -> tuple:
+def frame_open(key, ns, uint64_t counter, data, uint32_t max_frame=BETANET_HTX_DEFAULT_MAX_FRAME_BYTES) -> tuple:
     """Open the frame at the start of ``data``: (type, stream_id, plaintext, consumed)."""
     cdef const uint8_t[::1] k = _fixed(key, 32, "key")
     cdef const uint8_t[::1] n = _fixed(ns, 12, "ns")
@@ -130,7 +130,7 @@ def frame_open(key, ns, uint64_t counter, data, uint32_t max_frame=BETANET_HTX_D
 cdef class Session:
     """An HTX session over libbetanet (one per connection, one thread at a time)."""
 
-    cdef betanet_htx_session *s
+    cdef betanet_htx_session_t *s
     cdef bytearray rbuf          # plaintext buffer for session_open (max_frame bytes)
     cdef size_t max_frame
     cdef public int error        # sticky receive error from the core (0 = none)
@@ -141,7 +141,7 @@ cdef class Session:
         cdef const uint8_t[::1] a = _fixed(k1, 32, "k1")
         cdef const uint8_t[::1] b = _fixed(k2, 32, "k2")
         cdef const uint8_t[::1] h = _fixed(handshake_hash, 32, "handshake_hash")
-        cdef betanet_htx_config cfg
+        cdef betanet_htx_config_t cfg
         cfg.max_frame = max_frame
         cfg.rekey_bytes = rekey_bytes
         cfg.rekey_frames = rekey_frames
@@ -177,7 +177,7 @@ cdef class Session:
         return betanet_htx_session_pending(self.s)
 
     def stats(self) -> dict:
-        cdef betanet_htx_stats st
+        cdef betanet_htx_stats_t st
         self._live()
         check(betanet_htx_session_stats(self.s, &st), "htx stats")
         return dict(send_counter=st.send_counter, recv_counter=st.recv_counter,
@@ -248,7 +248,7 @@ cdef class Session:
         cdef const uint8_t *src = _ptr(d)
         cdef size_t total = d.shape[0], off = 0, used = 0
         cdef size_t need = total + 2 * self.max_frame + 64, p = 1, run_start = 0, n
-        cdef betanet_htx_frame fr
+        cdef betanet_htx_frame_t fr
         cdef uint8_t *a
         cdef uint8_t saved, flags
         cdef uint64_t run_sid = 0

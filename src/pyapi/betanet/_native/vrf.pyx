@@ -6,10 +6,10 @@ from betanet._native._common cimport *
 
 cdef extern from "betanet.h" nogil:
     enum:
-        BETANET_VRF_SEEDBYTES
-        BETANET_VRF_PUBLICKEYBYTES
-        BETANET_VRF_PROOFBYTES
-        BETANET_VRF_OUTPUTBYTES
+        BETANET_VRF_SEED_BYTES
+        BETANET_VRF_PUBLIC_KEY_BYTES
+        BETANET_VRF_PROOF_BYTES
+        BETANET_VRF_OUTPUT_BYTES
     ctypedef struct betanet_vrf_key_t:
         pass
     int betanet_vrf_key_new(const uint8_t *seed, size_t seed_len, betanet_vrf_key_t **out)
@@ -23,10 +23,10 @@ cdef extern from "betanet.h" nogil:
                                   uint8_t *output, size_t output_len)
     int betanet_vrf_validate_key(const uint8_t *pk, size_t pk_len)
 
-SEED_BYTES = BETANET_VRF_SEEDBYTES
-PUBLIC_KEY_BYTES = BETANET_VRF_PUBLICKEYBYTES
-PROOF_BYTES = BETANET_VRF_PROOFBYTES
-OUTPUT_BYTES = BETANET_VRF_OUTPUTBYTES
+SEED_BYTES = BETANET_VRF_SEED_BYTES
+PUBLIC_KEY_BYTES = BETANET_VRF_PUBLIC_KEY_BYTES
+PROOF_BYTES = BETANET_VRF_PROOF_BYTES
+OUTPUT_BYTES = BETANET_VRF_OUTPUT_BYTES
 
 
 cdef inline const uint8_t *ptr(const uint8_t[::1] view) noexcept:
@@ -46,9 +46,9 @@ cdef class Key:
                 rc = betanet_vrf_key_new(NULL, 0, &self._key)
         else:
             sv = seed
-            if sv.shape[0] != BETANET_VRF_SEEDBYTES:
+            if sv.shape[0] != BETANET_VRF_SEED_BYTES:
                 from betanet.errors import InvalidArgumentError
-                raise InvalidArgumentError(f"VRF seed must be {BETANET_VRF_SEEDBYTES} bytes, got {sv.shape[0]}")
+                raise InvalidArgumentError(f"VRF seed must be {BETANET_VRF_SEED_BYTES} bytes, got {sv.shape[0]}")
             rc = betanet_vrf_key_new(&sv[0], sv.shape[0], &self._key)
         check(rc, "betanet_vrf_key_new")
 

@@ -53,14 +53,15 @@ class HTXConfig:
     max_streams: int = DEFAULT_MAX_STREAMS      # peer-opened streams open at once; more are refused
 
 
-# Core status -> (CLOSE code, exception class) for receive failures.
-_RECV_ERRORS = {
-    -4: (CloseCode.DECRYPT_ERROR, AuthenticationError, "frame failed authentication "
-         "(corrupted, truncated, replayed or reordered)"),
-    -6: (CloseCode.FRAME_SIZE_ERROR, LimitExceededError, "frame length above the maximum frame size"),
-    -15: (CloseCode.UNKNOWN_FRAME_TYPE, ProtocolError, "unknown frame type"),
-    -3: (CloseCode.PROTOCOL_ERROR, MalformedError, "frame plaintext does not match its type"),
-}
+# Core status -> (CLOSE code, exception class) for receive failures, keyed by the code each
+# class carries (which the library itself supplies: betanet.errors).
+_RECV_ERRORS = {cls.code: (close, cls, text) for close, cls, text in (
+    (CloseCode.DECRYPT_ERROR, AuthenticationError, "frame failed authentication "
+     "(corrupted, truncated, replayed or reordered)"),
+    (CloseCode.FRAME_SIZE_ERROR, LimitExceededError, "frame length above the maximum frame size"),
+    (CloseCode.UNKNOWN_FRAME_TYPE, ProtocolError, "unknown frame type"),
+    (CloseCode.PROTOCOL_ERROR, MalformedError, "frame plaintext does not match its type"),
+)}
 
 
 class _Stream:
