@@ -6,5 +6,6 @@ cdef extern from "betanet.h" nogil:
     enum:
         BETANET_DPP_MAX_QUEUES
         BETANET_DPP_MAX_OPTIONS
+        BETANET_DPP_MAX_CELLS
     ctypedef struct betanet_dpp_scheduler_t:
         pass

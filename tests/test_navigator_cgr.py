@@ -434,3 +434,11 @@ def test_header_sections_follow_the_abi_convention():
         assert "typedef struct {" not in code and "struct {" not in code
         assert all(t.endswith("_t") for t in re.findall(r"typedef struct \w+ (\w+)", code))
         assert "betanet_init() itself on first use" in text or "calls betanet_init() on first use" in text
+
+
+def test_scheduler_matrix_over_the_cell_bound_is_refused_before_allocating():
+    # 65 536 queues x 65 536 options would be a 32 GiB service matrix: refused, not allocated.
+    from betanet._native import dpp as _dpp
+    from betanet.errors import LimitExceededError
+    with pytest.raises(LimitExceededError):
+        _dpp.Scheduler(_dpp.MAX_QUEUES, _dpp.MAX_OPTIONS, 1.0)

@@ -85,6 +85,7 @@ typedef struct betanet_cgr_route {
  * `deadline` (INFINITY = none) or through any of excluded[n_excluded] are dropped. Routes
  * are ordered by arrival, then hops. Results stay in the plan until the next query or
  * change. *found receives the count (0 is not an error). Errors: BETANET_E_INVALID,
+ * BETANET_E_LIMIT (n_excluded above BETANET_CGR_MAX_ENTRIES_LIMIT),
  * BETANET_E_NOT_FOUND (source or dest appears in no contact of the plan), NOMEM. */
 BETANET_NODISCARD int betanet_cgr_routes(betanet_cgr_plan_t *p, uint64_t source, uint64_t dest, double now,
                                          double bytes, double deadline, const uint64_t *excluded,

@@ -20,12 +20,15 @@
 /* Largest number of queues and of options. */
 #define BETANET_DPP_MAX_QUEUES  65536u
 #define BETANET_DPP_MAX_OPTIONS 65536u
+/* Largest n_queues * n_options (the service matrix: 16 Mi cells, 128 MiB of doubles). */
+#define BETANET_DPP_MAX_CELLS   16777216u
 
 typedef struct betanet_dpp_scheduler betanet_dpp_scheduler_t;
 
 /* New scheduler, all backlogs 0, every option serving nothing at energy 0 (calls
  * betanet_init() on first use). Errors: BETANET_E_INVALID (out NULL, 0 queues/options,
- * above the maxima, V < 0, NaN or infinite), BETANET_E_NOMEM, BETANET_E_CRYPTO
+ * above the maxima, V < 0, NaN or infinite), BETANET_E_LIMIT (n_queues * n_options
+ * above BETANET_DPP_MAX_CELLS), BETANET_E_NOMEM, BETANET_E_CRYPTO
  * (betanet_init failed); *out is NULL on error. */
 BETANET_NODISCARD int betanet_dpp_new(uint32_t n_queues, uint32_t n_options, double v,
                                       betanet_dpp_scheduler_t **out);

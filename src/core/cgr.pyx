@@ -696,6 +696,8 @@ cdef public int betanet_cgr_routes(betanet_cgr_plan_t *pp, uint64_t source, uint
         return BETANET_E_INVALID
     if n_excluded and excluded == NULL:
         return BETANET_E_INVALID
+    if n_excluded > BETANET_CGR_MAX_ENTRIES_LIMIT:   # keeps n_excluded + k + 64 from wrapping
+        return BETANET_E_LIMIT
     found[0] = 0
     p.routes.have = 0
     rc = query_begin(p, source, dest, excluded, n_excluded)

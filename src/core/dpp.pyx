@@ -2,7 +2,7 @@
 # serve the option minimising V * energy + sum_q Q_q * (arrivals_q - service_q).
 # Module-level code never runs in libbetanet (DESIGN.md).
 
-from libc.stdint cimport uint8_t, uint32_t, int32_t
+from libc.stdint cimport uint8_t, uint32_t, int32_t, uint64_t
 from libc.string cimport memcpy
 from libc.math cimport isfinite
 from bnt cimport *
@@ -35,6 +35,8 @@ cdef public int betanet_dpp_new(uint32_t n_queues, uint32_t n_options, double v,
     if n_queues == 0 or n_options == 0 or n_queues > BETANET_DPP_MAX_QUEUES \
             or n_options > BETANET_DPP_MAX_OPTIONS or not nonneg(v):
         return BETANET_E_INVALID
+    if <uint64_t> n_queues * n_options > BETANET_DPP_MAX_CELLS:   # bounds the service matrix
+        return BETANET_E_LIMIT
     rc = betanet_init()
     if rc:
         return rc
