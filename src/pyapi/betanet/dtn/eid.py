@@ -1,0 +1,107 @@
+"""Endpoint IDs of the Bundle Protocol (RFC 9171 §4.2.5.1): the ``dtn`` and ``ipn`` schemes.
+
+``EID.parse("ipn:2.1")``, ``EID.parse("dtn://node/inbox")``, ``EID.NONE`` (``dtn:none``).
+The CBOR encoding is the core's (``betanet_bundle_eid_encode``): ``[1, "//node/svc"]``,
+``[1, 0]`` for dtn:none, ``[2, [node, service]]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from betanet._native import bundle as _nb
+from betanet.errors import InvalidArgumentError
+
+__all__ = ["EID", "SCHEME_DTN", "SCHEME_IPN"]
+
+SCHEME_DTN = 1
+SCHEME_IPN = 2
+_U64 = (1 << 64) - 1
+
+
+def _check_ssp(ssp: str) -> None:
+    if len(ssp) < 3 or not ssp.startswith("//") or any(not 0x21 <= ord(c) <= 0x7E for c in ssp):
+        raise InvalidArgumentError(
+            f"dtn EID {ssp!r}: the part after 'dtn:' must be '//node/demux' in printable ASCII")
+
+
+@dataclass(frozen=True, slots=True)
+class EID:
+    """An endpoint ID. ``ssp`` is the dtn scheme-specific part after ``dtn:`` ("" for none)."""
+
+    scheme: int
+    node: int = 0
+    service: int = 0
+    ssp: str = ""
+
+    NONE: ClassVar[EID]
+
+    def __post_init__(self) -> None:
+        if self.scheme == SCHEME_DTN:
+            if self.ssp:
+                _check_ssp(self.ssp)
+        elif self.scheme == SCHEME_IPN:
+            if not (0 <= self.node <= _U64 and 0 <= self.service <= _U64):
+                raise InvalidArgumentError("ipn node and service numbers are unsigned 64-bit")
+        else:
+            raise InvalidArgumentError(f"unsupported EID scheme {self.scheme}")
+
+    @classmethod
+    def ipn(cls, node: int, service: int) -> EID:
+        return cls(SCHEME_IPN, node, service)
+
+    @classmethod
+    def dtn(cls, ssp: str) -> EID:
+        """``EID.dtn("//node/svc")``; ``EID.dtn("none")`` is dtn:none."""
+        return cls.NONE if ssp in ("", "none") else cls(SCHEME_DTN, ssp=ssp)
+
+    @classmethod
+    def parse(cls, text: str) -> EID:
+        """Parse the URI form: ``dtn:none``, ``dtn://node/svc``, ``ipn:N.S``."""
+        if text.startswith("dtn:"):
+            return cls.dtn(text[4:])
+        if text.startswith("ipn:"):
+            parts = text[4:].split(".")
+            if len(parts) != 2 or not all(p.isdigit() for p in parts):
+                raise InvalidArgumentError(f"ipn EID {text!r} must be ipn:<node>.<service>")
+            return cls.ipn(int(parts[0]), int(parts[1]))
+        raise InvalidArgumentError(f"EID {text!r}: scheme must be dtn or ipn")
+
+    @property
+    def is_none(self) -> bool:
+        return self.scheme == SCHEME_DTN and not self.ssp
+
+    @property
+    def node_id(self) -> EID:
+        """The node's administrative endpoint: ipn:N.0, or dtn://node/ ."""
+        if self.scheme == SCHEME_IPN:
+            return EID.ipn(self.node, 0)
+        if self.is_none:
+            return self
+        return EID.dtn("//" + self.ssp[2:].split("/", 1)[0] + "/")
+
+    def __str__(self) -> str:
+        if self.scheme == SCHEME_IPN:
+            return f"ipn:{self.node}.{self.service}"
+        return "dtn:" + (self.ssp or "none")
+
+    def spec(self) -> tuple[int, int, int, bytes]:
+        """The tuple the native encoder takes."""
+        return (self.scheme, self.node, self.service, self.ssp.encode())
+
+    def encode(self) -> bytes:
+        """The CBOR encoding (as inside a previous node block)."""
+        return _nb.eid_encode(self.spec())
+
+    @classmethod
+    def from_view(cls, buf: memoryview | bytes, t: tuple) -> EID:
+        """From a native view tuple (scheme, is_none, node, service, ssp_off, ssp_len, off, len)."""
+        scheme, is_none, node, service, ssp_off, ssp_len = t[:6]
+        if scheme == SCHEME_IPN:
+            return cls(SCHEME_IPN, node, service)
+        if is_none:
+            return cls.NONE
+        return cls(SCHEME_DTN, ssp=bytes(buf[ssp_off:ssp_off + ssp_len]).decode("ascii"))
+
+
+EID.NONE = EID(SCHEME_DTN)
