@@ -188,9 +188,10 @@ BETANET_NODISCARD int betanet_bundle_parse(const uint8_t *buf, size_t len,
                                            betanet_bundle_block_t *blocks, size_t blocks_cap,
                                            betanet_bundle_view_t *view);
 
-/* Apply RFC 9171 §4.2.4 to a parsed bundle. A block is unprocessable when its status is
- * not OK, or (when known_types is not NULL) its type is not one of known_types[0, n_known)
- * — a host passes the types it processes, e.g. without 11/12 when it has no BPSec.
+/* Apply RFC 9171 §4.2.4 to a parsed bundle. A block is unprocessable when it is
+ * UNINTELLIGIBLE, or, when known_types is NULL, UNKNOWN; when known_types is not NULL, any
+ * other block whose type is not one of known_types[0, n_known) is unprocessable too (a host
+ * passes the types it processes: its own extension types, without 11/12 if it has no BPSec).
  * Sets blocks[i].action and writes to *verdict a set of BETANET_BUNDLE_VERDICT_* bits and
  * to *reason the status report reason (BLOCK_UNSUPPORTED or BLOCK_UNINTELLIGIBLE) or 0.
  * Errors: BETANET_E_INVALID (NULL). */

@@ -573,8 +573,10 @@ cdef public int betanet_bundle_policy(betanet_bundle_view_t *view, const uint64_
     for i in range(view.nblocks):
         b = &view.blocks[i]
         b.action = BETANET_BUNDLE_ACTION_KEEP
-        unprocessable = b.status != BETANET_BUNDLE_BLOCK_OK
-        if not unprocessable and known_types != NULL and b.type != BETANET_BUNDLE_BLOCK_PAYLOAD:
+        if known_types == NULL or b.type == BETANET_BUNDLE_BLOCK_PAYLOAD \
+                or b.status == BETANET_BUNDLE_BLOCK_UNINTELLIGIBLE:
+            unprocessable = b.status != BETANET_BUNDLE_BLOCK_OK
+        else:
             unprocessable = 1
             for k in range(n_known):
                 if known_types[k] == b.type:

@@ -308,7 +308,7 @@ class Bundle:
             t, num, _f, _c, status, action, *_ = view.block(i)
             if action == 1:
                 discard.append(num)
-            if status != 0 or (known is not None and t != 1 and t not in known):
+            if status == 2 or (known is None and status != 0) or (known is not None and t != 1 and t not in known):
                 bad.append(num)
         return Verdict(bool(verdict & 1), bool(verdict & 4), tuple(discard), ReasonCode(reason), tuple(bad))
 
