@@ -263,6 +263,12 @@ class Bundle:
             self._buf = data
         return self._view
 
+    def primary_bytes(self) -> bytes:
+        """The primary block's encoding as it is in the bundle (BPSec's canonical form)."""
+        view = self._native_view()
+        off, n = view.primary[-2:]
+        return bytes(memoryview(self._buf)[off:off + n])
+
     # -- encoding ----------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         if self._primary is None and self._blocks is None:
