@@ -35,6 +35,7 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 int main(int argc, char **argv) {
     size_t plen = strtoul(argv[1], NULL, 10);
     double secs = atof(argv[2]);
+    int payload_crc = atoi(argv[3]);
     uint8_t *payload = calloc(1, plen), *buf = malloc(plen + 256);
     static const uint8_t ssp[] = "//dst/inbox";
     betanet_bundle_primary_spec_t p; betanet_bundle_block_spec_t b;
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
     p.destination.scheme = BETANET_BUNDLE_EID_DTN; p.destination.ssp = ssp; p.destination.ssp_len = sizeof ssp - 1;
     p.source.scheme = p.report_to.scheme = BETANET_BUNDLE_EID_IPN; p.source.node = p.report_to.node = 2; p.source.service = 1;
     p.creation_ms = 757382400000ull; p.sequence = 1; p.lifetime_ms = 86400000;
-    b.type = 1; b.number = 1; b.data = payload; b.data_len = plen;
+    b.type = 1; b.number = 1; b.data = payload; b.data_len = plen; b.crc_type = payload_crc;
     for (int pass = 0; pass < 2; pass++) {
         n = 0; t0 = now();
         do {
@@ -85,7 +86,7 @@ def rates(ops: dict, seconds: float, rounds: int) -> dict[str, float]:
     return best
 
 
-def c_rates(plen: int, seconds: float, tmp: Path) -> dict[str, float]:
+def c_rates(plen: int, seconds: float, tmp: Path, payload_crc: int = 0) -> dict[str, float]:
     exe = tmp / "dtn_c_loop"
     if not exe.exists():
         src = tmp / "dtn_c_loop.c"
@@ -93,7 +94,7 @@ def c_rates(plen: int, seconds: float, tmp: Path) -> dict[str, float]:
         lib = Path(betanet.get_library())
         subprocess.run(["cc", "-O2", "-I", betanet.get_include(), str(src), "-o", str(exe), str(lib),
                         f"-Wl,-rpath,{lib.parent}"], check=True)
-    out = subprocess.run([str(exe), str(plen), str(seconds)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([str(exe), str(plen), str(seconds), str(payload_crc)], check=True, capture_output=True, text=True).stdout
     return {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
 
 
@@ -105,6 +106,10 @@ def cbor2_decode(data: bytes) -> bytes:
         raise ValueError("version")
     _dst, _src, _ts = prim[3], prim[4], prim[6]
     return items[-1][4]
+
+
+def _fields(b: Bundle) -> tuple:
+    return b.primary.destination, b.payload
 
 
 def main() -> int:
@@ -127,9 +132,10 @@ def main() -> int:
             tdata = bytes(theirs)
             assert bytes(Bundle.parse(tdata).payload) == payload and p7.Bundle.parse(data).payload_block.data == payload
             c = c_rates(plen, seconds / 2, Path(td))
+            c32 = c_rates(plen, seconds / 2, Path(td), payload_crc=2)
             r = rates({
                 "py_decode": lambda: Bundle.parse(data).payload,
-                "py_decode_fields": lambda: (Bundle.parse(data).primary.destination, Bundle.parse(data).payload),
+                "py_decode_fields": lambda: _fields(Bundle.parse(data)),
                 "py_encode": lambda: Bundle.build("dtn://dst/inbox", "ipn:2.1", payload, creation_ms=757382400000,
                                                   sequence=1).to_bytes(),
                 "pyd3tn_decode": lambda: p7.Bundle.parse(tdata).payload_block.data,
@@ -147,11 +153,13 @@ def main() -> int:
                 print(f"{name:<44}{v:>14,.0f}{v * size / 1e6:>10.0f}{ratio:>10}")
             print(f"-- {kib} KiB payload ({size} bytes per bundle)")
             row("decode, C API (tight loop)", c["decode"], r["pyd3tn_decode"])
+            row("decode, C API, payload CRC-32C checked", c32["decode"], r["pyd3tn_decode"])
             row("decode, Python Bundle.parse + payload", r["py_decode"], r["pyd3tn_decode"])
             row("decode, Python + destination + payload", r["py_decode_fields"], r["pyd3tn_decode"])
             row("decode, cbor2 direct", r["cbor2_decode"], r["pyd3tn_decode"])
             row("decode, pyd3tn (reference 1.0x)", r["pyd3tn_decode"], r["pyd3tn_decode"])
             row("encode, C API (tight loop)", c["encode"], r["pyd3tn_encode"])
+            row("encode, C API, payload CRC-32C", c32["encode"], r["pyd3tn_encode"])
             row("encode, Python Bundle.build + to_bytes", r["py_encode"], r["pyd3tn_encode"])
             row("encode, pyd3tn (reference 1.0x)", r["pyd3tn_encode"], r["pyd3tn_encode"])
     return 0

@@ -5,7 +5,8 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from betanet._native._common cimport *
 from betanet_bundle cimport *
 
@@ -86,18 +87,26 @@ cdef tuple eid_tuple(const betanet_bundle_eid_t *e):
 
 
 cdef class View:
-    """A parsed bundle: offsets into `buffer` (kept alive, never copied)."""
+    """A parsed bundle: offsets into `buffer` (kept alive and pinned, never copied)."""
     cdef readonly object buffer
-    cdef const uint8_t[::1] _mv
+    cdef Py_buffer pybuf
+    cdef bint has_pybuf
+    cdef const uint8_t *p
+    cdef size_t n
     cdef betanet_bundle_view_t v
     cdef betanet_bundle_block_t *blocks
-    cdef size_t cap
+    cdef betanet_bundle_block_t inline_blocks[8]   # most bundles: no allocation at all
 
     def __cinit__(self):
         self.blocks = NULL
+        self.has_pybuf = False
 
     def __dealloc__(self):
-        free(self.blocks)
+        if self.blocks != NULL and self.blocks != self.inline_blocks:
+            free(self.blocks)
+        if self.has_pybuf:
+            PyBuffer_Release(&self.pybuf)
+            self.has_pybuf = False
 
     @property
     def length(self) -> int:
@@ -131,6 +140,11 @@ cdef class View:
         cdef betanet_bundle_block_t *b = &self.blocks[self.v.payload]
         return (b.data_off, b.data_len)
 
+    def payload(self):
+        """The payload as a memoryview of the buffer (no copy)."""
+        cdef betanet_bundle_block_t *b = &self.blocks[self.v.payload]
+        return memoryview(self.buffer)[b.data_off:b.data_off + b.data_len]
+
     @property
     def extensions(self) -> tuple:
         """(previous node EID tuple or None, age ms or None, (limit, count) or None)."""
@@ -163,20 +177,19 @@ cdef class View:
     def rewrite(self) -> bytes:
         cdef size_t n = betanet_bundle_rewrite_bytes(&self.v), w = 0
         out = PyBytes_FromStringAndSize(NULL, n)
-        check(betanet_bundle_rewrite(&self._mv[0], self._mv.shape[0], &self.v,
-                                     <uint8_t *>PyBytes_AS_STRING(out), n, &w), "betanet_bundle_rewrite")
+        check(betanet_bundle_rewrite(self.p, self.n, &self.v, <uint8_t *>PyBytes_AS_STRING(out), n, &w),
+              "betanet_bundle_rewrite")
         return out
 
     def bundle_id(self) -> bytes:
         cdef uint8_t out[64]
-        check(betanet_bundle_id(&self._mv[0], self._mv.shape[0], &self.v, out, 64), "betanet_bundle_id")
+        check(betanet_bundle_id(self.p, self.n, &self.v, out, 64), "betanet_bundle_id")
         return out[:64]
 
     def fragment(self, uint64_t offset, uint64_t length) -> bytes:
-        cdef const uint8_t *p = &self._mv[0]
-        cdef size_t n = self._mv.shape[0], need, w = 0
+        cdef size_t need, w = 0
         cdef int rc
-        need = betanet_bundle_fragment_bytes(p, n, &self.v, offset, length)
+        need = betanet_bundle_fragment_bytes(self.p, self.n, &self.v, offset, length)
         if need == 0:
             from betanet.errors import InvalidArgumentError
             if self.v.primary.flags & BETANET_BUNDLE_F_MUST_NOT_FRAGMENT:
@@ -186,12 +199,12 @@ cdef class View:
         out = PyBytes_FromStringAndSize(NULL, need)
         cdef uint8_t *o = <uint8_t *>PyBytes_AS_STRING(out)
         with nogil:
-            rc = betanet_bundle_fragment(p, n, &self.v, offset, length, o, need, &w)
+            rc = betanet_bundle_fragment(self.p, self.n, &self.v, offset, length, o, need, &w)
         check(rc, "betanet_bundle_fragment")
         return out
 
     def fragment_size(self, uint64_t offset, uint64_t length) -> int:
-        return betanet_bundle_fragment_bytes(&self._mv[0], self._mv.shape[0], &self.v, offset, length)
+        return betanet_bundle_fragment_bytes(self.p, self.n, &self.v, offset, length)
 
 
 def parse(data, size_t max_bytes=BETANET_BUNDLE_DEFAULT_MAX_BYTES,
@@ -201,28 +214,38 @@ def parse(data, size_t max_bytes=BETANET_BUNDLE_DEFAULT_MAX_BYTES,
     """Parse one bundle; raises MalformedError / LimitExceededError with the detail."""
     cdef View view = View.__new__(View)
     cdef betanet_bundle_limits_t lim
-    cdef const uint8_t *p
-    cdef size_t n
+    cdef size_t cap
     cdef int rc
-    view._mv = data
     view.buffer = data
-    n = view._mv.shape[0]
+    if PyBytes_CheckExact(data):
+        view.p = <const uint8_t *>PyBytes_AS_STRING(data)
+        view.n = <size_t>PyBytes_GET_SIZE(data)
+    else:
+        PyObject_GetBuffer(data, &view.pybuf, PyBUF_SIMPLE)
+        view.has_pybuf = True
+        view.p = <const uint8_t *>view.pybuf.buf
+        view.n = <size_t>view.pybuf.len
     lim.max_bytes = max_bytes
     lim.max_blocks = max_blocks
     lim.max_eid_bytes = max_eid_bytes
     lim.flags = (BETANET_BUNDLE_PARSE_STRICT if strict else 0) | (BETANET_BUNDLE_PARSE_PREFIX if prefix else 0)
-    view.cap = max_blocks if max_blocks < 4096 else 4096
-    if view.cap < 1:
-        view.cap = 1
-    view.blocks = <betanet_bundle_block_t *>malloc(view.cap * sizeof(betanet_bundle_block_t))
-    if view.blocks == NULL:
-        raise MemoryError()
-    p = ptr(view._mv)
-    if n >= GIL_FREE_BYTES:
+    view.blocks = view.inline_blocks
+    cap = 8 if max_blocks > 8 else max_blocks
+    if view.n >= GIL_FREE_BYTES:
         with nogil:
-            rc = betanet_bundle_parse(p, n, &lim, view.blocks, view.cap, &view.v)
+            rc = betanet_bundle_parse(view.p, view.n, &lim, view.blocks, cap, &view.v)
     else:
-        rc = betanet_bundle_parse(p, n, &lim, view.blocks, view.cap, &view.v)
+        rc = betanet_bundle_parse(view.p, view.n, &lim, view.blocks, cap, &view.v)
+    if rc == BETANET_E_LIMIT and view.v.error == BETANET_BUNDLE_ERR_TOO_MANY_BLOCKS and max_blocks > 8:
+        # more blocks than the inline array: the heap, bounded by the input (a block >= 6 bytes)
+        cap = view.n // 6 + 1
+        if cap > max_blocks:
+            cap = max_blocks
+        view.blocks = <betanet_bundle_block_t *>malloc(cap * sizeof(betanet_bundle_block_t))
+        if view.blocks == NULL:
+            raise MemoryError()
+        with nogil:
+            rc = betanet_bundle_parse(view.p, view.n, &lim, view.blocks, cap, &view.v)
     if rc < 0:
         from betanet.errors import error_for
         err = error_for(rc, f"bundle: {betanet_bundle_error_string(view.v.error).decode()} "
@@ -334,8 +357,8 @@ cdef class Reassembler:
 
     def add(self, View view) -> bool:
         cdef int rc
-        cdef const uint8_t *p = &view._mv[0]
-        cdef size_t n = view._mv.shape[0]
+        cdef const uint8_t *p = view.p
+        cdef size_t n = view.n
         with nogil:
             rc = betanet_bundle_reasm_add(self.r, p, n, &view.v)
         check(rc, "betanet_bundle_reasm_add")

@@ -31,6 +31,8 @@ DTN_EPOCH_UNIX = 946_684_800          # 2000-01-01T00:00:00Z, RFC 9171 §4.2.6
 ID_BYTES: int = _nb.ID_BYTES
 ADU_ID_BYTES: int = _nb.ADU_ID_BYTES
 DEFAULT_LIFETIME_MS = 86_400_000      # one day
+_parse = _nb.parse
+_new = object.__new__
 
 
 def dtn_time_ms(unix_seconds: float | None = None) -> int:
@@ -94,6 +96,20 @@ class ReasonCode(IntEnum):
     HOP_LIMIT_EXCEEDED = 9
     TRAFFIC_PARED = 10
     BLOCK_UNSUPPORTED = 11
+
+
+_CRC = tuple(CRCType)
+_STATUS = tuple(BlockStatus)
+
+
+def _bundle_flags(v: int) -> BundleFlags:
+    f = BundleFlags._value2member_map_.get(v)     # enum construction is slow; members are cached
+    return f if f is not None else BundleFlags(v)
+
+
+def _block_flags(v: int) -> BlockFlags:
+    f = BlockFlags._value2member_map_.get(v)
+    return f if f is not None else BlockFlags(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +229,15 @@ class Bundle:
     def parse(cls, data: Buffer, *, limits: Limits = DEFAULT_LIMITS, strict: bool = False) -> Bundle:
         """Parse and check one bundle (CRCs included). Raises MalformedError (with ``detail``
         and ``offset``) or LimitExceededError."""
-        view = _nb.parse(data, limits.max_bytes, limits.max_blocks, limits.max_eid_bytes, strict)
-        self = cls.__new__(cls)
+        if type(data) is not bytes:
+            data = memoryview(data).cast("B")     # byte-wise offsets whatever the exporter
+        if limits is DEFAULT_LIMITS and not strict:
+            view = _parse(data)
+        else:
+            view = _parse(data, limits.max_bytes, limits.max_blocks, limits.max_eid_bytes, strict)
+        self = _new(cls)
         self._view = view
-        self._buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+        self._buf = data
         self._primary = None
         self._blocks = None
         return self
@@ -227,8 +248,8 @@ class Bundle:
             (flags, crc_type, dst, src, rpt, ms, seq, life, foff, total, _o, _l) = self._view.primary
             buf = self._buf
             self._primary = PrimaryBlock(EID.from_view(buf, dst), EID.from_view(buf, src),
-                                         EID.from_view(buf, rpt), ms, seq, life, BundleFlags(flags),
-                                         CRCType(crc_type), foff, total)
+                                         EID.from_view(buf, rpt), ms, seq, life, _bundle_flags(flags),
+                                         _CRC[crc_type], foff, total)
         return self._primary
 
     @property
@@ -239,16 +260,15 @@ class Bundle:
             out = []
             for i in range(self._view.nblocks):
                 t, num, flags, crc_type, status, _action, doff, dlen, _o, _l = self._view.block(i)
-                out.append(CanonicalBlock(t, num, mv[doff:doff + dlen], BlockFlags(flags),
-                                          CRCType(crc_type), BlockStatus(status)))
+                out.append(CanonicalBlock(t, num, mv[doff:doff + dlen], _block_flags(flags),
+                                          _CRC[crc_type], _STATUS[status]))
             self._blocks = out
         return self._blocks
 
     @property
     def payload(self) -> memoryview | Buffer:
         if self._blocks is None and self._view is not None:
-            off, n = self._view.payload_span
-            return memoryview(self._buf)[off:off + n]
+            return self._view.payload()
         return self.blocks[-1].data
 
     def block(self, block_type: int) -> CanonicalBlock | None:

@@ -7,6 +7,7 @@ The CBOR encoding is the core's (``betanet_bundle_eid_encode``): ``[1, "//node/s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar
 
 from betanet._native import bundle as _nb
@@ -95,13 +96,20 @@ class EID:
 
     @classmethod
     def from_view(cls, buf: memoryview | bytes, t: tuple) -> EID:
-        """From a native view tuple (scheme, is_none, node, service, ssp_off, ssp_len, off, len)."""
-        scheme, is_none, node, service, ssp_off, ssp_len = t[:6]
-        if scheme == SCHEME_IPN:
-            return cls(SCHEME_IPN, node, service)
-        if is_none:
-            return cls.NONE
-        return cls(SCHEME_DTN, ssp=bytes(buf[ssp_off:ssp_off + ssp_len]).decode("ascii"))
+        """From a native view tuple (scheme, is_none, node, service, ssp_off, ssp_len, off, len)
+        of an EID the core has validated. Memoised by the EID's encoding: routers see the same
+        few endpoints over and over."""
+        off, n = t[6], t[7]
+        return _from_encoding(bytes(buf[off:off + n]), t[0], t[1], t[2], t[3], t[5])
 
 
 EID.NONE = EID(SCHEME_DTN)
+
+
+@lru_cache(maxsize=4096)
+def _from_encoding(raw: bytes, scheme: int, is_none: int, node: int, service: int, ssp_len: int) -> EID:
+    if scheme == SCHEME_IPN:
+        return EID(SCHEME_IPN, node, service)
+    if is_none:
+        return EID.NONE
+    return EID(SCHEME_DTN, ssp=raw[len(raw) - ssp_len:].decode("ascii"))
