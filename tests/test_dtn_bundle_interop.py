@@ -245,3 +245,13 @@ def test_pyd3tn_fragments_and_status_reports():
     assert str(mine.source) == "ipn:2.1" and mine.creation_ms == 757382400000
     back = pyd3tn.BundleStatusReport.from_cbor(cbor2.loads(mine.encode()))
     assert back.is_received and back.is_delivered and not back.is_deleted
+
+
+def test_vectors_are_reproduced_in_docs():
+    doc = (Path(__file__).parent.parent / "docs" / "dtn.md").read_text()
+    flat = "".join(doc.split())
+    bpsec = json.loads((Path(__file__).parent / "vectors" / "bundle_bpsec.json").read_text())
+    hexes = [v.get("hex") or v["record"] for v in VECTORS] + [v["result"] for v in bpsec["vectors"]]
+    hexes += [bpsec["ed25519"]["original"], bpsec["ed25519"]["result"]]
+    for h in hexes:
+        assert h in flat, h[:40]
