@@ -27,9 +27,11 @@ cdef extern from *:
     """
     #define BNT_U32_ONES 0xFFFFFFFFu
     #define BNT_U32_LIMIT 0x100000000ull
+    #define SIZE_QUARTER (SIZE_MAX / 4)
     """
     uint32_t BNT_U32_ONES
     uint64_t BNT_U32_LIMIT
+    size_t SIZE_QUARTER
 
 # The reassembler's state (opaque to hosts).
 cdef extern from *:
@@ -790,6 +792,8 @@ cdef public size_t betanet_bundle_encoded_bytes(const betanet_bundle_primary_spe
         b = &blocks[i]
         if b.crc_type > 2 or b.type == 0 or b.number == 0 or (b.data == NULL and b.data_len != 0):
             return 0
+        if b.data_len > SIZE_QUARTER or n > SIZE_QUARTER:
+            return 0                      # the sum could wrap: no such bundle fits in memory
         if (b.type == BETANET_BUNDLE_BLOCK_PAYLOAD) != (i == nblocks - 1):
             return 0
         if b.type == BETANET_BUNDLE_BLOCK_PAYLOAD and b.number != 1:
