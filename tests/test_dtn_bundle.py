@@ -464,3 +464,27 @@ def test_status_report_faults():
     with pytest.raises(InvalidArgumentError):
         StatusReport(StatusFlags.RECEIVED, ReasonCode.NO_INFO, EID.ipn(1, 1), 1, 1,
                      times=((StatusFlags.DELETED, 5),)).encode()
+
+# ---- forwarding ---------------------------------------------------------------------------------
+
+
+def test_forwarding_updates_hop_count_previous_node_and_age():
+    b = Bundle.parse(Bundle.build("ipn:1.2", "ipn:2.1", b"x", creation_ms=0, hop_limit=2,
+                                  extra_blocks=[CanonicalBlock(250, 9, b"keep", crc_type=CRCType.CRC16)]).to_bytes())
+    f1 = Bundle.parse(b.for_forwarding(EID.ipn(5, 0), held_ms=120).to_bytes())
+    assert f1.hop_count == (2, 1) and str(f1.previous_node) == "ipn:5.0" and f1.age_ms == 120
+    assert bytes(f1.block(250).data) == b"keep"
+    f2 = Bundle.parse(f1.for_forwarding(EID.ipn(6, 0), held_ms=30).to_bytes())
+    assert f2.hop_count == (2, 2) and str(f2.previous_node) == "ipn:6.0" and f2.age_ms == 150
+    assert len([x for x in f2.blocks if x.type == 6]) == 1
+    with pytest.raises(LimitExceededError, match="hop limit 2 exceeded") as e:
+        f2.for_forwarding(EID.ipn(7, 0))
+    assert e.value.reason == ReasonCode.HOP_LIMIT_EXCEEDED
+
+
+def test_expiry():
+    b = Bundle.build("ipn:1.2", "ipn:2.1", b"x", creation_ms=1_000, lifetime_ms=500)
+    assert not b.expired(1_499) and b.expired(1_500)
+    nc = Bundle.parse(Bundle.build("ipn:1.2", "ipn:2.1", b"x", creation_ms=0, lifetime_ms=100).to_bytes())
+    assert not nc.expired(10**12)
+    assert Bundle.parse(nc.for_forwarding(EID.ipn(3, 0), held_ms=100).to_bytes()).expired(0)

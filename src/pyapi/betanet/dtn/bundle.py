@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from betanet._native import bundle as _nb
 from betanet.dtn.eid import EID
-from betanet.errors import InvalidArgumentError, ProtocolError
+from betanet.errors import InvalidArgumentError, LimitExceededError, ProtocolError
 
 if TYPE_CHECKING:
     from collections.abc import Buffer, Iterable
@@ -343,6 +343,41 @@ class Bundle:
         view = self._native_view()
         view.policy(None if known_types is None else [int(t) for t in known_types])
         return view.rewrite()
+
+    # -- forwarding (RFC 9171 §5.4, §4.4) -------------------------------------------------------------
+    def expired(self, now_ms: int) -> bool:
+        """Past its lifetime: creation time + lifetime, or (no clock) bundle age >= lifetime."""
+        p = self.primary
+        if p.creation_ms:
+            return now_ms - p.creation_ms >= p.lifetime_ms
+        age = self.age_ms
+        return age is not None and age >= p.lifetime_ms
+
+    def for_forwarding(self, node: EID, held_ms: int = 0) -> Bundle:
+        """The copy this node forwards: hop count + 1 (LimitExceededError, reason
+        HOP_LIMIT_EXCEEDED, when it would pass the limit), the previous node block set to
+        node, held_ms added to the bundle age block. Other blocks byte for byte."""
+        hop = self.hop_count
+        if hop is not None and hop[1] + 1 > hop[0]:
+            err = LimitExceededError(f"hop limit {hop[0]} exceeded")
+            err.reason = ReasonCode.HOP_LIMIT_EXCEEDED
+            raise err
+        age = self.age_ms
+        blocks = []
+        has_prev = False
+        for b in self.blocks:
+            data = b.data
+            if b.type == BlockType.HOP_COUNT and hop is not None:
+                data = _cbor_hop(hop[0], hop[1] + 1)
+            elif b.type == BlockType.BUNDLE_AGE and age is not None:
+                data = _cbor_uint(age + max(0, held_ms))
+            elif b.type == BlockType.PREVIOUS_NODE:
+                data, has_prev = node.encode(), True
+            blocks.append(CanonicalBlock(b.type, b.number, bytes(data), b.flags, b.crc_type, b.status))
+        if not has_prev:
+            number = max(b.number for b in blocks) + 1
+            blocks.insert(0, CanonicalBlock(BlockType.PREVIOUS_NODE, number, node.encode()))
+        return Bundle(self.primary, blocks)
 
     # -- fragmentation ----------------------------------------------------------------------------
     def fragment(self, max_bundle_bytes: int) -> list[bytes]:
