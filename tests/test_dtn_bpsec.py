@@ -207,3 +207,23 @@ def test_unknown_context_and_missing_target():
                      extra_blocks=[CanonicalBlock(BlockType.BIB, 2, asb.encode())])
     with pytest.raises(MalformedError, match="not in the bundle"):
         verify_hmac(Bundle.parse(b.to_bytes()), b"k" * 16)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ASB_SEEDS = [bytes(Bundle.parse(bytes.fromhex(v["result"])).blocks[0].data) for v in VECTORS]
+
+
+@settings(max_examples=400, deadline=None)
+@given(seed=st.sampled_from(_ASB_SEEDS), edits=st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)), max_size=3),
+       cut=st.integers(0, 300))
+def test_property_security_block_decoder_only_malformed(seed, edits, cut):
+    data = bytearray(seed)
+    for pos, val in edits:
+        data[pos % len(data)] = val
+    try:
+        asb = SecurityBlock.decode(bytes(data[:cut]))
+    except MalformedError:
+        return
+    assert SecurityBlock.decode(asb.encode()) == asb

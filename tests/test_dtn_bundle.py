@@ -488,3 +488,34 @@ def test_expiry():
     nc = Bundle.parse(Bundle.build("ipn:1.2", "ipn:2.1", b"x", creation_ms=0, lifetime_ms=100).to_bytes())
     assert not nc.expired(10**12)
     assert Bundle.parse(nc.for_forwarding(EID.ipn(3, 0), held_ms=100).to_bytes()).expired(0)
+
+
+def test_non_contiguous_buffer_is_a_clear_error():
+    data = Bundle.build("ipn:1.2", "ipn:2.1", b"x", creation_ms=1).to_bytes()
+    with pytest.raises(InvalidArgumentError, match="C-contiguous"):
+        Bundle.parse(memoryview(data * 2)[::2])
+    with pytest.raises(InvalidArgumentError):
+        Bundle.parse("not bytes")
+
+
+_SEEDS = [RFC9173_A1] + [Bundle.build("dtn://a/b", "ipn:2.1", b"p" * 40, creation_ms=c, crc_type=c % 3,
+                                      payload_crc=(c + 1) % 3, hop_limit=5).fragment_at(3, 20) for c in range(3)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(seed=st.sampled_from(_SEEDS), edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+       cut=st.integers(0, 400), junk=st.binary(max_size=64))
+def test_property_hostile_bytes_only_clear_errors(seed, edits, cut, junk):
+    data = bytearray(seed)
+    for pos, val in edits:
+        if data:
+            data[pos % len(data)] = val
+    for blob in (bytes(data[:cut]), bytes(data) + junk, junk):
+        try:
+            b = Bundle.parse(blob)
+        except (MalformedError, LimitExceededError):
+            continue
+        # whatever parses re-encodes to itself and survives the policy and the id
+        assert b.to_bytes() == blob
+        b.policy()
+        assert len(b.bundle_id) == 64

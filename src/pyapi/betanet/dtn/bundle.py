@@ -230,7 +230,10 @@ class Bundle:
         """Parse and check one bundle (CRCs included). Raises MalformedError (with ``detail``
         and ``offset``) or LimitExceededError."""
         if type(data) is not bytes:
-            data = memoryview(data).cast("B")     # byte-wise offsets whatever the exporter
+            try:
+                data = memoryview(data).cast("B")  # byte-wise offsets whatever the exporter
+            except (TypeError, BufferError, ValueError):
+                raise InvalidArgumentError("bundle data must be a C-contiguous byte buffer") from None
         if limits is DEFAULT_LIMITS and not strict:
             view = _parse(data)
         else:
