@@ -256,17 +256,25 @@ def parse(data, size_t max_bytes=BETANET_BUNDLE_DEFAULT_MAX_BYTES,
     return view
 
 
+cdef const uint8_t *bytes_of(obj, size_t *n, list keep) except? NULL:
+    # Read a buffer in place: bytes directly, anything else through a memoryview kept alive
+    # by `keep` for the duration of the call.
+    cdef const uint8_t[::1] mv
+    if PyBytes_CheckExact(obj):
+        n[0] = <size_t>PyBytes_GET_SIZE(obj)
+        return <const uint8_t *>PyBytes_AS_STRING(obj)
+    mv = obj
+    keep.append(mv)
+    n[0] = mv.shape[0]
+    return ptr(mv)
+
+
 cdef int fill_eid(betanet_bundle_eid_spec_t *s, tuple eid, list keep) except -1:
     # eid = (scheme, node, service, ssp bytes)
-    cdef const uint8_t[::1] sv
     s.scheme = eid[0]
     s.node = eid[1]
     s.service = eid[2]
-    ssp = eid[3]
-    sv = ssp
-    keep.append(sv)
-    s.ssp = ptr(sv)
-    s.ssp_len = sv.shape[0]
+    s.ssp = bytes_of(eid[3], &s.ssp_len, keep)
     return 0
 
 
@@ -303,11 +311,8 @@ def encode(tuple primary, list blocks) -> bytes:
             bs[i].number = t[1]
             bs[i].flags = t[2]
             bs[i].crc_type = t[3]
-            dv = t[4]
-            keep.append(dv)
-            bs[i].data = ptr(dv)
-            bs[i].data_len = dv.shape[0]
-            total += dv.shape[0]
+            bs[i].data = bytes_of(t[4], &bs[i].data_len, keep)
+            total += bs[i].data_len
         need = betanet_bundle_encoded_bytes(&p, bs, nb)
         if need == 0:
             from betanet.errors import InvalidArgumentError

@@ -147,8 +147,8 @@ class PrimaryBlock:
         return bool(self.flags & BundleFlags.IS_FRAGMENT)
 
     def spec(self) -> tuple:
-        return (int(self.flags), int(self.crc_type), self.destination.spec(), self.source.spec(),
-                self.report_to.spec(), self.creation_ms, self.sequence, self.lifetime_ms,
+        return (self.flags, self.crc_type, self.destination._spec, self.source._spec,
+                self.report_to._spec, self.creation_ms, self.sequence, self.lifetime_ms,
                 self.fragment_offset, self.total_adu_length)
 
 
@@ -162,7 +162,7 @@ class CanonicalBlock:
     status: BlockStatus = BlockStatus.OK
 
     def spec(self) -> tuple:
-        return (int(self.type), self.number, int(self.flags), int(self.crc_type), self.data)
+        return (self.type, self.number, self.flags, self.crc_type, self.data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ The CBOR encoding is the core's (``betanet_bundle_eid_encode``): ``[1, "//node/s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import ClassVar
 
@@ -21,7 +21,8 @@ _U64 = (1 << 64) - 1
 
 
 def _check_ssp(ssp: str) -> None:
-    if len(ssp) < 3 or not ssp.startswith("//") or any(not 0x21 <= ord(c) <= 0x7E for c in ssp):
+    # printable ASCII without space: 0x21-0x7E, as the core checks
+    if len(ssp) < 3 or not ssp.startswith("//") or not (ssp.isascii() and ssp.isprintable()) or " " in ssp:
         raise InvalidArgumentError(
             f"dtn EID {ssp!r}: the part after 'dtn:' must be '//node/demux' in printable ASCII")
 
@@ -34,6 +35,7 @@ class EID:
     node: int = 0
     service: int = 0
     ssp: str = ""
+    _spec: tuple = field(default=(), init=False, repr=False, compare=False, hash=False)
 
     NONE: ClassVar[EID]
 
@@ -46,6 +48,7 @@ class EID:
                 raise InvalidArgumentError("ipn node and service numbers are unsigned 64-bit")
         else:
             raise InvalidArgumentError(f"unsupported EID scheme {self.scheme}")
+        object.__setattr__(self, "_spec", (self.scheme, self.node, self.service, self.ssp.encode()))
 
     @classmethod
     def ipn(cls, node: int, service: int) -> EID:
@@ -59,6 +62,12 @@ class EID:
     @classmethod
     def parse(cls, text: str) -> EID:
         """Parse the URI form: ``dtn:none``, ``dtn://node/svc``, ``ipn:N.S``."""
+        return _parse_text(text) if cls is EID else cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> EID:
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"EID must be text, not {type(text).__name__}")
         if text.startswith("dtn:"):
             return cls.dtn(text[4:])
         if text.startswith("ipn:"):
@@ -88,7 +97,7 @@ class EID:
 
     def spec(self) -> tuple[int, int, int, bytes]:
         """The tuple the native encoder takes."""
-        return (self.scheme, self.node, self.service, self.ssp.encode())
+        return self._spec
 
     def encode(self) -> bytes:
         """The CBOR encoding (as inside a previous node block)."""
@@ -104,6 +113,11 @@ class EID:
 
 
 EID.NONE = EID(SCHEME_DTN)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> EID:
+    return EID._parse(text)
 
 
 @lru_cache(maxsize=4096)
