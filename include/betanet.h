@@ -96,6 +96,7 @@ int betanet_init(void);
 #define BETANET_CPU_GFNI    (1u << 3)
 #define BETANET_CPU_NEON    (1u << 4)
 #define BETANET_CPU_AVX512IFMA (1u << 5)  /* AVX-512 F + IFMA (52-bit multiply-add) */
+#define BETANET_CPU_SSE42   (1u << 6)  /* SSE4.2 (the crc32 instruction: CRC-32C) */
 unsigned int betanet_cpu_features(void);
 
 /* Restrict the SIMD paths the library may use to `mask` & detected (for tests and
@@ -125,6 +126,7 @@ size_t betanet_live_allocations(void);
 #include "betanet/navigator.h"
 #include "betanet/cgr.h"
 #include "betanet/dpp.h"
+#include "betanet/bundle.h"
 #undef BETANET_H_INSIDE
 
 #ifdef __cplusplus

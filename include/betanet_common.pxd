@@ -27,5 +27,6 @@ cdef extern from "betanet.h" nogil:
         BETANET_CPU_GFNI
         BETANET_CPU_NEON
         BETANET_CPU_AVX512IFMA
+        BETANET_CPU_SSE42
     const char *betanet_strerror(int code)
     int betanet_init()

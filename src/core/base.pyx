@@ -45,6 +45,7 @@ cdef extern from *:
             && __builtin_cpu_supports("avx512vl")) f |= 1u << 2;
         if (__builtin_cpu_supports("gfni")) f |= 1u << 3;
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma")) f |= 1u << 5;
+        if (__builtin_cpu_supports("sse4.2")) f |= 1u << 6;
     #elif defined(__aarch64__)
         f |= 1u << 4;
     #endif

@@ -11,11 +11,13 @@ cdef extern from "betanet.h" nogil:
     const char *betanet_error_name(int code)
     unsigned int BETANET_CPU_SSSE3, BETANET_CPU_AVX2, BETANET_CPU_AVX512, BETANET_CPU_GFNI, BETANET_CPU_NEON
     unsigned int BETANET_CPU_AVX512IFMA
+    unsigned int BETANET_CPU_SSE42
 
 HEADER_VERSION = BETANET_VERSION_STRING.decode()
 CPU_FLAGS = {
     "ssse3": BETANET_CPU_SSSE3, "avx2": BETANET_CPU_AVX2, "avx512": BETANET_CPU_AVX512,
     "gfni": BETANET_CPU_GFNI, "neon": BETANET_CPU_NEON, "avx512ifma": BETANET_CPU_AVX512IFMA,
+    "sse4.2": BETANET_CPU_SSE42,
 }
 
 
