@@ -86,6 +86,22 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
+class Stopwatch:
+    """Wall and CPU time of a block: ``with Stopwatch() as sw: ...``, then ``sw.wall``
+    (seconds) and ``sw.cores`` (this process's CPU time / wall time: how many cores the
+    block used, all threads together; below 1 when other work held the CPU)."""
+
+    wall = cores = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._t, self._c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self._t
+        self.cores = (time.process_time() - self._c) / self.wall if self.wall > 0 else 0.0
+
+
 def per_call(fn: Callable[[int], object], n: int) -> float:
     """Seconds per iteration of fn(n), which runs n iterations of the thing measured."""
     return timed(lambda: fn(n)) / n

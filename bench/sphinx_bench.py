@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import harness
 from betanet import mix, sphinx
@@ -121,9 +120,9 @@ def bench_x25519(lib, n: int) -> float:
 def bench_hop(s: Setup, n: int) -> float:
     node = s.node(2 * n)
     packets = s.packets[:n]
-    t = time.perf_counter()
-    out = node.process_many(packets)
-    dt = (time.perf_counter() - t) / n
+    with harness.Stopwatch() as sw:
+        out = node.process_many(packets)
+    dt = sw.wall / n
     assert all(isinstance(r, sphinx.Relay) for r in out)
     node.close()
     return dt
@@ -156,11 +155,10 @@ class CoreBatch:
         data = b"".join(packets)
         outs = ctypes.create_string_buffer(len(data))
         results = ctypes.create_string_buffer(80 * n)
-        t = time.perf_counter()
-        ok = self.lib.betanet_sphinx_node_process_many(node, data, n, results, outs)
-        dt = time.perf_counter() - t
+        with harness.Stopwatch() as sw:
+            ok = self.lib.betanet_sphinx_node_process_many(node, data, n, results, outs)
         assert ok == n, ok
-        return dt
+        return sw.wall
 
 
 def bench_hops(lib, s: Setup, core: CoreBatch, n: int, n_x: int, slices: int = 20):
@@ -177,9 +175,9 @@ def bench_hops(lib, s: Setup, core: CoreBatch, n: int, n_x: int, slices: int = 2
         x_before = bench_x25519(lib, kx // 2 or 1)
         if (i // step) % 2:               # alternate the order: no column always runs second
             cs.append(core.run(cnode, chunk) / len(chunk))
-        t = time.perf_counter()
-        out = node.process_many(chunk)
-        ps.append((time.perf_counter() - t) / len(chunk))
+        with harness.Stopwatch() as sw:
+            out = node.process_many(chunk)
+        ps.append(sw.wall / len(chunk))
         assert all(isinstance(r, sphinx.Relay) for r in out)
         if not (i // step) % 2:
             cs.append(core.run(cnode, chunk) / len(chunk))
@@ -211,14 +209,12 @@ def bench_throughput(s: Setup, threads: int) -> tuple[float, float]:
     for t in ts:
         t.start()
     start.wait()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for t in ts:
-        t.join()
-    wall = time.perf_counter() - t0
-    cores = (time.process_time() - c0) / wall
+    with harness.Stopwatch() as sw:
+        for t in ts:
+            t.join()
     assert node.replay_count(1) == len(s.packets)
     node.close()
-    return len(s.packets) / wall, cores
+    return len(s.packets) / sw.wall, sw.cores
 
 
 # ---- the mixnode service, end to end on loopback ------------------------------------------
@@ -298,9 +294,8 @@ class Service:
             assert received > before
         try:
             sent = await pump(self.packets[:self.WARM_UP], 0)
-            t0, c0 = time.perf_counter(), time.process_time()
-            await pump(self.packets[self.WARM_UP:], sent)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            with harness.Stopwatch() as sw:
+                await pump(self.packets[self.WARM_UP:], sent)
             if lost():
                 raise RuntimeError(f"{kind}: the node dropped packets: {node.counters.summary()}")
         finally:
@@ -308,7 +303,7 @@ class Service:
             if node is not None:
                 await node.close()
             await sink.close()
-        return (len(self.packets) - self.WARM_UP) / wall, cpu / wall
+        return (len(self.packets) - self.WARM_UP) / sw.wall, sw.cores
 
 
 class SphinxMix:
@@ -340,10 +335,10 @@ class SphinxMix:
 
     def bench_hop(self, n: int) -> float:
         msgs = [self.create() for _ in range(n)]
-        t = time.perf_counter()
-        for h, d in msgs:
-            self.process_fn(self.p, self.keys[0][0], h, d)
-        return (time.perf_counter() - t) / n
+        with harness.Stopwatch() as sw:
+            for h, d in msgs:
+                self.process_fn(self.p, self.keys[0][0], h, d)
+        return sw.wall / n
 
 
 def main(argv=None) -> int:
