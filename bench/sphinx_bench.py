@@ -448,14 +448,21 @@ def main(argv=None) -> int:
     print(f"{'  ceiling, 2 idle cores, libsodium X25519 only':44} {1 / med['x25519']:9.0f} /s")
     if cols["mb"]:
         print(f"{'  ceiling, 2 idle cores, multi-buffer only':44} {1 / med['mb']:9.0f} /s")
+    # CPU time per packet (cores used / rate) holds still when other work takes cores away:
+    # the node's asyncio layer is what the service costs beyond process_many and the links.
+    cpu_us = lambda rates, cores: statistics.median(1e6 * c / r for r, c in zip(rates, cores))
+    kernel_us = cpu_us(cols["tp2"], cols["cores2"])
     for kind in SERVICE_KINDS:
         rates, cores = services[kind, True]
         alone, alone_cores = services[kind, False]
+        node_us, links_us = cpu_us(rates, cores), cpu_us(alone, alone_cores)
         print(f"{'mixnode service, ' + kind:44} {statistics.median(rates):9.0f} /s "
               f"{'vs process_many, 2 threads':>26} {harness.median_ratio(rates, cols['tp2']):6.3f}×"
               f"   cores used {statistics.median(cores):.2f}")
         print(f"{'  links alone (no mixnode), ' + kind:44} {statistics.median(alone):9.0f} /s "
               f"{'':26} {'':7}   cores used {statistics.median(alone_cores):.2f}")
+        print(f"{'  CPU/packet: service, links, process_many':44} {node_us:6.1f} µs  {links_us:.1f} µs  "
+              f"{kernel_us:.1f} µs   asyncio layer ≈ {node_us - links_us - kernel_us:.1f} µs")
     for name, pc in peer_cols.items():
         hop = statistics.median(pc["hop"])
         create = statistics.median(pc["create"])
