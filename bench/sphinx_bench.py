@@ -260,8 +260,8 @@ class Service:
 
         sink = mix.make_transport(kind)
         sink_address = await sink.start(on_sink)
-        directory = mix.Directory([mix.Descriptor(self.sink_id, sink_address, b"", 0,
-                                                  sink.public_key, sink.kind)])
+        directory = mix.Directory([mix.Descriptor(self.sink_id, sink_address,
+                                                  htx_public_key=sink.public_key, transport=sink.kind)])
         node = None
         if through_node:
             node = mix.Mixnode(self.node_id, self.node_key, directory, geometry=G,
