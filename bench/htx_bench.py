@@ -237,7 +237,7 @@ def main() -> int:
     quic_size = (1 if args.smoke else 16) << 20
     harness.header("HTX (bench/htx_bench.py)", args.smoke)
     ok = True
-    print("\n== codec: seal+open, MB/s of plaintext ==")
+    print("== codec: seal+open, MB/s of plaintext ==")
     print(f"{'frame':>8} {'path':>6} {'htx codec':>10} {'raw AEAD':>10} {'ratio':>6}  target >= 0.90")
     for size in (1024, 16384):
         reps = work // size
