@@ -17,19 +17,16 @@ Operations, in MB/s of *data* (k x shard bytes per call):
 reedsolo and creedsolo work one byte column at a time; they run on a prefix of the
 columns (same code path, throughput is linear in the columns) to keep the run short.
 
-Usage: bench/fec_bench.py [--quick] [--seconds S] [--rounds R]
+Usage: bench/fec_bench.py [--smoke] [--seconds S] [--rounds R]
 """
 from __future__ import annotations
 
-import argparse
 import ctypes.util
-import os
 import sys
-import time
 
 import numpy as np
 
-import betanet
+import harness
 from betanet.fec import ReedSolomon, kernel
 
 CONFIGS = [  # (k, m, shard bytes, note)
@@ -45,41 +42,9 @@ TARGETS = {  # (operation, peer) -> minimum ratio betanet / peer
 }
 
 
-def rate(fn, data_bytes: int, seconds: float) -> float:
-    """Throughput of fn() in MB/s (10^6 bytes of data per second): the best of ~20
-    batches, as timeit does, so other load on a shared machine biases every peer alike."""
-    fn()  # warm-up (and caches such as betanet's decoding matrices)
-    calls = 1
-    while True:  # calibrate a batch to ~1/20 of the budget
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds / 20 or calls >= 1 << 20:
-            break
-        calls *= 2
-    best, deadline = elapsed, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, time.perf_counter() - start)
-    return calls * data_bytes / best / 1e6
-
-
-def rate_pool(fn, refill, calls: int, data_bytes: int, seconds: float) -> float:
-    """Like rate() for an operation that consumes its input: fn(i) for i < calls on a
-    pool that refill() restores between batches, outside the timing."""
-    best, deadline = float("inf"), time.perf_counter() + seconds
-    while True:
-        refill()
-        start = time.perf_counter()
-        for i in range(calls):
-            fn(i)
-        best = min(best, time.perf_counter() - start)
-        if time.perf_counter() >= deadline:
-            break
-    return calls * data_bytes / best / 1e6
+def rate(fn, data_bytes: int, seconds: float, **batch) -> float:
+    """Throughput of fn() in MB/s (10^6 bytes of data per second), from its best batch."""
+    return data_bytes / harness.best_batch(fn, seconds, **batch) / 1e6
 
 
 # ---- betanet ----------------------------------------------------------------------------
@@ -112,27 +77,27 @@ def bench_betanet(k, m, size, data, seconds):
     corrupted[bad] ^= noise
     # correct() repairs in place: a pool of corrupted copies, refilled outside the timing
     pool = np.empty((max(1, min(256, (32 << 20) // full.nbytes)),) + full.shape, dtype=np.uint8)
+    slots = iter(())
 
     def refill():
+        nonlocal slots
         pool[:] = corrupted
+        slots = iter(range(len(pool)))
 
-    def fix(i):
-        assert rs.correct(pool[i]).corrupted == bad
+    def fix():
+        assert rs.correct(pool[next(slots)]).corrupted == bad
 
-    out["correct"] = rate_pool(fix, refill, len(pool), k * size, seconds)
+    out["correct"] = rate(fix, k * size, seconds, calls=len(pool), setup=refill)
     assert np.array_equal(pool[0], full)
     return out
 
 
 # ---- ISA-L through cffi --------------------------------------------------------------------
 def load_isal():
-    try:
-        import cffi
-    except ImportError:
-        return None
+    import cffi
     path = ctypes.util.find_library("isal")
     if not path:
-        return None
+        raise OSError("libisal not found (apt-get install libisal-dev)")
     ffi = cffi.FFI()
     ffi.cdef("""
         void gf_gen_cauchy1_matrix(unsigned char *a, int m, int k);
@@ -141,10 +106,7 @@ def load_isal():
         void ec_encode_data(int len, int k, int rows, unsigned char *gftbls,
                             unsigned char **data, unsigned char **coding);
     """)
-    try:
-        return ffi, ffi.dlopen(path)
-    except OSError:
-        return None
+    return ffi, ffi.dlopen(path)
 
 
 def bench_isal(isal, k, m, size, data, seconds):
@@ -271,28 +233,22 @@ def kernel_table(seconds: float) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="tiny sizes and short runs (smoke test)")
+    ap = harness.parser(__doc__)
     ap.add_argument("--seconds", type=float, default=None, help="time per measurement")
     ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
     args = ap.parse_args()
-    seconds = args.seconds or (0.03 if args.quick else 0.5)
-    args.rounds = args.rounds or (1 if args.quick else 3)
-    configs = QUICK_CONFIGS if args.quick else CONFIGS
+    smoke = args.smoke
+    seconds = args.seconds or (0.03 if smoke else 0.5)
+    args.rounds = args.rounds or (1 if smoke else 3)
+    configs = QUICK_CONFIGS if smoke else CONFIGS
 
-    peers: dict[str, object] = {}
-    isal = load_isal()
-    if isal:
-        peers["isal"] = isal
+    harness.header("FEC (bench/fec_bench.py)", smoke)
+    peers = harness.Peers()
+    peers.load("isal", load_isal, "`make bench` installs libisal-dev as root")
     for name in ("zfec", "creedsolo", "reedsolo"):
-        try:
-            peers[name] = __import__(name)
-        except ImportError:
-            pass
-    print(f"betanet {betanet.__version__}, kernel {kernel()}, CPU features: "
-          f"{' '.join(betanet.cpu_features()) or 'none'}")
-    print(f"peers: {', '.join(peers) or 'none'}" +
-          ("" if "isal" in peers else " (ISA-L missing: apt-get install libisal-dev)"))
+        peers.load(name, lambda name=name: __import__(name))
+    print(f"betanet kernel {kernel()}")
+    peers.report()
     print("MB/s of data (best batch); ratio = betanet / peer; '!' marks a missed target\n")
 
     rng = np.random.default_rng(42)
@@ -306,17 +262,14 @@ def main() -> int:
         data = rng.integers(0, 256, (k, size), dtype=np.uint8)
         # rounds alternate betanet and the C peers, keeping each one's best, so a burst of
         # load from other processes does not land on one library only
-        results: dict[str, dict[str, float]] = {}
-        for _ in range(args.rounds):
-            runs = {"betanet": lambda: bench_betanet(k, m, size, data, seconds)}
-            if "isal" in peers:
-                runs["isal"] = lambda: bench_isal(peers["isal"], k, m, size, data, seconds)
-            if "zfec" in peers:
-                runs["zfec"] = lambda: bench_zfec(k, m, size, data, seconds)
-            for name, fn in runs.items():
-                for op, value in fn().items():
-                    results.setdefault(name, {})[op] = max(value, results.get(name, {}).get(op, 0.0))
-        for name, cols in (("creedsolo", 4096 if not args.quick else 64), ("reedsolo", 256 if not args.quick else 16)):
+        runs = {"betanet": lambda: bench_betanet(k, m, size, data, seconds)}
+        if "isal" in peers:
+            runs["isal"] = lambda: bench_isal(peers["isal"], k, m, size, data, seconds)
+        if "zfec" in peers:
+            runs["zfec"] = lambda: bench_zfec(k, m, size, data, seconds)
+        results = {name: {op: max(r[op] for r in per_round) for op in per_round[0]}
+                   for name, per_round in harness.interleaved(runs, args.rounds).items()}
+        for name, cols in (("creedsolo", 4096 if not smoke else 64), ("reedsolo", 256 if not smoke else 16)):
             if name in peers:
                 results[name] = bench_reedsolo(peers[name], k, m, size, data, seconds, cols)
         label = f"k={k} m={m} {size} B"
@@ -329,12 +282,12 @@ def main() -> int:
                 if v:
                     target = TARGETS.get((op, p))
                     applies = target is not None and (p != "isal" or (k, m, size) == configs[0][:3])
-                    flag = "!" if applies and not args.quick and ours / v < target else ""
+                    flag = "!" if applies and not smoke and ours / v < target else ""
                     missed += bool(flag)
                     ratios.append(f"{ours / v:.1f}x {p}{flag}")
             print(f"{label:<22} {op:<16} {ours:9.1f} " + " ".join(cells) + "   " + ", ".join(ratios))
         print(f"{'':<22} ({note})")
-    if not args.quick:
+    if not smoke:
         kernel_table(seconds)
     print(f"\ntargets: encode >= 1.0x and reconstruct >= 0.8x ISA-L on the first configuration; "
           f">= 20x zfec; correct >= 50x creedsolo. Missed: {missed}")

@@ -9,17 +9,12 @@ One run, side by side, with ratios:
      plain asyncio TCP, asyncio with TLS 1.3, and raw aioquic streams.
 Targets: codec >= 0.9x raw AEAD; HTX/plain >= 0.8x asyncio+TLS; HTX/QUIC >= 0.8x aioquic.
 
-usage: python bench/htx_bench.py [--quick]
+usage: python bench/htx_bench.py [--smoke]
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
-import ctypes.util
 import os
-import shutil
-import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +24,7 @@ import cffi
 
 import betanet
 import betanet.htx as htx
-from betanet._native import core
+import harness
 from betanet.htx import tls
 
 CDEF = """
@@ -52,20 +47,15 @@ int crypto_aead_chacha20poly1305_ietf_decrypt(uint8_t *m, unsigned long long *ml
 
 def best_interleaved(a, b, rounds: int = 7) -> tuple[float, float]:
     """Best time of a() and of b() over rounds that alternate them (noise hits both alike)."""
-    ta, tb = [], []
-    for _ in range(rounds):
-        for fn, times in ((a, ta), (b, tb)):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return min(ta), min(tb)
+    times = harness.interleaved({"a": a, "b": b}, rounds, harness.timed)
+    return min(times["a"]), min(times["b"])
 
 
 def codec_cffi(size: int, reps: int) -> tuple[float, float]:
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
     bn = ffi.dlopen(betanet.get_library())
-    so = ffi.dlopen(ctypes.util.find_library("sodium") or "libsodium.so.23")
+    so = ffi.dlopen(harness.libsodium_path())
     bn.betanet_init()
     key, ns = ffi.new("uint8_t[32]", os.urandom(32)), ffi.new("uint8_t[12]", os.urandom(12))
     pt = ffi.new("uint8_t[]", os.urandom(size))
@@ -130,8 +120,9 @@ int main(int argc, char **argv) {
 
 
 def codec_c(size: int, reps: int) -> tuple[float, float] | None:
-    cc = shutil.which("cc") or shutil.which("gcc")
+    cc = harness.c_compiler()
     if not cc:
+        print("C codec comparison skipped: no C compiler")
         return None
     d = tempfile.mkdtemp()
     src, exe = os.path.join(d, "b.c"), os.path.join(d, "b")
@@ -141,6 +132,7 @@ def codec_c(size: int, reps: int) -> tuple[float, float] | None:
     r = subprocess.run([cc, "-O2", src, "-o", exe, "-I", betanet.get_include(), lib, "-lsodium",
                         f"-Wl,-rpath,{os.path.dirname(lib)}"], capture_output=True, text=True)
     if r.returncode:
+        print(f"C codec comparison skipped: the helper did not build: {r.stderr[-500:]}")
         return None
     out = subprocess.run([exe, str(size), str(reps)], capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), float(out[1])
@@ -239,17 +231,13 @@ async def aioquic_throughput(size: int, certs) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (keeps the benchmark from rotting)")
-    args = ap.parse_args()
-    work = (1 if args.quick else 128) << 20        # plaintext bytes per codec measurement
-    tcp_size = (4 if args.quick else 256) << 20
-    quic_size = (1 if args.quick else 16) << 20
-    flags = [k for k, v in core.CPU_FLAGS.items() if core.cpu_features() & v]
-    print(f"betanet {core.version()}  cpu: {' '.join(flags) or 'portable'}  (noisy shared machine: "
-          "compare ratios within this run)")
+    args = harness.parser(__doc__.splitlines()[0]).parse_args()
+    work = (1 if args.smoke else 128) << 20        # plaintext bytes per codec measurement
+    tcp_size = (4 if args.smoke else 256) << 20
+    quic_size = (1 if args.smoke else 16) << 20
+    harness.header("HTX (bench/htx_bench.py)", args.smoke)
     ok = True
-    print("\n== codec: seal+open, MB/s of plaintext ==")
+    print("== codec: seal+open, MB/s of plaintext ==")
     print(f"{'frame':>8} {'path':>6} {'htx codec':>10} {'raw AEAD':>10} {'ratio':>6}  target >= 0.90")
     for size in (1024, 16384):
         reps = work // size
@@ -268,14 +256,11 @@ def main() -> int:
         "raw aioquic": lambda: aioquic_throughput(quic_size, certs),
         "htx quic": lambda: htx_throughput("quic", quic_size, certs),
     }
-    rounds: list[dict[str, float]] = []
-    for _ in range(1 if args.quick else 5):        # interleaved rounds
-        rounds.append({name: asyncio.run(run()) for name, run in peers.items()})
-    res = {name: max(r[name] for r in rounds) for name in peers}    # best of each
+    rounds = harness.interleaved(peers, 1 if args.smoke else 5, lambda run: asyncio.run(run()))
+    res = {name: max(values) for name, values in rounds.items()}    # best of each
 
     def ratio(a: str, b: str) -> float:
-        # median over rounds of the within-round ratio: robust to the machine's load drifting
-        return statistics.median(r[a] / r[b] for r in rounds)
+        return harness.median_ratio(rounds[a], rounds[b])
     for k, v in res.items():
         print(f"{k:>16} {v:>8.0f}")
     r1 = ratio("htx plain tcp", "asyncio tls1.3")

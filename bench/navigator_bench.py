@@ -8,54 +8,53 @@ Martins reference, on the same graphs in one run (results: docs/benchmarks.md).
     graph vs bench/martins_reference.py (pure Python, same label-setting rule);
 (3) CGR route search (earliest arrival, then Yen k = 5) on a 1 000-contact plan.
 
-    python bench/navigator_bench.py [--quick]
+    python bench/navigator_bench.py [--smoke]
 """
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import sys
-import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import betanet                                   # noqa: E402
-from betanet._native import navigator as N      # noqa: E402
-from betanet.navigator import ContactPlan       # noqa: E402
-import martins_reference                         # noqa: E402
-
-
-def best_of(fn, reps: int) -> float:
-    best = math.inf
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+import harness
+import martins_reference
+from betanet._native import navigator as N
+from betanet.navigator import ContactPlan
 
 
 def race(fns, reps: int) -> list[float]:
     """Best time of each function, runs interleaved so that all see the same machine load."""
-    best = [math.inf] * len(fns)
-    for _ in range(reps):
-        for i, fn in enumerate(fns):
-            t = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t)
-    return best
+    times = harness.interleaved(dict(enumerate(fns)), reps, harness.timed)
+    return [min(times[i]) for i in range(len(fns))]
+
+
+def radius_pairs(pts, r: float):
+    """Index pairs (i < j) of points within distance r: scipy's k-d tree when installed,
+    else a blocked brute force over NumPy (the same set of pairs)."""
+    try:
+        from scipy.spatial import cKDTree
+    except ImportError:
+        pass
+    else:
+        return cKDTree(pts).query_pairs(r, output_type="ndarray")
+    out, block = [], 1024
+    for i in range(0, len(pts), block):
+        d = np.hypot(*(pts[i:i + block, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+        a, b = np.nonzero(d <= r)
+        a += i
+        keep = a < b
+        out.append(np.stack([a[keep], b[keep]], axis=1))
+    return np.concatenate(out)
 
 
 def geometric_graph(n: int, degree: float, seed: int):
     """Random geometric graph in the unit square, links both ways within radius r
     (mean degree ≈ `degree`); costs: latency ∝ distance, random energy/failure/epsilon."""
-    from scipy.spatial import cKDTree
     rng = np.random.default_rng(seed)
     pts = rng.random((n, 2))
     r = math.sqrt(degree / (math.pi * n))
-    pairs = cKDTree(pts).query_pairs(r, output_type="ndarray")
+    pairs = radius_pairs(pts, r)
     src = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(np.uint32)
     dst = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(np.uint32)
     m = len(src)
@@ -71,37 +70,40 @@ def row(cells, widths):
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
 
 
-def bench_single(n: int, reps: int, nx_reps: int) -> list[tuple]:
-    try:
-        import networkx as nx
-    except ImportError:         # `make bench` installs it; the --quick test may run without
-        nx = None
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
+def bench_single(n: int, reps: int, nx_reps: int, peers: harness.Peers) -> list[tuple]:
+    nx, scipy = peers.found.get("networkx"), peers.found.get("scipy")
     src, dst, costs = geometric_graph(n, 10, seed=n)
     g = N.Graph(n)
     g.load_edges(n, src, dst, costs)
-    mat = csr_matrix((costs[:, 0], (src, dst)), shape=(n, n))
     ours, _ = g.shortest(0, 0, False)
-    ref = dijkstra(mat, indices=0)
-    assert np.allclose(ours, ref), "betanet and scipy disagree"
+    if scipy is not None:
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import dijkstra
+        mat = csr_matrix((costs[:, 0], (src, dst)), shape=(n, n))
+        ref = dijkstra(mat, indices=0)
+        assert np.allclose(ours, ref), "betanet and scipy disagree"
     if nx is not None:
         G = nx.DiGraph()
         G.add_weighted_edges_from(zip(src.tolist(), dst.tolist(), costs[:, 0].tolist()))
         nxd = nx.single_source_dijkstra_path_length(G, 0)
         assert all(abs(ours[v] - d) < 1e-6 for v, d in nxd.items())
-    t_b, t_bp, t_s = race([lambda: g.shortest(0, 0, False), lambda: g.shortest(0, 0, True),
-                           lambda: dijkstra(mat, indices=0)], reps)
+    sides = [lambda: g.shortest(0, 0, False), lambda: g.shortest(0, 0, True)]
+    if scipy is not None:
+        sides.append(lambda: dijkstra(mat, indices=0))
+    t_b, t_bp, *t_s = race(sides, reps)
     m = len(src)
-    if nx is None:
-        nx_row = ("", "networkx (not installed: make bench)", "", "")
+    if scipy is None:
+        scipy_row = ("", "scipy csgraph.dijkstra (peer missing)", "", "")
     else:
-        t_n = best_of(lambda: nx.single_source_dijkstra_path_length(G, 0), nx_reps)
-        nx_row = ("", "networkx single_source_dijkstra_path_length", t_n, f"{t_n / t_b:.1f}×")
+        scipy_row = ("", "scipy csgraph.dijkstra (dist)", t_s[0], harness.ratio(t_s[0] / t_b))
+    if nx is None:
+        nx_row = ("", "networkx (peer missing)", "", "")
+    else:
+        t_n = harness.best_of(lambda: nx.single_source_dijkstra_path_length(G, 0), nx_reps)
+        nx_row = ("", "networkx single_source_dijkstra_path_length", t_n, harness.ratio(t_n / t_b))
     return [(f"single-objective n={n} m={m}", "betanet (dist)", t_b, ""),
             ("", "betanet (dist + pred)", t_bp, ""),
-            ("", "scipy csgraph.dijkstra (dist)", t_s, f"{t_s / t_b:.1f}×"),
-            nx_row]
+            scipy_row, nx_row]
 
 
 def bench_frontier(n: int, reps: int) -> list[tuple]:
@@ -114,11 +116,14 @@ def bench_frontier(n: int, reps: int) -> list[tuple]:
         g.set_link(int(src[0]), int(dst[0]), 0, tuple(costs[0]))       # defeat the result cache
         g.frontier(0, w, k=8)
 
-    t_b = best_of(ours, reps)
+    t_b = harness.best_of(ours, reps)
     labels = sum(len(g.frontier_labels(v)) for v in range(0, n, max(1, n // 200)))
-    t = time.perf_counter()
-    ref = martins_reference.frontier(n, src, dst, costs, 0, w, k=8)
-    t_r = time.perf_counter() - t
+    ref = None
+
+    def reference():
+        nonlocal ref
+        ref = martins_reference.frontier(n, src, dst, costs, 0, w, k=8)
+    t_r = harness.timed(reference)
     ref_labels = sum(len(ref[v]) for v in range(0, n, max(1, n // 200)))
     sampled = len(range(0, n, max(1, n // 200)))
     return [(f"frontier 4 objectives K=8 n={n} m={len(src)}", "betanet Martins + extremes", t_b, ""),
@@ -156,27 +161,30 @@ def bench_cgr(contacts: int, nodes: int, queries: int) -> list[tuple]:
         for s, d in pairs:
             found += len(plan.routes(s, d, now=0, size=1000, k=k))
 
-    t1 = best_of(lambda: run(1), 3) / queries
+    t1 = harness.best_of(lambda: run(1), 3) / queries
     f1 = found / queries
-    t5 = best_of(lambda: run(5), 3) / queries
+    t5 = harness.best_of(lambda: run(5), 3) / queries
     f5 = found / queries
     return [(f"CGR {contacts} contacts, {nodes} nodes", f"earliest arrival (k=1), {f1:.2f} routes/query", t1, ""),
             ("", f"Yen k=5, {f5:.2f} routes/query", t5, "")]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (used by the tests)")
-    args = ap.parse_args()
-    print(f"betanet {betanet.__version__}, CPU features: {', '.join(betanet.cpu_features()) or 'none'}")
+    args = harness.parser(__doc__).parse_args()
+    harness.header("Navigator (bench/navigator_bench.py)", args.smoke)
+    peers = harness.Peers()
+    peers.load("scipy", lambda: __import__("scipy.sparse.csgraph"))
+    peers.load("networkx", lambda: __import__("networkx"))
+    peers.load("pure-Python Martins", lambda: martins_reference)
+    peers.report()
     rows = []
-    if args.quick:
-        rows += bench_single(500, 2, 1)
+    if args.smoke:
+        rows += bench_single(500, 2, 1, peers)
         rows += bench_frontier(300, 2)
         rows += bench_cgr(100, 10, 10)
     else:
-        rows += bench_single(10_000, 7, 2)
-        rows += bench_single(100_000, 5, 1)
+        rows += bench_single(10_000, 7, 2, peers)
+        rows += bench_single(100_000, 5, 1, peers)
         rows += bench_frontier(10_000, 5)
         rows += bench_cgr(1000, 50, 200)
     widths = (40, 46, 12, 16)

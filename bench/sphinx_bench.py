@@ -10,43 +10,33 @@ Measures, interleaved round by round so that machine noise hits every column ali
     off (betanet_cpu_restrict),
   * the multi-buffer kernel itself: 8 scalar mults per call, amortised per scalar mult
     (the header compiled into a tiny helper here, called through ctypes),
+  * the mixnode service end to end on loopback: packets/s through a running
+    betanet.mix.Mixnode (asyncio: links, queue, worker threads, hold, forward) over the
+    plain framing and over HTX (plain TCP and TCP+TLS 1.3), next to process_many alone,
+    so the cost of the asyncio layer shows; and the links alone (no node),
   * sphinxmix 0.0.7 with its Curve25519 group (PyNaCl) and with its default P-224 group.
 
-Usage: python bench/sphinx_bench.py [--quick] [--rounds N]
+Usage: python bench/sphinx_bench.py [--smoke] [--rounds N]
 """
 from __future__ import annotations
 
-import argparse
+import asyncio
 import ctypes
-import shutil
-import subprocess
-import tempfile
-import ctypes.util
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
-import time
 
-from betanet import sphinx
+import harness
+from betanet import mix, sphinx
 from betanet._native import core as _core
 from betanet.sphinx import Geometry, KeyPair, NodeInfo, Route, SphinxNode
 
 G = Geometry(5, 2048)
 DEST = b"\xdd" * 32
-
-
-def per_op(fn, n: int) -> float:
-    t = time.perf_counter()
-    fn(n)
-    return (time.perf_counter() - t) / n
-
-
-def sodium():
-    lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
-    lib.crypto_scalarmult.argtypes = [ctypes.c_char_p] * 3
-    lib.crypto_scalarmult_bytes.restype = ctypes.c_size_t
-    return lib
+per_op = harness.per_call
 
 
 IFMA = _core.CPU_FLAGS["avx512ifma"]
@@ -71,7 +61,7 @@ class MultiBuffer:
           ' { bnt_x25519_mb8(o, s, p, st); }\nint noop(void) { return 0; }\n'
 
     def __init__(self) -> None:
-        cc = shutil.which("cc") or shutil.which("gcc")
+        cc = harness.c_compiler()
         if cc is None:
             raise RuntimeError("no C compiler")
         self.dir = tempfile.TemporaryDirectory()
@@ -130,9 +120,9 @@ def bench_x25519(lib, n: int) -> float:
 def bench_hop(s: Setup, n: int) -> float:
     node = s.node(2 * n)
     packets = s.packets[:n]
-    t = time.perf_counter()
-    out = node.process_many(packets)
-    dt = (time.perf_counter() - t) / n
+    with harness.Stopwatch() as sw:
+        out = node.process_many(packets)
+    dt = sw.wall / n
     assert all(isinstance(r, sphinx.Relay) for r in out)
     node.close()
     return dt
@@ -165,11 +155,10 @@ class CoreBatch:
         data = b"".join(packets)
         outs = ctypes.create_string_buffer(len(data))
         results = ctypes.create_string_buffer(80 * n)
-        t = time.perf_counter()
-        ok = self.lib.betanet_sphinx_node_process_many(node, data, n, results, outs)
-        dt = time.perf_counter() - t
+        with harness.Stopwatch() as sw:
+            ok = self.lib.betanet_sphinx_node_process_many(node, data, n, results, outs)
         assert ok == n, ok
-        return dt
+        return sw.wall
 
 
 def bench_hops(lib, s: Setup, core: CoreBatch, n: int, n_x: int, slices: int = 20):
@@ -186,9 +175,9 @@ def bench_hops(lib, s: Setup, core: CoreBatch, n: int, n_x: int, slices: int = 2
         x_before = bench_x25519(lib, kx // 2 or 1)
         if (i // step) % 2:               # alternate the order: no column always runs second
             cs.append(core.run(cnode, chunk) / len(chunk))
-        t = time.perf_counter()
-        out = node.process_many(chunk)
-        ps.append((time.perf_counter() - t) / len(chunk))
+        with harness.Stopwatch() as sw:
+            out = node.process_many(chunk)
+        ps.append(sw.wall / len(chunk))
         assert all(isinstance(r, sphinx.Relay) for r in out)
         if not (i // step) % 2:
             cs.append(core.run(cnode, chunk) / len(chunk))
@@ -220,14 +209,101 @@ def bench_throughput(s: Setup, threads: int) -> tuple[float, float]:
     for t in ts:
         t.start()
     start.wait()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for t in ts:
-        t.join()
-    wall = time.perf_counter() - t0
-    cores = (time.process_time() - c0) / wall
+    with harness.Stopwatch() as sw:
+        for t in ts:
+            t.join()
     assert node.replay_count(1) == len(s.packets)
     node.close()
-    return len(s.packets) / wall, cores
+    return len(s.packets) / sw.wall, sw.cores
+
+
+# ---- the mixnode service, end to end on loopback ------------------------------------------
+
+# The mix frame type of a Sphinx packet on a link (docs/sphinx.md, "Links").
+FRAME_PACKET = getattr(mix, "FRAME_PACKET", 1)
+SERVICE_KINDS = ("tcp-framing", "htx-plain", "htx-tcp")
+
+
+class Service:
+    """Packets/s through a running ``betanet.mix.Mixnode`` on loopback: a sender pushes
+    pre-made packets over a link to the node, which processes them (``process_many`` in its
+    worker threads), holds each for its 0 ms delay and forwards it over a link of the same
+    kind to a sink; the rate counts packets arriving at the sink. At most `window` packets
+    are in flight, so no queue overflows. Sender and sink share the node's process and
+    event loop; the 'links alone' measurement (sender straight to sink, no node) shows
+    their part of the cost."""
+
+    WARM_UP = 16              # packets through first, untimed: link set-up, handshakes
+    STALL = 30.0              # seconds without progress that fail the run
+
+    def __init__(self, n_packets: int, window: int) -> None:
+        self.window = window
+        self.node_id, self.sink_id = b"\xa1" * 32, b"\xa2" * 32
+        self.node_key = KeyPair.from_seed(b"\x51" * 32)
+        route = Route([NodeInfo(self.node_id, self.node_key.public_key),
+                       NodeInfo(self.sink_id, KeyPair.from_seed(b"\x52" * 32).public_key)], [0, 0])
+        self.packets = [sphinx.create_packet(G, 1, route, DEST, b"service")
+                        for _ in range(n_packets + self.WARM_UP)]
+
+    def measure(self, kind: str, through_node: bool) -> tuple[float, float]:
+        """(packets/s, cores used = process CPU time / wall time) for one run."""
+        return asyncio.run(self._run(kind, through_node))
+
+    async def _run(self, kind: str, through_node: bool) -> tuple[float, float]:
+        received = 0
+        arrived = asyncio.Event()
+
+        def on_sink(frame_type: int, data: bytes) -> None:
+            nonlocal received
+            received += 1
+            arrived.set()
+
+        sink = mix.make_transport(kind)
+        sink_address = await sink.start(on_sink)
+        directory = mix.Directory([mix.Descriptor(self.sink_id, sink_address,
+                                                  htx_public_key=sink.public_key, transport=sink.kind)])
+        node = None
+        if through_node:
+            node = mix.Mixnode(self.node_id, self.node_key, directory, geometry=G,
+                               transport=mix.make_transport(kind), mean_delay_ms=0)
+            await node.start()
+            target = node.descriptor()
+        else:
+            target = directory.get(self.sink_id)
+        sender = mix.make_transport(kind)
+        lost = (lambda: sum(node.counters.dropped.values())) if node else (lambda: 0)
+
+        async def pump(packets: list[bytes], sent: int) -> int:
+            for packet in packets:
+                while sent - received - lost() >= self.window:
+                    await wait()
+                await sender.send_to(target, FRAME_PACKET, packet)
+                sent += 1
+            while received + lost() < sent:
+                await wait()
+            return sent
+
+        async def wait() -> None:
+            arrived.clear()
+            before = received
+            try:
+                await asyncio.wait_for(arrived.wait(), self.STALL)
+            except asyncio.TimeoutError:
+                raise RuntimeError(f"{kind}: no packet arrived for {self.STALL} s ({received} "
+                                   f"received; node counters: {node and node.counters.summary()})") from None
+            assert received > before
+        try:
+            sent = await pump(self.packets[:self.WARM_UP], 0)
+            with harness.Stopwatch() as sw:
+                await pump(self.packets[self.WARM_UP:], sent)
+            if lost():
+                raise RuntimeError(f"{kind}: the node dropped packets: {node.counters.summary()}")
+        finally:
+            await sender.close()
+            if node is not None:
+                await node.close()
+            await sink.close()
+        return (len(self.packets) - self.WARM_UP) / sw.wall, sw.cores
 
 
 class SphinxMix:
@@ -259,34 +335,31 @@ class SphinxMix:
 
     def bench_hop(self, n: int) -> float:
         msgs = [self.create() for _ in range(n)]
-        t = time.perf_counter()
-        for h, d in msgs:
-            self.process_fn(self.p, self.keys[0][0], h, d)
-        return (time.perf_counter() - t) / n
+        with harness.Stopwatch() as sw:
+            for h, d in msgs:
+                self.process_fn(self.p, self.keys[0][0], h, d)
+        return sw.wall / n
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    ap = harness.parser(__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=0)
     args = ap.parse_args(argv)
-    quick = args.quick
+    quick = args.smoke
     rounds = args.rounds or (1 if quick else 7)
     n_hop, n_create, n_x = (8, 4, 20) if quick else (400, 100, 1000)
     n_tp = 64 if quick else 12000
+    n_service, window = (64, 32) if quick else (6000, 200)
 
-    import betanet
-    print(f"betanet {betanet.__version__}  cpu: {', '.join(betanet.cpu_features()) or 'scalar'}  "
-          f"cores: {os.cpu_count()}  geometry: {G.max_hops} hops, {G.payload_bytes} B payload, "
-          f"packet {G.packet_bytes} B")
-    lib = sodium()
+    harness.header("Sphinx (bench/sphinx_bench.py)", quick)
+    print(f"geometry: {G.max_hops} hops, {G.payload_bytes} B payload, packet {G.packet_bytes} B")
+    lib = harness.libsodium()
     s = Setup(max(n_tp, n_hop))
-    peers = {}
+    service = Service(n_service, window)
+    peers = harness.Peers()
     for name, c in (("sphinxmix (X25519/PyNaCl)", True), ("sphinxmix (P-224/petlib)", False)):
-        try:
-            peers[name] = SphinxMix(c)
-        except Exception as exc:        # report, never hide, why a peer is missing
-            print(f"{name}: unavailable: {exc!r}")
+        peers.load(name, lambda c=c: SphinxMix(c))
+    peers.report()
     core = CoreBatch(s)
     fast = FastPath()
     mb = None
@@ -299,8 +372,9 @@ def main(argv=None) -> int:
         print("CPU without AVX-512 IFMA: the fast path is off; 'off' rows repeat the others")
     cols = {k: [] for k in ("x25519", "hop", "core_hop", "create", "tp1", "tp2", "cores2", "mb",
                             "hop_off", "tp1_off", "tp2_off", "cores2_off")}
+    services = {(kind, through): ([], []) for kind in SERVICE_KINDS for through in (True, False)}
     slice_ratios: dict[str, list[float]] = {"hop": [], "core_hop": []}
-    peer_cols = {name: {"hop": [], "create": []} for name in peers}
+    peer_cols = {name: {"hop": [], "create": []} for name in peers.found}
     warm = s.node(4)                      # first-call costs (imports, page faults) out of the way
     warm.process_many(s.packets[-2:])
     warm.close()
@@ -323,7 +397,11 @@ def main(argv=None) -> int:
             cols["tp2" + sfx].append(rate)
             cols["cores2" + sfx].append(cores)
         fast.set(True)
-        for name, peer in peers.items():
+        for (kind, through), (rates, cores) in services.items():
+            rate, used = service.measure(kind, through)
+            rates.append(rate)
+            cores.append(used)
+        for name, peer in peers.found.items():
             peer_cols[name]["hop"].append(peer.bench_hop(max(2, n_hop // 20)))
             peer_cols[name]["create"].append(peer.bench_create(max(2, n_create // 10)))
     med = {k: statistics.median(v) if v else float("nan") for k, v in cols.items()}
@@ -342,7 +420,7 @@ def main(argv=None) -> int:
           f"{'2 × X25519 = ' + us(2 * med['x25519']).strip():>26} {hop_ratio:6.3f}×   target ≤ 1.15×")
     print(f"{'per-hop processing (C API batch, ctypes)':44} {us(med['core_hop'])} "
           f"{'2 × X25519 = ' + us(2 * med['x25519']).strip():>26} {core_ratio:6.3f}×")
-    q = lambda v, f: sorted(v)[int(f * (len(v) - 1))]
+    q = harness.quantile
     for key, label in (("hop", "per hop, Python"), ("core_hop", "per hop, C API")):
         v = slice_ratios[key]
         print(f"{'  ' + label + ', per-slice ratios':44} {'':12} {'median [p25, p75]':>26} "
@@ -370,6 +448,21 @@ def main(argv=None) -> int:
     print(f"{'  ceiling, 2 idle cores, libsodium X25519 only':44} {1 / med['x25519']:9.0f} /s")
     if cols["mb"]:
         print(f"{'  ceiling, 2 idle cores, multi-buffer only':44} {1 / med['mb']:9.0f} /s")
+    # CPU time per packet (cores used / rate) holds still when other work takes cores away:
+    # the node's asyncio layer is what the service costs beyond process_many and the links.
+    cpu_us = lambda rates, cores: statistics.median(1e6 * c / r for r, c in zip(rates, cores))
+    kernel_us = cpu_us(cols["tp2"], cols["cores2"])
+    for kind in SERVICE_KINDS:
+        rates, cores = services[kind, True]
+        alone, alone_cores = services[kind, False]
+        node_us, links_us = cpu_us(rates, cores), cpu_us(alone, alone_cores)
+        print(f"{'mixnode service, ' + kind:44} {statistics.median(rates):9.0f} /s "
+              f"{'vs process_many, 2 threads':>26} {harness.median_ratio(rates, cols['tp2']):6.3f}×"
+              f"   cores used {statistics.median(cores):.2f}")
+        print(f"{'  links alone (no mixnode), ' + kind:44} {statistics.median(alone):9.0f} /s "
+              f"{'':26} {'':7}   cores used {statistics.median(alone_cores):.2f}")
+        print(f"{'  CPU/packet: service, links, process_many':44} {node_us:6.1f} µs  {links_us:.1f} µs  "
+              f"{kernel_us:.1f} µs   asyncio layer ≈ {node_us - links_us - kernel_us:.1f} µs")
     for name, pc in peer_cols.items():
         hop = statistics.median(pc["hop"])
         create = statistics.median(pc["create"])
@@ -381,7 +474,8 @@ def main(argv=None) -> int:
               "crypto_scalarmult unchecked (it reads 32 bytes); hops after the first fail its MAC "
               "check, so its per-hop time is measured at hop 1 (the same work).")
     print(f"rounds: {rounds}; medians; x25519 samples per round {n_x}, hops {n_hop}, creations "
-          f"{n_create}, throughput packets {len(s.packets)}")
+          f"{n_create}, throughput packets {len(s.packets)}, service packets {n_service} "
+          f"(window {window}, 2-hop route: node, sink)")
     return 0
 
 

@@ -3,34 +3,20 @@ next to libsodium's Ed25519 sign / verify (the reference cost: the same curve an
 called through ctypes on the very libsodium libbetanet links) and OpenSSL's Ed25519 through
 `cryptography`, plus route selection. One run, ratios printed, because the machine is noisy.
 
-    .venv/bin/python bench/vrf_bench.py [--quick] [--seconds S]
+    .venv/bin/python bench/vrf_bench.py [--smoke] [--seconds S]
 """
 from __future__ import annotations
 
-import argparse
 import ctypes
-import ctypes.util
 import hashlib
 import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import betanet
+import harness
 from betanet import vrf
-
-
-def rate(fn, seconds: float, min_calls: int) -> float:
-    """Calls per second of fn() in one timed window."""
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if n >= min_calls and elapsed >= seconds:
-            return n / elapsed
 
 
 def rates(ops: dict, seconds: float, min_calls: int, rounds: int) -> dict[str, float]:
@@ -38,33 +24,22 @@ def rates(ops: dict, seconds: float, min_calls: int, rounds: int) -> dict[str, f
     reference see the same machine conditions (the machine is shared and noisy)."""
     for fn in ops.values():
         fn()
-    best = dict.fromkeys(ops, 0.0)
-    for _ in range(rounds):
-        for name, fn in ops.items():
-            best[name] = max(best[name], rate(fn, seconds / rounds, min_calls))
-    return best
-
-
-def libsodium():
-    name = ctypes.util.find_library("sodium") or "libsodium.so.23"
-    lib = ctypes.CDLL(name)
-    if lib.sodium_init() < 0:
-        raise RuntimeError("sodium_init failed")
-    return lib
+    per_round = harness.interleaved(ops, rounds, lambda fn: harness.window_rate(fn, seconds / rounds, min_calls))
+    return {name: max(values) for name, values in per_round.items()}
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny run (used by the tests)")
+    ap = harness.parser(__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0, help="time per operation (all rounds)")
     args = ap.parse_args()
-    seconds, min_calls, rounds = (0.02, 3, 1) if args.quick else (args.seconds, 20, 6)
+    seconds, min_calls, rounds = (0.02, 3, 1) if args.smoke else (args.seconds, 20, 6)
+    harness.header("VRF (bench/vrf_bench.py)", args.smoke)
 
     msg = b"betanet route seed ......... 32B"
     key = vrf.VRFKeyPair.from_seed(os.urandom(32))
     proof = key.prove(msg)
 
-    sodium = libsodium()
+    sodium = harness.libsodium()
     pk, sk = ctypes.create_string_buffer(32), ctypes.create_string_buffer(64)
     sodium.crypto_sign_keypair(pk, sk)
     sig = ctypes.create_string_buffer(64)
@@ -87,16 +62,15 @@ def main() -> int:
     }, seconds, min_calls, rounds)
 
     # Two threads proving at once: the GIL is released inside libbetanet.
-    batch = 8 if args.quick else 400
+    batch = 8 if args.smoke else 400
 
     def prove_many(_):
         for i in range(batch):
             key.prove(msg + bytes([i & 255]))
 
-    with ThreadPoolExecutor(2) as pool:
-        start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool, harness.Stopwatch() as sw:
         list(pool.map(prove_many, range(2)))
-        results["vrf prove, 2 threads"] = 2 * batch / (time.perf_counter() - start)
+    results["vrf prove, 2 threads"] = 2 * batch / sw.wall
 
     nodes = [vrf.MixnodeDescriptor(hashlib.sha256(b"%d" % i).digest(), as_group=i % 16)
              for i in range(100)]
@@ -110,8 +84,6 @@ def main() -> int:
         "route verify_selection": lambda: selector.verify_selection(choice, src, dst, nonce, 3, 0, 1),
     }, seconds, min_calls, rounds))
 
-    print(f"betanet {betanet.__version__}, CPU features: {' '.join(betanet.cpu_features()) or 'none'}"
-          f"{'  (--quick: numbers meaningless)' if args.quick else ''}")
     print(f"{'operation':40} {'ops/s':>10} {'us/op':>9}")
     for name, r in results.items():
         print(f"{name:40} {r:10.0f} {1e6 / r:9.1f}")
