@@ -220,7 +220,7 @@ def bench_throughput(s: Setup, threads: int) -> tuple[float, float]:
 # ---- the mixnode service, end to end on loopback ------------------------------------------
 
 # The mix frame type of a Sphinx packet on a link (docs/sphinx.md, "Links").
-FRAME_PACKET = getattr(mix, "FRAME_PACKET", 1)
+FRAME_PACKET = mix.FRAME_PACKET
 SERVICE_KINDS = ("tcp-framing", "htx-plain", "htx-tcp")
 
 

@@ -18,10 +18,6 @@ cdef extern from "bundle_crc.h" nogil:
     uint32_t bnt_crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n)
     int BNT_CRC_HAVE_SSE42
 
-cdef extern from "sodium.h" nogil:
-    int crypto_generichash(unsigned char *out, size_t outlen, const unsigned char *inp,
-                           unsigned long long inlen, const unsigned char *key, size_t keylen)
-
 # Wide constants as C literals (Cython would make Python ints of them).
 cdef extern from *:
     """

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from betanet._native import cgr as _cgr
-from betanet._validate import integer, real
+from betanet._check import integer, real
 from betanet.errors import InvalidArgumentError, StateError
 
 __all__ = ["Contact", "CgrRoute", "ContactPlan", "DEFAULT_MAX_ENTRIES", "MAX_K"]

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from betanet._native import dpp as _dpp
-from betanet._validate import integer, real
+from betanet._check import integer, real
 from betanet.errors import InvalidArgumentError
 
 __all__ = ["Scheduler"]

@@ -23,7 +23,7 @@ from typing import Hashable, Iterator, Sequence
 import numpy as np
 
 from betanet._native import navigator as _nav
-from betanet._validate import integer, real
+from betanet._check import integer, real
 from betanet.cgr import CgrRoute, Contact, ContactPlan, add_parser  # noqa: F401  (re-exports)
 from betanet.dpp import Scheduler  # noqa: F401  (re-export)
 from betanet.errors import InvalidArgumentError, NoPathError, NotFoundError
