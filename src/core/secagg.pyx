@@ -267,6 +267,7 @@ cdef int quantize(int op, uint32_t *out, const void *inp, size_t n, double clip,
                   const uint8_t *seed, size_t seed_len, uint64_t round_id,
                   uint64_t offset) noexcept nogil:
     cdef int bad = 0
+    cdef size_t i
     cdef int rc = check_stream(seed, seed_len, 3, n, offset)     # BETANET_SECAGG_PURPOSE_ROUNDING
     if rc != BETANET_OK:
         return rc
@@ -275,7 +276,8 @@ cdef int quantize(int op, uint32_t *out, const void *inp, size_t n, double clip,
     rc = stream_apply(op, out, inp, n, seed, 3, round_id, offset, clip,
                       <double>levels / (2.0 * clip), levels, &bad)
     if rc == BETANET_OK and bad:
-        memset(out, 0, n * 4)
+        for i in range(n):          # a loop, not memset(n * 4): no size product to overflow
+            out[i] = 0
         rc = BETANET_E_INVALID
     return rc
 
