@@ -164,7 +164,7 @@ def decode(data: bytes) -> Message:
         (n,) = struct.unpack_from("<Q", body)
         if len(body) != 8 + 4 * n:
             raise MalformedError("Masked length does not match its word count")
-        return Masked(round_id, np.frombuffer(body, dtype="<u4", offset=8).astype(np.uint32))
+        return Masked(round_id, np.frombuffer(body, dtype="<u4", offset=8).astype(np.uint32, copy=False))
     if typ == Survivors.TYPE:
         if len(body) < 8:
             raise MalformedError("truncated Survivors")

@@ -272,7 +272,8 @@ class Coordinator:
         self._graph: dict[int, list[int]] = {}
         self._inbox: dict[int, dict[int, bytes]] = {}            # recipient -> sender -> ct
         self._shared: set[int] = set()
-        self._masked: dict[int, np.ndarray] = {}
+        self._masked: set[int] = set()                          # U3 so far
+        self._sum = np.zeros(params.dim, dtype=np.uint32)        # their masked inputs, summed on arrival
         self._unmasked: dict[int, m.Unmask] = {}
         self._deadline = now + stage_timeout
         for p in self.invited:
@@ -290,7 +291,7 @@ class Coordinator:
     def _abort(self, reason: str, notify: Iterable[int]) -> None:
         self.stage = Stage.ABORTED
         self.abort_reason = reason
-        self._masked.clear()
+        self._sum[:] = 0
         self._unmasked.clear()
         self._inbox.clear()
         for p in sorted(set(notify)):
@@ -298,11 +299,11 @@ class Coordinator:
 
     def _expected(self) -> set[int]:
         return {Stage.ADVERTISE: set(self.invited), Stage.SHARE: set(self._keys),
-                Stage.MASKED: self._shared, Stage.UNMASK: set(self._masked)}.get(self.stage, set())
+                Stage.MASKED: self._shared, Stage.UNMASK: self._masked}.get(self.stage, set())
 
     def _answered(self) -> set[int]:
         return {Stage.ADVERTISE: set(self._keys), Stage.SHARE: self._shared,
-                Stage.MASKED: set(self._masked), Stage.UNMASK: set(self._unmasked)}.get(self.stage, set())
+                Stage.MASKED: self._masked, Stage.UNMASK: set(self._unmasked)}.get(self.stage, set())
 
     # -- input --
     def receive(self, sender: int, data: bytes, now: float) -> None:
@@ -335,7 +336,8 @@ class Coordinator:
         elif isinstance(msg, m.Masked):
             if msg.vector.size != self.params.dim:
                 raise ProtocolError(f"masked input of {msg.vector.size} words, want {self.params.dim}")
-            self._masked[sender] = msg.vector
+            native.vec_add(self._sum, msg.vector)
+            self._masked.add(sender)
         else:
             self._check_unmask(sender, msg)
             self._unmasked[sender] = msg
@@ -412,9 +414,7 @@ class Coordinator:
         for u, sk in mask_keys.items():
             if _x25519_public(sk) != self._keys[u][1]:
                 return self._abort(f"shares of {u}'s mask key are wrong", survivors)
-        total = np.zeros(p.dim, dtype=np.uint32)
-        for u in survivors:
-            native.vec_add(total, self._masked[u])
+        total, self._sum = self._sum, np.zeros(0, dtype=np.uint32)
         for u in survivors:
             native.mask_add(total, self_seeds[u], native.PURPOSE_SELF, self.round_id, sign=-1)
         for u, sk in mask_keys.items():
@@ -426,5 +426,4 @@ class Coordinator:
         self.result = total
         self.survivors = survivors
         self.stage = Stage.DONE
-        self._masked.clear()
         self._unmasked.clear()
