@@ -168,3 +168,25 @@ def test_dequantize_sum():
         sa.dequantize(total, 1.0, 2**16, 2**16)        # 2^16 * 2^16 levels could wrap
     with pytest.raises(InvalidArgumentError):
         sa.dequantize(total, 1.0, 2**16, 0)
+
+
+def test_mask_add_many_equals_one_by_one():
+    rng = np.random.default_rng(4)
+    seeds = [rng.bytes(32) for _ in range(70)]           # more than one group of 32 keys
+    signs = [1 if i % 3 else -1 for i in range(70)]
+    x = rng.integers(0, 2**32, 5003, dtype=np.uint32)
+    one = x.copy()
+    for s, g in zip(seeds, signs):
+        sa.mask_add(one, s, 1, 9, offset=21, sign=g)
+    many = x.copy()
+    sa.mask_add_many(many, seeds, signs, 1, 9, offset=21)
+    assert np.array_equal(one, many)
+    sa.mask_add_many(many, [], [], 1, 9)                 # no masks: unchanged
+    assert np.array_equal(one, many)
+    with pytest.raises(InvalidArgumentError):
+        sa.mask_add_many(many, seeds[:2], [1, 0], 1, 9)
+    with pytest.raises(InvalidArgumentError):
+        sa.mask_add_many(many, seeds[:2], [1], 1, 9)
+    with pytest.raises(LimitExceededError):
+        sa.mask_add_many(many, seeds[:2], [1, 1], 1, 9, offset=MAX)
+    assert np.array_equal(one, many)                     # errors leave vec unchanged

@@ -327,3 +327,15 @@ def test_chosen_parameters():
     assert big.degree < 1000                                  # sparse: O(log n) neighbours
     with pytest.raises(BetanetError):
         choose_parameters(5, 0.5, 0.4, dim=10)
+
+
+def test_threaded_unmasking_equals_the_plain_sum():
+    params = SecAggParams(degree=6, threshold=3, min_survivors=4, dim=200_003)
+    xs = inputs(7, params.dim, seed=8)
+    coord = Coordinator(ROUND, xs, params, random_bytes=det_bytes(3), workers=3)
+    parts = {i: Participant(i, ROUND, x, random_bytes=det_bytes(60 + i)) for i, x in xs.items()}
+    run(coord, parts, {"masked": {2}, "unmask": {5}})
+    assert coord.stage is Stage.DONE, coord.abort_reason
+    ids = [i for i in xs if i != 2]
+    expected = (sum(xs[i].astype(np.uint64) for i in ids) % 2**32).astype(np.uint32)
+    assert np.array_equal(coord.result, expected)

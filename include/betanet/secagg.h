@@ -86,6 +86,18 @@ int betanet_secagg_mask_expand(uint32_t *out, size_t n, const uint8_t *seed, siz
 int betanet_secagg_mask_add(uint32_t *vec, size_t n, const uint8_t *seed, size_t seed_len,
                             unsigned int purpose, uint64_t round_id, uint64_t offset, int sign);
 
+/* Several masks at once: vec[i] += sum over j < count of signs[j] * word_j(offset + i), where
+ * word_j is the stream of (seeds + 32 j, purpose, round_id). The same result as count calls
+ * of betanet_secagg_mask_add, but the vector is walked in L1-sized blocks, each block
+ * receiving every mask before the next (one pass over memory instead of count): the
+ * server's unmasking. seeds holds count * BETANET_SECAGG_SEED_BYTES bytes (seeds_len).
+ * Errors: BETANET_E_INVALID (NULL with n > 0 or count > 0, seeds_len != 32 * count,
+ *         a sign not +1/-1, purpose), BETANET_E_LIMIT (vec unchanged after these),
+ *         BETANET_E_CRYPTO (libsodium failed: vec may be partly masked). */
+int betanet_secagg_mask_add_many(uint32_t *vec, size_t n, const uint8_t *seeds, size_t seeds_len,
+                                 const int *signs, size_t count, unsigned int purpose,
+                                 uint64_t round_id, uint64_t offset);
+
 /* acc[i] += sign * x[i] mod 2^32 for i < n (summing masked vectors); acc and x may be
  * the same array. Errors: BETANET_E_INVALID (NULL with n > 0, sign not +1/-1). */
 int betanet_secagg_vec_add(uint32_t *acc, const uint32_t *x, size_t n, int sign);

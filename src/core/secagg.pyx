@@ -96,6 +96,7 @@ cdef extern from *:
     const uint64_t bnt_sa_max_words
 
 cdef enum:
+    GROUP = 32               # keys derived at once by mask_add_many (1 KiB on the stack)
     SEED = 32
     KEY = 32
     PRG_LABEL = 21
@@ -139,6 +140,17 @@ cdef int check_stream(const uint8_t *seed, size_t seed_len, unsigned int purpose
     return BETANET_OK
 
 
+cdef inline void keystream_block(uint32_t *ks, const uint8_t *key, uint64_t pos,
+                                 size_t skip, size_t take) noexcept nogil:
+    """ks[skip .. skip+take) = words pos .. pos+take of the stream under key; pos & 15 == skip."""
+    memset(ks, 0, (skip + take) * 4)
+    # block counter pos/16 < 2^32 and the request ends by 2^36 words (check_stream)
+    crypto_stream_chacha20_ietf_xor_ic(<unsigned char *>ks, <unsigned char *>ks,
+                                       (skip + take) * 4, bnt_sa_zero_nonce,
+                                       <uint32_t>(pos >> 4), key)
+    bnt_sa_le32(ks + skip, take)
+
+
 cdef int stream_apply(int op, void *dst, const void *src, size_t n, const uint8_t *seed,
                       unsigned int purpose, uint64_t round_id, uint64_t offset,
                       double c, double scale, uint32_t levels, int *bad) noexcept nogil:
@@ -157,12 +169,7 @@ cdef int stream_apply(int op, void *dst, const void *src, size_t n, const uint8_
         take = CHUNK - skip
         if take > n - done:
             take = n - done
-        memset(ks, 0, (skip + take) * 4)
-        # block counter pos/16 < 2^32 and the request ends by 2^36 words (check_stream)
-        crypto_stream_chacha20_ietf_xor_ic(<unsigned char *>ks, <unsigned char *>ks,
-                                           (skip + take) * 4, bnt_sa_zero_nonce,
-                                           <uint32_t>(pos >> 4), key)
-        bnt_sa_le32(ks + skip, take)
+        keystream_block(ks, key, pos, skip, take)
         if op == OP_ADD:
             bnt_sa_add(<uint32_t *>dst + done, ks + skip, take)
         elif op == OP_SUB:
@@ -250,6 +257,58 @@ cdef public int betanet_secagg_mask_add(uint32_t *vec, size_t n, const uint8_t *
         return BETANET_E_INVALID
     return stream_apply(OP_ADD if sign == 1 else OP_SUB, vec, NULL, n, seed, purpose, round_id,
                         offset, 0.0, 0.0, 0, NULL)
+
+
+cdef public int betanet_secagg_mask_add_many(uint32_t *vec, size_t n, const uint8_t *seeds,
+                                             size_t seeds_len, const int *signs, size_t count,
+                                             unsigned int purpose, uint64_t round_id,
+                                             uint64_t offset) noexcept nogil:
+    cdef uint8_t keys[GROUP * KEY]
+    cdef uint32_t ks[CHUNK]
+    cdef size_t g, j, m, done, take, skip
+    cdef uint64_t pos
+    cdef int rc = betanet_init()
+    if rc != BETANET_OK:
+        return rc
+    if purpose < 1 or purpose > 255 or (vec == NULL and n > 0):
+        return BETANET_E_INVALID
+    if count > 0 and (seeds == NULL or signs == NULL or count > (<size_t>-1) / SEED
+                      or seeds_len != count * SEED):
+        return BETANET_E_INVALID
+    if offset > bnt_sa_max_words or <uint64_t>n > bnt_sa_max_words - offset:
+        return BETANET_E_LIMIT
+    for j in range(count):
+        if signs[j] != 1 and signs[j] != -1:
+            return BETANET_E_INVALID
+    g = 0
+    while g < count:                 # seeds in groups of GROUP: their keys fit on the stack
+        m = count - g
+        if m > GROUP:
+            m = GROUP
+        for j in range(m):
+            rc = derive(keys + j * KEY, seeds + (g + j) * SEED, purpose, round_id)
+            if rc != BETANET_OK:     # only if libsodium's BLAKE2b fails: nothing added yet
+                sodium_memzero(keys, sizeof(keys))
+                return rc
+        done = 0
+        pos = offset
+        while done < n:              # each block of vec takes all m masks while in L1
+            skip = <size_t>(pos & 15)
+            take = CHUNK - skip
+            if take > n - done:
+                take = n - done
+            for j in range(m):
+                keystream_block(ks, keys + j * KEY, pos, skip, take)
+                if signs[g + j] == 1:
+                    bnt_sa_add(vec + done, ks + skip, take)
+                else:
+                    bnt_sa_sub(vec + done, ks + skip, take)
+            done += take
+            pos += take
+        g += m
+    sodium_memzero(ks, sizeof(ks))
+    sodium_memzero(keys, sizeof(keys))
+    return BETANET_OK
 
 
 cdef public int betanet_secagg_vec_add(uint32_t *acc, const uint32_t *x, size_t n,

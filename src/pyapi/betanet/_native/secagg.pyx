@@ -23,6 +23,9 @@ cdef extern from "betanet.h" nogil:
                                    unsigned int purpose, uint64_t round_id, uint64_t offset)
     int betanet_secagg_mask_add(uint32_t *vec, size_t n, const uint8_t *seed, size_t seed_len,
                                 unsigned int purpose, uint64_t round_id, uint64_t offset, int sign)
+    int betanet_secagg_mask_add_many(uint32_t *vec, size_t n, const uint8_t *seeds, size_t seeds_len,
+                                     const int *signs, size_t count, unsigned int purpose,
+                                     uint64_t round_id, uint64_t offset)
     int betanet_secagg_vec_add(uint32_t *acc, const uint32_t *x, size_t n, int sign)
     int betanet_secagg_quantize_f32(uint32_t *out, const float *inp, size_t n, double clip,
                                     uint32_t levels, const uint8_t *seed, size_t seed_len,
@@ -131,6 +134,32 @@ def mask_add(vec, seed, int purpose, round_id, offset=0, int sign=1) -> None:
     with nogil:
         rc = betanet_secagg_mask_add(&v[0] if n else NULL, n, &s[0], 32, purpose, r, off, sign)
     check(rc, "betanet_secagg_mask_add")
+
+
+def mask_add_many(vec, seeds, signs, int purpose, round_id, offset=0) -> None:
+    """vec += sum_j signs[j] * PRG(seeds[j], purpose, round_id)[offset:...] mod 2^32, in one
+    pass over vec (seeds: a sequence of 32-byte seeds, signs: +1/-1 each)."""
+    cdef uint64_t r = _u64(round_id, "round_id"), off = _u64(offset, "offset")
+    cdef uint32_t[::1] v = _array(vec, np.uint32, "vec", True)
+    cdef size_t n = v.shape[0]
+    seeds = list(seeds)
+    for s in seeds:
+        _bytes32(s, "seed")
+    if len(signs) != len(seeds):
+        raise _invalid("one sign per seed")
+    joined = b"".join(bytes(s) for s in seeds)
+    cdef const uint8_t[::1] sv = joined
+    cdef int[::1] sg = np.asarray(signs, dtype=np.intc).copy()
+    cdef size_t count = len(seeds)
+    cdef const uint8_t *sp = &sv[0] if count else NULL
+    cdef const int *gp = &sg[0] if count else NULL
+    cdef uint32_t *vp = &v[0] if n else NULL
+    cdef int rc
+    if purpose < 1 or purpose > 255:
+        raise _invalid("purpose must be 1..255")
+    with nogil:
+        rc = betanet_secagg_mask_add_many(vp, n, sp, count * 32, gp, count, purpose, r, off)
+    check(rc, "betanet_secagg_mask_add_many")
 
 
 def vec_add(acc, x, int sign=1) -> None:

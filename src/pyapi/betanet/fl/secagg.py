@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 import random
 import secrets
 import struct
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -83,6 +85,27 @@ def share_key(cipher_sk: bytes, own_pk: bytes, peer_pk: bytes) -> bytes:
 
 def _share_ad(round_id: int, sender: int, receiver: int) -> bytes:
     return SHARE_LABEL + struct.pack("<QII", round_id, sender, receiver)
+
+
+def _unmask_parallel(total: np.ndarray, round_id: int, self_seeds: list[bytes],
+                     pair_seeds: list[bytes], pair_signs: list[int], workers: int) -> None:
+    """Subtract the masks from `total`, the vector cut into `workers` slices worked on by
+    threads (the C calls release the GIL)."""
+    def work(lo: int, hi: int) -> None:
+        piece = total[lo:hi]
+        native.mask_add_many(piece, self_seeds, [-1] * len(self_seeds), native.PURPOSE_SELF,
+                             round_id, offset=lo)
+        native.mask_add_many(piece, pair_seeds, pair_signs, native.PURPOSE_PAIRWISE,
+                             round_id, offset=lo)
+
+    n = total.size
+    workers = max(1, min(workers, n // 65536 or 1))
+    if workers == 1:
+        return work(0, n)
+    cuts = [n * i // workers // 16 * 16 for i in range(workers)] + [n]
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(work, lo, hi) for lo, hi in zip(cuts, cuts[1:])]:
+            f.result()
 
 
 def _share_nonce(sender: int, receiver: int) -> bytes:
@@ -249,12 +272,15 @@ class Participant:
 # ---- coordinator ---------------------------------------------------------------------
 
 class Coordinator:
-    """The server's side of a round over invited participant ids."""
+    """The server's side of a round over invited participant ids. ``workers`` threads
+    share the final unmasking (default: up to 4, one per CPU)."""
 
     def __init__(self, round_id: int, participants: Iterable[int], params: SecAggParams, *,
                  stage_timeout: float = 60.0, now: float = 0.0,
-                 random_bytes: RandomBytes = secrets.token_bytes) -> None:
+                 random_bytes: RandomBytes = secrets.token_bytes,
+                 workers: int | None = None) -> None:
         self.round_id = round_id
+        self._workers = workers or min(4, os.cpu_count() or 1)
         self.params = params
         self.invited = sorted(set(participants))
         if len(self.invited) < params.min_survivors:
@@ -415,14 +441,16 @@ class Coordinator:
             if _x25519_public(sk) != self._keys[u][1]:
                 return self._abort(f"shares of {u}'s mask key are wrong", survivors)
         total, self._sum = self._sum, np.zeros(0, dtype=np.uint32)
-        for u in survivors:
-            native.mask_add(total, self_seeds[u], native.PURPOSE_SELF, self.round_id, sign=-1)
+        # survivors' self-masks, and every pairwise mask a survivor v shared with a dropped
+        # u (v added _sign(v, u) * PRG(s_uv)): all taken out in one blocked pass
+        self_seeds_list = [self_seeds[u] for u in survivors]
+        pair_seeds, pair_signs = [], []
         for u, sk in mask_keys.items():
             for v in self._graph[u]:
-                if v in self._masked:      # v added _sign(v, u) * PRG(s_uv): take it out
-                    seed = native.pair_seed(sk, self._keys[v][1])
-                    native.mask_add(total, seed, native.PURPOSE_PAIRWISE, self.round_id,
-                                    sign=-_sign(v, u))
+                if v in self._masked:
+                    pair_seeds.append(native.pair_seed(sk, self._keys[v][1]))
+                    pair_signs.append(-_sign(v, u))
+        _unmask_parallel(total, self.round_id, self_seeds_list, pair_seeds, pair_signs, self._workers)
         self.result = total
         self.survivors = survivors
         self.stage = Stage.DONE

@@ -48,17 +48,44 @@ def split(secret: bytes, threshold: int, xs: Iterable[int],
     return out
 
 
-def _interpolate(points: list[tuple[int, int]], at: int) -> int:
-    """f(at) for the polynomial of degree < len(points) through `points` (Lagrange)."""
-    total = 0
-    for i, (xi, yi) in enumerate(points):
-        num = den = 1
-        for j, (xj, _) in enumerate(points):
-            if i != j:
-                num = num * (at - xj) % PRIME
-                den = den * (xi - xj) % PRIME
-        total = (total + yi * num * pow(den, -1, PRIME)) % PRIME
-    return total
+def _batch_inverse(values: list[int]) -> list[int]:
+    """Inverses of nonzero field elements with one modular inversion (Montgomery's trick)."""
+    prefix = [1]
+    for v in values:
+        prefix.append(prefix[-1] * v % PRIME)
+    inv = pow(prefix[-1], -1, PRIME)
+    out = [0] * len(values)
+    for i in range(len(values) - 1, -1, -1):
+        out[i] = inv * prefix[i] % PRIME
+        inv = inv * values[i] % PRIME
+    return out
+
+
+class _Interpolant:
+    """The polynomial of degree < t through t points, evaluated in barycentric form:
+    f(x) = l(x) * sum_i w_i y_i / (x - x_i), l(x) = prod_i (x - x_i),
+    w_i = 1 / prod_{j != i} (x_i - x_j). O(t^2) set-up, O(t) per evaluation."""
+
+    def __init__(self, points: list[tuple[int, int]]) -> None:
+        self.xs = [x for x, _ in points]
+        dens = []
+        for i, xi in enumerate(self.xs):
+            d = 1
+            for j, xj in enumerate(self.xs):
+                if i != j:
+                    d = d * (xi - xj) % PRIME
+            dens.append(d)
+        self.wy = [w * y % PRIME for w, (_, y) in zip(_batch_inverse(dens), points)]
+
+    def __call__(self, at: int) -> int:
+        diffs = [(at - x) % PRIME for x in self.xs]
+        ell = 1
+        for d in diffs:
+            ell = ell * d % PRIME
+        total = 0
+        for wy, inv in zip(self.wy, _batch_inverse(diffs)):
+            total += wy * inv
+        return ell * total % PRIME
 
 
 def combine(shares: Mapping[int, bytes], threshold: int) -> bytes:
@@ -76,11 +103,13 @@ def combine(shares: Mapping[int, bytes], threshold: int) -> bytes:
         if yv >= PRIME:
             raise MalformedError("share value out of the field")
         points.append((x, yv))
-    base, extra = points[:threshold], points[threshold:]
-    for x, y in extra:
-        if _interpolate(base, x) != y:
+    if len({x for x, _ in points}) != len(points):
+        raise MalformedError("two shares with one index")
+    f = _Interpolant(points[:threshold])
+    for x, y in points[threshold:]:
+        if f(x) != y:
             raise MalformedError("shares are inconsistent")
-    secret = _interpolate(base, 0)
+    secret = f(0)
     if secret >= 2 ** (8 * SECRET_BYTES):
         raise MalformedError("shares do not encode a 32-byte secret")
     return secret.to_bytes(SECRET_BYTES, "big")
