@@ -14,7 +14,13 @@ from betanet._native import secagg as native
 from betanet.fl import messages as m
 from betanet.fl import shamir
 from betanet.fl.graph import SecAggParams, choose_parameters, harary_neighbours
-from betanet.fl.secagg import Coordinator, Participant, Stage
+from betanet.fl.secagg import (Coordinator, Participant, Stage, _share_ad, _share_nonce,
+                               _x25519_public, share_key)
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+
+def own_public(p):
+    return _x25519_public(p._cipher_sk)
 
 ROUND = 77
 DIM = 3000
@@ -220,11 +226,23 @@ def test_share_replayed_from_another_round_is_rejected():
     msg = m.decode(fwd[1])
     with pytest.raises(ReplayError):
         parts[1].receive(m.encode(m.Forward(ROUND + 1, msg.ciphertexts)), 0)
-    # the same ciphertexts under the right round header but a different AD round: re-encrypt
-    # is impossible without the key, so a replay from round r into r+1 arrives as above.
+    # a share sealed for another round (right key, right pair) fails: the round id is in
+    # the associated data
+    sender = msg.ciphertexts[0][0]
+    own = parts[sender]
+    key = share_key(own._cipher_sk, own_public(own), own._neighbours[1][0])
+    old = ChaCha20Poly1305(key).encrypt(_share_nonce(sender, 1), bytes(66), _share_ad(ROUND - 1, sender, 1))
+    with pytest.raises(AuthenticationError):
+        _advance_to_forward()[1][1].receive(m.encode(m.Forward(ROUND, ((sender, old),))), 0)
+    # control: the same construction with this round's associated data is accepted
+    current = ChaCha20Poly1305(key).encrypt(_share_nonce(sender, 1), bytes(66), _share_ad(ROUND, sender, 1))
+    fresh = _advance_to_forward()[1][1]
+    fresh.receive(m.encode(m.Forward(ROUND, ((sender, current),))), 0)
+    assert fresh.stage is Stage.UNMASK
     dup = m.Forward(ROUND, msg.ciphertexts + msg.ciphertexts[:1])
     with pytest.raises(ReplayError):
         parts[1].receive(m.encode(dup), 0)
+    assert parts[1].stage is Stage.ABORTED and parts[1].data_to_send() == []
 
 
 def test_replayed_messages_are_rejected_by_both_sides():

@@ -25,8 +25,10 @@
  * `count` such values dequantises as sum * 2c / levels - count * c, exact while
  * count * levels < 2^32 (checked).
  *
- * All functions are thread-safe and allocate nothing; they call betanet_init() on first
- * use. Secrets on the stack (derived keys, keystream blocks) are wiped before returning.
+ * All functions are thread-safe and allocate nothing; those that need libsodium call
+ * betanet_init() on first use. Secrets on the stack (derived keys, keystream blocks) are
+ * wiped before returning. BETANET_NODISCARD marks the calls whose failure would otherwise
+ * let an unmasked vector leave the device.
  */
 #ifndef BETANET_SECAGG_H
 #define BETANET_SECAGG_H
@@ -83,6 +85,7 @@ int betanet_secagg_mask_expand(uint32_t *out, size_t n, const uint8_t *seed, siz
  * mask a long vector in pieces (the result equals masking it whole).
  * Errors: as betanet_secagg_mask_expand, and BETANET_E_INVALID for sign not +1/-1;
  * on error vec is unchanged. */
+BETANET_NODISCARD
 int betanet_secagg_mask_add(uint32_t *vec, size_t n, const uint8_t *seed, size_t seed_len,
                             unsigned int purpose, uint64_t round_id, uint64_t offset, int sign);
 
@@ -94,6 +97,7 @@ int betanet_secagg_mask_add(uint32_t *vec, size_t n, const uint8_t *seed, size_t
  * Errors: BETANET_E_INVALID (NULL with n > 0 or count > 0, seeds_len != 32 * count,
  *         a sign not +1/-1, purpose), BETANET_E_LIMIT (vec unchanged after these),
  *         BETANET_E_CRYPTO (libsodium failed: vec may be partly masked). */
+BETANET_NODISCARD
 int betanet_secagg_mask_add_many(uint32_t *vec, size_t n, const uint8_t *seeds, size_t seeds_len,
                                  const int *signs, size_t count, unsigned int purpose,
                                  uint64_t round_id, uint64_t offset);
@@ -106,9 +110,11 @@ int betanet_secagg_vec_add(uint32_t *acc, const uint32_t *x, size_t n, int sign)
  * rounding from the ROUNDING stream of (seed, round_id) at word offset + i.
  * Errors: BETANET_E_INVALID (NULL, seed_len != 32, bad clip or levels, a NaN in `in`:
  * out is then all zero), BETANET_E_LIMIT (offset + n too large), BETANET_E_CRYPTO. */
+BETANET_NODISCARD
 int betanet_secagg_quantize_f32(uint32_t *out, const float *in, size_t n, double clip,
                                 uint32_t levels, const uint8_t *seed, size_t seed_len,
                                 uint64_t round_id, uint64_t offset);
+BETANET_NODISCARD
 int betanet_secagg_quantize_f64(uint32_t *out, const double *in, size_t n, double clip,
                                 uint32_t levels, const uint8_t *seed, size_t seed_len,
                                 uint64_t round_id, uint64_t offset);

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from betanet._native import secagg as native
-from betanet.errors import (AuthenticationError, ExpiredError, InvalidArgumentError,
+from betanet.errors import (AuthenticationError, BetanetError, ExpiredError, InvalidArgumentError,
                             MalformedError, NotFoundError, ProtocolError, ReplayError,
                             StateError, UncorrectableError)
 from betanet.fl import messages as m
@@ -187,8 +187,9 @@ class Participant:
                 self._on_survivors(msg, now)
             else:
                 raise ProtocolError(f"a participant does not accept {type(msg).__name__}")
-        except (ProtocolError, AuthenticationError, MalformedError) as exc:
-            # a coordinator that breaks the protocol gets nothing more from us
+        except BetanetError as exc:
+            # a coordinator that breaks the protocol (bad keys, tampered or duplicated
+            # shares, lies about survivors) gets nothing more from us
             self._abort(str(exc))
             raise
 
