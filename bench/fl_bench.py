@@ -11,7 +11,9 @@
    from graph.choose_parameters(n, dropout=0.3); client time (sum and mean over clients)
    and server time measured separately, with 0 % dropouts and with 30 % of participants
    dropping after sharing keys (the costly case: their pairwise masks are rebuilt).
-3. Accountant: epsilon over T steps and the inverse (noise multiplier for a target
+3. Compression: bytes on the wire of top-k with error feedback and of the shared-seed
+   variant, next to the dense vector.
+4. Accountant: epsilon over T steps and the inverse (noise multiplier for a target
    epsilon), betanet.fl.accountant next to dp_accounting's RdpAccountant.
 
 Usage: bench/fl_bench.py [--quick]    (--quick: 20 x 100 000 round, shorter timings)
@@ -137,6 +139,24 @@ def bench_rounds(n: int, dim: int) -> None:
           f"threads; target < {TARGET_SERVER_S} s for 100 x 1M)")
 
 
+def bench_compression(dim: int) -> None:
+    from betanet.fl.compression import SharedTopK, TopK
+    print(f"\n## Compression of a {dim:,}-parameter update (bytes on the wire per participant)")
+    u = np.random.default_rng(3).normal(size=dim)
+    seed = bytes(32)
+    print(f"{'':34s} {'bytes':>10s} {'ratio':>7s} {'ms/compress':>12s}")
+    print(f"{'dense uint32 (SecAgg, no compression)':34s} {4 * dim:10,d} {1.0:7.1f} {'-':>12s}")
+    for frac in (0.1, 0.01):
+        k = int(dim * frac)
+        t, st = TopK(dim, k), SharedTopK(dim, k)
+        w_t, _ = timed(lambda: t.compress(u), 3)
+        w_s, _ = timed(lambda: st.compress(u, seed, 1), 3)
+        print(f"{f'top-k {frac:.0%} + error feedback':34s} {t.wire_bytes():10,d} "
+              f"{4 * dim / t.wire_bytes():7.1f} {w_t * 1e3:12.1f}")
+        print(f"{f'shared-seed {frac:.0%} (SecAgg-compatible)':34s} {st.wire_bytes():10,d} "
+              f"{4 * dim / st.wire_bytes():7.1f} {w_s * 1e3:12.1f}")
+
+
 def bench_accountant() -> None:
     print("\n## Accountant: epsilon after T steps, and the inverse (seconds per call)")
     try:
@@ -172,6 +192,7 @@ def main() -> int:
         bench_rounds(20, 100_000)
     else:
         bench_rounds(100, 1_000_000)
+    bench_compression(100_000 if args.quick else 1_000_000)
     bench_accountant()
     return 0
 
