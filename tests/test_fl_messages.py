@@ -15,8 +15,8 @@ from betanet.fl.secagg import Coordinator, Participant
 CT = bytes(m.CIPHERTEXT_BYTES)
 SAMPLES = [
     m.Setup(1, 3, 5, 1000),
-    m.Advertise(2, b"a" * 32, b"b" * 32),
-    m.Keys(3, ((4, b"c" * 32, b"d" * 32), (9, b"e" * 32, b"f" * 32))),
+    m.Advertise(2, b"a" * 32, b"b" * 32, b"g" * 64),
+    m.Keys(3, ((4, b"c" * 32, b"d" * 32, b"s" * 64), (9, b"e" * 32, b"f" * 32, bytes(64)))),
     m.Shares(4, ((4, CT), (7, CT))),
     m.Forward(5, ((2, CT),)),
     m.Survivors(7, 12, (1, 2, 3)),

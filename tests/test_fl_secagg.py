@@ -149,7 +149,7 @@ def test_too_few_unmask_shares_aborts():
 def test_participant_refuses_to_unmask_for_too_few_survivors():
     p = Participant(1, ROUND, np.ones(DIM, np.uint32), random_bytes=det_bytes(1))
     p.receive(m.encode(m.Setup(ROUND, 1, 5, DIM)), 0)
-    p.receive(m.encode(m.Keys(ROUND, ((2, *_keys(2)),))), 0)
+    p.receive(m.encode(m.Keys(ROUND, ((2, *_keys(2), bytes(64)),))), 0)
     p.receive(m.encode(m.Forward(ROUND, ())), 0)
     assert len(p.data_to_send()) == 3                 # Advertise, Shares, Masked
     # a coordinator claiming 3 survivors when the round needs 5 gets no share at all
@@ -357,3 +357,58 @@ def test_threaded_unmasking_equals_the_plain_sum():
     ids = [i for i in xs if i != 2]
     expected = (sum(xs[i].astype(np.uint64) for i in ids) % 2**32).astype(np.uint32)
     assert np.array_equal(coord.result, expected)
+
+
+# ---- identities: round keys signed, so the coordinator cannot substitute them ------------
+
+def _identities(n):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    ids = {i: Ed25519PrivateKey.from_private_bytes(bytes([i]) * 32) for i in range(1, n + 1)}
+    return ids, {i: k.public_key().public_bytes_raw() for i, k in ids.items()}
+
+
+def test_signed_round_keys():
+    params = SecAggParams(degree=4, threshold=3, min_survivors=5, dim=DIM)
+    keys, directory = _identities(8)
+    xs = inputs(8)
+    coord = Coordinator(ROUND, xs, params, random_bytes=det_bytes(1), directory=directory)
+    parts = {i: Participant(i, ROUND, x, random_bytes=det_bytes(70 + i), identity=keys[i],
+                            directory=directory) for i, x in xs.items()}
+    run(coord, parts, {"masked": {3}})
+    assert coord.stage is Stage.DONE
+    assert np.array_equal(coord.result, plain_sum(xs, set(xs) - {3}))
+
+
+def test_coordinator_cannot_substitute_a_neighbours_keys():
+    params = SecAggParams(degree=4, threshold=3, min_survivors=5, dim=DIM)
+    keys, directory = _identities(8)
+    xs = inputs(8)
+    coord = Coordinator(ROUND, xs, params, random_bytes=det_bytes(1))
+    parts = {i: Participant(i, ROUND, x, random_bytes=det_bytes(70 + i), identity=keys[i],
+                            directory=directory) for i, x in xs.items()}
+    for to, data in coord.data_to_send():
+        parts[to].receive(data, 0)
+        for reply in parts[to].data_to_send():
+            coord.receive(to, reply, 0)
+    keys_for_1 = m.decode(dict(coord.data_to_send())[1])
+    v, _, _, sig = keys_for_1.neighbours[0]
+    mitm = ((v, *_keys(99), sig),) + keys_for_1.neighbours[1:]       # the server's own keys
+    with pytest.raises(AuthenticationError):
+        parts[1].receive(m.encode(m.Keys(ROUND, mitm)), 0)
+    assert parts[1].stage is Stage.ABORTED and parts[1].data_to_send() == []
+
+
+def test_coordinator_rejects_unsigned_or_forged_round_keys():
+    params = SecAggParams(degree=4, threshold=3, min_survivors=5, dim=DIM)
+    keys, directory = _identities(8)
+    coord = Coordinator(ROUND, range(1, 9), params, directory=directory)
+    with pytest.raises(AuthenticationError):
+        coord.receive(2, m.encode(m.Advertise(ROUND, *_keys(2))), 0)          # unsigned
+    c, k = _keys(2)
+    forged = keys[3].sign(b"betanet/secagg/v1/advertise" + (ROUND).to_bytes(8, "little")
+                          + (2).to_bytes(4, "little") + c + k)              # signed by 3, not 2
+    with pytest.raises(AuthenticationError):
+        coord.receive(2, m.encode(m.Advertise(ROUND, c, k, forged)), 0)
+    good = keys[2].sign(b"betanet/secagg/v1/advertise" + (ROUND).to_bytes(8, "little")
+                        + (2).to_bytes(4, "little") + c + k)
+    coord.receive(2, m.encode(m.Advertise(ROUND, c, k, good)), 0)

@@ -40,13 +40,14 @@ class Advertise:             # participant -> coordinator: its two X25519 public
     round_id: int
     cipher_pk: bytes         # for the share encryption keys
     mask_pk: bytes           # for the pairwise masks
+    signature: bytes = bytes(64)   # Ed25519 by the participant's identity (zeros: unsigned)
     TYPE = 2
 
 
 @dataclass(frozen=True)
 class Keys:                  # coordinator -> participant: its neighbours' keys
     round_id: int
-    neighbours: tuple[tuple[int, bytes, bytes], ...]   # (id, cipher_pk, mask_pk)
+    neighbours: tuple[tuple[int, bytes, bytes, bytes], ...]   # (id, cipher_pk, mask_pk, signature)
     TYPE = 3
 
 
@@ -105,10 +106,10 @@ def encode(m: Message) -> bytes:
     if isinstance(m, Setup):
         return head + struct.pack("<IIQ", m.threshold, m.min_survivors, m.dim)
     if isinstance(m, Advertise):
-        return head + m.cipher_pk + m.mask_pk
+        return head + m.cipher_pk + m.mask_pk + m.signature
     if isinstance(m, Keys):
         return head + _u32_count(len(m.neighbours)) + b"".join(
-            struct.pack("<I", i) + c + k for i, c, k in m.neighbours)
+            struct.pack("<I", i) + c + k + sig for i, c, k, sig in m.neighbours)
     if isinstance(m, (Shares, Forward)):
         return head + _u32_count(len(m.ciphertexts)) + b"".join(
             struct.pack("<I", i) + ct for i, ct in m.ciphertexts)
@@ -148,12 +149,12 @@ def decode(data: bytes) -> Message:
             raise MalformedError("bad Setup length")
         return Setup(round_id, *struct.unpack("<IIQ", body))
     if typ == Advertise.TYPE:
-        if len(body) != 64:
+        if len(body) != 128:
             raise MalformedError("bad Advertise length")
-        return Advertise(round_id, body[:32], body[32:])
+        return Advertise(round_id, body[:32], body[32:64], body[64:])
     if typ == Keys.TYPE:
-        return Keys(round_id, tuple((struct.unpack_from("<I", e)[0], e[4:36], e[36:68])
-                                    for e in _entries(body, 68)))
+        return Keys(round_id, tuple((struct.unpack_from("<I", e)[0], e[4:36], e[36:68], e[68:])
+                                    for e in _entries(body, 132)))
     if typ in (Shares.TYPE, Forward.TYPE):
         cls = Shares if typ == Shares.TYPE else Forward
         return cls(round_id, tuple((struct.unpack_from("<I", e)[0], e[4:])

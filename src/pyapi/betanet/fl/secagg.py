@@ -22,6 +22,10 @@ fewer than ``min_survivors`` participants or a needed secret has fewer than ``th
 shares. Transport: ``Coordinator.receive(sender, bytes, now)`` and
 ``Participant.receive(bytes, now)``; ``data_to_send()`` drains what to send; ``tick(now)``
 fires deadlines. Senders are authenticated by the transport (the node's sessions).
+Given a ``directory`` of participants' Ed25519 identity keys, each participant signs its
+round keys and checks its neighbours' signatures, so a coordinator cannot substitute keys
+of its own (the PKI assumption of SecAgg's active-adversary model); without one, the
+coordinator is trusted to relay keys faithfully.
 """
 from __future__ import annotations
 
@@ -31,11 +35,12 @@ import os
 import random
 import secrets
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -50,6 +55,7 @@ from betanet.fl.graph import SecAggParams, harary_neighbours
 __all__ = ["Stage", "Coordinator", "Participant", "share_key", "SHARE_LABEL"]
 
 SHARE_LABEL = b"betanet/secagg/v1/share"
+ADVERTISE_LABEL = b"betanet/secagg/v1/advertise"
 RandomBytes = Callable[[int], bytes]
 
 
@@ -81,6 +87,22 @@ def share_key(cipher_sk: bytes, own_pk: bytes, peer_pk: bytes) -> bytes:
         raise MalformedError(f"bad X25519 public key: {exc}") from None
     lo, hi = sorted([own_pk, peer_pk])
     return hashlib.blake2b(SHARE_LABEL + lo + hi, digest_size=32, key=shared).digest()
+
+
+def _advertised(round_id: int, sender: int, cipher_pk: bytes, mask_pk: bytes) -> bytes:
+    """What a participant's identity key signs: its two round keys, bound to round and id."""
+    return ADVERTISE_LABEL + struct.pack("<QI", round_id, sender) + cipher_pk + mask_pk
+
+
+def _check_advertised(directory: Mapping[int, bytes], round_id: int, sender: int,
+                      cipher_pk: bytes, mask_pk: bytes, signature: bytes) -> None:
+    if sender not in directory:
+        raise AuthenticationError(f"{sender} has no identity key in the directory")
+    try:
+        Ed25519PublicKey.from_public_bytes(directory[sender]).verify(
+            signature, _advertised(round_id, sender, cipher_pk, mask_pk))
+    except (InvalidSignature, ValueError):
+        raise AuthenticationError(f"round keys of {sender} are not signed by its identity") from None
 
 
 def _share_ad(round_id: int, sender: int, receiver: int) -> bytes:
@@ -119,7 +141,9 @@ class Participant:
     """One client's side of a round. ``vector`` is its (already quantised) uint32 input."""
 
     def __init__(self, my_id: int, round_id: int, vector: np.ndarray, *, timeout: float = 60.0,
-                 now: float = 0.0, random_bytes: RandomBytes = secrets.token_bytes) -> None:
+                 now: float = 0.0, random_bytes: RandomBytes = secrets.token_bytes,
+                 identity: Ed25519PrivateKey | None = None,
+                 directory: Mapping[int, bytes] | None = None) -> None:
         if not 0 < my_id < 2**32:
             raise InvalidArgumentError("participant ids are 1..2^32-1")
         self.id = my_id
@@ -138,6 +162,8 @@ class Participant:
         self._neighbours: dict[int, tuple[bytes, bytes]] = {}   # id -> (cipher_pk, mask_pk)
         self._held: dict[int, tuple[bytes, bytes]] = {}          # sender -> (b share, sk share)
         self._seen: set[int] = set()
+        self._identity = identity
+        self._directory = directory
 
     # -- plumbing --
     def data_to_send(self) -> list[bytes]:
@@ -204,19 +230,24 @@ class Participant:
         if msg.threshold < 1 or msg.min_survivors < 2:
             raise ProtocolError("unsafe round parameters")
         self._params = msg
-        self._send(m.Advertise(self.round_id, _x25519_public(self._cipher_sk),
-                               _x25519_public(self._mask_sk)), now)
+        cpk, mpk = _x25519_public(self._cipher_sk), _x25519_public(self._mask_sk)
+        sig = (self._identity.sign(_advertised(self.round_id, self.id, cpk, mpk))
+               if self._identity is not None else bytes(64))
+        self._send(m.Advertise(self.round_id, cpk, mpk, sig), now)
         self.stage = Stage.SHARE
 
     def _on_keys(self, msg: m.Keys, now: float) -> None:
         self._expect(Stage.SHARE, msg)
         assert self._params is not None
-        ids = [i for i, _, _ in msg.neighbours]
+        ids = [i for i, _, _, _ in msg.neighbours]
         if len(set(ids)) != len(ids) or self.id in ids or any(i == 0 for i in ids):
             raise ProtocolError("bad neighbour list")
         if len(ids) < self._params.threshold:
             raise ProtocolError(f"{len(ids)} neighbours cannot hold a {self._params.threshold}-of-n sharing")
-        self._neighbours = {i: (c, k) for i, c, k in msg.neighbours}
+        if self._directory is not None:     # a coordinator cannot substitute its own keys
+            for i, c, k, sig in msg.neighbours:
+                _check_advertised(self._directory, self.round_id, i, c, k, sig)
+        self._neighbours = {i: (c, k) for i, c, k, _ in msg.neighbours}
         b_shares = shamir.split(self._self_seed, self._params.threshold, ids, self._rand)
         k_shares = shamir.split(self._mask_sk, self._params.threshold, ids, self._rand)
         own_pk = _x25519_public(self._cipher_sk)
@@ -279,8 +310,9 @@ class Coordinator:
     def __init__(self, round_id: int, participants: Iterable[int], params: SecAggParams, *,
                  stage_timeout: float = 60.0, now: float = 0.0,
                  random_bytes: RandomBytes = secrets.token_bytes,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, directory: Mapping[int, bytes] | None = None) -> None:
         self.round_id = round_id
+        self._directory = directory
         self._workers = workers or min(4, os.cpu_count() or 1)
         self.params = params
         self.invited = sorted(set(participants))
@@ -296,6 +328,7 @@ class Coordinator:
         self.result: np.ndarray | None = None
         self.survivors: list[int] = []
         self._keys: dict[int, tuple[bytes, bytes]] = {}
+        self._signatures: dict[int, bytes] = {}
         self._graph: dict[int, list[int]] = {}
         self._inbox: dict[int, dict[int, bytes]] = {}            # recipient -> sender -> ct
         self._shared: set[int] = set()
@@ -352,7 +385,11 @@ class Coordinator:
         if sender in self._answered():
             raise ReplayError(f"second {type(msg).__name__} from {sender}")
         if isinstance(msg, m.Advertise):
+            if self._directory is not None:
+                _check_advertised(self._directory, self.round_id, sender, msg.cipher_pk,
+                                  msg.mask_pk, msg.signature)
             self._keys[sender] = (msg.cipher_pk, msg.mask_pk)
+            self._signatures[sender] = msg.signature
         elif isinstance(msg, m.Shares):
             targets = [v for v, _ in msg.ciphertexts]
             if sorted(targets) != self._graph[sender]:
@@ -397,7 +434,7 @@ class Coordinator:
             if min(len(v) for v in self._graph.values()) < p.threshold:
                 return self._abort("too few participants for the sharing threshold", u1)
             for u in u1:
-                nb = tuple((v, *self._keys[v]) for v in self._graph[u])
+                nb = tuple((v, *self._keys[v], self._signatures[v]) for v in self._graph[u])
                 self._out.append((u, m.encode(m.Keys(self.round_id, nb))))
             self.stage = Stage.SHARE
         elif self.stage is Stage.SHARE:
