@@ -146,6 +146,16 @@ def test_too_few_unmask_shares_aborts():
     assert "cannot unmask" in coord.abort_reason
 
 
+def test_participant_refuses_a_threshold_a_lying_coordinator_could_exploit():
+    p = Participant(1, ROUND, np.ones(DIM, np.uint32), random_bytes=det_bytes(1))
+    p.receive(m.encode(m.Setup(ROUND, 2, 5, DIM)), 0)
+    four = tuple((i, *_keys(i), bytes(64)) for i in (2, 3, 4, 5))
+    with pytest.raises(ProtocolError):
+        p.receive(m.encode(m.Keys(ROUND, four)), 0)          # 2 of 4: not above half
+    assert p.stage is Stage.ABORTED
+    assert len(p.data_to_send()) == 1                          # only its Advertise left
+
+
 def test_participant_refuses_to_unmask_for_too_few_survivors():
     p = Participant(1, ROUND, np.ones(DIM, np.uint32), random_bytes=det_bytes(1))
     p.receive(m.encode(m.Setup(ROUND, 1, 5, DIM)), 0)
@@ -348,7 +358,7 @@ def test_chosen_parameters():
 
 
 def test_threaded_unmasking_equals_the_plain_sum():
-    params = SecAggParams(degree=6, threshold=3, min_survivors=4, dim=200_003)
+    params = SecAggParams(degree=6, threshold=4, min_survivors=4, dim=200_003)
     xs = inputs(7, params.dim, seed=8)
     coord = Coordinator(ROUND, xs, params, random_bytes=det_bytes(3), workers=3)
     parts = {i: Participant(i, ROUND, x, random_bytes=det_bytes(60 + i)) for i, x in xs.items()}

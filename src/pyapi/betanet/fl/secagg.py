@@ -242,8 +242,13 @@ class Participant:
         ids = [i for i, _, _, _ in msg.neighbours]
         if len(set(ids)) != len(ids) or self.id in ids or any(i == 0 for i in ids):
             raise ProtocolError("bad neighbour list")
-        if len(ids) < self._params.threshold:
-            raise ProtocolError(f"{len(ids)} neighbours cannot hold a {self._params.threshold}-of-n sharing")
+        t = self._params.threshold
+        if len(ids) < t:
+            raise ProtocolError(f"{len(ids)} neighbours cannot hold a {t}-of-n sharing")
+        if 2 * t <= len(ids):
+            # else a coordinator telling half the neighbours "u dropped" and the other half
+            # "u survived" collects t shares of both of u's secrets
+            raise ProtocolError(f"threshold {t} is not above half of {len(ids)} neighbours")
         if self._directory is not None:     # a coordinator cannot substitute its own keys
             for i, c, k, sig in msg.neighbours:
                 _check_advertised(self._directory, self.round_id, i, c, k, sig)
