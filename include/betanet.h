@@ -127,6 +127,7 @@ size_t betanet_live_allocations(void);
 #include "betanet/cgr.h"
 #include "betanet/dpp.h"
 #include "betanet/bundle.h"
+#include "betanet/secagg.h"
 #undef BETANET_H_INSIDE
 
 #ifdef __cplusplus

@@ -1,0 +1,8 @@
+"""Federated learning over Betanet: secure aggregation (SecAgg+), differential privacy with
+an exact RDP accountant and a persistent budget (docs/fl.md).
+
+Submodules: ``shamir`` (secret sharing), ``secagg`` (the sans-IO round protocol),
+``accountant`` (RDP of the sampled Gaussian), ``budget`` (PrivacyBudgetManager),
+``dp`` (DP-SGD and client-level noise). The masking hot path is in libbetanet
+(``betanet._native.secagg``, include/betanet/secagg.h).
+"""
