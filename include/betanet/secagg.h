@@ -36,14 +36,6 @@
 #error "include <betanet.h> instead of betanet/secagg.h"
 #endif
 
-#ifndef BETANET_NODISCARD
-#  if defined(__GNUC__) || defined(__clang__)
-#    define BETANET_NODISCARD __attribute__((warn_unused_result))
-#  else
-#    define BETANET_NODISCARD
-#  endif
-#endif
-
 #define BETANET_SECAGG_SEED_BYTES       32  /* a PRG seed (self-mask seed, pairwise seed) */
 #define BETANET_SECAGG_KEY_BYTES        32  /* a derived ChaCha20 key */
 #define BETANET_SECAGG_SECRETKEY_BYTES  32  /* X25519 secret key */

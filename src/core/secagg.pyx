@@ -10,15 +10,6 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy, memcmp
 from bnt cimport *
 
-cdef extern from "sodium.h" nogil:
-    int crypto_generichash(unsigned char *out, size_t outlen, const unsigned char *inp,
-                           unsigned long long inlen, const unsigned char *key, size_t keylen)
-    int crypto_stream_chacha20_ietf_xor_ic(unsigned char *c, const unsigned char *m,
-                                           unsigned long long mlen, const unsigned char *n,
-                                           uint32_t ic, const unsigned char *k)
-    int crypto_scalarmult(unsigned char *q, const unsigned char *n, const unsigned char *p)
-    int crypto_scalarmult_base(unsigned char *q, const unsigned char *n)
-
 # The folding loops, in C so that restrict (no aliasing) lets the compiler vectorise them,
 # and the little-endian word order of the keystream on any host.
 cdef extern from *:
