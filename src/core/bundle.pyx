@@ -445,6 +445,10 @@ cdef public int betanet_bundle_parse(const uint8_t *buf, size_t len,
                                      const betanet_bundle_limits_t *limits,
                                      betanet_bundle_block_t *blocks, size_t blocks_cap,
                                      betanet_bundle_view_t *view) noexcept nogil:
+    # Long on purpose (~115 lines): it is the one pass over untrusted bytes, and every rule
+    # that spans blocks (unique numbers, payload last, one of each extension, fragment bounds,
+    # strict sender rules) is checked here against the same cursor, so each failure reports
+    # its byte offset; the per-block readers (rd_primary, rd_block) are separate functions.
     cdef betanet_bundle_limits_t lim
     cdef rd_t r
     cdef size_t nb = 0, max_blocks, k, j

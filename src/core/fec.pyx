@@ -335,6 +335,9 @@ cdef gf_mat *encoding_matrix(int k, int m) noexcept nogil:
 
 
 cdef gf_mat *decoding_matrix(fec_state *st, const uint8_t *present) noexcept nogil:
+    # Long on purpose (~110 lines): the cache lookup, the choice of the k surviving rows,
+    # the inversion and the product share one set of index maps and one allocation, which
+    # separate functions would have to pass around; each phase is marked below.
     # The matrix that rebuilds every missing shard from the first k present ones, from
     # the cache when this erasure pattern was seen before. NULL: out of memory.
     cdef int k = st.k, n = st.n, j, r, c, nout = 0, nin = 0, s, d, t, o
@@ -680,6 +683,9 @@ cdef long first_nonzero(uint8_t *const *rows, int nrows, size_t length) noexcept
 cdef public int betanet_fec_correct(betanet_fec_t *fec, uint8_t *const *shards,
                                     const uint8_t *present, size_t len,
                                     uint8_t *corrupted, size_t *n_corrupted) noexcept nogil:
+    # Long on purpose (~105 lines): erasure locator, block-wise syndrome check, error
+    # location (locate_column, forney_matrix) and repair share the per-call erasure and
+    # error sets; the heavy steps are separate functions, this is their sequence.
     cdef fec_state *st = <fec_state *>fec
     cdef int rc = check_shards(st, shards)
     if rc != BETANET_OK:
