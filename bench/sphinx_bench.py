@@ -253,7 +253,7 @@ class Service:
         received = 0
         arrived = asyncio.Event()
 
-        def on_sink(frame_type: int, data: bytes) -> None:
+        def on_sink(frame_type: int, data: bytes, link: object = None) -> None:
             nonlocal received
             received += 1
             arrived.set()
