@@ -100,6 +100,7 @@ size_t betanet_live_allocations(void);
 #include "betanet/sphinx.h"
 #include "betanet/vrf.h"
 #include "betanet/navigator.h"
+#include "betanet/mesh.h"
 #undef BETANET_H_INSIDE
 
 #ifdef __cplusplus
