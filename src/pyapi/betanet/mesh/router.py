@@ -18,9 +18,11 @@ neighbour may still lack the packet: neighbour n counts as covered when n itself
 or when enough heard transmitters list n among their direct neighbours (announce TLV
 0x04). "Enough" adapts to link quality: one transmitter on a lossless link, and
 ceil(log 0.01 / log loss) of them when the link to n drops a fraction `loss` of frames,
-so a neighbour misses the packet with probability under 1 %. Without loss this is
-neighbour-coverage self-pruning, which never loses coverage; in dense areas most nodes
-stay silent. `policy="flood"` relays every first copy (BitChat's behaviour).
+so a neighbour misses the packet with probability under 1 %. Only copies sent with at
+least the TTL ours would carry count, so pruning never shortens a packet's reach. Without
+loss this is neighbour-coverage self-pruning, which never loses coverage. Where a node has
+31 or more neighbours (announced lists are truncated there) it falls back to counter-based
+suppression: silent after hearing 3 such copies. `policy="flood"` relays every first copy (BitChat's behaviour).
 Every node transmits each packet at most once.
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ from betanet.mesh.packet import (ANNOUNCE, BROADCAST, FEC_PARITY, FRAGMENT, MESS
 
 MTU = _m.MTU_BYTES
 MAX_NEIGHBOURS_TLV = 31        # 255 // 8: a full list may be truncated, so it proves nothing
+DENSE_COPIES = 3               # counter threshold where neighbour lists are truncated
 
 
 def _raw(key) -> bytes:
@@ -110,7 +113,8 @@ class Peer:
 class _Pending:
     frame: bytes
     deadline: int
-    heard: set[bytes] = field(default_factory=set)
+    send_ttl: int
+    heard: dict[bytes, int] = field(default_factory=dict)     # transmitter -> TTL it sent
 
 
 class _Bucket:
@@ -206,7 +210,7 @@ class MeshRouter:
     def tick(self, now_ms: int) -> None:
         for pid in [k for k, p in self._pending.items() if p.deadline <= now_ms]:
             p = self._pending.pop(pid)
-            if self.policy == "adaptive" and self._covered(p.heard):
+            if self.policy == "adaptive" and self._covered(p):
                 self._inc("relay_suppressed")
             else:
                 self._inc("relayed")
@@ -216,13 +220,20 @@ class MeshRouter:
             self._inc("peers_expired")
         self._reasm.expire(now_ms)
 
-    def _covered(self, heard: set[bytes]) -> bool:
+    def _covered(self, pend: _Pending) -> bool:
+        # Only copies sent with at least the TTL ours would carry count: a neighbour that
+        # got the packet with fewer hops left could not carry it as far as we would.
+        fresh = [t for t, ttl in pend.heard.items() if ttl >= pend.send_ttl]
+        if len(self.links) >= MAX_NEIGHBOURS_TLV:
+            # Dense: neighbour lists are truncated, so fall back to counter-based
+            # suppression (Ni et al., MobiCom 1999): silent after DENSE_COPIES fresh copies.
+            return len(fresh) >= DENSE_COPIES
         for n, loss in self.links.items():
-            if n in heard:
+            if n in pend.heard:
                 continue
             need = 1 if loss <= 0 else max(1, math.ceil(math.log(0.01) / math.log(min(loss, 0.99))))
             have = 0
-            for t in heard:
+            for t in fresh:
                 peer = self.peers.get(t)
                 if peer and len(peer.announce.neighbors) < MAX_NEIGHBOURS_TLV and n in peer.announce.neighbors:
                     have += 1
@@ -263,7 +274,10 @@ class MeshRouter:
             self._inc("duplicates")
             pend = self._pending.get(pid)
             if pend is not None:
-                pend.heard.add(link)
+                pend.heard[link] = max(pend.heard.get(link, 0), p.ttl)
+                if p.ttl - 1 > pend.send_ttl:      # a shorter path arrived late: carry its TTL
+                    pend.send_ttl = p.ttl - 1
+                    pend.frame = with_ttl(pend.frame, pend.send_ttl)
             return []
         if p.sender == self.me:
             return []
@@ -332,7 +346,7 @@ class MeshRouter:
             return
         n = max(1, min(len(self.links), 8))
         delay = self.rng.uniform(0, self.rad_ms * n) if self.policy == "adaptive" else self.rng.uniform(0, self.rad_ms)
-        self._pending[pid] = _Pending(with_ttl(frame, p.ttl - 1), now_ms + int(delay), {link})
+        self._pending[pid] = _Pending(with_ttl(frame, p.ttl - 1), now_ms + int(delay), p.ttl - 1, {link: p.ttl})
 
     def _process(self, p: Packet, link: bytes, now_ms: int, verified: bool = False) -> list:
         if p.type == ANNOUNCE:

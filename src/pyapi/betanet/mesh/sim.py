@@ -117,7 +117,8 @@ class SimMesh:
             node.flush()
         self.scheduler.run(until=self.scheduler.now + settle_s)
 
-    def broadcast_round(self, messages: int, size: int = 64, ttl: int = 7, gap_s: float = 2.0) -> SimResult:
+    def broadcast_round(self, messages: int, size: int = 64, ttl: int = 7, gap_s: float = 2.0,
+                        progress=None) -> SimResult:
         start_frames = sum(n.radio.energy.frames_sent for n in self.nodes)
         start_writes = self.medium.link_writes
         self.medium.settle_energy()
@@ -144,6 +145,8 @@ class SimMesh:
                     res.hops.append(ttl - ev.packet.ttl + 1 if ev.packet.ttl else dist[node.router.me])
                     res.latency_s.append(t - t0)
             sent.append((src, body, t0, dist))
+            if progress is not None:
+                progress(len(sent), messages, res)
         self.medium.settle_energy()
         res.frames_sent = sum(n.radio.energy.frames_sent for n in self.nodes) - start_frames
         res.link_writes = self.medium.link_writes - start_writes
