@@ -200,3 +200,52 @@ def test_energy_counters():
     s.run(until=20.0)
     med.settle_energy()
     assert len(got) == 1 and b.energy.sleep == pytest.approx(10 * 4.5e-6)
+
+
+def test_low_power_node_asleep_90_percent_gets_everything_through_its_friend():
+    from betanet.mesh.sim import SimNode
+    sched = Scheduler()
+    med = SimMedium(sched, range_m=12, rng=random.Random(3))
+    rng = random.Random(8)
+    spots = {"a": (0, 0), "c": (5, 5), "friend": (10, 0), "lpn": (20, 0)}
+    nodes = {}
+    for name, (x, y) in spots.items():
+        ident = Identity.generate(name, rng)
+        router = MeshRouter(ident, rng=random.Random(len(nodes)), friend=name == "friend",
+                            relay=name != "lpn")
+        nodes[name] = SimNode(router, med.add(ident.peer_id, x, y), sched)
+    for n in nodes.values():
+        for peer in n.radio.neighbours():
+            n._on_neighbour(peer, True)
+    lpn, friend = nodes["lpn"], nodes["friend"]
+    assert lpn.radio.neighbours() == [friend.router.me]
+    for n in nodes.values():
+        n.router.announce(n.now_ms())
+        n.flush()
+    sched.run(until=1.0)
+    lpn.router.poll_friend(friend.router.me, lpn.now_ms())     # the first poll sets up the friendship
+    lpn.flush()
+    sched.run(until=1.5)
+    lpn.radio.set_asleep(True)
+
+    def wake():
+        lpn.radio.set_asleep(False)
+        lpn.router.poll_friend(friend.router.me, lpn.now_ms())
+        lpn.flush()
+        sched.call_later(1.0, lambda: lpn.radio.set_asleep(True))
+        sched.call_later(10.0, wake)
+
+    sched.call_later(9.0, wake)
+    bodies = []
+    for i in range(20):
+        src = nodes["a" if i % 2 else "c"]
+        body = b"news %d" % i
+        bodies.append(body)
+        sched.call_at(2.0 + 3.0 * i, lambda src=src, body=body: (src.router.broadcast(body, src.now_ms()), src.flush()))
+    sched.run(until=75.0)
+    got = {ev.packet.payload for ev, _ in lpn.delivered}
+    assert got >= set(bodies)
+    assert friend.router.counters["friend_frames"] >= 15 and friend.router.friends.dropped == 0
+    assert lpn.router.counters.get("relayed", 0) == 0
+    med.settle_energy()
+    assert lpn.radio.energy.sleep > 0 and lpn.radio.energy.idle < nodes["a"].radio.energy.idle

@@ -38,8 +38,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from betanet._native import mesh as _m
 from betanet.errors import AuthenticationError, BetanetError
-from betanet.mesh.announce import CAP_FEC, Announce, peer_id as derive_peer_id
+from betanet.mesh.announce import CAP_FEC, CAP_FRIEND, Announce, peer_id as derive_peer_id
 from betanet.mesh.fragment import CHUNK_BYTES, split
+from betanet.mesh.friend import FRIEND_POLL, FriendQueues
 from betanet.mesh.packet import (ANNOUNCE, BROADCAST, FEC_PARITY, FRAGMENT, MESSAGE, Packet,
                                  packet_id, with_ttl)
 
@@ -131,7 +132,8 @@ class MeshRouter:
                  policy: str = "adaptive", fec_parity: int = 0, chunk: int = CHUNK_BYTES,
                  rad_ms: int = 10, peer_ttl_ms: int = 300_000, rate_per_s: float = 50.0,
                  burst: int = 200, dedup_capacity: int = 8192, reasm_assemblies: int = 128,
-                 reasm_bytes: int = 1 << 20, reasm_timeout_ms: int = 30_000) -> None:
+                 reasm_bytes: int = 1 << 20, reasm_timeout_ms: int = 30_000,
+                 relay: bool = True, friend: bool = False) -> None:
         if policy not in ("adaptive", "flood"):
             raise ValueError(f"unknown rebroadcast policy {policy!r}")
         self.identity = identity
@@ -152,6 +154,8 @@ class MeshRouter:
         self._out: list[bytes] = []
         self._buckets: OrderedDict[bytes, _Bucket] = OrderedDict()
         self.transmitted: dict[bytes, int] = {}      # packet id -> times this node sent it
+        self.relay = relay                           # False on low-power nodes
+        self.friends = FriendQueues() if friend else None
 
     # ---- links -------------------------------------------------------------------------
     def link_up(self, link: bytes, loss: float = 0.0) -> None:
@@ -162,7 +166,7 @@ class MeshRouter:
 
     # ---- sending ---------------------------------------------------------------------
     def announce(self, now_ms: int, ttl: int = 1) -> None:
-        caps = CAP_FEC if self.fec_parity else 0
+        caps = (CAP_FEC if self.fec_parity else 0) | (CAP_FRIEND if self.friends else 0)
         a = Announce(self.identity.nickname, self.identity.noise_public, self.identity.signing_public,
                      neighbors=tuple(sorted(self.links))[:MAX_NEIGHBOURS_TLV], capabilities=caps)
         self._originate(Packet(type=ANNOUNCE, sender=self.me, payload=a.encode(), timestamp=now_ms,
@@ -179,6 +183,13 @@ class MeshRouter:
         p = Packet(type=ptype, sender=self.me, payload=payload, timestamp=now_ms, ttl=ttl,
                    recipient=recipient, route=route, version=2 if route else 1)
         return self._originate(p.signed(self.identity.signing_secret))
+
+    def poll_friend(self, friend: bytes, now_ms: int) -> None:
+        """Low-power node, on waking: ask `friend` for what it kept (friend.py)."""
+        p = Packet(type=FRIEND_POLL, sender=self.me, payload=b"P", timestamp=now_ms, ttl=1,
+                   recipient=friend)
+        self._out.append(p.signed(self.identity.signing_secret).encode())
+        self._inc("friend_polls")
 
     def _originate(self, p: Packet) -> bytes:
         frame = p.encode()
@@ -284,6 +295,10 @@ class MeshRouter:
         if not self._allow(p.sender, now_ms):
             return self._reject("rate", link)
         events: list = []
+        if p.type == FRIEND_POLL:
+            return self._friend_poll(p, link)
+        if self.friends is not None:
+            self.friends.store(frame, p.sender)
         if p.type in (FRAGMENT, FEC_PARITY):
             self._maybe_relay(p, frame, pid, link, now_ms)
             try:
@@ -334,8 +349,18 @@ class MeshRouter:
             return None
         return True
 
+    def _friend_poll(self, p: Packet, link: bytes) -> list:
+        if self.friends is None or p.recipient != self.me or link != p.sender:
+            return []
+        if self._check_signature(p, link) is not True:
+            return self._reject("signature", link)
+        frames = self.friends.poll(p.sender)
+        self._inc("friend_frames", len(frames))
+        self._out.extend(frames)
+        return []
+
     def _maybe_relay(self, p: Packet, frame: bytes, pid: bytes, link: bytes, now_ms: int) -> None:
-        if p.ttl <= 1 or p.recipient == self.me:
+        if p.ttl <= 1 or p.recipient == self.me or not self.relay:
             return
         if p.route:
             # v2 source route: only listed hops carry it on, and nobody else relays it
