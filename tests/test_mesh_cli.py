@@ -23,3 +23,8 @@ def test_mesh_sim_text_with_fec(capsys):
 def test_mesh_sim_rejects_bad_loss(capsys):
     assert main(["mesh", "sim", "--loss", "1.5"]) == 2
     assert "--loss" in capsys.readouterr().err
+
+
+def test_mesh_without_subcommand_prints_usage(capsys):
+    assert main(["mesh"]) == 2
+    assert "sim" in capsys.readouterr().err

@@ -9,7 +9,12 @@ import sys
 def add_parser(sub: argparse._SubParsersAction) -> None:
     mesh = sub.add_parser("mesh", help="BitChat-compatible BLE mesh (simulated radio)")
     msub = mesh.add_subparsers(dest="mesh_command", metavar="SUBCOMMAND")
-    msub.required = True
+
+    def usage(args: argparse.Namespace) -> int:
+        mesh.print_help(sys.stderr)
+        return 2
+
+    mesh.set_defaults(func=usage)
     sim = msub.add_parser("sim", help="simulate N phones exchanging broadcasts")
     sim.add_argument("--nodes", type=int, default=50)
     sim.add_argument("--area", type=float, default=100.0, help="side of the square, metres")
