@@ -37,10 +37,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from betanet._native import mesh as _m
-from betanet.errors import AuthenticationError, BetanetError
+from betanet.errors import AuthenticationError, BetanetError, ReplayError
 from betanet.mesh.announce import CAP_FEC, CAP_FRIEND, Announce, peer_id as derive_peer_id
 from betanet.mesh.fragment import CHUNK_BYTES, split
 from betanet.mesh.friend import FRIEND_POLL, FriendQueues
+from betanet.mesh.noise import (NOISE_ENCRYPTED, NOISE_HANDSHAKE, NoiseSession, parse_private_message,
+                                private_message)
 from betanet.mesh.packet import (ANNOUNCE, BROADCAST, FEC_PARITY, FRAGMENT, MESSAGE, Packet,
                                  packet_id, with_ttl)
 
@@ -96,6 +98,13 @@ class Delivered:
 class PeerAnnounced:
     peer_id: bytes
     announce: Announce
+
+
+@dataclass(frozen=True)
+class PrivateMessage:
+    peer_id: bytes
+    message_id: str
+    content: str
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,8 @@ class MeshRouter:
         self.transmitted: dict[bytes, int] = {}      # packet id -> times this node sent it
         self.relay = relay                           # False on low-power nodes
         self.friends = FriendQueues() if friend else None
+        self.sessions: dict[bytes, NoiseSession] = {}
+        self._private_queue: dict[bytes, list[bytes]] = {}
 
     # ---- links -------------------------------------------------------------------------
     def link_up(self, link: bytes, loss: float = 0.0) -> None:
@@ -190,6 +201,53 @@ class MeshRouter:
                    recipient=friend)
         self._out.append(p.signed(self.identity.signing_secret).encode())
         self._inc("friend_polls")
+
+    def send_private(self, peer: bytes, content: str, now_ms: int, message_id: str | None = None) -> None:
+        """Encrypt to `peer` over a Noise XX session, establishing it first if needed."""
+        import uuid
+        body = private_message(message_id or str(uuid.UUID(bytes=self.rng.randbytes(16))), content)
+        s = self.sessions.get(peer)
+        if s is not None and s.established:
+            self._send_noise(peer, NOISE_ENCRYPTED, s.encrypt(body), now_ms)
+            return
+        self._private_queue.setdefault(peer, []).append(body)
+        if s is None:
+            s = self.sessions[peer] = NoiseSession(self.identity.noise_private, initiator=True)
+            self._send_noise(peer, NOISE_HANDSHAKE, s.start(), now_ms)
+
+    def _send_noise(self, peer: bytes, ptype: int, payload: bytes, now_ms: int) -> None:
+        self._originate(Packet(type=ptype, sender=self.me, payload=payload, timestamp=now_ms, ttl=7,
+                               recipient=peer))
+
+    def _noise(self, p: Packet, link: bytes, now_ms: int) -> list:
+        s = self.sessions.get(p.sender)
+        if p.type == NOISE_HANDSHAKE:
+            if s is None or (s.established and not s.initiator):
+                s = self.sessions[p.sender] = NoiseSession(self.identity.noise_private, initiator=False)
+            try:
+                reply = s.receive_handshake(p.payload)
+            except BetanetError:
+                self.sessions.pop(p.sender, None)
+                return self._reject("noise_handshake", link)
+            if reply is not None:
+                self._send_noise(p.sender, NOISE_HANDSHAKE, reply, now_ms)
+            if s.established:
+                if derive_peer_id(s.remote_static) != p.sender:
+                    self.sessions.pop(p.sender, None)
+                    return self._reject("noise_identity", link)
+                for body in self._private_queue.pop(p.sender, []):
+                    self._send_noise(p.sender, NOISE_ENCRYPTED, s.encrypt(body), now_ms)
+            return []
+        if s is None or not s.established:
+            return self._reject("noise_no_session", link)
+        try:
+            mid, content = parse_private_message(s.decrypt(p.payload))
+        except ReplayError:
+            return self._reject("replay", link)
+        except BetanetError:
+            return self._reject("noise_auth", link)
+        self._inc("private_delivered")
+        return [PrivateMessage(p.sender, mid, content)]
 
     def _originate(self, p: Packet) -> bytes:
         frame = p.encode()
@@ -374,6 +432,8 @@ class MeshRouter:
         self._pending[pid] = _Pending(with_ttl(frame, p.ttl - 1), now_ms + int(delay), p.ttl - 1, {link: p.ttl})
 
     def _process(self, p: Packet, link: bytes, now_ms: int, verified: bool = False) -> list:
+        if p.type in (NOISE_HANDSHAKE, NOISE_ENCRYPTED):
+            return self._noise(p, link, now_ms) if p.recipient == self.me else []
         if p.type == ANNOUNCE:
             a = Announce.decode(p.payload)
             fresh = p.sender not in self.peers
