@@ -133,3 +133,71 @@ def test_announce_both_ways():
     pkt = Packet(type=1, sender=peer_id(noise), payload=ours.encode(), timestamp=TS).signed(sk64)
     got = theirs(pkt.encode())
     assert got.type == 1 and bc.AnnouncementPacket.decode(got.payload).nickname == "betanet-phone"
+
+
+class CliNode:
+    """A mesh node driven by bitchat-cli's codec: decodes, delivers public messages, and
+    relays each first copy with TTL - 1 (re-encoded by bitchat-cli, as a BitChat phone does)."""
+
+    def __init__(self, medium, sched, seed):
+        from betanet.mesh.announce import peer_id as pid
+        self.sk = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)
+        self.me = pid(bytes([seed + 100]) * 32)
+        self.radio = medium.add(self.me, 0, 0)
+        self.sched, self.seen, self.delivered = sched, set(), []
+        self.rng = random.Random(seed)
+        self.radio.on_frame = self.on_frame
+
+    def on_frame(self, frame, src):
+        pkt = bc.BitchatPacket.decode(frame)
+        if pkt is None:
+            return
+        key = (pkt.sender_id, pkt.timestamp, pkt.type, pkt.payload)
+        if key in self.seen or pkt.sender_id == self.me:
+            return
+        self.seen.add(key)
+        if pkt.type == 0x02:
+            self.delivered.append(pkt.payload)
+        if pkt.ttl > 1:
+            pkt.ttl -= 1
+            out = pkt.encode()
+            self.sched.call_later(self.rng.uniform(0, 0.01), lambda: self.radio.send(out))
+
+    def broadcast(self, body, now_ms):
+        pkt = bc.BitchatPacket(type=2, sender_id=self.me, timestamp=now_ms, payload=body, ttl=7)
+        pkt.signature = self.sk.sign(pkt.data_for_signing())
+        self.seen.add((pkt.sender_id, pkt.timestamp, pkt.type, pkt.payload))
+        self.radio.send(pkt.encode())
+
+
+def test_mixed_mesh_of_betanet_and_bitchat_cli_nodes_delivers_both_ways():
+    from betanet.mesh.radio import Scheduler, SimMedium
+    from betanet.mesh.router import Identity, MeshRouter
+    from betanet.mesh.sim import SimNode
+    sched = Scheduler()
+    medium = SimMedium(sched, range_m=25, rng=random.Random(2))
+    rng = random.Random(4)
+    ours, theirs_ = [], []
+    for i in range(24):
+        if i % 2:
+            node = CliNode(medium, sched, i)
+            theirs_.append(node)
+        else:
+            ident = Identity.generate(f"b{i}", rng)
+            node = SimNode(MeshRouter(ident, rng=random.Random(i)), medium.add(ident.peer_id, 0, 0), sched)
+            ours.append(node)
+        node.radio.x, node.radio.y = (i % 6) * 15.0, (i // 6) * 15.0     # a 6 x 4 grid, 15 m apart
+    for n in ours:
+        for peer in n.radio.neighbours():
+            n._on_neighbour(peer, True)
+        n.router.announce(n.now_ms())
+        n.flush()
+    sched.run(until=1.0)
+    ours[0].router.broadcast(b"from betanet", ours[0].now_ms())
+    ours[0].flush()
+    sched.run(until=3.0)
+    theirs_[-1].broadcast(b"from bitchat-cli", round(sched.now * 1000))
+    sched.run(until=5.0)
+    assert all(b"from betanet" in t.delivered for t in theirs_)
+    assert all(any(ev.packet.payload == b"from bitchat-cli" for ev, _ in n.delivered) for n in ours)
+    assert all(any(ev.packet.payload == b"from betanet" for ev, _ in n.delivered) for n in ours[1:])
