@@ -249,3 +249,27 @@ def test_low_power_node_asleep_90_percent_gets_everything_through_its_friend():
     assert lpn.router.counters.get("relayed", 0) == 0
     med.settle_energy()
     assert lpn.radio.energy.sleep > 0 and lpn.radio.energy.idle < nodes["a"].radio.energy.idle
+
+
+def test_partitioned_mesh_heals_and_delivers_what_was_stored():
+    mesh = SimMesh(30, area_m=60, range_m=25, seed=12)
+    left = [n for n in mesh.nodes if n.radio.x < 30]
+    right = [n for n in mesh.nodes if n.radio.x >= 30]
+    cut = [(a.router.me, b.router.me) for a in left for b in right if mesh.medium.in_range(a.radio, b.radio)]
+    assert cut and left and right
+    for a, b in cut:
+        mesh.medium.set_blocked(a, b, True)
+    mesh.announce_all()
+    src = left[0]
+    src.router.broadcast(b"across the river", src.now_ms())
+    src.flush()
+    mesh.scheduler.run(until=mesh.scheduler.now + 3.0)
+
+    def got(n):
+        return any(ev.packet.payload == b"across the river" for ev, _ in n.delivered)
+    assert not any(got(n) for n in right)
+    for a, b in cut:                                     # the partition heals
+        mesh.medium.set_blocked(a, b, False)
+    mesh.scheduler.run(until=mesh.scheduler.now + 3.0)
+    assert all(got(n) for n in right + left[1:])
+    assert sum(n.router.counters.get("healed_frames", 0) for n in mesh.nodes) > 0

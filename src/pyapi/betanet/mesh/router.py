@@ -142,7 +142,8 @@ class MeshRouter:
                  rad_ms: int = 10, peer_ttl_ms: int = 300_000, rate_per_s: float = 50.0,
                  burst: int = 200, dedup_capacity: int = 8192, reasm_assemblies: int = 128,
                  reasm_bytes: int = 1 << 20, reasm_timeout_ms: int = 30_000,
-                 relay: bool = True, friend: bool = False) -> None:
+                 relay: bool = True, friend: bool = False, store_frames: int = 256,
+                 store_ms: int = 300_000) -> None:
         if policy not in ("adaptive", "flood"):
             raise ValueError(f"unknown rebroadcast policy {policy!r}")
         self.identity = identity
@@ -166,11 +167,32 @@ class MeshRouter:
         self.relay = relay                           # False on low-power nodes
         self.friends = FriendQueues() if friend else None
         self.sessions: dict[bytes, NoiseSession] = {}
+        # store-and-forward: recent broadcast frames (ready to relay) handed to new neighbours
+        self.store_frames, self.store_ms = store_frames, store_ms
+        self._recent: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
         self._private_queue: dict[bytes, list[bytes]] = {}
 
     # ---- links -------------------------------------------------------------------------
-    def link_up(self, link: bytes, loss: float = 0.0) -> None:
+    def link_up(self, link: bytes, loss: float = 0.0, now_ms: int | None = None) -> None:
+        """A neighbour appeared. With now_ms, it is handed the recent broadcasts it may have
+        missed (a healed partition catches up); they still carry their remaining TTL."""
+        fresh = link not in self.links
         self.links[link] = loss
+        if fresh and now_ms is not None and self.store_frames:
+            for pid, (frame, at) in list(self._recent.items()):
+                if now_ms - at > self.store_ms:
+                    del self._recent[pid]
+                else:
+                    self._out.append(frame)
+                    self._inc("healed_frames")
+
+    def _remember(self, pid: bytes, frame: bytes, now_ms: int) -> None:
+        if not self.store_frames:
+            return
+        self._recent[pid] = (frame, now_ms)
+        self._recent.move_to_end(pid)
+        while len(self._recent) > self.store_frames:
+            self._recent.popitem(last=False)
 
     def link_down(self, link: bytes) -> None:
         self.links.pop(link, None)
@@ -253,13 +275,19 @@ class MeshRouter:
         frame = p.encode()
         pid = packet_id(frame)
         self._dedup.check(pid)
+        stored = p.is_broadcast and not p.route and p.ttl > 1 and p.type != ANNOUNCE
         if len(frame) <= MTU:
             self._emit(frame)
+            if stored:
+                self._remember(pid, frame, p.timestamp)
         else:
             for f in split(p, chunk=self.chunk, parity=self.fec_parity):
                 fr = f.encode()
-                self._dedup.check(packet_id(fr))
+                fid = packet_id(fr)
+                self._dedup.check(fid)
                 self._emit(fr)
+                if stored:
+                    self._remember(fid, fr, p.timestamp)
         return pid
 
     def _emit(self, frame: bytes) -> None:
@@ -430,6 +458,8 @@ class MeshRouter:
         n = max(1, min(len(self.links), 8))
         delay = self.rng.uniform(0, self.rad_ms * n) if self.policy == "adaptive" else self.rng.uniform(0, self.rad_ms)
         self._pending[pid] = _Pending(with_ttl(frame, p.ttl - 1), now_ms + int(delay), p.ttl - 1, {link: p.ttl})
+        if p.is_broadcast and p.type != ANNOUNCE:
+            self._remember(pid, with_ttl(frame, p.ttl - 1), now_ms)
 
     def _process(self, p: Packet, link: bytes, now_ms: int, verified: bool = False) -> list:
         if p.type in (NOISE_HANDSHAKE, NOISE_ENCRYPTED):

@@ -25,7 +25,8 @@ class SimNode:
 
     def _on_neighbour(self, peer: bytes, up: bool) -> None:
         if up:
-            self.router.link_up(peer, 1.0 - self.radio.link_quality(peer))
+            self.router.link_up(peer, 1.0 - self.radio.link_quality(peer), self.now_ms())
+            self.flush()
         else:
             self.router.link_down(peer)
 
@@ -97,7 +98,7 @@ class SimMesh:
             self.nodes.append(SimNode(router, radio, self.scheduler))
         for node in self.nodes:
             for peer in node.radio.neighbours():
-                node._on_neighbour(peer, True)
+                node.router.link_up(peer, 1.0 - node.radio.link_quality(peer))
         self.by_id = {n.router.me: n for n in self.nodes}
 
     def hop_distances(self, src: SimNode) -> dict[bytes, int]:
