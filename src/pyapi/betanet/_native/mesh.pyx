@@ -315,12 +315,14 @@ cdef class Reassembler:
     """Bounded fragment reassembler (betanet_mesh_reasm_*); time is injected (ms)."""
     cdef betanet_mesh_reasm_t *_r
     cdef size_t _max_bytes
+    cdef bytearray _scratch      # one output buffer, reused (completions are copied out)
 
     def __cinit__(self, unsigned int max_assemblies=128, size_t max_bytes=1 << 20,
                   unsigned long long timeout_ms=30000):
         check(betanet_mesh_reasm_new(max_assemblies, max_bytes, timeout_ms, &self._r),
               "betanet_mesh_reasm_new")
         self._max_bytes = max_bytes
+        self._scratch = bytearray(max_bytes)
 
     def __dealloc__(self):
         betanet_mesh_reasm_free(self._r)
@@ -332,7 +334,7 @@ cdef class Reassembler:
         cdef size_t sn = 0, n = 0, out_len = 0
         cdef const uint8_t *s = _ptr(sender, keep, &sn, 8, "sender")
         cdef const uint8_t *b = _ptr(payload, keep, &n, -1, "fragment")
-        cdef bytearray out = bytearray(self._max_bytes)
+        cdef bytearray out = self._scratch
         cdef uint8_t *o = out
         cdef int rc
         with nogil:
@@ -340,7 +342,7 @@ cdef class Reassembler:
                                         &out_len)
         check(rc, "mesh fragment")
         if rc == 1:
-            return bytes(out[:out_len])
+            return PyBytes_FromStringAndSize(<char *>o, out_len)
         return None
 
     def expire(self, unsigned long long now_ms) -> int:
