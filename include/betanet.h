@@ -128,6 +128,7 @@ size_t betanet_live_allocations(void);
 #include "betanet/dpp.h"
 #include "betanet/bundle.h"
 #include "betanet/secagg.h"
+#include "betanet/mesh.h"
 #undef BETANET_H_INSIDE
 
 #ifdef __cplusplus

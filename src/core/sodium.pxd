@@ -22,6 +22,21 @@ cdef extern from "sodium.h" nogil:
                                       unsigned long long mlen)
     int crypto_auth_hmacsha256_final(crypto_auth_hmacsha256_state *st, unsigned char *out)
 
+    # SHA-256 (incremental), Ed25519 detached signatures, SipHash-2-4 (128-bit)
+    ctypedef struct crypto_hash_sha256_state:
+        pass
+    int crypto_hash_sha256_init(crypto_hash_sha256_state *state)
+    int crypto_hash_sha256_update(crypto_hash_sha256_state *state, const unsigned char *inp,
+                                  unsigned long long inlen)
+    int crypto_hash_sha256_final(crypto_hash_sha256_state *state, unsigned char *out)
+    int crypto_sign_detached(unsigned char *sig, unsigned long long *siglen_p,
+                             const unsigned char *m, unsigned long long mlen,
+                             const unsigned char *sk)
+    int crypto_sign_verify_detached(const unsigned char *sig, const unsigned char *m,
+                                    unsigned long long mlen, const unsigned char *pk)
+    int crypto_shorthash_siphashx24(unsigned char *out, const unsigned char *inp,
+                                    unsigned long long inlen, const unsigned char *k)
+
     # SHA-512, BLAKE2b
     ctypedef struct crypto_hash_sha512_state:
         pass
