@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "htx": "betanet.htx.cli",
     "mixnode": "betanet.mix",
     "cgr": "betanet.navigator",
+    "tls": "betanet.tls.cli",
 }
 
 
