@@ -67,3 +67,90 @@ def capture_python_ssl(alpn: list[str] | None = None, server_name: str | None = 
     except ssl.SSLWantReadError:
         pass
     return out.read()
+
+
+class HelloRelay:
+    """A TCP listener in front of a real server: it reads the client's first TLS handshake
+    message off the socket (before any TLS library sees it), records it, then relays both
+    directions to ``target_port`` unchanged."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.hellos: list[bytes] = []
+        self.server = None
+        self.port = 0
+
+    async def start(self) -> "HelloRelay":
+        import asyncio
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _client(self, reader, writer) -> None:
+        import asyncio
+        buf = bytearray()
+        try:
+            while not (n := hello_bytes_needed(buf)):
+                chunk = await reader.read(65536)
+                if not chunk:
+                    writer.close()
+                    return
+                buf += chunk
+            self.hellos.append(bytes(buf[:n]))
+            ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except Exception:   # noqa: BLE001 - a test relay: drop the connection
+            writer.close()
+            return
+        uw.write(bytes(buf))
+
+        async def pipe(r, w) -> None:
+            try:
+                while data := await r.read(1 << 16):
+                    w.write(data)
+                    await w.drain()
+            except Exception:   # noqa: BLE001
+                pass
+            finally:
+                w.close()
+        await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def upgrade_request(host: str, path: str = "/", *, cookie: str | None = None,
+                    body: bytes | None = None, method: str | None = None) -> bytes:
+    """A WebSocket upgrade request as a browser-like client writes it (for raw tests)."""
+    lines = [f"{method or ('POST' if body is not None else 'GET')} {path} HTTP/1.1", f"Host: {host}",
+             "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "User-Agent: Mozilla/5.0"]
+    if cookie is not None:
+        lines.append(f"Cookie: {cookie}")
+    if body is not None:
+        lines += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+def read_response(sock) -> bytes:
+    """One HTTP/1.1 response (head + Content-Length body) from a blocking socket."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return buf
+        buf += d
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    if head.startswith(b"HTTP/1.1 101") or head.startswith(b"HTTP/1.1 304"):
+        n = 0
+    while len(rest) < n:
+        d = sock.recv(65536)
+        if not d:
+            break
+        rest += d
+    return head + b"\r\n\r\n" + rest[:n]
