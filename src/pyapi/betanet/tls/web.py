@@ -192,19 +192,19 @@ class WsFramer:
                 raise ProtocolError("websocket: frame too large or bad control frame")
             if len(buf) < pos + 4 + n:
                 break
-            mask = bytes(buf[pos:pos + 4])
+            mask = np.frombuffer(bytes(buf[pos:pos + 4]), dtype=np.uint32)[0]
             start = pos + 4
-            payload = np.frombuffer(bytes(buf[start:start + n]), dtype=np.uint8)
-            if n:
-                payload = payload ^ np.resize(np.frombuffer(mask, dtype=np.uint8), n)
+            # Unmask four bytes at a time: the 32-bit mask repeats every 4 payload bytes.
+            words = np.frombuffer(bytes(buf[start:start + n]) + bytes(-n % 4), dtype=np.uint32)
+            payload = (words ^ mask).tobytes()[:n]
             del buf[:start + n]
             if op in (0, 1, 2):
-                out += payload.tobytes()
+                out += payload
             elif op == 9:
-                self.replies.append(self.frame(payload.tobytes(), 10))
+                self.replies.append(self.frame(payload, 10))
             elif op == 8:
                 self.closed = True
-                self.replies.append(self.frame(payload.tobytes()[:2], 8))
+                self.replies.append(self.frame(payload[:2], 8))
             elif op != 10:
                 raise ProtocolError(f"websocket: unknown opcode {op}")
         return bytes(out)
