@@ -117,3 +117,12 @@ def test_fuzz_front(tmp_path_factory, chunks):
             break
         assert isinstance(reply, bytes) and htx == b""        # nobody has a valid ticket here
         assert not f.upgraded
+
+
+def test_demo_section():
+    import io
+
+    from betanet import demo
+    out = io.StringIO()
+    assert demo.run(["stealth"], out=out) == 0, out.getvalue()
+    assert "t13d1515h1_8daaf6152771_0a20fe35d3a5" in out.getvalue()

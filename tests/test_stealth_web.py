@@ -239,7 +239,7 @@ def test_tickets_on_the_wire_and_identical_decoys(site, certs):
 
 def test_flood_from_one_prefix_is_limited_while_another_is_served(site, certs):
     async def main():
-        srv, sk, tk, web = await _server(site, certs, rate=0.5, burst=3)
+        srv, sk, tk, web = await _server(site, certs, rate=0.01, burst=3)
         pub = tk.publication
         async with srv:
             def flood(i):
