@@ -298,3 +298,26 @@ def test_probes_see_an_ordinary_site(site, certs):
             assert body == PAGE
             assert web.verifier.counters == {}                  # nobody presented a ticket
     asyncio.run(main())
+
+
+def test_client_pins_and_refusals(site, certs, tmp_path):
+    from betanet.errors import AuthenticationError, InvalidArgumentError, ProtocolError
+    from betanet.tls.htxweb import spki_pin
+    other_cert, _ = write_self_signed(tmp_path, ["localhost"])
+
+    async def main():
+        srv, sk, tk, web = await _server(site, certs)
+        async with srv:
+            conn = await _connect(srv.port, sk, certs, _client(tk, pin_sha256=spki_pin(certs[0])))
+            assert await conn.ping() >= 0
+            await conn.close()
+            with pytest.raises(AuthenticationError):           # origin key not the expected one
+                await _connect(srv.port, sk, certs, _client(tk, pin_sha256=spki_pin(other_cert)))
+            with pytest.raises(ProtocolError):                 # the site answered; no upgrade
+                await _connect(srv.port, sk, certs, _client(TicketKey.generate()))
+            assert web.verifier.counters.get("key-id") == 1
+    asyncio.run(main())
+    with pytest.raises(InvalidArgumentError):
+        WebClient(TicketKey.generate().publication, impersonate="firefox133")
+    with pytest.raises(InvalidArgumentError):
+        WebClient(TicketKey.generate().publication, carrier="body")

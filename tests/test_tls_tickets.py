@@ -145,3 +145,27 @@ def test_token_bucket_per_prefix():
     assert ver6.verify("x", "2001:db8:0:ffaa::1", T0).reason == "rate"
     assert ver6.verify("x", "2001:db8:0:100::1", T0).reason == "malformed"
     assert TicketVerifier.prefix("::ffff:10.1.2.3") == TicketVerifier.prefix("10.1.2.99")
+
+
+def test_key_file_and_cli(tmp_path):
+    import os
+    import subprocess
+    import sys
+    path = tmp_path / "ticket.key"
+    out = subprocess.run([sys.executable, "-m", "betanet", "tls", "ticket-key", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert os.stat(path).st_mode & 0o777 == 0o600 and path.stat().st_size == 40
+    pub = TicketPublication.from_text(out.stdout)
+    key = TicketKey.load(path)
+    assert key.publication == pub
+    again = subprocess.run([sys.executable, "-m", "betanet", "tls", "ticket-pub", str(path)],
+                           capture_output=True, text=True, timeout=60)
+    assert again.stdout == out.stdout
+    before = path.read_bytes()
+    refused = subprocess.run([sys.executable, "-m", "betanet", "tls", "ticket-key", str(path)],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and path.read_bytes() == before
+    (tmp_path / "short").write_bytes(b"x")
+    with pytest.raises(MalformedError):
+        TicketKey.load(tmp_path / "short")

@@ -25,6 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="listen locally, take one connection, fingerprint its ClientHello, close")
     f.add_argument("--timeout", type=float, default=_LISTEN_TIMEOUT, help="--listen: seconds to wait")
     f.add_argument("--json", action="store_true", help="one JSON object per ClientHello")
+    k = cmds.add_parser("ticket-key", help="create an access-ticket key file (0600) and print its publication")
+    k.add_argument("path", help="key file to create (private key ‖ key id, 40 bytes)")
+    k.add_argument("--cookie", default="__Host-bnsid", help="cookie name to publish (__Host-...)")
+    k.add_argument("--force", action="store_true", help="replace an existing file")
+    pb = cmds.add_parser("ticket-pub", help="print the publication line of a ticket key file")
+    pb.add_argument("path")
+    pb.add_argument("--cookie", default="__Host-bnsid")
     p.set_defaults(func=_main, _parser=p)
 
 
@@ -68,6 +75,19 @@ def _listen(spec: str, timeout: float) -> tuple[str, ClientHello]:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.tls_command in ("ticket-key", "ticket-pub"):
+        from betanet.tls.tickets import TicketKey
+        try:
+            if args.tls_command == "ticket-key":
+                key = TicketKey.generate(cookie_name=args.cookie)
+                key.save(args.path, overwrite=args.force)
+            else:
+                key = TicketKey.load(args.path, cookie_name=args.cookie)
+        except (BetanetError, OSError) as exc:
+            print(f"betanet tls {args.tls_command}: {exc}", file=sys.stderr)
+            return 2
+        print(key.publication.to_text())
+        return 0
     if args.tls_command != "fingerprint":
         args._parser.print_help()
         return 2

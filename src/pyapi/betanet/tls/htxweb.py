@@ -16,17 +16,31 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from betanet.errors import InvalidArgumentError, ProtocolError
+from betanet.errors import AuthenticationError, InvalidArgumentError, ProtocolError
 from betanet.tls.tickets import FIELD, TicketKey, TicketPublication, TicketVerifier, make_ticket
 from betanet.tls.web import StaticSite, WebFront
 
-__all__ = ["WebClient", "WebServer", "CHROME_TARGETS", "connect_chrome", "server_context"]
+__all__ = ["WebClient", "WebServer", "CHROME_TARGETS", "connect_chrome", "server_context", "spki_pin"]
 
 # curl_cffi impersonation targets supported here (N-2 policy: keep the newest few current).
 CHROME_TARGETS = ("chrome142", "chrome151")
 WS_CARRIERS = ("cookie", "query")        # what a WebSocket upgrade can carry (curl sends no body)
 _CHUNK = 16 * 1024
 _HIGH, _LOW = 1 << 20, 256 * 1024
+
+
+def spki_pin(cert_pem: bytes | str | os.PathLike) -> str:
+    """``sha256//<base64>`` of a certificate's SubjectPublicKeyInfo (PEM bytes or a file),
+    the form ``WebClient(pin_sha256=...)`` takes: the client fails closed on any other key."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    data = cert_pem if isinstance(cert_pem, bytes) else open(cert_pem, "rb").read()
+    spki = x509.load_pem_x509_certificate(data).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 def server_context(certfile: str | os.PathLike, keyfile: str | os.PathLike) -> ssl.SSLContext:
@@ -71,6 +85,7 @@ class WebClient:
     randbytes: Callable[[int], bytes] = field(default=secrets.token_bytes)
     extra_curl_options: dict = field(default_factory=dict)
     carrier: str | None = None               # force "cookie" or "query" (tests); None: by the policy
+    pin_sha256: str | None = None            # expected server key (``spki_pin``); mismatch fails closed
 
     def __post_init__(self) -> None:
         if isinstance(self.publication, str):
@@ -81,6 +96,23 @@ class WebClient:
             raise InvalidArgumentError("htx-web: path must start with '/'")
         if self.carrier not in (None,) + WS_CARRIERS:
             raise InvalidArgumentError(f"htx-web: a WebSocket upgrade carries the ticket in {WS_CARRIERS}")
+
+
+def _translate(exc: BaseException) -> BaseException:
+    """curl's errors as the errors HTX callers already handle."""
+    from curl_cffi.const import CurlECode
+    from curl_cffi.curl import CurlError
+    if not isinstance(exc, CurlError):
+        return exc
+    if exc.code in (CurlECode.SSL_PINNEDPUBKEYNOTMATCH, CurlECode.PEER_FAILED_VERIFICATION):
+        return AuthenticationError(f"htx-web: server certificate refused: {exc}")
+    if exc.code in (CurlECode.OPERATION_TIMEDOUT,):
+        return TimeoutError(f"htx-web: {exc}")
+    if exc.code in (CurlECode.COULDNT_CONNECT, CurlECode.COULDNT_RESOLVE_HOST, CurlECode.SEND_ERROR,
+                    CurlECode.RECV_ERROR, CurlECode.GOT_NOTHING, CurlECode.SSL_CONNECT_ERROR):
+        return ConnectionError(f"htx-web: {exc}")
+    # e.g. an HTTP answer instead of 101: the site did not take the ticket
+    return ProtocolError(f"htx-web: no WebSocket upgrade (ticket not accepted?): {exc}")
 
 
 class _ChromeChannel:
@@ -239,6 +271,8 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
             curl.setopt(CurlOpt.SSL_VERIFYHOST, 0)
         elif cafile:
             curl.setopt(CurlOpt.CAINFO, str(cafile).encode())
+        if web.pin_sha256:
+            curl.setopt(CurlOpt.PINNEDPUBLICKEY, web.pin_sha256.encode())
         if name != host:
             curl.setopt(CurlOpt.RESOLVE, [f"{name}:{port}:{host}".encode()])
         if timeout:
@@ -255,8 +289,8 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
     task = asyncio.ensure_future(asyncio.to_thread(curl.perform))
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout)
-    except BaseException:
+    except BaseException as exc:
         task.add_done_callback(lambda _t: curl.close())
-        raise
+        raise _translate(exc) from exc
     curl.setopt(CurlOpt.TIMEOUT_MS, 0)
     return _ChromeChannel(curl)

@@ -173,6 +173,23 @@ class TicketKey:
     def key_id(self) -> bytes:
         return self.publication.key_id
 
+    def save(self, path, *, overwrite: bool = False) -> None:
+        """Write private key ‖ key id (40 bytes) to a new file of mode 0600."""
+        from cryptography.hazmat.primitives import serialization
+
+        from betanet.htx.keys import write_new_file
+        raw = self._priv.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                       serialization.NoEncryption())
+        write_new_file(path, raw + self.key_id, 0o600, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path, policy: CarrierPolicy | None = None, cookie_name: str = DEFAULT_COOKIE) -> "TicketKey":
+        with open(path, "rb") as f:
+            raw = f.read(41)
+        if len(raw) != 40:
+            raise MalformedError(f"ticket key file {path}: expected 40 bytes (private key ‖ key id)")
+        return cls(raw[:32], raw[32:], policy, cookie_name)
+
     def shared(self, client_public: bytes) -> bytes:
         return self._priv.exchange(X25519PublicKey.from_public_bytes(client_public))
 
