@@ -321,3 +321,28 @@ def test_client_pins_and_refusals(site, certs, tmp_path):
         WebClient(TicketKey.generate().publication, impersonate="firefox133")
     with pytest.raises(InvalidArgumentError):
         WebClient(TicketKey.generate().publication, carrier="body")
+
+
+def test_decoy_visitors_hold_a_handshake_slot_until_the_deadline(site, certs):
+    """A client that never finishes its request (or just browses) is closed at the handshake
+    timeout, and the listener's admission counts return to zero."""
+    async def main():
+        sk = generate_private_key()
+        srv = await serve(_echo_hash, "127.0.0.1", 0, sk, transport="htx-web", certfile=certs[0],
+                          keyfile=certs[1], web=WebServer(site, TicketKey.generate()), handshake_timeout=1.0)
+        async with srv:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            r, w = await asyncio.open_connection("127.0.0.1", srv.port, ssl=ctx, server_hostname="localhost")
+            w.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")     # never finished
+            await w.drain()
+            await asyncio.sleep(0.3)
+            assert srv.stats()["handshakes"] == 1
+            assert await asyncio.wait_for(r.read(), 10) == b""             # closed by the server
+            w.close()
+            for _ in range(50):
+                if srv.stats()["connections"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert srv.stats()["connections"] == 0 and srv.stats()["handshakes"] == 0
+    asyncio.run(main())
