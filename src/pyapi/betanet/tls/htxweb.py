@@ -25,7 +25,7 @@ __all__ = ["WebClient", "WebServer", "CHROME_TARGETS", "connect_chrome", "server
 # curl_cffi impersonation targets supported here (N-2 policy: keep the newest few current).
 CHROME_TARGETS = ("chrome142", "chrome151")
 WS_CARRIERS = ("cookie", "query")        # what a WebSocket upgrade can carry (curl sends no body)
-_CHUNK = 16 * 1024
+_CHUNK = 64 * 1024
 _HIGH, _LOW = 1 << 20, 256 * 1024
 
 
