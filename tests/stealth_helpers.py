@@ -77,6 +77,7 @@ class HelloRelay:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.hellos: list[bytes] = []
+        self.server_hellos: list[bytes] = []
         self.server = None
         self.port = 0
 
@@ -103,16 +104,22 @@ class HelloRelay:
             return
         uw.write(bytes(buf))
 
-        async def pipe(r, w) -> None:
+        async def pipe(r, w, record: bool = False) -> None:
+            seen = bytearray()
             try:
                 while data := await r.read(1 << 16):
+                    if record and seen is not None:
+                        seen += data
+                        if n := hello_bytes_needed(seen):
+                            self.server_hellos.append(bytes(seen[:n]))
+                            seen = None
                     w.write(data)
                     await w.drain()
             except Exception:   # noqa: BLE001
                 pass
             finally:
                 w.close()
-        await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+        await asyncio.gather(pipe(reader, uw), pipe(ur, writer, True))
 
     async def close(self) -> None:
         self.server.close()

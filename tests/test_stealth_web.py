@@ -119,8 +119,8 @@ def test_clienthello_is_chromes(site, certs, target):
                     assert r.status_code == 200 and r.content == PAGE
             finally:
                 await relay.close()
-            return relay.hellos
-    hellos = asyncio.run(main())
+            return relay.hellos, relay.server_hellos
+    hellos, server_hellos = asyncio.run(main())
     fps = [fingerprints(parse_client_hello(h)) for h in hellos]
     ws, page = fps[:3], fps[3]
     assert {f.ja4 for f in ws} == {CHROME_WS_JA4[target]}
@@ -130,6 +130,13 @@ def test_clienthello_is_chromes(site, certs, target):
     ch = parse_client_hello(hellos[0])
     assert ch.alpn == [b"http/1.1"] and ch.server_name == "localhost"
     assert 0x11EC in [g for g, _ in ch.key_shares] and 0xFE0D in ch.extension_types   # ML-KEM share, ECH GREASE
+    # the server's hello: TLS 1.3 (its ALPN choice travels encrypted; see _tls for it)
+    from betanet.tls.clienthello import parse_server_hello
+    assert len(server_hellos) == 4
+    for raw in server_hellos:
+        sh = parse_server_hello(raw)
+        assert sh.version == 0x0304 and sh.cipher_suite in (0x1301, 0x1302, 0x1303)
+        assert sh.key_share_group in (0x11EC, 0x001D)
 
 
 def test_htx_end_to_end_through_chrome_tls(site, certs):
@@ -166,10 +173,11 @@ def test_htx_end_to_end_through_chrome_tls(site, certs):
 def _tls(port, source=None):
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])             # as a browser offers; an HTTP/1.1 site picks h1
     raw = socket.create_connection(("127.0.0.1", port), timeout=20,
                                    source_address=(source, 0) if source else None)
     s = ctx.wrap_socket(raw, server_hostname="localhost")
-    assert s.selected_alpn_protocol() in (None, "http/1.1")
+    assert s.selected_alpn_protocol() == "http/1.1"
     return s
 
 
