@@ -26,8 +26,10 @@ pytestmark = pytest.mark.timeout(300)
 CHROME_WS_JA4 = {"chrome142": "t13d1515h1_8daaf6152771_0a20fe35d3a5"}
 # Page loads (ALPN h2,http/1.1 + ALPS), captured from real Chrome: 135-149 (browserleaks,
 # curl_cffi issue #529; apify/impit PR #510 for 142) and 151.0.7922.72 (apify/impit PR #510).
+# Chromium 152: FoxIO's published JA4 of its initial TCP hello (pcap/sigalg-grease.pcap).
 CHROME_PAGE_JA4 = {"chrome142": "t13d1516h2_8daaf6152771_d8a2da3f94cd",
-                   "chrome151": "t13d1516h2_8daaf6152771_806a8c22fdea"}
+                   "chrome151": "t13d1516h2_8daaf6152771_806a8c22fdea",
+                   "chrome152": "t13d1517h2_8daaf6152771_cb7bf5808d99"}
 CHROME151_PAGE_JA4_R = ("t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_"
                         "0005,000a,000b,000d,0012,0017,001b,0023,002b,002d,0033,44cd,fe0d,ff01_"
                         "0904,0905,0906,0403,0804,0401,0503,0805,0501,0806,0601")
@@ -123,8 +125,11 @@ def test_clienthello_is_chromes(site, certs, target):
     hellos, server_hellos = asyncio.run(main())
     fps = [fingerprints(parse_client_hello(h)) for h in hellos]
     ws, page = fps[:3], fps[3]
-    assert {f.ja4 for f in ws} == {CHROME_WS_JA4[target]}
-    assert page.ja4 == CHROME_PAGE_JA4[target]
+    assert page.ja4 == CHROME_PAGE_JA4[target]                 # real Chrome's page-load hello
+    # ... so its lists are real Chrome's; the WebSocket hello is that one by Chrome's WS rule
+    assert {f.ja4 for f in ws} == {ws_kind_from_page(page.ja4_r)}
+    if target in CHROME_WS_JA4:                                 # and, where published, measured
+        assert {f.ja4 for f in ws} == {CHROME_WS_JA4[target]}
     assert len({f.ja3n for f in ws}) == 1                     # stable ...
     assert len({f.ja4_o for f in ws}) == 3                    # ... while Chrome permutes extensions
     ch = parse_client_hello(hellos[0])
