@@ -78,6 +78,17 @@ def test_gate_refusals_are_the_site(front):
         assert not f.upgraded, name
         if name != "wrong path":
             assert reply == base, name
+    many = "&".join(f"k{i}=v" for i in range(40))
+    for name, req in {"40 query fields": _upgrade(cookie, f"/?{many}"),
+                      "40 form fields": _upgrade(cookie).replace(b"GET", b"POST").replace(
+                          b"\r\n\r\n", b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                          + f"Content-Length: {len(many)}\r\n\r\n{many}".encode()),
+                      "non-ascii form": _upgrade(cookie).replace(b"GET", b"POST").replace(
+                          b"\r\n\r\n", b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                          b"Content-Length: 2\r\n\r\n\xff\xfe")}.items():
+        f = make()
+        reply, _ = f.received(req)
+        assert not f.upgraded and reply.startswith(b"HTTP/1.1 "), name
     f = make()
     assert f.received(_upgrade(cookie))[0].startswith(b"HTTP/1.1 101")
 

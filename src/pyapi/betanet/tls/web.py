@@ -112,10 +112,14 @@ class StaticSite:
             p = self._path(req.target)
         except UnicodeDecodeError:
             p = None
-        if p is None:
-            return self.error(404, head_only, close)
-        st = p.stat()
-        if st.st_size > MAX_FILE:
+        try:
+            if p is None:
+                raise FileNotFoundError
+            st = p.stat()
+            if st.st_size > MAX_FILE:
+                raise FileNotFoundError
+            body = b"" if head_only else p.read_bytes()
+        except OSError:                      # missing, unreadable, or gone since the lookup
             return self.error(404, head_only, close)
         etag = f'"{int(st.st_mtime):x}-{st.st_size:x}"'
         ctype = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
@@ -126,8 +130,7 @@ class StaticSite:
                 ("ETag", etag), ("Accept-Ranges", "bytes")]
         if req.header("if-none-match") == etag:
             return self._head(304, hdrs, 0, close)
-        body = b"" if head_only else p.read_bytes()
-        return self._head(200, hdrs, st.st_size, close) + body
+        return self._head(200, hdrs, len(body) if not head_only else st.st_size, close) + body
 
 
 def _parse_head(raw: bytes) -> Request:
@@ -237,15 +240,15 @@ class WebFront:
                     n, _, val = c.strip().partition("=")
                     if n == cookie_name:
                         found.append(val)
-        q = urlsplit(req.target).query
-        if q and len(q) <= MAX_HEAD:
-            found += parse_qs(q, max_num_fields=32).get(FIELD, [])
-        if req.body and (req.header("content-type") or "").split(";")[0].strip() == \
-                "application/x-www-form-urlencoded":
-            try:
+        try:                                 # too many fields, bad bytes: no ticket, like any refusal
+            q = urlsplit(req.target).query
+            if q:
+                found += parse_qs(q, max_num_fields=32).get(FIELD, [])
+            if req.body and (req.header("content-type") or "").split(";")[0].strip() == \
+                    "application/x-www-form-urlencoded":
                 found += parse_qs(req.body.decode("ascii"), max_num_fields=32).get(FIELD, [])
-            except (UnicodeDecodeError, ValueError):
-                return None
+        except (UnicodeDecodeError, ValueError):
+            return None
         return found[0] if len(found) == 1 else None
 
     def _upgrade(self, req: Request) -> bytes | None:
