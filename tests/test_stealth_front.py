@@ -111,10 +111,13 @@ def test_request_bounds(front):
     assert out == b"" and f.received(b"c")[0].startswith(b"HTTP/1.1 200")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(chunks=st.lists(st.one_of(st.binary(max_size=200), st.sampled_from(
     [b"GET / HTTP/1.1\r\n", b"\r\n", b"Upgrade: websocket\r\n", f"Cookie: __Host-bnsid={'A' * 200}\r\n".encode(),
-     f"GET /?{FIELD}=AAAA HTTP/1.1\r\n".encode(), b"Content-Length: 5\r\n", b"Connection: Upgrade\r\n"])),
+     f"GET /?{FIELD}=AAAA HTTP/1.1\r\n".encode(), b"Content-Length: 5\r\n", b"Connection: Upgrade\r\n",
+     b"Sec-WebSocket-Version: 13\r\n", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+     ("GET /?" + "&".join(f"k{i}=v" for i in range(40)) + " HTTP/1.1\r\n").encode(),
+     b"Content-Type: application/x-www-form-urlencoded\r\n", b"POST / HTTP/1.1\r\n", b"\xff\xfe\xfd"])),
     max_size=12))
 def test_fuzz_front(tmp_path_factory, chunks):
     d = tmp_path_factory.mktemp("fz")
