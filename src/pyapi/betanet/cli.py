@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "mixnode": "betanet.mix",
     "cgr": "betanet.navigator",
     "mesh": "betanet.mesh.cli",
+    "tls": "betanet.tls.cli",
 }
 
 

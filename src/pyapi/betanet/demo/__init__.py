@@ -17,6 +17,7 @@ SECTIONS: dict[str, str] = {
     "htx": "betanet.demo.htx_section",
     "mixnet": "betanet.demo.mixnet_section",
     "routing": "betanet.demo.routing_section",
+    "stealth": "betanet.demo.stealth_section",
 }
 
 

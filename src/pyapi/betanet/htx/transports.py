@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["connect", "serve", "Server"]
 
-Transport = Literal["tcp", "quic", "plain"]
+Transport = Literal["tcp", "quic", "plain", "htx-web"]
 _WRITE_HIGH = 1 << 20         # transport write buffer above which HTX stops sealing stream data
 _WRITE_LOW = 256 * 1024       # ... and below which it resumes
 Handler = Callable[[Connection], Awaitable[None]]
@@ -49,8 +49,11 @@ class _StreamProtocol(asyncio.Protocol):
                  idle_timeout: float | None, handshake_timeout: float | None,
                  on_connection: Callable[[Connection], None] | None = None, *,
                  conn_options: dict | None = None, server: "Server | None" = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, web=None) -> None:
         self._make_htx = make_htx
+        self._web = web                      # htx-web: WebServer whose front gates the connection
+        self._front = None
+        self._peer = "?"
         self._name = name
         self._idle = idle_timeout
         self._hs_timeout = handshake_timeout
@@ -76,6 +79,7 @@ class _StreamProtocol(asyncio.Protocol):
         if self._server is not None:
             peer = transport.get_extra_info("peername")
             host = str(peer[0]) if peer else "?"
+            self._peer = host
             if not self._server._admit(self, host):
                 transport.abort()
                 return
@@ -104,6 +108,9 @@ class _StreamProtocol(asyncio.Protocol):
             raw.abort()
             self._release()
             return
+        if self._web is not None:
+            self._start_front(transport)
+            return
         self._setup(transport)
         early, self._early = self._early, []
         for data in early:
@@ -116,7 +123,8 @@ class _StreamProtocol(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport.set_write_buffer_limits(high=_WRITE_HIGH)
-        self.conn = Connection(self._make_htx(), transport.write, transport.close,
+        writer = transport.write if self._front is None else self._ws_write
+        self.conn = Connection(self._make_htx(), writer, transport.close,
                                transport=self._name, idle_timeout=self._idle,
                                pause_reading=transport.pause_reading,
                                resume_reading=transport.resume_reading,
@@ -145,12 +153,62 @@ class _StreamProtocol(asyncio.Protocol):
         if self._server is not None:
             self._server._admission.release(self)
 
+    # htx-web: an ordinary HTTPS site until a valid access ticket upgrades the connection
+    # to a WebSocket; HTX then travels in binary messages (betanet.tls.web).
+    def _start_front(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._front = self._web.front(self._peer)
+        if self._deadline is not None:       # the whole TLS + HTTP + Noise set-up has one deadline
+            asyncio.get_running_loop().call_at(self._deadline, self._front_expired)
+        early, self._early = self._early, []
+        for data in early:
+            self._front_received(data)
+
+    def _front_expired(self) -> None:
+        if self.conn is None and self._transport is not None:
+            self._transport.abort()
+
+    def _ws_write(self, data: bytes) -> None:
+        from betanet.tls.web import WsFramer
+        for i in range(0, len(data), 16 * 1024):      # one WebSocket message per TLS record's worth
+            self._transport.write(WsFramer.frame(data[i:i + 16 * 1024]))
+
+    def _front_received(self, data: bytes) -> None:
+        from betanet.errors import ProtocolError
+        try:
+            reply, htx = self._front.received(data)
+        except ProtocolError as exc:
+            if self.conn is not None:
+                self.conn._abort(exc)
+            self._transport.abort()
+            return
+        if reply:
+            self._transport.write(reply)
+        if self._front.closing:
+            self._transport.close()
+            return
+        if self._front.upgraded:
+            if self.conn is None:
+                self._setup(self._transport)
+            ws = self._front.ws
+            for r in ws.replies:
+                self._transport.write(r)
+            ws.replies.clear()
+            if htx:
+                self.conn._data_received(htx)
+            if ws.closed:
+                self.conn._connection_lost(None)
+
     def data_received(self, data: bytes) -> None:
+        if self._front is not None:
+            self._front_received(data)
+            return
         if self.conn is None:
             # The TLS layer delivers what followed its handshake before start_tls returns;
             # one read at most, the Noise message 1.
             self._early.append(data)
-            if sum(map(len, self._early)) > MAX_HANDSHAKE_MESSAGE + 2:
+            limit = MAX_HANDSHAKE_MESSAGE + 2 if self._web is None else 32 * 1024   # htx-web: an HTTP request
+            if sum(map(len, self._early)) > limit:
                 self._shed_done = True
                 self._transport.abort()
             return
@@ -299,12 +357,14 @@ async def connect(host: str, port: int, server_public_key: bytes | str, *,
                   handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
                   idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
                   close_grace: float | None = DEFAULT_CLOSE_GRACE,
-                  max_control_backlog: int = DEFAULT_CONTROL_BACKLOG) -> Connection:
+                  max_control_backlog: int = DEFAULT_CONTROL_BACKLOG, web=None) -> Connection:
     """Open an HTX connection and finish the Noise XK handshake.
 
     ``server_public_key``: the server's static X25519 key (32 bytes or hex).
     ``transport``: "tcp" (TLS 1.3; ``cafile``/``ssl_context``; ``verify=False`` turns
-    certificate verification off explicitly), "quic" (same TLS options) or "plain".
+    certificate verification off explicitly), "quic" (same TLS options), "plain", or
+    "htx-web" (``web``: a ``betanet.tls.htxweb.WebClient``; Chrome's TLS ClientHello, an
+    access ticket, HTX in WebSocket messages; same TLS options as "tcp").
     ``static_private_key``: our static key (an ephemeral one when None).
     ``close_grace``, ``max_control_backlog``: bounds against a peer that does not read
     (``Connection``; docs/limits.md).
@@ -353,8 +413,19 @@ async def connect(host: str, port: int, server_public_key: bytes | str, *,
             # aioquic finishes its close in the context exit; wait_closed() awaits it.
             conn._transport_closing = asyncio.ensure_future(stack.aclose())
         conn._close_transport = close_all
+    elif transport == "htx-web":
+        from betanet.tls.htxweb import WebClient, connect_chrome
+        if not isinstance(web, WebClient):
+            raise InvalidArgumentError("htx connect over htx-web needs web=betanet.tls.htxweb.WebClient(...)")
+        chan = await connect_chrome(web, host, port, server_hostname=server_hostname, cafile=cafile,
+                                    verify=verify, timeout=handshake_timeout)
+        conn = Connection(make(), chan.write, chan.close, transport=transport, idle_timeout=idle_timeout,
+                          pause_reading=chan.pause_reading, resume_reading=chan.resume_reading,
+                          abort=chan.abort, **opts)
+        chan.start(conn)
+        conn._start(handshake_timeout)
     else:
-        raise InvalidArgumentError(f"htx transport must be 'tcp', 'quic' or 'plain', not {transport!r}")
+        raise InvalidArgumentError(f"htx transport must be 'tcp', 'quic', 'plain' or 'htx-web', not {transport!r}")
     try:
         await conn._wait_handshake()
     except BaseException:
@@ -471,7 +542,7 @@ async def serve(handler: Handler, host: str, port: int, static_private_key: byte
                 max_handshakes: int = DEFAULT_MAX_HANDSHAKES,
                 max_handshakes_per_host: int = DEFAULT_MAX_HANDSHAKES_PER_HOST,
                 close_grace: float | None = DEFAULT_CLOSE_GRACE,
-                max_control_backlog: int = DEFAULT_CONTROL_BACKLOG) -> Server:
+                max_control_backlog: int = DEFAULT_CONTROL_BACKLOG, web=None) -> Server:
     """Listen for HTX connections; ``await handler(connection)`` runs for each one after
     its handshake, and the connection is closed when the handler returns.
     ``on_handshake_error(exc)`` is called for each connection whose handshake failed
@@ -485,6 +556,9 @@ async def serve(handler: Handler, host: str, port: int, static_private_key: byte
     ``max_handshakes_per_host`` from one source address; at a limit the oldest pending
     handshake is shed, a new connection is refused only when all slots are established.
     ``close_grace``, ``max_control_backlog``: per connection, see ``Connection``.
+    "htx-web" (``web``: a ``betanet.tls.htxweb.WebServer``) serves a static decoy site to every
+    request without a valid access ticket (certfile/keyfile as for tcp); a decoy visitor
+    holds a handshake slot until the handshake timeout.
     """
     priv = key_from(static_private_key)
     make = _htx_factory(False, priv, None, config)
@@ -505,6 +579,19 @@ async def serve(handler: Handler, host: str, port: int, static_private_key: byte
                                     conn_options=opts, server=server, tls=ctx),
             host, port)
         server.port = server._server.sockets[0].getsockname()[1]
+    elif transport == "htx-web":
+        from betanet.tls.htxweb import WebServer, server_context as web_context
+        if not isinstance(web, WebServer):
+            raise InvalidArgumentError("htx serve over htx-web needs web=betanet.tls.htxweb.WebServer(...)")
+        if ssl_context is None and not (certfile and keyfile):
+            raise InvalidArgumentError("htx serve over htx-web needs certfile and keyfile or ssl_context")
+        ctx = ssl_context or web_context(certfile, keyfile)
+        server._server = await loop.create_server(
+            lambda: _StreamProtocol(make, transport, idle_timeout, handshake_timeout,
+                                    on_connection=lambda c: server._accepted(c, handler),
+                                    conn_options=opts, server=server, tls=ctx, web=web),
+            host, port)
+        server.port = server._server.sockets[0].getsockname()[1]
     elif transport == "quic":
         if not (certfile and keyfile):
             raise InvalidArgumentError("htx serve over quic needs certfile and keyfile")
@@ -519,5 +606,5 @@ async def serve(handler: Handler, host: str, port: int, static_private_key: byte
         server._quic = await quic_serve(host, port, configuration=qc, create_protocol=create)
         server.port = server._quic._transport.get_extra_info("sockname")[1]
     else:
-        raise InvalidArgumentError(f"htx transport must be 'tcp', 'quic' or 'plain', not {transport!r}")
+        raise InvalidArgumentError(f"htx transport must be 'tcp', 'quic', 'plain' or 'htx-web', not {transport!r}")
     return server
