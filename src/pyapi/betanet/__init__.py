@@ -21,7 +21,7 @@ __all__ = ["__version__", "get_include", "get_library", "get_static_library", "c
 __all__ += errors.__all__
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_SUBMODULES = {"fec", "htx", "sphinx", "mix", "vrf", "navigator", "cli", "demo", "cgr", "dpp", "dtn", "fl", "mesh"}
+_SUBMODULES = {"fec", "htx", "sphinx", "mix", "vrf", "navigator", "cli", "demo", "cgr", "dpp", "dtn", "fl", "mesh", "tls"}
 
 
 def get_include() -> str:
