@@ -289,8 +289,8 @@ int betanet_bundle_fragment(const uint8_t *buf, size_t len, const betanet_bundle
  * (bounded by max_adu_bytes) and at most max_ranges disjoint received ranges. */
 typedef struct betanet_bundle_reasm betanet_bundle_reasm_t;
 
-/* Errors: BETANET_E_INVALID (out NULL, max_ranges 0), BETANET_E_LIMIT (total_adu_length >
- *         max_adu_bytes), BETANET_E_NOMEM. */
+/* Errors: BETANET_E_INVALID (out NULL, max_ranges 0 or above SIZE_MAX / 16),
+ *         BETANET_E_LIMIT (total_adu_length > max_adu_bytes), BETANET_E_NOMEM. */
 int betanet_bundle_reasm_new(uint64_t total_adu_length, size_t max_adu_bytes, size_t max_ranges,
                              betanet_bundle_reasm_t **out);
 void betanet_bundle_reasm_free(betanet_bundle_reasm_t *r);

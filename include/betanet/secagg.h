@@ -98,8 +98,9 @@ int betanet_secagg_mask_add_many(uint32_t *vec, size_t n, const uint8_t *seeds, 
  * the same array. Errors: BETANET_E_INVALID (NULL with n > 0, sign not +1/-1). */
 int betanet_secagg_vec_add(uint32_t *acc, const uint32_t *x, size_t n, int sign);
 
-/* Quantise in[n] into out[n] as above: clip c > 0 and finite, 1 <= levels, stochastic
- * rounding from the ROUNDING stream of (seed, round_id) at word offset + i.
+/* Quantise in[n] into out[n] as above: clip c > 0 with 2c and levels / 2c finite,
+ * 1 <= levels, stochastic rounding from the ROUNDING stream of (seed, round_id) at word
+ * offset + i.
  * Errors: BETANET_E_INVALID (NULL, seed_len != 32, bad clip or levels, a NaN in `in`:
  * out is then all zero), BETANET_E_LIMIT (offset + n too large), BETANET_E_CRYPTO. */
 BETANET_NODISCARD
@@ -112,7 +113,7 @@ int betanet_secagg_quantize_f64(uint32_t *out, const double *in, size_t n, doubl
                                 uint64_t round_id, uint64_t offset);
 
 /* Dequantise a sum of `count` quantised vectors: out[i] = sum[i] * 2c / levels - count * c.
- * Errors: BETANET_E_INVALID (NULL, bad clip or levels, count == 0),
+ * Errors: BETANET_E_INVALID (NULL, bad clip or levels as for quantising, count == 0),
  *         BETANET_E_LIMIT (count * levels >= 2^32: the sum could have wrapped). */
 int betanet_secagg_dequantize_f32(float *out, const uint32_t *sum, size_t n, double clip,
                                   uint32_t levels, uint32_t count);

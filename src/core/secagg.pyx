@@ -104,6 +104,12 @@ cdef inline bint finite_pos(double c) noexcept nogil:
     return c > 0.0 and c <= 1.7976931348623157e308     # false for NaN and inf
 
 
+cdef inline bint clip_ok(double c, uint32_t levels) noexcept nogil:
+    # 2c and the scale levels / 2c finite too: an infinite one makes y NaN (inf * 0), and
+    # converting that to an integer is undefined behaviour.
+    return finite_pos(c) and finite_pos(2.0 * c) and levels >= 1 and finite_pos(levels / (2.0 * c))
+
+
 cdef int derive(uint8_t *key, const uint8_t *seed, unsigned int purpose,
                 uint64_t round_id) noexcept nogil:
     cdef uint8_t msg[PRG_LABEL + 9]
@@ -263,8 +269,9 @@ cdef public int betanet_secagg_mask_add_many(uint32_t *vec, size_t n, const uint
         return rc
     if purpose < 1 or purpose > 255 or (vec == NULL and n > 0):
         return BETANET_E_INVALID
-    if count > 0 and (seeds == NULL or signs == NULL or count > (<size_t>-1) / SEED
-                      or seeds_len != count * SEED):
+    if count > (<size_t>-1) / SEED or seeds_len != count * SEED:
+        return BETANET_E_INVALID          # also a seeds_len with no seeds
+    if count > 0 and (seeds == NULL or signs == NULL):
         return BETANET_E_INVALID
     if offset > bnt_sa_max_words or <uint64_t>n > bnt_sa_max_words - offset:
         return BETANET_E_LIMIT
@@ -321,7 +328,7 @@ cdef int quantize(int op, uint32_t *out, const void *inp, size_t n, double clip,
     cdef int rc = check_stream(seed, seed_len, 3, n, offset)     # BETANET_SECAGG_PURPOSE_ROUNDING
     if rc != BETANET_OK:
         return rc
-    if (n > 0 and (out == NULL or inp == NULL)) or not finite_pos(clip) or levels < 1:
+    if (n > 0 and (out == NULL or inp == NULL)) or not clip_ok(clip, levels):
         return BETANET_E_INVALID
     rc = stream_apply(op, out, inp, n, seed, 3, round_id, offset, clip,
                       <double>levels / (2.0 * clip), levels, &bad)
@@ -346,7 +353,7 @@ cdef public int betanet_secagg_quantize_f64(uint32_t *out, const double *inp, si
 
 cdef int check_dequantize(const void *out, const uint32_t *s, size_t n, double clip,
                           uint32_t levels, uint32_t count) noexcept nogil:
-    if (n > 0 and (out == NULL or s == NULL)) or not finite_pos(clip) or levels < 1 or count < 1:
+    if (n > 0 and (out == NULL or s == NULL)) or not clip_ok(clip, levels) or count < 1:
         return BETANET_E_INVALID
     if <uint64_t>count * <uint64_t>levels > <uint64_t>4294967295UL:
         return BETANET_E_LIMIT
