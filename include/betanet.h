@@ -113,6 +113,7 @@ size_t betanet_live_allocations(void);
 #include "betanet/navigator.h"
 #include "betanet/cgr.h"
 #include "betanet/dpp.h"
+#include "betanet/noise.h"
 #undef BETANET_H_INSIDE
 
 #ifdef __cplusplus
