@@ -11,7 +11,7 @@ from bnt_internal cimport bnt_alloc, bnt_free_secret
 # libsodium, declared here until the shared libsodium .pxd lands (the lead moves it).
 cdef extern from "sodium.h" nogil:
     int crypto_scalarmult(unsigned char *q, const unsigned char *n, const unsigned char *p)
-    int crypto_scalarmult_base(unsigned char *q, const unsigned char *n)
+    int crypto_scalarmult_ed25519_base_noclamp(unsigned char *q, const unsigned char *n)
     ctypedef struct crypto_hash_sha256_state:
         pass
     int crypto_hash_sha256_init(crypto_hash_sha256_state *state)
@@ -33,6 +33,10 @@ cdef extern from "sodium.h" nogil:
         unsigned char *m, unsigned long long *mlen, unsigned char *nsec,
         const unsigned char *c, unsigned long long clen, const unsigned char *ad,
         unsigned long long adlen, const unsigned char *npub, const unsigned char *k)
+
+# Edwards y -> Montgomery u (shared with sphinx.pyx through the header).
+cdef extern from "bnt_fe25519.h" nogil:
+    void bnt_ed_to_x25519_u(uint8_t *u, const uint8_t *ed)
 
 from betanet_htx cimport *
 from betanet_noise cimport *
@@ -180,6 +184,25 @@ cdef int dh_mix(xk_state *st, const uint8_t *priv, const uint8_t *pub) noexcept 
     return BETANET_OK
 
 
+# X25519(k, 9): the fixed-base Edwards multiplication of the clamped scalar, then y -> u
+# (the same bytes as crypto_scalarmult_base at about half its cost; B has prime order, so
+# the birational map commutes with the multiplication).
+cdef int x25519_base(uint8_t *pub, const uint8_t *priv) noexcept nogil:
+    cdef uint8_t k[32]
+    cdef uint8_t ed[32]
+    cdef int rc
+    memcpy(k, priv, 32)
+    k[0] &= 248
+    k[31] &= 127
+    k[31] |= 64
+    rc = crypto_scalarmult_ed25519_base_noclamp(ed, k)
+    sodium_memzero(k, 32)
+    if rc != 0:
+        return BETANET_E_CRYPTO
+    bnt_ed_to_x25519_u(pub, ed)
+    return BETANET_OK
+
+
 cdef void wipe_secrets(xk_state *st) noexcept nogil:
     sodium_memzero(st.ck, 32)
     sodium_memzero(st.k, 32)
@@ -240,7 +263,7 @@ cdef int xk_new(int role, const uint8_t *s_priv, const uint8_t *rs, const uint8_
         return BETANET_E_NOMEM
     st.role = role
     memcpy(st.s_priv, s_priv, 32)
-    if crypto_scalarmult_base(st.s_pub, st.s_priv) != 0:
+    if x25519_base(st.s_pub, st.s_priv) != 0:
         bnt_free_secret(st, sizeof(xk_state))
         return BETANET_E_CRYPTO
     if e_priv != NULL:
@@ -317,7 +340,7 @@ cdef public int betanet_noise_xk_write_message(betanet_noise_xk_t *hs, const uin
         # -> e, es (initiator) or <- e, ee (responder)
         if not st.fixed_e:
             randombytes_buf(st.e_priv, 32)
-        if crypto_scalarmult_base(st.e_pub, st.e_priv) != 0:
+        if x25519_base(st.e_pub, st.e_priv) != 0:
             return fail(st, BETANET_E_CRYPTO)
         memcpy(out, st.e_pub, 32)
         mix_hash(st, st.e_pub, 32)
