@@ -413,3 +413,65 @@ def test_fixed_base_public_keys_match_x25519():
         r2 = n.Handshake(False, s, None, b"")
         r2.read_message(ref.message1())          # only works if the responder's s_pub is right
         del r, r2, i
+
+
+# ---- the C contract, through cffi (what a C host sees) -------------------------------------
+
+def test_c_api_buffers_and_null_arguments():
+    cffi = pytest.importorskip("cffi")
+    import betanet
+    ffi = cffi.FFI()
+    ffi.cdef("""
+    typedef struct betanet_noise_xk betanet_noise_xk_t;
+    int betanet_noise_xk_new(int, const uint8_t *, const uint8_t *, const uint8_t *, size_t,
+                             betanet_noise_xk_t **);
+    void betanet_noise_xk_free(betanet_noise_xk_t *);
+    int betanet_noise_xk_action(const betanet_noise_xk_t *);
+    int betanet_noise_xk_write_message(betanet_noise_xk_t *, const uint8_t *, size_t, uint8_t *,
+                                       size_t, size_t *);
+    int betanet_noise_xk_read_message(betanet_noise_xk_t *, const uint8_t *, size_t, uint8_t *,
+                                      size_t, size_t *);
+    int betanet_noise_xk_write_frame(betanet_noise_xk_t *, uint8_t *, size_t, size_t *);
+    int betanet_noise_xk_read_frame(betanet_noise_xk_t *, const uint8_t *, size_t, size_t *);
+    int betanet_noise_xk_split(betanet_noise_xk_t *, uint8_t *, uint8_t *, uint8_t *);
+    """)
+    lib = ffi.dlopen(betanet.get_library())
+    E_INVALID, E_BUFFER, E_STATE = -1, -2, -10
+    ipriv, _ = keypair()
+    rpriv, rpub = keypair()
+    out = ffi.new("betanet_noise_xk_t **")
+    i_p, r_p = ffi.new("betanet_noise_xk_t **"), ffi.new("betanet_noise_xk_t **")
+    ln = ffi.new("size_t *")
+    buf, pay = ffi.new("uint8_t[200]"), ffi.new("uint8_t[64]")
+    # constructor arguments
+    assert lib.betanet_noise_xk_new(0, ipriv, rpub, ffi.NULL, 0, ffi.NULL) == E_INVALID
+    assert lib.betanet_noise_xk_new(0, ffi.NULL, rpub, ffi.NULL, 0, out) == E_INVALID and out[0] == ffi.NULL
+    assert lib.betanet_noise_xk_new(2, ipriv, rpub, ffi.NULL, 0, out) == E_INVALID
+    assert lib.betanet_noise_xk_new(0, ipriv, rpub, ffi.NULL, 5, out) == E_INVALID
+    assert lib.betanet_noise_xk_action(ffi.NULL) == E_INVALID
+    lib.betanet_noise_xk_free(ffi.NULL)
+    assert lib.betanet_noise_xk_new(0, ipriv, rpub, ffi.NULL, 0, i_p) == 0
+    assert lib.betanet_noise_xk_new(1, rpriv, ffi.NULL, ffi.NULL, 0, r_p) == 0
+    hi, hr = i_p[0], r_p[0]
+    try:
+        # small buffers change nothing: the same call then succeeds
+        assert lib.betanet_noise_xk_write_message(hi, b"abcdef", 6, buf, 53, ln) == E_BUFFER
+        assert lib.betanet_noise_xk_write_frame(hi, buf, 1, ln) == E_BUFFER
+        assert lib.betanet_noise_xk_write_message(hi, ffi.NULL, 6, buf, 200, ln) == E_INVALID
+        assert lib.betanet_noise_xk_write_message(hi, b"abcdef", 6, buf, 54, ln) == 0 and ln[0] == 54
+        msg = bytes(ffi.buffer(buf, 54))
+        assert lib.betanet_noise_xk_read_message(hr, msg, 54, pay, 5, ln) == E_BUFFER
+        assert lib.betanet_noise_xk_read_message(hr, msg, 54, ffi.NULL, 0, ln) == E_BUFFER
+        assert lib.betanet_noise_xk_read_message(hr, msg, 54, ffi.NULL, 6, ln) == E_INVALID
+        assert lib.betanet_noise_xk_action(hr) == n.ACTION_READ
+        assert lib.betanet_noise_xk_read_message(hr, msg, 54, pay, 6, ln) == 0
+        assert bytes(ffi.buffer(pay, ln[0])) == b"abcdef"
+        # a frame read with no bytes needs more; out-of-turn reads are refused
+        assert lib.betanet_noise_xk_read_frame(hi, ffi.NULL, 0, ln) == 0 and ln[0] == 0
+        assert lib.betanet_noise_xk_read_frame(hr, b"\x00", 1, ln) == E_STATE
+        k = ffi.new("uint8_t[32]")
+        assert lib.betanet_noise_xk_split(hi, k, ffi.NULL, k) == E_INVALID
+        assert lib.betanet_noise_xk_split(hi, k, k, k) == E_STATE
+    finally:
+        lib.betanet_noise_xk_free(hi)
+        lib.betanet_noise_xk_free(hr)

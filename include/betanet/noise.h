@@ -101,8 +101,8 @@ void betanet_noise_xk_free(betanet_noise_xk_t *hs);
 int betanet_noise_xk_action(const betanet_noise_xk_t *hs);
 
 /* ---- Noise messages ------------------------------------------------------------------
- * Write this side's next message with payload[0..payload_len) into out[0..cap);
- * *out_len = its bytes (BETANET_NOISE_XK_MESSAGE<n>_BYTES(payload_len)).
+ * Write this side's next message with payload[0..payload_len) into out[0..cap) (the two
+ * may not overlap); *out_len = its bytes (BETANET_NOISE_XK_MESSAGE<n>_BYTES(payload_len)).
  * Errors: BETANET_E_STATE (a read is due, or done), BETANET_E_BUFFER_TOO_SMALL,
  * BETANET_E_LIMIT (message above 65535 bytes), BETANET_E_INVALID — none changes the
  * handshake; BETANET_E_CRYPTO (the peer's key gives an all-zero X25519 result: low
