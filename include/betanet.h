@@ -129,6 +129,7 @@ size_t betanet_live_allocations(void);
 #include "betanet/bundle.h"
 #include "betanet/secagg.h"
 #include "betanet/mesh.h"
+#include "betanet/noise.h"
 #undef BETANET_H_INSIDE
 
 #ifdef __cplusplus

@@ -1,10 +1,28 @@
 /* betanet/htx.h — section of the public C API; include <betanet.h>, not this file.
  *
  * HTX: the encrypted, authenticated, multiplexed frame layer (docs/htx.md has every byte).
- * After a Noise XK handshake (done by the host today; a core handshake will plug in by
- * producing the same three inputs: k1, k2 and the handshake hash) a C host runs the
- * whole channel with a session: it seals frames into its own buffers and feeds received
- * bytes, in any split, to an incremental parser that yields whole authenticated frames.
+ * After the Noise XK handshake (betanet/noise.h; it splits into k1, k2 and the handshake
+ * hash, or straight into a session) a C host runs the whole channel with a session: it
+ * seals frames into its own buffers and feeds received bytes, in any split, to an
+ * incremental parser that yields whole authenticated frames.
+ *
+ * How a host drives the channel (a complete program: ffi-examples/c/htx_client.c):
+ *   1. connect a byte stream (TCP; TLS or QUIC around it if the host wants);
+ *   2. betanet_noise_xk_new(BETANET_NOISE_INITIATOR, my_key, server_public,
+ *          BETANET_NOISE_HTX_PROLOGUE, BETANET_NOISE_HTX_PROLOGUE_BYTES, &hs)
+ *      (a server: BETANET_NOISE_RESPONDER, its key, NULL);
+ *   3. loop on betanet_noise_xk_action(hs): WRITE -> betanet_noise_xk_write_frame and send;
+ *      READ -> recv and betanet_noise_xk_read_frame (keep the bytes it did not consume:
+ *      they are frames); SPLIT -> done; negative -> the handshake failed, close (no keys
+ *      exist to seal a CLOSE with);
+ *   4. betanet_noise_xk_split_htx(hs, &config or NULL, now_ms, &s); betanet_noise_xk_free(hs);
+ *   5. send: betanet_htx_session_seal_stream (data, FIN, RESET) / betanet_htx_session_seal
+ *      (PING, CLOSE, WINDOW_UPDATE, KEY_UPDATE) into a BETANET_HTX_SEAL_BYTES buffer, then
+ *      write it out; respect the peer's windows (docs/htx.md §5);
+ *   6. receive: betanet_htx_session_open with every received byte until it returns 0; act
+ *      on each frame (answer PINGs, credit windows back with WINDOW_UPDATE, stop on CLOSE);
+ *      a negative status is fatal: seal a CLOSE with the matching code (docs/htx.md §7);
+ *   7. at the end: a CLOSE (code 0), then betanet_htx_session_free(s).
  *
  * Frame on the wire:  length:uint24 | type:uint8 | [stream_id:varint] | ciphertext | tag[16]
  *   length = ciphertext length (= plaintext length) without the tag; big-endian.

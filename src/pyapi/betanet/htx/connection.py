@@ -125,11 +125,10 @@ class HTXConnection:
         r = self._hs.result
         assert r is not None
         c = self.config
-        self._session = _n.Session(_n.INITIATOR if self.client else _n.RESPONDER, r.k1, r.k2,
-                                   r.handshake_hash, max_frame=c.max_frame,
-                                   rekey_bytes=c.rekey_bytes, rekey_frames=c.rekey_frames,
-                                   rekey_ms=max(1, int(c.rekey_seconds * 1000)), now_ms=self._now_ms())
-        r.k1 = r.k2 = b""
+        # The split keys go from the core handshake into the core session directly.
+        self._session = self._hs.session(max_frame=c.max_frame, rekey_bytes=c.rekey_bytes,
+                                         rekey_frames=c.rekey_frames,
+                                         rekey_ms=max(1, int(c.rekey_seconds * 1000)), now_ms=self._now_ms())
         self.remote_static_public = r.remote_static_public
         self.handshake_hash = r.handshake_hash
         extra = c.connection_window - INITIAL_WINDOW

@@ -4,11 +4,12 @@ from __future__ import annotations
 import enum
 
 from betanet._native import htx as _n
+from betanet._native import noise as _noise
 
-PROLOGUE = b"betanet/htx/1.1.0"
+PROLOGUE = _noise.HTX_PROLOGUE          # b"betanet/htx/1.1.0"
 NOISE_NAME = b"Noise_XK_25519_ChaChaPoly_SHA256"
 ALPN = "betanet-htx/1.1"             # TLS and QUIC application protocol name
-MAX_HANDSHAKE_MESSAGE = 1024        # larger length prefixes are refused before buffering
+MAX_HANDSHAKE_MESSAGE = _noise.HTX_MAX_MESSAGE_BYTES  # 1024; larger prefixes refused before buffering
 INITIAL_WINDOW = 65_535             # per stream and per connection, both directions
 DEFAULT_MAX_FRAME = _n.DEFAULT_MAX_FRAME
 DEFAULT_STREAM_WINDOW = 1 << 20     # receive windows we grant by WINDOW_UPDATE right away
