@@ -431,6 +431,9 @@ cdef int prepare(CgrPlan *p) noexcept nogil:
     cdef uint32_t *sorted_ids
     if not p.derived.dirty:
         return 0
+    if n == 0:                       # empty plan: nothing to index (by_from may be NULL)
+        p.derived.dirty = 0
+        return 0
     if ensure_derived(p):
         return BETANET_E_NOMEM
     for i in range(n):
