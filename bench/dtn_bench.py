@@ -1,26 +1,26 @@
 """DTN bundle codec benchmark: BPv7 decode and encode of 1 KiB and 64 KiB payload bundles
 through the C API (a tight C loop compiled here against the installed libbetanet), through
 Python (betanet.dtn.Bundle), next to pyd3tn and a decoder written directly on cbor2. One
-run, ratios printed, because the machine is noisy. Self-contained timer (rate/rates below),
-to be swapped for bench/harness.py.
+run, ratios printed, because the machine is noisy; timers, interleaved rounds and optional
+peers from bench/harness.py (a missing peer is named and its ratios are left blank).
 
 Decode means: parse and check the whole bundle (structure, CRCs) and reach the payload.
 Encode means: produce the bundle bytes from its fields (CRC-32C on the primary block).
 
-    .venv/bin/python bench/dtn_bench.py [--quick] [--seconds S]
+Targets (issue 10): decode >= 1 000 000 small bundles/s per core through the C API,
+>= 50x pyd3tn through Python.
+
+    .venv/bin/python bench/dtn_bench.py [--smoke|--quick] [--seconds S]
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import cbor2
-import pyd3tn.bundle7 as p7
+import harness
 
 import betanet
 from betanet.dtn import Bundle, CRCType
@@ -64,41 +64,27 @@ int main(int argc, char **argv) {
 """
 
 
-def rate(fn, seconds: float, min_calls: int = 3) -> float:
-    """Calls per second of fn() in one timed window."""
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if n >= min_calls and elapsed >= seconds:
-            return n / elapsed
-
-
 def rates(ops: dict, seconds: float, rounds: int) -> dict[str, float]:
     """Best rate of each op over interleaved rounds (all ops see the same conditions)."""
     for fn in ops.values():
         fn()
-    best = dict.fromkeys(ops, 0.0)
-    for _ in range(rounds):
-        for name, fn in ops.items():
-            best[name] = max(best[name], rate(fn, seconds / rounds))
-    return best
+    per_round = harness.interleaved(ops, rounds, lambda fn: harness.window_rate(fn, seconds / rounds, 3))
+    return {name: max(values) for name, values in per_round.items()}
 
 
-def c_rates(plen: int, seconds: float, tmp: Path, payload_crc: int = 0) -> dict[str, float]:
+def c_rates(cc: str, plen: int, seconds: float, tmp: Path, payload_crc: int = 0) -> dict[str, float]:
     exe = tmp / "dtn_c_loop"
     if not exe.exists():
         src = tmp / "dtn_c_loop.c"
         src.write_text(C_LOOP)
         lib = Path(betanet.get_library())
-        subprocess.run(["cc", "-O2", "-I", betanet.get_include(), str(src), "-o", str(exe), str(lib),
+        subprocess.run([cc, "-O2", "-I", betanet.get_include(), str(src), "-o", str(exe), str(lib),
                         f"-Wl,-rpath,{lib.parent}"], check=True)
     out = subprocess.run([str(exe), str(plen), str(seconds), str(payload_crc)], check=True, capture_output=True, text=True).stdout
     return {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
 
 
-def cbor2_decode(data: bytes) -> bytes:
+def cbor2_decode(cbor2, data: bytes) -> bytes:
     """A direct decoder: cbor2 for the structure, the fields a router needs, the payload."""
     items = cbor2.loads(data)
     prim = items[0]
@@ -112,13 +98,27 @@ def _fields(b: Bundle) -> tuple:
     return b.primary.destination, b.payload
 
 
+def _pyd3tn():
+    import pyd3tn.bundle7 as p7
+    return p7
+
+
+def _cbor2():
+    import cbor2
+    return cbor2
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny run (smoke test)")
+    ap = harness.parser(__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1.5, help="time per operation (all rounds)")
     args = ap.parse_args()
-    seconds, rounds = (0.05, 1) if args.quick else (args.seconds, 3)
-    print(f"betanet {betanet.__version__}, CPU features: {' '.join(betanet.cpu_features()) or 'none'}")
+    harness.header("DTN bundle codec (bench/dtn_bench.py)", args.smoke)
+    seconds, rounds = (0.05, 1) if args.smoke else (args.seconds, 3)
+    peers = harness.Peers()
+    p7 = peers.load("pyd3tn", _pyd3tn)
+    cbor2 = peers.load("cbor2", _cbor2)
+    cc = peers.load("C API loop (needs a C compiler)", harness.c_compiler)
+    peers.report()
     print(f"{'op':<44}{'bundles/s':>14}{'MB/s':>10}{'ratio':>10}")
     with tempfile.TemporaryDirectory() as td:
         for plen in (1024, 65536):
@@ -126,42 +126,54 @@ def main() -> int:
             ours = Bundle.build("dtn://dst/inbox", "ipn:2.1", payload, creation_ms=757382400000, sequence=1,
                                 crc_type=CRCType.CRC32C)
             data = ours.to_bytes()
-            theirs = p7.Bundle([p7.PrimaryBlock(destination="dtn://dst/inbox", source="ipn:2.1", report_to="ipn:2.1",
-                                                creation_time=p7.CreationTimestamp(1_700_000_000, 1),
-                                                crc_type=p7.CRCType.CRC32), p7.PayloadBlock(payload)])
-            tdata = bytes(theirs)
-            assert bytes(Bundle.parse(tdata).payload) == payload and p7.Bundle.parse(data).payload_block.data == payload
-            c = c_rates(plen, seconds / 2, Path(td))
-            c32 = c_rates(plen, seconds / 2, Path(td), payload_crc=2)
-            r = rates({
+            ops = {
                 "py_decode": lambda: Bundle.parse(data).payload,
                 "py_decode_fields": lambda: _fields(Bundle.parse(data)),
                 "py_encode": lambda: Bundle.build("dtn://dst/inbox", "ipn:2.1", payload, creation_ms=757382400000,
                                                   sequence=1).to_bytes(),
-                "pyd3tn_decode": lambda: p7.Bundle.parse(tdata).payload_block.data,
-                "pyd3tn_encode": lambda: bytes(p7.Bundle([p7.PrimaryBlock(
-                    destination="dtn://dst/inbox", source="ipn:2.1", report_to="ipn:2.1",
-                    creation_time=p7.CreationTimestamp(1_700_000_000, 1), crc_type=p7.CRCType.CRC32),
-                    p7.PayloadBlock(payload)])),
-                "cbor2_decode": lambda: cbor2_decode(data),
-            }, seconds, rounds)
+            }
+            if p7 is not None:
+                def pyd3tn_bundle():
+                    return p7.Bundle([p7.PrimaryBlock(
+                        destination="dtn://dst/inbox", source="ipn:2.1", report_to="ipn:2.1",
+                        creation_time=p7.CreationTimestamp(1_700_000_000, 1), crc_type=p7.CRCType.CRC32),
+                        p7.PayloadBlock(payload)])
+                tdata = bytes(pyd3tn_bundle())
+                assert bytes(Bundle.parse(tdata).payload) == payload and p7.Bundle.parse(data).payload_block.data == payload
+                ops["pyd3tn_decode"] = lambda: p7.Bundle.parse(tdata).payload_block.data
+                ops["pyd3tn_encode"] = lambda: bytes(pyd3tn_bundle())
+            if cbor2 is not None:
+                ops["cbor2_decode"] = lambda: cbor2_decode(cbor2, data)
+            c = c_rates(cc, plen, seconds / 2, Path(td)) if cc else {}
+            c32 = c_rates(cc, plen, seconds / 2, Path(td), payload_crc=2) if cc else {}
+            r = rates(ops, seconds, rounds)
             size = len(data)
             kib = plen // 1024
 
-            def row(name: str, v: float, ref: float | None) -> None:
-                ratio = f"{v / ref:9.1f}x" if ref else ""
-                print(f"{name:<44}{v:>14,.0f}{v * size / 1e6:>10.0f}{ratio:>10}")
+            def row(name: str, v: float | None, ref: float | None) -> None:
+                if v is None:
+                    print(f"{name:<44}{'n/a':>14}")
+                    return
+                ratio = f"{harness.ratio(v / ref):>10}" if ref else ""
+                print(f"{name:<44}{v:>14,.0f}{v * size / 1e6:>10.0f}{ratio}")
+            dec, enc = r.get("pyd3tn_decode"), r.get("pyd3tn_encode")
             print(f"-- {kib} KiB payload ({size} bytes per bundle)")
-            row("decode, C API (tight loop)", c["decode"], r["pyd3tn_decode"])
-            row("decode, C API, payload CRC-32C checked", c32["decode"], r["pyd3tn_decode"])
-            row("decode, Python Bundle.parse + payload", r["py_decode"], r["pyd3tn_decode"])
-            row("decode, Python + destination + payload", r["py_decode_fields"], r["pyd3tn_decode"])
-            row("decode, cbor2 direct", r["cbor2_decode"], r["pyd3tn_decode"])
-            row("decode, pyd3tn (reference 1.0x)", r["pyd3tn_decode"], r["pyd3tn_decode"])
-            row("encode, C API (tight loop)", c["encode"], r["pyd3tn_encode"])
-            row("encode, C API, payload CRC-32C", c32["encode"], r["pyd3tn_encode"])
-            row("encode, Python Bundle.build + to_bytes", r["py_encode"], r["pyd3tn_encode"])
-            row("encode, pyd3tn (reference 1.0x)", r["pyd3tn_encode"], r["pyd3tn_encode"])
+            row("decode, C API (tight loop)", c.get("decode"), dec)
+            row("decode, C API, payload CRC-32C checked", c32.get("decode"), dec)
+            row("decode, Python Bundle.parse + payload", r["py_decode"], dec)
+            row("decode, Python + destination + payload", r["py_decode_fields"], dec)
+            row("decode, cbor2 direct", r.get("cbor2_decode"), dec)
+            row("decode, pyd3tn (reference 1.0x)", dec, dec)
+            row("encode, C API (tight loop)", c.get("encode"), enc)
+            row("encode, C API, payload CRC-32C", c32.get("encode"), enc)
+            row("encode, Python Bundle.build + to_bytes", r["py_encode"], enc)
+            row("encode, pyd3tn (reference 1.0x)", enc, enc)
+            if plen == 1024:
+                dec_c = c.get("decode")
+                print(f"target: C API decode >= 1 000 000 bundles/s per core: "
+                      f"{'n/a' if dec_c is None else 'met' if dec_c >= 1e6 else 'MISSED'}; "
+                      f"Python decode >= 50x pyd3tn: "
+                      f"{'n/a' if dec is None else 'met' if r['py_decode'] / dec >= 50 else 'MISSED'}")
     return 0
 
 

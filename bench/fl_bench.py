@@ -16,18 +16,19 @@
 4. Accountant: epsilon over T steps and the inverse (noise multiplier for a target
    epsilon), betanet.fl.accountant next to dp_accounting's RdpAccountant.
 
-Usage: bench/fl_bench.py [--quick]    (--quick: 20 x 100 000 round, shorter timings)
+Timers and the optional peer (dp_accounting) through bench/harness.py.
+
+Usage: bench/fl_bench.py [--smoke|--quick]    (--smoke: 10 x 20 000 round, tiny sizes)
 """
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
 
+import harness
 import numpy as np
 
-import betanet
 from betanet._native import secagg as native
 from betanet.fl import accountant
 from betanet.fl.graph import choose_parameters
@@ -35,18 +36,6 @@ from betanet.fl.secagg import Coordinator, Participant, Stage
 
 TARGET_MASK_GBPS = 1.0          # per core
 TARGET_SERVER_S = 2.0           # 100 x 1M, unmasking
-
-
-def timed(fn, repeat: int) -> tuple[float, float]:
-    """Best (wall, cpu) seconds of `repeat` calls after one warm-up."""
-    fn()
-    best_w = best_c = float("inf")
-    for _ in range(repeat):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        best_w = min(best_w, time.perf_counter() - w)
-        best_c = min(best_c, time.process_time() - c)
-    return best_w, best_c
 
 
 def bench_masking(words: int, repeat: int) -> None:
@@ -63,9 +52,9 @@ def bench_masking(words: int, repeat: int) -> None:
         vec.__iadd__(pcg.integers(0, 2**32, size=words, dtype=np.uint32))
 
     rows = [("betanet mask_add (ChaCha20, C API)",
-             timed(lambda: native.mask_add(vec, seed, native.PURPOSE_PAIRWISE, 1), repeat)),
-            ("numpy RandomState.randint + add (Flower)", timed(flower_style, repeat)),
-            ("numpy PCG64 integers + add", timed(pcg64, repeat))]
+             harness.best_wall_cpu(lambda: native.mask_add(vec, seed, native.PURPOSE_PAIRWISE, 1), repeat)),
+            ("numpy RandomState.randint + add (Flower)", harness.best_wall_cpu(flower_style, repeat)),
+            ("numpy PCG64 integers + add", harness.best_wall_cpu(pcg64, repeat))]
     gb = words * 4 / 1e9
     print(f"{'':44s} {'GB/s wall':>10s} {'GB/s per CPU-s':>15s}")
     for name, (w, c) in rows:
@@ -149,24 +138,29 @@ def bench_compression(dim: int) -> None:
     for frac in (0.1, 0.01):
         k = int(dim * frac)
         t, st = TopK(dim, k), SharedTopK(dim, k)
-        w_t, _ = timed(lambda: t.compress(u), 3)
-        w_s, _ = timed(lambda: st.compress(u, seed, 1), 3)
+        w_t, _ = harness.best_wall_cpu(lambda: t.compress(u), 3)
+        w_s, _ = harness.best_wall_cpu(lambda: st.compress(u, seed, 1), 3)
         print(f"{f'top-k {frac:.0%} + error feedback':34s} {t.wire_bytes():10,d} "
               f"{4 * dim / t.wire_bytes():7.1f} {w_t * 1e3:12.1f}")
         print(f"{f'shared-seed {frac:.0%} (SecAgg-compatible)':34s} {st.wire_bytes():10,d} "
               f"{4 * dim / st.wire_bytes():7.1f} {w_s * 1e3:12.1f}")
 
 
-def bench_accountant() -> None:
+def _dp_accounting():
+    import logging
+
+    import dp_accounting
+    logging.getLogger("absl").setLevel(logging.ERROR)  # its per-order convergence warnings drown the table
+    from dp_accounting.rdp import RdpAccountant
+    return dp_accounting, RdpAccountant
+
+
+def bench_accountant(peers: harness.Peers) -> None:
     print("\n## Accountant: epsilon after T steps, and the inverse (seconds per call)")
-    try:
-        import dp_accounting
-        from dp_accounting.rdp import RdpAccountant
-    except ImportError:
-        dp_accounting = None
+    dp_accounting, RdpAccountant = peers["dp_accounting"] if "dp_accounting" in peers else (None, None)
     cases = [(0.01, 1.1, 1000, 1e-5), (0.1, 0.8, 100, 1e-5), (0.001, 4.0, 10000, 1e-7)]
     for q, sigma, steps, delta in cases:
-        w_ours, _ = timed(lambda: accountant.epsilon(q, sigma, steps, delta), 3)
+        w_ours, _ = harness.best_wall_cpu(lambda: accountant.epsilon(q, sigma, steps, delta), 3)
         eps = accountant.epsilon(q, sigma, steps, delta)
         line = f"q={q:<6} sigma={sigma:<4} T={steps:<6} eps={eps:.6f}  betanet {w_ours * 1e3:8.1f} ms"
         if dp_accounting is not None:
@@ -174,26 +168,27 @@ def bench_accountant() -> None:
                 a = RdpAccountant()
                 a.compose(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma)), steps)
                 return a.get_epsilon(delta)
-            w_g, _ = timed(google, 3)
+            w_g, _ = harness.best_wall_cpu(google, 3)
             line += f"   dp_accounting {w_g * 1e3:8.1f} ms  |diff| {abs(google() - eps):.1e}"
         print(line)
-    w, _ = timed(lambda: accountant.noise_multiplier_for(1.0, 0.01, 1000, 1e-5), 1)
+    w, _ = harness.best_wall_cpu(lambda: accountant.noise_multiplier_for(1.0, 0.01, 1000, 1e-5), 1)
     print(f"noise_multiplier_for(eps=1, q=0.01, T=1000, delta=1e-5) = "
           f"{accountant.noise_multiplier_for(1.0, 0.01, 1000, 1e-5):.6f} in {w:.2f} s")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    print(f"# fl_bench — betanet {betanet.__version__}, CPU features {betanet.cpu_features()}")
-    bench_masking(2_000_000 if args.quick else 16_000_000, 3 if args.quick else 5)
-    if args.quick:
-        bench_rounds(20, 100_000)
+    args = harness.parser(__doc__).parse_args()
+    harness.header("Federated learning (bench/fl_bench.py)", args.smoke)
+    peers = harness.Peers()
+    peers.load("dp_accounting", _dp_accounting)
+    peers.report()
+    bench_masking(2_000_000 if args.smoke else 16_000_000, 3 if args.smoke else 5)
+    if args.smoke:
+        bench_rounds(10, 20_000)
     else:
         bench_rounds(100, 1_000_000)
-    bench_compression(100_000 if args.quick else 1_000_000)
-    bench_accountant()
+    bench_compression(100_000 if args.smoke else 1_000_000)
+    bench_accountant(peers)
     return 0
 
 

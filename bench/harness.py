@@ -112,6 +112,19 @@ def best_of(fn: Callable[[], object], reps: int) -> float:
     return min(timed(fn) for _ in range(reps))
 
 
+def best_wall_cpu(fn: Callable[[], object], reps: int) -> tuple[float, float]:
+    """The shortest wall and the shortest CPU seconds (this process, all threads) of `reps`
+    calls of fn() after one warm-up call: CPU time is the fairer "per core" figure on a
+    shared machine."""
+    fn()
+    wall = cpu = float("inf")
+    for _ in range(reps):
+        with Stopwatch() as sw:
+            fn()
+        wall, cpu = min(wall, sw.wall), min(cpu, sw.wall * sw.cores)
+    return wall, cpu
+
+
 def best_batch(fn: Callable[[], object], seconds: float, *, calls: int | None = None,
                setup: Callable[[], object] | None = None) -> float:
     """Seconds per call of fn(): the best batch within a `seconds` budget, as timeit does,

@@ -11,17 +11,19 @@
 3. Relay policy: transmissions and energy per delivered broadcast, adaptive against
    flooding, at three densities.
 
-A self-contained timer (best of several rounds); no shared harness. Usage:
-bench/mesh_bench.py [--quick]
+Timers, interleaved rounds (the codec sides alternate; rates are the best round, ratios the
+median within-round ratio) and the optional peer through bench/harness.py. Usage:
+bench/mesh_bench.py [--smoke|--quick]
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
 import time
+
+import harness
 
 import betanet
 from betanet._native import mesh as m
@@ -60,32 +62,25 @@ int main(int argc, char **argv) {
 """
 
 
-def best_rate(fn, n: int, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        fn(n)
-        best = min(best, time.perf_counter() - t)
-    return n / best
+def c_api_loop(exe: str):
+    """fn(n): n encode + decode pairs in the compiled C loop (its own clock, so process
+    start-up is not counted); returns the seconds they took."""
+    def run(n: int) -> float:
+        return float(subprocess.run([exe, str(n)], check=True, capture_output=True, text=True).stdout.split()[0])
+    return run
 
 
-def c_api_rate(n: int, rounds: int) -> float | None:
-    with tempfile.TemporaryDirectory() as d:
-        src, exe = os.path.join(d, "loop.c"), os.path.join(d, "loop")
-        with open(src, "w") as f:
-            f.write(C_LOOP)
-        lib = betanet.get_library()
-        try:
-            subprocess.run(["cc", "-O2", "-I", betanet.get_include(), src, "-o", exe, lib,
-                            f"-Wl,-rpath,{os.path.dirname(lib)}"], check=True, capture_output=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            print(f"  (C loop not built: {exc})")
-            return None
-        best = float("inf")
-        for _ in range(rounds):
-            out = subprocess.run([exe, str(n)], check=True, capture_output=True, text=True).stdout.split()
-            best = min(best, float(out[0]))
-        return n / best
+def build_c_loop(d: str) -> str | None:
+    cc = harness.c_compiler()
+    if cc is None:
+        return None
+    src, exe = os.path.join(d, "loop.c"), os.path.join(d, "loop")
+    with open(src, "w") as f:
+        f.write(C_LOOP)
+    lib = betanet.get_library()
+    subprocess.run([cc, "-O2", "-I", betanet.get_include(), src, "-o", exe, lib,
+                    f"-Wl,-rpath,{os.path.dirname(lib)}"], check=True, capture_output=True)
+    return exe
 
 
 def native_loop(n: int) -> None:
@@ -94,47 +89,67 @@ def native_loop(n: int) -> None:
         dec(enc(1, 2, i & 7, TS, SENDER, PAYLOAD, signature=SIG))
 
 
-def bitchat_cli_loop(n: int) -> None:
+def _bitchat_cli():
     from bitchat_cli.protocol import BitchatPacket
+    return BitchatPacket
+
+
+def bitchat_cli_loop(n: int) -> None:
+    BitchatPacket = _bitchat_cli()
     for i in range(n):
         BitchatPacket.decode(BitchatPacket(type=2, sender_id=SENDER, timestamp=TS, payload=PAYLOAD,
                                            signature=SIG, ttl=i & 7).encode())
 
 
-def codec(quick: bool) -> None:
-    rounds = 3 if quick else 5
+def codec(smoke: bool) -> None:
+    rounds = 1 if smoke else 5
     print("codec: encode + decode, signed 64-byte message padded to 256 bytes (packets/s)")
-    c = c_api_rate(200_000 if quick else 2_000_000, rounds)
-    py = best_rate(native_loop, 20_000 if quick else 100_000, rounds)
-    try:
-        import bitchat_cli.protocol  # noqa: F401
-        peer = best_rate(bitchat_cli_loop, 5_000 if quick else 30_000, rounds)
-    except ImportError:
-        peer = None
-    rows = [("betanet C API (C loop)", c), ("betanet Python (_native)", py), ("bitchat-cli (pure Python)", peer)]
-    for name, rate in rows:
-        if rate is None:
+    peers = harness.Peers()
+    peers.load("bitchat-cli", _bitchat_cli)
+    with tempfile.TemporaryDirectory() as d:
+        exe = peers.load("C API loop (needs a C compiler)", lambda: build_c_loop(d))
+        peers.report()
+        # name: (fn(n) -> None, or the seconds by its own clock; n), None when missing
+        sides = {"betanet C API (C loop)": (c_api_loop(exe), 20_000 if smoke else 2_000_000) if exe else None,
+                 "betanet Python (_native)": (native_loop, 2_000 if smoke else 100_000),
+                 "bitchat-cli (pure Python)": (bitchat_cli_loop, 500 if smoke else 30_000)
+                 if "bitchat-cli" in peers else None}
+
+        def seconds_per_call(fn, n: int) -> float:
+            t = time.perf_counter()
+            own = fn(n)
+            return (own if own is not None else time.perf_counter() - t) / n
+
+        per_call = harness.interleaved({name: (lambda fn=side[0], n=side[1]: seconds_per_call(fn, n))
+                                        for name, side in sides.items() if side is not None}, rounds)
+    peer = per_call.get("bitchat-cli (pure Python)")
+    for name in sides:
+        if name not in per_call:
             print(f"  {name:28s} n/a")
-        else:
-            ratio = f"{rate / peer:8.1f}x bitchat-cli" if peer else ""
-            print(f"  {name:28s} {rate:14,.0f}  {ratio}")
+            continue
+        rate = 1 / min(per_call[name])
+        ratio = f"{harness.ratio(harness.median_ratio(peer, per_call[name])):>9} bitchat-cli" if peer else ""
+        print(f"  {name:28s} {rate:14,.0f}  {ratio}")
+    if peer and "betanet C API (C loop)" in per_call:
+        r = harness.median_ratio(peer, per_call["betanet C API (C loop)"])
+        print(f"target: C API >= 50x bitchat-cli: {'met' if r >= 50 else 'MISSED'}")
 
 
-def sim_speed(quick: bool) -> None:
+def sim_speed(smoke: bool) -> None:
     from betanet.mesh.sim import SimMesh
-    n = 300 if quick else 1000
+    n = 100 if smoke else 1000
     side = 100.0 * (n / 50) ** 0.5                  # the density of the 50-node test mesh
     t = time.perf_counter()
     mesh = SimMesh(n, area_m=side, seed=3)
     mesh.announce_all()
-    res = mesh.broadcast_round(3 if quick else 5, size=64)
+    res = mesh.broadcast_round(2 if smoke else 5, size=64)
     wall = time.perf_counter() - t
     print(f"simulation: {n} nodes, {mesh.scheduler.now:.1f} simulated s in {wall:.2f} wall s "
           f"= {mesh.scheduler.now / wall:.1f} simulated s per wall s "
           f"(delivery {res.delivery_ratio:.2%} of nodes within TTL 7)")
 
 
-def policy(quick: bool) -> None:
+def policy(smoke: bool) -> None:
     from betanet.mesh.sim import SimMesh
     print("relay policy: frames and energy per delivered broadcast (60 nodes, TTL 7, no loss)")
     print(f"  {'density':26s} {'policy':9s} {'delivery':>9s} {'frames/deliv':>13s} {'mJ/deliv':>9s}")
@@ -143,19 +158,17 @@ def policy(quick: bool) -> None:
         for pol in ("flood", "adaptive"):
             mesh = SimMesh(60, area_m=side, seed=4, policy=pol)
             mesh.announce_all()
-            s = mesh.broadcast_round(3 if quick else 10, size=64).summary()
+            s = mesh.broadcast_round(2 if smoke else 10, size=64).summary()
             print(f"  {label:26s} {pol:9s} {s['delivery_ratio']:9.2%} {s['tx_per_delivered']:13.3f} "
                   f"{s['energy_mj_per_delivered']:9.4f}")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    print(f"betanet {betanet.__version__}, cpu: {', '.join(betanet.cpu_features()) or 'scalar'}")
-    codec(args.quick)
-    sim_speed(args.quick)
-    policy(args.quick)
+    args = harness.parser(__doc__.splitlines()[0]).parse_args()
+    harness.header("BLE mesh (bench/mesh_bench.py)", args.smoke)
+    codec(args.smoke)
+    sim_speed(args.smoke)
+    policy(args.smoke)
     return 0
 
 

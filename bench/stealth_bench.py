@@ -5,18 +5,21 @@ over Python ssl TLS ("tcp"), and the server's ticket verification rate.
   2. single-stream upload throughput through htx-web vs HTX over asyncio TLS (target >= 0.7x);
   3. ticket verifications per second (distinct valid tickets, rate limit out of the way).
 
-Self-contained timer (time.perf_counter); loopback only.
-usage: python bench/stealth_bench.py [--quick]
+Loopback only. The two transports alternate in interleaved rounds (bench/harness.py): set-up
+and throughput are the best round, the ratio the median within-round ratio. htx-web needs
+curl_cffi (the `web` extra); without it the run says so and measures the rest.
+usage: python bench/stealth_bench.py [--smoke|--quick] [--impersonate TARGET]
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import harness
 
 from betanet.htx import connect, serve
 from betanet.htx.keys import generate_private_key, public_key
@@ -85,20 +88,35 @@ def _tickets(n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _curl_cffi():
+    import curl_cffi
+    return curl_cffi
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
+    ap = harness.parser(__doc__.splitlines()[0])
     ap.add_argument("--impersonate", default="chrome142")
     a = ap.parse_args()
-    n_setup, size, n_t = (5, 8 << 20, 500) if a.quick else (20, 64 << 20, 5000)
+    harness.header("Stealth htx-web (bench/stealth_bench.py)", a.smoke)
+    peers = harness.Peers()
+    peers.load("htx-web (curl_cffi)", _curl_cffi, "pip install '.[web]'")
+    peers.report()
+    n_setup, size, n_t, rounds = (3, 2 << 20, 300, 1) if a.smoke else (20, 64 << 20, 5000, 3)
+    transports = ["tcp"] + (["htx-web"] if "htx-web (curl_cffi)" in peers else [])
     with tempfile.TemporaryDirectory() as d:
-        res = {t: asyncio.run(_run(t, n_setup, size, Path(d), a.impersonate)) for t in ("tcp", "htx-web")}
+        per_round = harness.interleaved(
+            {t: (lambda t=t: asyncio.run(_run(t, n_setup, size, Path(d), a.impersonate))) for t in transports},
+            rounds)
+    res = {t: (min(s for s, _ in rs), max(m for _, m in rs)) for t, rs in per_round.items()}
     print(f"{'transport':10} {'set-up ms (median)':>20} {'upload MB/s':>12}")
     for t, (s, mbps) in res.items():
         print(f"{t:10} {s * 1e3:20.1f} {mbps:12.1f}")
-    ratio = res["htx-web"][1] / res["tcp"][1]
-    print(f"htx-web / tcp throughput: {ratio:.2f}x (target >= 0.7x)")
-    print(f"set-up htx-web / tcp: {res['htx-web'][0] / res['tcp'][0]:.2f}x")
+    if "htx-web" in res:
+        web, tcp = per_round["htx-web"], per_round["tcp"]
+        ratio = harness.median_ratio([m for _, m in web], [m for _, m in tcp])
+        print(f"htx-web / tcp throughput: {harness.ratio(ratio, 2)} (target >= 0.7x: "
+              f"{'met' if ratio >= 0.7 else 'MISSED'})")
+        print(f"set-up htx-web / tcp: {harness.ratio(harness.median_ratio([s for s, _ in web], [s for s, _ in tcp]), 2)}")
     print(f"ticket verifications/s: {_tickets(n_t):,.0f}")
 
 
