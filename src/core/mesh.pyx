@@ -479,6 +479,7 @@ cdef public int betanet_mesh_packet_id(const uint8_t *buf, const betanet_mesh_vi
 cdef public int betanet_mesh_fragment_parse(const uint8_t *payload, size_t length, int is_parity,
                                             betanet_mesh_fragment_t *frag) noexcept nogil:
     cdef size_t hdr
+    cdef uint64_t chunk
     if payload == NULL or frag == NULL:
         return BETANET_E_INVALID
     memset(frag, 0, sizeof(betanet_mesh_fragment_t))
@@ -495,10 +496,14 @@ cdef public int betanet_mesh_fragment_parse(const uint8_t *payload, size_t lengt
         if (frag.total == 0 or frag.parity == 0 or frag.index >= frag.parity
                 or <unsigned int>frag.total + frag.parity > 255):
             return BETANET_E_MALFORMED
-        # The slices cover the original: (k-1)*chunk < len <= k*chunk.
+        # The slices cover the original: (k-1)*chunk < len <= k*chunk. A chunk is clamped to
+        # 2^32 (> any original_len) so k * chunk cannot wrap and the comparisons still hold.
+        chunk = length - hdr
+        if chunk > 0x100000000ULL:
+            chunk = 0x100000000ULL
         if (frag.original_len == 0
-                or <uint64_t>frag.original_len > <uint64_t>frag.total * (length - hdr)
-                or <uint64_t>frag.original_len <= <uint64_t>(frag.total - 1) * (length - hdr)):
+                or frag.original_len > frag.total * chunk
+                or frag.original_len <= <uint64_t>(frag.total - 1) * chunk):
             return BETANET_E_MALFORMED
     else:
         frag.index = <uint16_t>get16(payload + 8)
@@ -530,8 +535,8 @@ cdef public int betanet_mesh_fragment_payload(const uint8_t *enc, size_t enc_len
     n = enc_len - off
     if n > chunk:
         n = chunk
-    if cap < BETANET_MESH_FRAGMENT_HEADER_BYTES + n:
-        return BETANET_E_BUFFER_TOO_SMALL
+    if cap < BETANET_MESH_FRAGMENT_HEADER_BYTES or cap - BETANET_MESH_FRAGMENT_HEADER_BYTES < n:
+        return BETANET_E_BUFFER_TOO_SMALL     # (13 + n would wrap for a hostile enc_len)
     memcpy(out, id, 8)
     put16(out + 8, index)
     put16(out + 10, <uint32_t>total)
@@ -871,7 +876,7 @@ cdef public int betanet_mesh_reasm_add(betanet_mesh_reasm_t *handle, const uint8
             asm_drop(r, a)
             return BETANET_E_PROTOCOL
         return asm_finish(r, a, out, cap, out_len)
-    if a.bytes + f.data_len > r.max_bytes:
+    if f.data_len > r.max_bytes - a.bytes:        # a.bytes <= max_bytes; the sum could wrap
         r.stats.oversized += 1
         asm_drop(r, a)
         return BETANET_E_LIMIT
