@@ -3,27 +3,28 @@
 One run, side by side, with ratios:
   1. full Noise_XK_25519_ChaChaPoly_SHA256 handshakes (both sides in this process, three
      messages, split) per second: the core through cffi ABI mode, the core through
-     betanet._native.noise (the path betanet.htx takes), and noiseprotocol (its default
-     `cryptography` backend). Target: the core faster than noiseprotocol.
+     betanet._native.noise (the path betanet.htx takes), and the peer noiseprotocol (its
+     default `cryptography` backend; optional: named as missing when not installed).
+     Target: the core faster than noiseprotocol.
   2. the core's cost per side against the four X25519 operations a side of XK needs
      (one fixed-base for its ephemeral key, three variable-base DHs: es, ee, se), timed as
      libsodium's crypto_scalarmult_base + 3 x crypto_scalarmult through the same cffi
      path. Target: <= 1.3x. (The core also derives its static public key, one more
      fixed-base operation, at set-up.)
+Every side runs once per round, the sides alternating within each round; times are the best
+round, ratios the median over rounds of the within-round ratio.
 
-usage: python bench/noise_bench.py [--quick]
+usage: python bench/noise_bench.py [--smoke]
 """
 from __future__ import annotations
 
-import argparse
-import ctypes.util
-import time
+import sys
 
 import cffi
-from noise.connection import Keypair, NoiseConnection
 
 import betanet
 import betanet.htx as htx
+import harness
 from betanet._native import noise as native
 
 CDEF = """
@@ -43,28 +44,25 @@ PROLOGUE = native.HTX_PROLOGUE
 NAME = b"Noise_XK_25519_ChaChaPoly_SHA256"
 
 
-def best_interleaved(fns, rounds: int) -> list[float]:
-    """Best time of each callable over rounds that alternate them (noise hits all alike)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            t = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t)
-    return best
+def _noiseprotocol():
+    from noise.connection import Keypair, NoiseConnection
+    return Keypair, NoiseConnection
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="tiny run (the test suite uses it)")
-    args = ap.parse_args()
-    n = 20 if args.quick else 400
-    rounds = 2 if args.quick else 7
+def main() -> int:
+    args = harness.parser(__doc__.splitlines()[0]).parse_args()
+    n = 20 if args.smoke else 400          # handshakes per round
+    rounds = 2 if args.smoke else 7
+    harness.header("Noise XK handshake (bench/noise_bench.py)", args.smoke)
+    peers = harness.Peers()
+    peers.load("noiseprotocol", _noiseprotocol)
+    peers.report()
+    print()
 
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
     lib = ffi.dlopen(betanet.get_library())
-    sodium = ffi.dlopen(ctypes.util.find_library("sodium") or "libsodium.so.23")
+    sodium = ffi.dlopen(harness.libsodium_path())
 
     ipriv, rpriv = htx.generate_private_key(), htx.generate_private_key()
     rpub = htx.public_key(rpriv)
@@ -97,13 +95,14 @@ def main() -> None:
             i.split(), r.split()
 
     def noiseprotocol():
+        keypair, connection = peers["noiseprotocol"]
         for _ in range(n):
-            i, r = NoiseConnection.from_name(NAME), NoiseConnection.from_name(NAME)
+            i, r = connection.from_name(NAME), connection.from_name(NAME)
             i.set_as_initiator()
             r.set_as_responder()
-            i.set_keypair_from_private_bytes(Keypair.STATIC, ipriv)
-            i.set_keypair_from_public_bytes(Keypair.REMOTE_STATIC, rpub)
-            r.set_keypair_from_private_bytes(Keypair.STATIC, rpriv)
+            i.set_keypair_from_private_bytes(keypair.STATIC, ipriv)
+            i.set_keypair_from_public_bytes(keypair.REMOTE_STATIC, rpub)
+            r.set_keypair_from_private_bytes(keypair.STATIC, rpriv)
             for c in (i, r):
                 c.set_prologue(PROLOGUE)
                 c.start_handshake()
@@ -121,18 +120,30 @@ def main() -> None:
             sodium.crypto_scalarmult(q, c_r, point)
             sodium.crypto_scalarmult(q, c_i, point)
 
-    t_cffi, t_native, t_noise, t_four = best_interleaved([core_cffi, core_native, noiseprotocol, four_x25519],
-                                                         rounds)
-    per = lambda t: t / n * 1e6      # noqa: E731  (µs per handshake / per side)
-    print(f"noise xk full handshake (both sides), {n} per round, best of {rounds}:")
-    print(f"  core via cffi            {per(t_cffi):8.1f} us  {n / t_cffi:8.0f} handshakes/s")
-    print(f"  core via _native.noise   {per(t_native):8.1f} us  {n / t_native:8.0f} handshakes/s")
-    print(f"  noiseprotocol            {per(t_noise):8.1f} us  {n / t_noise:8.0f} handshakes/s")
-    print(f"noise xk core / noiseprotocol speed: {t_noise / t_cffi:.2f}x (cffi), "
-          f"{t_noise / t_native:.2f}x (_native)  (target > 1)")
-    print(f"  4 x X25519 (libsodium)   {per(t_four):8.1f} us per side")
-    print(f"noise xk core per side / its 4 x X25519: {t_cffi / 2 / t_four:.2f}x  (target <= 1.3)")
+    sides = {"cffi": core_cffi, "native": core_native, "four": four_x25519}
+    if "noiseprotocol" in peers:
+        sides["noiseprotocol"] = noiseprotocol
+    t = harness.interleaved(sides, rounds, harness.timed)
+    best = {k: min(v) for k, v in t.items()}
+    per = lambda s: best[s] / n * 1e6      # noqa: E731  (µs per handshake / per side)
+    print(f"noise xk full handshake (both sides), {n} per round, best of {rounds} interleaved rounds:")
+    print(f"  core via cffi            {per('cffi'):8.1f} us  {n / best['cffi']:8.0f} handshakes/s")
+    print(f"  core via _native.noise   {per('native'):8.1f} us  {n / best['native']:8.0f} handshakes/s")
+    if "noiseprotocol" in peers:
+        fast_cffi = harness.median_ratio(t["noiseprotocol"], t["cffi"])
+        fast_native = harness.median_ratio(t["noiseprotocol"], t["native"])
+        print(f"  noiseprotocol            {per('noiseprotocol'):8.1f} us  "
+              f"{n / best['noiseprotocol']:8.0f} handshakes/s")
+        print(f"noise xk core / noiseprotocol speed: {fast_cffi:.2f}x (cffi), {fast_native:.2f}x (_native)  "
+              f"(target > 1: {'met' if min(fast_cffi, fast_native) > 1 else 'MISSED'})")
+    else:
+        print("noise xk core / noiseprotocol speed: n/a (peer missing)")
+    per_side = harness.median_ratio([c / 2 for c in t["cffi"]], t["four"])
+    print(f"  4 x X25519 (libsodium)   {per('four'):8.1f} us per side")
+    print(f"noise xk core per side / its 4 x X25519: {per_side:.2f}x  "
+          f"(target <= 1.3: {'met' if per_side <= 1.3 else 'MISSED'})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
