@@ -28,7 +28,7 @@
 
 static uint8_t inbuf[65536];            /* received, not yet parsed: inbuf[in_off..in_len) */
 static size_t in_off, in_len;
-static uint8_t sealed[BETANET_HTX_SEAL_BYTES(BETANET_HTX_DEFAULT_MAX_FRAME)];
+static uint8_t sealed[BETANET_HTX_SEAL_BYTES(BETANET_HTX_DEFAULT_MAX_FRAME_BYTES)];
 static uint8_t plain[BETANET_HTX_DEFAULT_MAX_FRAME_BYTES];
 
 static uint64_t now_ms(void) {
