@@ -94,3 +94,42 @@ def test_each_module_imports_alone(module):
     proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_failing_frame_handler_ends_only_its_link_and_is_logged(caplog):
+    # A bug in the handler must not become an unhandled task exception or a dead listener.
+    import asyncio
+    import logging
+
+    from betanet.mix import Descriptor, TcpTransport
+
+    async def main():
+        got: list[bytes] = []
+
+        def handler(kind: int, data: bytes, link) -> None:
+            if data == b"boom":
+                raise RuntimeError("handler bug")
+            got.append(data)
+
+        sink = TcpTransport()
+        address = await sink.start(handler)
+        peer = Descriptor(b"\x01" * 32, address, b"\x02" * 32, 1)
+        first = TcpTransport()
+        await first.send_to(peer, 1, b"boom")
+        for _ in range(100):
+            if "frame handler raised" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+        second = TcpTransport()
+        await second.send_to(peer, 1, b"after")
+        for _ in range(200):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        for t in (first, second, sink):
+            await t.close()
+        return got
+
+    with caplog.at_level(logging.ERROR, logger="betanet.mix.transport"):
+        assert asyncio.run(main()) == [b"after"]
+    assert "frame handler raised" in caplog.text

@@ -102,7 +102,8 @@ class LinkTable:
 
 async def read_frames(reader, max_frame: int, on_frame: FrameHandler, link: _Accepted) -> str:
     """Read frames from anything with ``readexactly`` until it ends; returns why it ended
-    ("eof" or "bad-frame"). Raises what the reader raises on a broken link."""
+    ("eof", "bad-frame", or "handler-error" when ``on_frame`` raised, which is logged with its
+    traceback). Raises what the reader raises on a broken link."""
     while True:
         try:
             head = await reader.readexactly(4)
@@ -121,7 +122,12 @@ async def read_frames(reader, max_frame: int, on_frame: FrameHandler, link: _Acc
             link.busy -= 1
         link.frames += 1
         link.last = time.monotonic()
-        on_frame(data[0], data[1:], link.link_id)
+        try:
+            on_frame(data[0], data[1:], link.link_id)
+        except Exception:
+            # Our bug, not the peer's doing: say so loudly and end this link only.
+            log.exception("closing link: the frame handler raised")
+            return "handler-error"
 
 
 class PacketTransport(abc.ABC):
