@@ -29,6 +29,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from betanet.errors import InvalidArgumentError, NotFoundError
+
 MTU_BYTES = 512
 CONN_INTERVAL_S = 0.030
 THROUGHPUT_BPS = 125_000
@@ -170,18 +172,75 @@ class SimMedium:
     def set_blocked(self, a: bytes, b: bytes, blocked: bool) -> None:
         """Cut or restore the link a-b (a partition), telling both ends."""
         key = frozenset((a, b))
-        ra, rb = self.radios[a], self.radios[b]
-        was = self.in_range(ra, rb)
-        (self.blocked.add if blocked else self.blocked.discard)(key)
-        now = self.in_range(ra, rb)
-        if was != now:
-            for x, y in ((ra, rb), (rb, ra)):
-                if x.on_neighbour:
-                    x.on_neighbour(y.peer_id, now)
+        self._radio(a), self._radio(b)
+        self._relinked((a, b), lambda: (self.blocked.add if blocked else self.blocked.discard)(key))
+
+    def join(self, peer_id: bytes, x: float, y: float) -> SimRadio:
+        """Add a radio while the medium runs: the radios in range hear it come up (and it
+        hears them once its callbacks are set; `neighbours()` lists them meanwhile)."""
+        if peer_id in self.radios:
+            raise InvalidArgumentError(f"peer {peer_id.hex()} is already on the medium")
+        return self._relinked((peer_id,), lambda: self.add(peer_id, x, y))
+
+    def leave(self, peer_id: bytes) -> None:
+        """Remove a radio: its neighbours, and the radio itself, see the links go down."""
+        self._radio(peer_id)._account()
+        self._relinked((peer_id,), lambda: self.radios.pop(peer_id))
+
+    def move(self, peer_id: bytes, x: float, y: float) -> None:
+        r = self._radio(peer_id)
+
+        def place() -> None:
+            r.x, r.y = x, y
+        self._relinked((peer_id,), place)
+
+    def set_loss(self, loss: float, a: bytes | None = None, b: bytes | None = None) -> None:
+        """Loss for every link (no a, b) or for the link a-b; ends of changed links are told
+        again that the link is up, so they pick up its new quality."""
+        if not 0.0 <= loss <= 1.0:
+            raise InvalidArgumentError(f"loss must be in [0, 1], not {loss}")
+        if a is None or b is None:
+            self.loss = loss
+            self.link_loss.clear()
+            pairs = [(r, n) for r in self.radios.values() for n in self.neighbours_of(r)]
+        else:
+            ra, rb = self._radio(a), self._radio(b)
+            self.link_loss[frozenset((a, b))] = loss
+            pairs = [(ra, rb), (rb, ra)] if self.in_range(ra, rb) else []
+        for x, y in pairs:
+            if x.on_neighbour:
+                x.on_neighbour(y.peer_id, True)
+
+    def _radio(self, peer_id: bytes) -> SimRadio:
+        r = self.radios.get(peer_id)
+        if r is None:
+            raise NotFoundError(f"no radio {bytes(peer_id).hex()} on the medium")
+        return r
+
+    def _links(self, ids: tuple[bytes, ...]) -> set[frozenset[bytes]]:
+        return {frozenset((i, n.peer_id)) for i in ids if i in self.radios
+                for n in self.neighbours_of(self.radios[i])}
+
+    def _relinked(self, ids: tuple[bytes, ...], change: Callable[[], object]):
+        """Run `change` (which moves only the radios `ids`) and tell both ends of every
+        link it made or broke."""
+        by_id = dict(self.radios)
+        before = self._links(ids)
+        out = change()
+        after = self._links(ids)
+        by_id.update(self.radios)
+        for links, up in ((before - after, False), (after - before, True)):
+            for link in links:
+                a, b = tuple(link)
+                for x, y in ((a, b), (b, a)):
+                    r = by_id[x]
+                    if r.on_neighbour:
+                        r.on_neighbour(y, up)
+        return out
 
     def transmit(self, sender: SimRadio, frame: bytes) -> None:
         if len(frame) > MTU_BYTES:
-            raise ValueError(f"frame of {len(frame)} bytes exceeds the {MTU_BYTES}-byte MTU")
+            raise InvalidArgumentError(f"frame of {len(frame)} bytes exceeds the {MTU_BYTES}-byte MTU")
         if sender.asleep:
             return
         airtime = len(frame) * 8 / self.throughput_bps

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -48,6 +48,7 @@ from betanet.mesh.packet import (ANNOUNCE, BROADCAST, FEC_PARITY, FRAGMENT, MESS
 
 MTU = _m.MTU_BYTES
 MAX_NEIGHBOURS_TLV = 31        # 255 // 8: a full list may be truncated, so it proves nothing
+EARLY_NOISE_FRAMES = 16       # per peer, held while its handshake completes
 DENSE_COPIES = 3               # counter threshold where neighbour lists are truncated
 
 
@@ -171,6 +172,7 @@ class MeshRouter:
         self.store_frames, self.store_ms = store_frames, store_ms
         self._recent: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
         self._private_queue: dict[bytes, list[bytes]] = {}
+        self._early: dict[bytes, deque[bytes]] = {}     # peer -> transport frames before its session
 
     # ---- links -------------------------------------------------------------------------
     def link_up(self, link: bytes, loss: float = 0.0, now_ms: int | None = None) -> None:
@@ -250,26 +252,44 @@ class MeshRouter:
                 reply = s.receive_handshake(p.payload)
             except BetanetError:
                 self.sessions.pop(p.sender, None)
+                self._early.pop(p.sender, None)
                 return self._reject("noise_handshake", link)
             if reply is not None:
                 self._send_noise(p.sender, NOISE_HANDSHAKE, reply, now_ms)
             if s.established:
                 if derive_peer_id(s.remote_static) != p.sender:
                     self.sessions.pop(p.sender, None)
+                    self._early.pop(p.sender, None)
                     return self._reject("noise_identity", link)
                 for body in self._private_queue.pop(p.sender, []):
                     self._send_noise(p.sender, NOISE_ENCRYPTED, s.encrypt(body), now_ms)
+                events: list = []
+                for payload in self._early.pop(p.sender, ()):
+                    events += self._decrypt(s, p.sender, payload, link)
+                return events
             return []
-        if s is None or not s.established:
+        if s is None:
             return self._reject("noise_no_session", link)
+        if not s.established:
+            # Frames take different paths through a mesh: the first message of a session
+            # can overtake the handshake's last one. Keep a few until the session is up.
+            early = self._early.setdefault(p.sender, deque(maxlen=EARLY_NOISE_FRAMES))
+            if len(early) == early.maxlen:
+                self._inc("rejected_noise_early_overflow")
+            early.append(p.payload)
+            self._inc("noise_early")
+            return []
+        return self._decrypt(s, p.sender, p.payload, link)
+
+    def _decrypt(self, s: NoiseSession, sender: bytes, payload: bytes, link: bytes) -> list:
         try:
-            mid, content = parse_private_message(s.decrypt(p.payload))
+            mid, content = parse_private_message(s.decrypt(payload))
         except ReplayError:
             return self._reject("replay", link)
         except BetanetError:
             return self._reject("noise_auth", link)
         self._inc("private_delivered")
-        return [PrivateMessage(p.sender, mid, content)]
+        return [PrivateMessage(sender, mid, content)]
 
     def _originate(self, p: Packet) -> bytes:
         frame = p.encode()
