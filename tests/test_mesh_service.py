@@ -14,6 +14,7 @@ import pytest
 
 from betanet.errors import InvalidArgumentError, NotFoundError, StateError
 from betanet.mesh.air import AirControl, AirRadio, AirServer, local_medium
+from betanet.mesh.packet import MESSAGE, Packet
 from betanet.mesh.radio import MTU_BYTES
 from betanet.mesh.router import Delivered, Identity, MeshRouter, PeerAnnounced, PrivateMessage
 from betanet.mesh.service import MeshService, NeighbourChanged
@@ -272,8 +273,9 @@ def test_air_refuses_bad_clients_and_keeps_serving():
             rb = await AirRadio.connect(path, ib.peer_id, 5, 0)
             got = asyncio.get_running_loop().create_future()
             rb.on_frame = lambda frame, src: got.done() or got.set_result((frame, src))
-            ra.send(b"still serving")
-            assert await asyncio.wait_for(got, WAIT) == (b"still serving", ia.peer_id)
+            frame = Packet(type=MESSAGE, sender=ia.peer_id, payload=b"still serving", timestamp=1).encode()
+            ra.send(frame)
+            assert await asyncio.wait_for(got, WAIT) == (frame, ia.peer_id)
             await ra.close()
             await rb.close()
         with pytest.raises(StateError):

@@ -13,17 +13,19 @@ asyncio loop clock (`LoopClock`) instead of the discrete-event one. Two ways in:
   sleep and reads energy — what tests use to break BLE links.
 
 Wire format on the socket, both ways: type (1 byte) || length (u32 big-endian) || body.
-  radio -> air   0x01 HELLO  JSON {"peer": hex, "x": m, "y": m}
-                 0x02 SEND   the frame (<= 512 bytes)
+  radio -> air   0x01 HELLO  JSON {"peer": hex, "x": m, "y": m, "mtu"?: ATT_MTU offered}
+                 0x02 SEND   one GATT write (<= 512 bytes)
                  0x03 CTRL   JSON {"id": n, "op": ..., ...}     (any connection)
   air -> radio   0x81 WELCOME JSON {"mtu", "range_m", "loss", "conn_interval_s", "throughput_bps"}
                  0x82 RECV   sender peer id (8) || frame
-                 0x83 LINK   JSON {"peer": hex, "up": bool, "quality": p}
+                 0x83 LINK   JSON {"peer": hex, "up": bool, "quality": p, "mtu": ATT_MTU}
                  0x84 ENERGY JSON (radio.Energy's fields), at most every ENERGY_PUSH_S
                  0x85 REPLY  JSON {"id": n, "ok": bool, "error"?: str, ...}
 Control ops: move {peer, x, y}; block / unblock {a, b}; loss {loss, a?, b?}; sleep {peer,
 asleep}; energy {peer}; neighbours {peer}. When the server goes away every AirRadio reports
-each neighbour down.
+each neighbour down. Each link's ATT_MTU is the smaller of its ends' offers; an AirRadio
+cuts and joins frames with gatt.py exactly as a BLE radio does, so a small MTU is tested
+here without an adapter.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from dataclasses import asdict
 from typing import Any, Callable
 
 from betanet.errors import BetanetError, InvalidArgumentError, NotFoundError, ProtocolError, StateError
+from betanet.mesh.gatt import ATT_MTU_REQUEST, MIN_WRITE_LIMIT, WriteAssembler, negotiate_mtu, plan_writes, write_limit
 from betanet.mesh.radio import CONN_INTERVAL_S, MTU_BYTES, THROUGHPUT_BPS, Energy, SimMedium
 
 __all__ = ["LoopClock", "local_medium", "AirServer", "AirRadio", "AirControl", "main"]
@@ -152,6 +155,7 @@ class AirServer:
         self.medium: SimMedium | None = None
         self._server: asyncio.AbstractServer | None = None
         self._clients: dict[bytes, _Client] = {}
+        self._mtu: dict[bytes, int] = {}
         self._conns: set[_Client] = set()
         self._tasks: set[asyncio.Task] = set()
 
@@ -218,6 +222,7 @@ class AirServer:
             if c.peer is not None and self._clients.get(c.peer) is c:
                 del self._clients[c.peer]
                 self.medium.leave(c.peer)
+                self._mtu.pop(c.peer, None)
             writer.close()
             if task is not None:
                 self._tasks.discard(task)
@@ -226,6 +231,9 @@ class AirServer:
         if c.peer is not None:
             raise ProtocolError("second HELLO on one connection")
         peer, x, y = _peer(msg.get("peer")), _num(msg, "x"), _num(msg, "y")
+        mtu = msg.get("mtu", ATT_MTU_REQUEST)
+        if isinstance(mtu, bool) or not isinstance(mtu, int) or write_limit(mtu) < MIN_WRITE_LIMIT:
+            raise InvalidArgumentError(f"ATT_MTU {mtu!r} is too small for BitChat (or not an integer)")
         if peer in self._clients:
             raise ProtocolError(f"peer {peer.hex()} is already on the air")
         m = self.medium
@@ -234,10 +242,12 @@ class AirServer:
                                         throughput_bps=m.throughput_bps)).encode())
         c.peer = peer
         self._clients[peer] = c
+        self._mtu[peer] = mtu
         radio = m.join(peer, x, y)
         radio.on_frame = lambda frame, src, c=c: self._deliver(c, frame, src)
         radio.on_neighbour = lambda other, up, c=c, r=radio: c.push(LINK, json.dumps(
-            dict(peer=other.hex(), up=up, quality=r.link_quality(other) if up else 0.0)).encode())
+            dict(peer=other.hex(), up=up, quality=r.link_quality(other) if up else 0.0,
+                 mtu=negotiate_mtu(mtu, self._mtu.get(other, mtu)))).encode())
         for other in radio.neighbours():
             radio.on_neighbour(other, True)
 
@@ -364,25 +374,35 @@ class _Conn:
 
 
 class AirRadio:
-    """A `Radio` on an air server (create with `await AirRadio.connect(...)`)."""
+    """A `Radio` on an air server (create with `await AirRadio.connect(...)`).
 
-    def __init__(self, peer_id: bytes) -> None:
+    Frames go through gatt.py as on a real BLE link: each link's ATT_MTU is negotiated
+    (the smaller offer), a frame larger than the smallest link's write limit is cut into
+    BitChat fragments, and what arrives is joined per neighbour by a `WriteAssembler`."""
+
+    def __init__(self, peer_id: bytes, att_mtu: int = ATT_MTU_REQUEST) -> None:
         if len(peer_id) != PEER_ID_BYTES:
             raise InvalidArgumentError(f"peer id must be {PEER_ID_BYTES} bytes")
+        if write_limit(att_mtu) < MIN_WRITE_LIMIT:
+            raise InvalidArgumentError(f"ATT_MTU {att_mtu} is too small for BitChat "
+                                       f"(writes of at least {MIN_WRITE_LIMIT} bytes are needed)")
         self.peer_id = bytes(peer_id)
+        self.att_mtu = att_mtu
         self.energy = Energy()
         self.on_frame: Callable[[bytes, bytes], None] | None = None
         self.on_neighbour: Callable[[bytes, bool], None] | None = None
-        self.mtu = MTU_BYTES
+        self.mtu = MTU_BYTES                       # largest frame accepted from the router
         self.config: dict[str, Any] = {}
         self._links: dict[bytes, float] = {}
+        self._link_mtu: dict[bytes, int] = {}
+        self._assemblers: dict[bytes, WriteAssembler] = {}
         self._conn: _Conn | None = None
         self._gone = asyncio.Event()
 
     @classmethod
     async def connect(cls, path: str, peer_id: bytes, x: float = 0.0, y: float = 0.0,
-                      *, timeout: float = 10.0) -> "AirRadio":
-        self = cls(peer_id)
+                      *, att_mtu: int = ATT_MTU_REQUEST, timeout: float = 10.0) -> "AirRadio":
+        self = cls(peer_id, att_mtu)
         welcome: asyncio.Future = asyncio.get_running_loop().create_future()
 
         def first(kind: int, body: bytes) -> None:
@@ -394,33 +414,47 @@ class AirRadio:
         self._conn = await _Conn.open(path, first)
         self._conn.on_close = lambda: (self._lost(), welcome.done() or welcome.set_exception(
             StateError(f"the air server refused peer {self.peer_id.hex()}")))
-        self._conn.write(HELLO, json.dumps(dict(peer=self.peer_id.hex(), x=float(x), y=float(y))).encode())
+        self._conn.write(HELLO, json.dumps(dict(peer=self.peer_id.hex(), x=float(x), y=float(y),
+                                                mtu=att_mtu)).encode())
         try:
             self.config = await asyncio.wait_for(welcome, timeout)
         except asyncio.TimeoutError:
             await self._conn.close()
             raise StateError(f"the air server at {path} did not answer") from None
-        self.mtu = int(self.config.get("mtu", MTU_BYTES))
         return self
 
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed
 
+    def write_limit(self) -> int:
+        """Bytes one write carries to every current neighbour (the smallest link's)."""
+        return write_limit(min(self._link_mtu.values(), default=self.att_mtu))
+
     def send(self, frame: bytes) -> None:
         if len(frame) > self.mtu:
             raise InvalidArgumentError(f"frame of {len(frame)} bytes exceeds the {self.mtu}-byte MTU")
         if not self.connected:
             raise StateError("the air connection is closed")
-        self._conn.write(SEND, bytes(frame))
-        self.energy.frames_sent += 1
-        self.energy.bytes_sent += len(frame)
+        for w in plan_writes(frame, self.write_limit()):
+            self._conn.write(SEND, w)
+            self.energy.frames_sent += 1
+            self.energy.bytes_sent += len(w)
 
     def neighbours(self) -> list[bytes]:
         return list(self._links)
 
     def link_quality(self, peer: bytes) -> float:
         return self._links.get(peer, 0.0)
+
+    def link_mtu(self, peer: bytes) -> int | None:
+        """The negotiated ATT_MTU of the link to `peer` (None when it is down)."""
+        return self._link_mtu.get(peer)
+
+    @property
+    def dropped_bytes(self) -> int:
+        """Bytes of split frames that never completed (all links)."""
+        return sum(a.dropped_bytes for a in self._assemblers.values())
 
     async def move(self, x: float, y: float) -> None:
         await self._control().request("move", peer=self.peer_id.hex(), x=float(x), y=float(y))
@@ -443,24 +477,33 @@ class AirRadio:
     def _set_energy(self, e: dict) -> None:
         sent = self.energy.frames_sent, self.energy.bytes_sent
         self.energy = Energy(**{k: e[k] for k in asdict(Energy()) if k in e})
-        # the air counts what reached it; frames still in flight are counted here already
-        self.energy.frames_sent, self.energy.bytes_sent = max(sent[0], self.energy.frames_sent), \
-            max(sent[1], self.energy.bytes_sent)
+        # the air counts what reached it; writes still in flight are counted here already
+        self.energy.frames_sent = max(sent[0], self.energy.frames_sent)
+        self.energy.bytes_sent = max(sent[1], self.energy.bytes_sent)
 
     def _on_message(self, kind: int, body: bytes) -> None:
         if kind == RECV:
-            if len(body) < PEER_ID_BYTES:
+            if len(body) <= PEER_ID_BYTES:
                 log.warning("air: short RECV ignored")
                 return
-            if self.on_frame:
-                self.on_frame(body[PEER_ID_BYTES:], body[:PEER_ID_BYTES])
+            src = body[:PEER_ID_BYTES]
+            asm = self._assemblers.get(src)
+            if asm is None:
+                asm = self._assemblers[src] = WriteAssembler()
+            for frame in asm.feed(body[PEER_ID_BYTES:]):
+                if self.on_frame:
+                    self.on_frame(frame, src)
         elif kind == LINK:
             msg = _json(body)
             peer = _peer(msg.get("peer"))
             if msg.get("up"):
                 self._links[peer] = float(msg.get("quality", 1.0))
-            elif self._links.pop(peer, None) is None:
-                return
+                self._link_mtu[peer] = int(msg.get("mtu", self.att_mtu))
+            else:
+                self._link_mtu.pop(peer, None)
+                self._assemblers.pop(peer, None)
+                if self._links.pop(peer, None) is None:
+                    return
             if self.on_neighbour:
                 self.on_neighbour(peer, bool(msg.get("up")))
         elif kind == ENERGY:
@@ -473,6 +516,8 @@ class AirRadio:
     def _lost(self) -> None:
         self._gone.set()
         links, self._links = list(self._links), {}
+        self._link_mtu.clear()
+        self._assemblers.clear()
         for peer in links:
             if self.on_neighbour:
                 self.on_neighbour(peer, False)

@@ -48,6 +48,7 @@ from betanet.mesh.packet import (ANNOUNCE, BROADCAST, FEC_PARITY, FRAGMENT, MESS
 
 MTU = _m.MTU_BYTES
 MAX_NEIGHBOURS_TLV = 31        # 255 // 8: a full list may be truncated, so it proves nothing
+MAX_NESTING = 2               # fragments of fragments (a small-MTU link cut them again)
 EARLY_NOISE_FRAMES = 16       # per peer, held while its handshake completes
 DENSE_COPIES = 3               # counter threshold where neighbour lists are truncated
 
@@ -407,18 +408,27 @@ class MeshRouter:
             self.friends.store(frame, p.sender)
         if p.type in (FRAGMENT, FEC_PARITY):
             self._maybe_relay(p, frame, pid, link, now_ms)
-            try:
-                whole = self._reasm.add(p.sender, p.payload, now_ms, is_parity=p.type == FEC_PARITY)
-            except BetanetError:
-                return events + self._reject("fragment", link)
-            if whole is None:
-                return events
-            try:
-                inner = Packet.decode(whole)
-            except BetanetError:
-                return self._reject("malformed", link)
-            if inner.sender != p.sender:
-                return self._reject("fragment", link)
+            inner = p
+            # A link with a small MTU cuts fragments again (gatt.py): reassemble up to
+            # MAX_NESTING times, as BitChat re-enters its pipeline with each whole packet.
+            for _ in range(MAX_NESTING):
+                try:
+                    whole = self._reasm.add(inner.sender, inner.payload, now_ms,
+                                            is_parity=inner.type == FEC_PARITY)
+                except BetanetError:
+                    return events + self._reject("fragment", link)
+                if whole is None:
+                    return events
+                try:
+                    outer, inner = inner, Packet.decode(whole)
+                except BetanetError:
+                    return self._reject("malformed", link)
+                if inner.sender != outer.sender:
+                    return self._reject("fragment", link)
+                if inner.type not in (FRAGMENT, FEC_PARITY):
+                    break
+            else:
+                return self._reject("fragment_nesting", link)
             # the inner packet is never relayed (its fragments were); keep the hop count
             inner = replace(inner, ttl=p.ttl)
             verified = self._check_signature(inner, link)
