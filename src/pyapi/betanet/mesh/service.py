@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from betanet.errors import InvalidArgumentError, StateError
@@ -196,16 +196,17 @@ class MeshService:
         finally:
             self._subscribers.remove(q)
 
-    async def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> object:
-        """The first event from now on that satisfies `predicate`."""
-        events = self.events()                    # subscribed now, before any await
+    def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> Awaitable[object]:
+        """An awaitable of the first event from this call on that satisfies `predicate`
+        (subscribed at the call: create it before the action whose result it waits for)."""
+        events = self.events()
 
         async def first() -> object:
             async for ev in events:
                 if predicate(ev):
                     return ev
             raise StateError("the mesh service stopped")
-        return await asyncio.wait_for(first(), timeout)
+        return asyncio.wait_for(first(), timeout)
 
     def _emit(self, ev: object) -> None:
         for q in self._subscribers:
