@@ -64,19 +64,9 @@ def plan_writes(frame: bytes, limit: int) -> list[bytes]:
                                    f"(needs {MIN_WRITE_LIMIT}: ATT_MTU {MIN_WRITE_LIMIT + ATT_HEADER_BYTES})")
     if len(frame) <= limit:
         return [bytes(frame)]
-    p = Packet.decode(frame)
     # `split` slices the frame as carried (padding included), so reassembly gives back
     # exactly these bytes; the fragments are not padded: they must fit the write.
-    chunk = chunk_for(limit)
-    for _ in range(2):
-        writes = [f.encode(pad=False) for f in split(p, chunk=chunk)]
-        over = max(map(len, writes)) - limit
-        if over <= 0:
-            return writes
-        chunk -= over                              # a v2 source route makes headers longer
-        if chunk < 1:
-            break
-    raise InvalidArgumentError(f"frame cannot be cut to fit a {limit}-byte write limit")
+    return [f.encode(pad=False) for f in split(Packet.decode(frame), chunk=chunk_for(limit), max_frame=limit)]
 
 
 class WriteAssembler:

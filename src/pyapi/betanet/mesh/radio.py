@@ -7,8 +7,10 @@ sets, `link_quality(peer)` is the delivery probability of a link, and `energy` c
 joules. `SimMedium` places radios on a plane: two radios are neighbours within
 `range_m`; every link write is lost with the link's loss probability; delivery takes a
 random wait for the next connection event (uniform in one connection interval) plus the
-airtime of the frame at the effective GATT throughput. Time is the `Scheduler`'s
-simulated clock: tests run thousands of simulated seconds without sleeping.
+airtime of the frame at the effective GATT throughput, and a link carries its writes one
+after the other, in order (a burst of fragments takes its airtime, as on a phone). Time
+is the `Scheduler`'s simulated clock: tests run thousands of simulated seconds without
+sleeping.
 
 Energy constants (Nordic nRF52840 Product Specification v1.7, section 6.20 "RADIO" and
 5.2 "Current consumption", 3 V supply, 1 Mbit/s PHY, DC/DC on):
@@ -153,6 +155,7 @@ class SimMedium:
         self.radios: dict[bytes, SimRadio] = {}
         self.link_writes = 0
         self.link_losses = 0
+        self._link_free: dict[tuple[bytes, bytes], float] = {}   # (from, to) -> when its last write lands
 
     def add(self, peer_id: bytes, x: float, y: float) -> SimRadio:
         r = SimRadio(self, peer_id, x, y, _since=self.scheduler.now)
@@ -252,8 +255,13 @@ class SimMedium:
             if self.rng.random() < self.loss_between(sender, r):
                 self.link_losses += 1
                 continue
-            delay = self.rng.uniform(0, self.conn_interval_s) + airtime
-            self.scheduler.call_later(delay, lambda r=r: self._deliver(r, sender.peer_id, frame))
+            # A link carries one write at a time, in order: the write waits for the next
+            # connection event, and behind the writes still on the link (GATT is FIFO per link).
+            key = (sender.peer_id, r.peer_id)
+            now = self.scheduler.now
+            at = max(now + self.rng.uniform(0, self.conn_interval_s), self._link_free.get(key, 0.0)) + airtime
+            self._link_free[key] = at
+            self.scheduler.call_later(at - now, lambda r=r: self._deliver(r, sender.peer_id, frame))
 
     def _deliver(self, r: SimRadio, src: bytes, frame: bytes) -> None:
         if r.asleep:

@@ -167,6 +167,7 @@ class MeshRouter:
         self._buckets: OrderedDict[bytes, _Bucket] = OrderedDict()
         self.transmitted: dict[bytes, int] = {}      # packet id -> times this node sent it
         self.relay = relay                           # False on low-power nodes
+        self.extra_caps = 0                          # capability bits of layers above (dtn_cla)
         self.friends = FriendQueues() if friend else None
         self.sessions: dict[bytes, NoiseSession] = {}
         # store-and-forward: recent broadcast frames (ready to relay) handed to new neighbours
@@ -202,7 +203,7 @@ class MeshRouter:
 
     # ---- sending ---------------------------------------------------------------------
     def announce(self, now_ms: int, ttl: int = 1) -> None:
-        caps = (CAP_FEC if self.fec_parity else 0) | (CAP_FRIEND if self.friends else 0)
+        caps = (CAP_FEC if self.fec_parity else 0) | (CAP_FRIEND if self.friends else 0) | self.extra_caps
         a = Announce(self.identity.nickname, self.identity.noise_public, self.identity.signing_public,
                      neighbors=tuple(sorted(self.links))[:MAX_NEIGHBOURS_TLV], capabilities=caps)
         self._originate(Packet(type=ANNOUNCE, sender=self.me, payload=a.encode(), timestamp=now_ms,
@@ -216,8 +217,9 @@ class MeshRouter:
     def send_to(self, recipient: bytes, payload: bytes, now_ms: int, *, ptype: int = MESSAGE,
                 ttl: int = 7, route: tuple[bytes, ...] = ()) -> bytes:
         """A directed packet; with `route` (intermediate hops) a v2 source-routed one."""
+        # v1 carries payloads up to 65 535 bytes; longer ones (bundles) need v2's u32 length
         p = Packet(type=ptype, sender=self.me, payload=payload, timestamp=now_ms, ttl=ttl,
-                   recipient=recipient, route=route, version=2 if route else 1)
+                   recipient=recipient, route=route, version=2 if route or len(payload) > 0xFFFF else 1)
         return self._originate(p.signed(self.identity.signing_secret))
 
     def poll_friend(self, friend: bytes, now_ms: int) -> None:
@@ -302,7 +304,7 @@ class MeshRouter:
             if stored:
                 self._remember(pid, frame, p.timestamp)
         else:
-            for f in split(p, chunk=self.chunk, parity=self.fec_parity):
+            for f in split(p, chunk=self.chunk, parity=self.fec_parity, max_frame=MTU):
                 fr = f.encode()
                 fid = packet_id(fr)
                 self._dedup.check(fid)

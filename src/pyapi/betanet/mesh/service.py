@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from betanet.errors import InvalidArgumentError, StateError
+from betanet.mesh.packet import MESSAGE
 from betanet.mesh.radio import Energy, Radio
 from betanet.mesh.router import Delivered, MeshRouter, PeerAnnounced, PrivateMessage, Rejected
 
@@ -143,19 +144,20 @@ class MeshService:
         await self.stop()
 
     # ---- sending ------------------------------------------------------------------------
-    def broadcast(self, payload: bytes, *, ttl: int = 7) -> bytes:
+    def broadcast(self, payload: bytes, *, ttl: int = 7, ptype: int = MESSAGE) -> bytes:
         """Sign and flood a public message; returns its packet identity."""
         self._check_running()
-        pid = self.router.broadcast(bytes(payload), self.now_ms(), ttl=ttl)
+        pid = self.router.broadcast(bytes(payload), self.now_ms(), ttl=ttl, ptype=ptype)
         self._flush()
         return pid
 
     def send_to(self, peer_id: bytes, payload: bytes, *, ttl: int = 7,
-                route: tuple[bytes, ...] = ()) -> bytes:
+                route: tuple[bytes, ...] = (), ptype: int = MESSAGE) -> bytes:
         """A signed packet directed to `peer_id` (relayed by the mesh like a broadcast;
         with `route`, a v2 source-routed one); returns its packet identity."""
         self._check_running()
-        pid = self.router.send_to(bytes(peer_id), bytes(payload), self.now_ms(), ttl=ttl, route=route)
+        pid = self.router.send_to(bytes(peer_id), bytes(payload), self.now_ms(), ttl=ttl, route=route,
+                                  ptype=ptype)
         self._flush()
         return pid
 
