@@ -191,6 +191,8 @@ class SimMedium:
         """Remove a radio: its neighbours, and the radio itself, see the links go down."""
         self._radio(peer_id)._account()
         self._relinked((peer_id,), lambda: self.radios.pop(peer_id))
+        for key in [k for k in self._link_free if peer_id in k]:
+            del self._link_free[key]
 
     def move(self, peer_id: bytes, x: float, y: float) -> None:
         r = self._radio(peer_id)
