@@ -40,6 +40,7 @@ TX_J_PER_BYTE = 115e-9 * 1.17
 RX_J_PER_BYTE = 110e-9 * 1.17
 IDLE_W = 30e-6
 SLEEP_W = 4.5e-6
+LINK_QUEUE_BYTES = 1_000_000    # writes queued per link at most (BitChat iOS: blePendingWriteBufferCapBytes)
 
 
 class Scheduler:
@@ -155,6 +156,7 @@ class SimMedium:
         self.radios: dict[bytes, SimRadio] = {}
         self.link_writes = 0
         self.link_losses = 0
+        self.link_overflows = 0
         self._link_free: dict[tuple[bytes, bytes], float] = {}   # (from, to) -> when its last write lands
 
     def add(self, peer_id: bytes, x: float, y: float) -> SimRadio:
@@ -189,6 +191,8 @@ class SimMedium:
         """Remove a radio: its neighbours, and the radio itself, see the links go down."""
         self._radio(peer_id)._account()
         self._relinked((peer_id,), lambda: self.radios.pop(peer_id))
+        for key in [k for k in self._link_free if peer_id in k]:
+            del self._link_free[key]
 
     def move(self, peer_id: bytes, x: float, y: float) -> None:
         r = self._radio(peer_id)
@@ -260,6 +264,9 @@ class SimMedium:
             key = (sender.peer_id, r.peer_id)
             now = self.scheduler.now
             at = max(now + self.rng.uniform(0, self.conn_interval_s), self._link_free.get(key, 0.0)) + airtime
+            if (at - now) * self.throughput_bps / 8 > LINK_QUEUE_BYTES:
+                self.link_overflows += 1          # a bounded write queue drops, never grows
+                continue
             self._link_free[key] = at
             self.scheduler.call_later(at - now, lambda r=r: self._deliver(r, sender.peer_id, frame))
 
