@@ -236,9 +236,11 @@ class Host:
 
 
 class Network:
-    """Namespaces and veth links for one test. ``links``: ``"a-b"`` strings or pairs."""
+    """Namespaces and veth links for one test. ``links``: ``"a-b"`` strings or pairs;
+    ``hosts``: more hosts with no link at all (only loopback)."""
 
-    def __init__(self, *links, forward: bool = True, log_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, *links, hosts=(), forward: bool = True,
+                 log_dir: str | os.PathLike | None = None) -> None:
         self.links: list[tuple[str, str]] = []
         for spec in links:
             a, b = spec.split("-") if isinstance(spec, str) else spec
@@ -247,13 +249,16 @@ class Network:
             if not re.fullmatch(r"[a-z][a-z0-9]{0,5}", a) or not re.fullmatch(r"[a-z][a-z0-9]{0,5}", b):
                 raise ValueError(f"host names are 1-6 lowercase letters/digits: {spec!r}")
             self.links.append((a, b))
+        for h in hosts:
+            if not re.fullmatch(r"[a-z][a-z0-9]{0,5}", h):
+                raise ValueError(f"host names are 1-6 lowercase letters/digits: {h!r}")
         if len(self.links) > 250:
             raise ValueError("at most 250 links")
         self.forward = forward
         self.tag = f"{PREFIX}{os.getpid()}x{next(_counter)}"
         self.log_dir = Path(log_dir) if log_dir else Path("/tmp") / self.tag
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        names = list(dict.fromkeys(h for link in self.links for h in link))
+        names = list(dict.fromkeys([*(h for link in self.links for h in link), *hosts]))
         self.hosts: dict[str, Host] = {n: Host(self, n) for n in names}
         self._addr: dict[tuple[str, str], str] = {}
         self._up = False
@@ -389,13 +394,13 @@ def require_netns() -> None:
 
 @pytest.fixture
 def netns(tmp_path):
-    """``netns(*links, forward=True)`` -> an up ``Network`` torn down after the test (even a
+    """``netns(*links, hosts=(), forward=True)`` -> an up ``Network`` torn down after the test (even a
     failed one); process logs go to ``tmp_path`` and are shown when the test failed."""
     require_netns()
     nets: list[Network] = []
 
-    def make(*links, forward: bool = True) -> Network:
-        net = Network(*links, forward=forward, log_dir=tmp_path / f"net{len(nets)}")
+    def make(*links, hosts=(), forward: bool = True) -> Network:
+        net = Network(*links, hosts=hosts, forward=forward, log_dir=tmp_path / f"net{len(nets)}")
         nets.append(net)
         return net.up()
 

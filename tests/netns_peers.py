@@ -156,6 +156,41 @@ async def tcpcl_sender(a) -> None:
     await client.close()
 
 
+# -- BLE mesh over the shared air (a Unix socket reachable from every namespace) ------------
+async def mesh_node(a) -> None:
+    """Joins the air; prints ``peer HEX``. Answers broadcast ``ping:X`` with ``pong:X`` and a
+    private message with ``re:TEXT``; with ``--ping HEX`` it waits for that peer's announce,
+    pings it ``--count`` times and messages it privately, printing what comes back."""
+    from betanet.mesh.air import AirRadio
+    from betanet.mesh.router import Delivered, Identity, MeshRouter, PeerAnnounced, PrivateMessage
+    from betanet.mesh.service import MeshService
+    ident = Identity.generate(a.name)
+    radio = await AirRadio.connect(a.air, ident.peer_id, a.x, 0.0)
+    svc = MeshService(MeshRouter(ident), radio, announce_interval_s=0.5)
+    events = svc.events()
+    await svc.start()
+    say("peer", ident.peer_id.hex())
+    if a.ping:
+        target = bytes.fromhex(a.ping)
+        await svc.wait_for(lambda ev: isinstance(ev, PeerAnnounced) and ev.peer_id == target, 30)
+        say("announced", a.ping)
+        for i in range(a.count):
+            svc.broadcast(b"ping:%d" % i)
+            ev = await svc.wait_for(lambda ev: isinstance(ev, Delivered)
+                                    and ev.packet.payload == b"pong:%d" % i, 10)
+            say("pong", i, ev.packet.sender.hex(), "verified" if ev.verified else "unverified")
+        svc.send_private(target, "hello across namespaces")
+        pm = await svc.wait_for(lambda ev: isinstance(ev, PrivateMessage), 20)
+        say("private", pm.peer_id.hex(), pm.content)
+        await svc.stop()
+        return
+    async for ev in events:
+        if isinstance(ev, Delivered) and ev.packet.payload.startswith(b"ping:"):
+            svc.broadcast(b"pong:" + ev.packet.payload[5:])
+        elif isinstance(ev, PrivateMessage):
+            svc.send_private(ev.peer_id, "re:" + ev.content)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="role", required=True)
@@ -186,9 +221,16 @@ def main() -> None:
     t.add_argument("--count", type=int, default=120)
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--pace", type=float, default=0.0)
+    m = sub.add_parser("mesh-node")
+    m.add_argument("--air", required=True)
+    m.add_argument("--name", default="netns")
+    m.add_argument("--x", type=float, default=0.0)
+    m.add_argument("--ping", default="")
+    m.add_argument("--count", type=int, default=3)
     a = p.parse_args()
     fn = {"htx-echo-server": htx_echo_server, "htx-pinger": htx_pinger, "htx-bulk": htx_bulk,
-          "tcpcl-receiver": tcpcl_receiver, "tcpcl-sender": tcpcl_sender}[a.role]
+          "tcpcl-receiver": tcpcl_receiver, "tcpcl-sender": tcpcl_sender,
+          "mesh-node": mesh_node}[a.role]
     asyncio.run(fn(a))
 
 

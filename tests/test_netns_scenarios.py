@@ -133,4 +133,20 @@ def _air_available() -> str | None:
 
 @pytest.mark.skipif(_air_available() is not None, reason=str(_air_available()))
 def test_mesh_packets_between_namespaces_over_shared_air_socket(netns, tmp_path):
-    pytest.skip("written when betanet.mesh.air lands: its API is not known yet")
+    # three namespaces and no IP link at all: the only path is the air's Unix socket
+    net = netns(hosts=("air", "a", "b"))
+    assert not net["a"].run("ip", "-4", "route").stdout.strip()
+    sock = tmp_path / "air.sock"
+    air = net["air"].python("air", "-m", "betanet.mesh.air", "--socket", sock, "--range", "30", "--seed", "1")
+    air.wait_for(r"listening", 30)
+    echo = net["b"].python("echo", PEERS, "mesh-node", "--air", sock, "--name", "b", "--x", "10")
+    echo_id = echo.wait_for(r"^peer ([0-9a-f]{16})$", 30).group(1)
+    ping = net["a"].python("ping", PEERS, "mesh-node", "--air", sock, "--name", "a", "--x", "0",
+                           "--ping", echo_id, "--count", "3")
+    ping_id = ping.wait_for(r"^peer ([0-9a-f]{16})$", 30).group(1)
+    ping.wait_for(rf"^announced {echo_id}$", 30)
+    for i in range(3):
+        assert ping.wait_for(rf"^pong {i} ", 15).string == f"pong {i} {echo_id} verified"
+    assert ping.wait_for(r"^private ", 20).string == f"private {echo_id} re:hello across namespaces"
+    assert ping.wait(20) == 0
+    assert ping_id != echo_id and echo.alive()
