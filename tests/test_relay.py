@@ -109,6 +109,30 @@ async def test_tcp_through_relay_is_intact_and_delayed_both_ways():
 
 
 @aio(60)
+async def test_tcp_rate_cap_bounds_throughput_and_one_side_closing_ends_the_flow():
+    srv, port = await _echo_server()
+    relay, rport = await _tcp_relay(port, rate_bps=2_000_000)
+    loop = asyncio.get_running_loop()
+    r, w = await asyncio.open_connection("127.0.0.1", rport)
+    data = bytes(100_000)
+    t0 = loop.time()
+    w.write(data)
+    await asyncio.wait_for(r.readexactly(len(data)), 30)
+    # 800 kbit at 2 Mbit/s each way, serialised: at least 0.4 s (a cap is a maximum)
+    assert loop.time() - t0 >= 0.4
+    w.write_eof()                                  # half-close: the echo server closes after
+    assert await asyncio.wait_for(r.read(), 10) == b""
+    for _ in range(100):
+        if not relay.stats()["tcp_open"]:
+            break
+        await asyncio.sleep(0.02)
+    assert relay.stats()["tcp_open"] == 0
+    w.close()
+    await relay.close()
+    srv.close()
+
+
+@aio(60)
 async def test_tcp_cut_drop_holds_bytes_and_restore_delivers_them_in_order():
     srv, port = await _echo_server()
     relay, rport = await _tcp_relay(port)
@@ -183,6 +207,29 @@ async def test_udp_loss_delay_cut_and_answers_come_back():
     st = relay.stats()
     assert st["up"]["dropped_loss"] == 20 and st["up"]["dropped_cut"] == 1
     t_cli.close()
+    t_srv.close()
+    await relay.close()
+
+
+@aio(60)
+async def test_udp_mappings_are_bounded(monkeypatch):
+    import betanet.tools.relay as relay_mod
+    monkeypatch.setattr(relay_mod, "MAX_UDP_MAPPINGS", 2)
+    loop = asyncio.get_running_loop()
+    t_srv, srv = await loop.create_datagram_endpoint(_Collect, local_addr=("127.0.0.1", 0))
+    relay = Relay(udp=[(("127.0.0.1", 0), ("127.0.0.1", t_srv.get_extra_info("sockname")[1]))])
+    await relay.start()
+    clients = [await loop.create_datagram_endpoint(lambda: _Collect(False),
+                                                   remote_addr=("127.0.0.1", relay.ports["udp"][0]))
+               for _ in range(3)]
+    for i, (t, _) in enumerate(clients):
+        t.sendto(b"c%d" % i)
+        await asyncio.sleep(0.1)
+    assert sorted(srv.got) == [b"c0", b"c1"]
+    st = relay.stats()
+    assert st["udp_mappings"] == 2 and st["udp_mappings_refused"] == 1
+    for t, _ in clients:
+        t.close()
     t_srv.close()
     await relay.close()
 

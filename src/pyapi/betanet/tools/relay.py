@@ -125,15 +125,24 @@ class _TcpFlow:
         fwd_up = _Forwarder(r, self.up_w.write)
         fwd_down = _Forwarder(r, self.client_w.write)
         self.forwarders = [fwd_up, fwd_down]
+        pumps = [asyncio.ensure_future(self._pump(self.client_r, r.up, fwd_up, self.up_w)),
+                 asyncio.ensure_future(self._pump(up_r, r.down, fwd_down, self.client_w))]
+        clean = False
         try:
-            await asyncio.gather(self._pump(self.client_r, r.up, fwd_up, self.up_w),
-                                 self._pump(up_r, r.down, fwd_down, self.client_w))
-        except (OSError, asyncio.IncompleteReadError):
-            pass
+            # both directions end with EOF (a clean close), or one fails and both go
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
+            clean = all(t.done() and not t.cancelled() and t.exception() is None for t in pumps)
         finally:
+            for t in pumps:
+                t.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
             fwd_up.close()
             fwd_down.close()
-            self.abort()
+            if clean:
+                for w in (self.client_w, self.up_w):
+                    w.close()
+            else:
+                self.abort()
 
     async def _pump(self, reader: asyncio.StreamReader, pipe: Pipe, fwd: _Forwarder,
                     dest: asyncio.StreamWriter) -> None:
