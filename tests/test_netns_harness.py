@@ -98,3 +98,12 @@ def test_cleanup_removes_what_a_crashed_run_left_and_spares_live_runs():
             sleeper.kill()
         for name in (stale, live):
             _ip("netns", "del", name, check=False)
+
+
+def test_unavailable_reasons_name_what_is_missing(monkeypatch):
+    import netns_harness as h
+    monkeypatch.setattr(h.os, "geteuid", lambda: 1000)
+    assert h.unavailable_reason() == "network namespace tests need root (ip netns add)"
+    monkeypatch.setattr(h.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(h, "IP", "/nonexistent/ip")
+    assert "iproute2" in h.unavailable_reason()

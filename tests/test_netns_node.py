@@ -207,7 +207,33 @@ def test_4_kill9_full_outbox_then_restart_exactly_once(netns, tmp_path):
     assert d.received_order(texts) == texts
 
 
-def test_5_privacy_qos_relay_and_mixnode_see_no_plaintext(netns, tmp_path):
+def test_5a_a_relay_on_the_path_sees_no_plaintext_and_no_peer_ids(netns, tmp_path):
+    """The relay's half of scenario 5 (the mixnode's half needs the node's mixnet path): a and
+    d reach each other only through a relay in r, which records every byte it forwards."""
+    net = netns("a-r", "r-d", forward=False)
+    nodes = {"a": NodeHost(net, "a", tmp_path, ["d"]), "d": NodeHost(net, "d", tmp_path, ["a"])}
+    a, d = nodes["a"], nodes["d"]
+    # each advertises the relay's address on the other's side
+    a.configure(transport={"advertise_host": net.addr("r", "d")})
+    d.configure(transport={"advertise_host": net.addr("r", "a")})
+    cap = tmp_path / "capture"
+    relay = net["r"].python("relay", "-m", "betanet.tools.relay", "--capture", cap,
+                            "--tcp", f"{net.addr('r', 'a')}:{HTX_PORT}={net.addr('d', 'r')}:{HTX_PORT}",
+                            "--tcp", f"{net.addr('r', 'd')}:{HTX_PORT}={net.addr('a', 'r')}:{HTX_PORT}")
+    relay.wait_for(r'^\{"ready"', 30)
+    _start(nodes)
+    secret = "attack at dawn, bring the 7 blue folders"
+    handle = a.send(d, secret, "--wait")
+    assert handle["acked"] is True, handle
+    _wait(lambda: d.received(secret), 20, "delivery through the relay")
+    seen = (cap / "up.bin").read_bytes() + (cap / "down.bin").read_bytes()
+    assert len(seen) > len(secret)                   # the relay did carry the conversation
+    for needle in (secret.encode(), secret.encode().hex().encode(), b"blue folders",
+                   a.peer_id.encode(), d.peer_id.encode()):
+        assert needle not in seen, f"the relay saw {needle!r}"
+
+
+def test_5_privacy_qos_mixnode_sees_no_plaintext_nor_destination(netns, tmp_path):
     pytest.skip("needs the node's mixnet path (privacy_first through mixnodes)")
 
 

@@ -84,16 +84,17 @@ async def _echo_server():
     return srv, srv.sockets[0].getsockname()[1]
 
 
-async def _tcp_relay(port, **settings):
-    relay = Relay(tcp=[(("127.0.0.1", 0), ("127.0.0.1", port))], settings=LinkSettings(**settings))
+async def _tcp_relay(port, capture=None, **settings):
+    relay = Relay(tcp=[(("127.0.0.1", 0), ("127.0.0.1", port))], settings=LinkSettings(**settings),
+                  capture=capture)
     await relay.start()
     return relay, relay.ports["tcp"][0]
 
 
 @aio(60)
-async def test_tcp_through_relay_is_intact_and_delayed_both_ways():
+async def test_tcp_through_relay_is_intact_and_delayed_both_ways(tmp_path):
     srv, port = await _echo_server()
-    relay, rport = await _tcp_relay(port, delay_ms=100)
+    relay, rport = await _tcp_relay(port, capture=tmp_path / "cap", delay_ms=100)
     loop = asyncio.get_running_loop()
     r, w = await asyncio.open_connection("127.0.0.1", rport)
     data = random.Random(1).randbytes(300_000)
@@ -106,6 +107,8 @@ async def test_tcp_through_relay_is_intact_and_delayed_both_ways():
     w.close()
     await relay.close()
     srv.close()
+    assert (tmp_path / "cap" / "up.bin").read_bytes() == data        # the on-path view
+    assert (tmp_path / "cap" / "down.bin").read_bytes() == data
 
 
 @aio(60)

@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import sys
+import typing
 from typing import Callable
 
 from betanet._log import Throttle, escape
@@ -160,6 +161,7 @@ class _TcpFlow:
                 if dest.can_write_eof():
                     dest.write_eof()
                 return
+            r.seen(pipe, data)
             at = pipe.admit(len(data), r.loop.time(), droppable=False)
             if at is None:                   # cut between the wait and the read: hold it
                 at = r.loop.time()
@@ -261,10 +263,12 @@ class Relay:
     ``tcp``/``udp``: lists of ``((listen_host, port), (target_host, port))``; port 0 picks
     one (``ports`` after ``start``). ``settings``: initial ``LinkSettings``; ``set(...)``
     changes them at run time. ``seed``: the loss decisions' random source (reproducible runs;
-    this is fault injection, not cryptography)."""
+    this is fault injection, not cryptography). ``capture``: a directory where every byte the
+    relay receives is appended, as received, to ``up.bin`` (client -> target) and
+    ``down.bin`` — what an on-path observer sees (tests check it holds no plaintext)."""
 
     def __init__(self, tcp=(), udp=(), settings: LinkSettings | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, capture: str | os.PathLike | None = None) -> None:
         self.tcp_specs = list(tcp)
         self.udp_specs = list(udp)
         self.settings = settings or LinkSettings()
@@ -282,6 +286,11 @@ class Relay:
         self._flows: set[_TcpFlow] = set()
         self._tasks: set[asyncio.Task] = set()
         self._usable = asyncio.Event()
+        self._capture: dict[int, typing.BinaryIO] = {}
+        if capture is not None:
+            os.makedirs(capture, exist_ok=True)
+            self._capture = {id(self.up): open(os.path.join(capture, "up.bin"), "ab"),
+                             id(self.down): open(os.path.join(capture, "down.bin"), "ab")}
         self._control: asyncio.AbstractServer | None = None
         self._expiry: asyncio.Task | None = None
 
@@ -347,7 +356,14 @@ class Relay:
         t = self._spawn(flow.run())
         t.add_done_callback(lambda _t: self._flows.discard(flow))
 
+    def seen(self, pipe: Pipe, data: bytes) -> None:
+        f = self._capture.get(id(pipe))
+        if f is not None:
+            f.write(data)
+            f.flush()
+
     def _udp(self, pipe: Pipe, fwd: _Forwarder, data: bytes) -> None:
+        self.seen(pipe, data)
         at = pipe.admit(len(data), self.loop.time(), droppable=True)
         if at is not None:
             fwd.push(at, data)
@@ -420,6 +436,8 @@ class Relay:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for f in self._capture.values():
+            f.close()
 
 
 def control(path: str, cmd: str = "stats", timeout: float = 5.0, **settings) -> dict:
@@ -469,6 +487,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cut", default="", choices=CUT_MODES, help="start cut (drop or reset)")
     p.add_argument("--seed", type=int, default=None, help="seed of the loss decisions")
     p.add_argument("--control", metavar="SOCKET", help="Unix socket for run-time control")
+    p.add_argument("--capture", metavar="DIR", help="append every byte received to DIR/up.bin, DIR/down.bin")
     p.add_argument("ctl", nargs="*", metavar="ctl SOCKET (set NAME=VALUE...|stats)",
                    help="talk to a running relay instead of starting one")
 
@@ -488,7 +507,8 @@ def _cli_main(args: argparse.Namespace) -> int:
     try:
         relay = Relay([parse_forward(s) for s in args.tcp], [parse_forward(s) for s in args.udp],
                       LinkSettings(loss=args.loss, delay_ms=args.delay_ms, rate_bps=args.rate_bps,
-                                   queue_ms=args.queue_ms, cut=args.cut), seed=args.seed)
+                                   queue_ms=args.queue_ms, cut=args.cut), seed=args.seed,
+                      capture=args.capture)
     except BetanetError as exc:
         print(f"betanet relay: {exc}", file=sys.stderr)
         return 2
