@@ -266,6 +266,8 @@ def test_cli_refuses_missing_forwards_and_bad_specs():
     assert p.returncode == 2 and "at least one --tcp or --udp" in p.stderr
     p = run("--tcp", "nonsense")
     assert p.returncode == 2 and "LISTEN_HOST:PORT=TARGET_HOST:PORT" in p.stderr
+    p = run("--udp", "127.0.0.1:0=127.0.0.1:9", "--loss", "2")
+    assert p.returncode == 2 and "between 0 and 1" in p.stderr
     p = run("ctl", "/nonexistent.sock", "stats")
     assert p.returncode == 2 and "betanet relay ctl" in p.stderr
     p = run("ctl", "/x.sock", "set", "loss")
