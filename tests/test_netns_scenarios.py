@@ -52,8 +52,8 @@ def test_htx_link_cut_client_sees_failure_in_bounded_time(netns, tmp_path):
     fail = cli.wait_for(r"^fail (\S+) (\d+)", 15)
     seen_after = time.monotonic() - cut
     assert fail.group(1) in ("TimeoutError", "HTXTimeoutError"), fail.string
-    # the application's 1 s echo timer fires; the harness adds process and pipe latency
-    assert seen_after < 5.0, f"failure seen {seen_after:.1f} s after the cut"
+    # the application's 1 s echo timer fires; the rest is margin for a loaded machine
+    assert seen_after < 8.0, f"failure seen {seen_after:.1f} s after the cut"
     print(f"link cut -> client failure {seen_after:.2f} s ({fail.group(1)}, "
           f"{fail.group(2)} ms after the last echo)")
     oks = [line for line in cli.lines if line.startswith("ok ")]
