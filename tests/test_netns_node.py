@@ -18,7 +18,6 @@ reachable from every namespace) where a hears b, b hears c, c hears d.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys

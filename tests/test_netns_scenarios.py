@@ -3,7 +3,6 @@ DTN TCPCLv4 with its store, the user-space relay (``betanet relay``) for loss an
 Skips with the reason where namespaces are not permitted (not root, no iproute2)."""
 from __future__ import annotations
 
-import re
 import sys
 import time
 from pathlib import Path
