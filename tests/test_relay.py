@@ -203,9 +203,14 @@ async def test_udp_loss_delay_cut_and_answers_come_back():
     for i in range(20):
         t_cli.sendto(b"lost%d" % i)
     await asyncio.sleep(0.3)                                # the relay reads them under loss=1
-    relay.set(loss=0.0, cut="drop")
+    relay.set(loss=0.0, delay_ms=300)
+    t_cli.sendto(b"in flight")                              # queued for 300 ms ...
+    await asyncio.sleep(0.1)
+    relay.set(cut="drop")                                   # ... when the link dies
     t_cli.sendto(b"cut")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.1)
+    relay.set(cut="")
+    await asyncio.sleep(0.5)                                # nothing held comes out afterwards
     assert srv.got == [b"one"]
     st = relay.stats()
     assert st["up"]["dropped_loss"] == 20 and st["up"]["dropped_cut"] == 1

@@ -89,6 +89,13 @@ class _Forwarder:
             self._on_drain()
         self.kick()
 
+    def drop_queued(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+        self.queued = 0
+
     def close(self) -> None:
         self.closed = True
         if self._timer is not None:
@@ -320,6 +327,13 @@ class Relay:
             self._usable.clear()
         else:
             self._usable.set()
+        if s.cut:
+            # datagrams in flight die with the link; TCP bytes are held (TCP would resend them)
+            for lst in self._udp_listeners:
+                for m in lst.mappings.values():
+                    m.fwd_down.drop_queued()
+                    if m.fwd_up is not None:
+                        m.fwd_up.drop_queued()
         if s.cut == "reset":
             for f in list(self._flows):
                 f.abort()
