@@ -158,7 +158,7 @@ async def tcpcl_sender(a) -> None:
 # -- BLE mesh over the shared air (a Unix socket reachable from every namespace) ------------
 async def mesh_node(a) -> None:
     """Joins the air; prints ``peer HEX``. Answers broadcast ``ping:X`` with ``pong:X`` and a
-    private message with ``re:TEXT``; with ``--ping HEX`` it waits for that peer's announce,
+    private message with ``re:TEXT`` (unless ``--relay-only``); with ``--ping HEX`` it waits for that peer's announce,
     pings it ``--count`` times and messages it privately, printing what comes back."""
     from betanet.mesh.air import AirRadio
     from betanet.mesh.router import Delivered, Identity, MeshRouter, PeerAnnounced, PrivateMessage
@@ -184,6 +184,8 @@ async def mesh_node(a) -> None:
         await svc.stop()
         return
     async for ev in events:
+        if a.relay_only:
+            continue
         if isinstance(ev, Delivered) and ev.packet.payload.startswith(b"ping:"):
             svc.broadcast(b"pong:" + ev.packet.payload[5:])
         elif isinstance(ev, PrivateMessage):
@@ -226,6 +228,7 @@ def main() -> None:
     m.add_argument("--x", type=float, default=0.0)
     m.add_argument("--ping", default="")
     m.add_argument("--count", type=int, default=3)
+    m.add_argument("--relay-only", action="store_true", help="only relay (answer nothing)")
     a = p.parse_args()
     fn = {"htx-echo-server": htx_echo_server, "htx-pinger": htx_pinger, "htx-bulk": htx_bulk,
           "tcpcl-receiver": tcpcl_receiver, "tcpcl-sender": tcpcl_sender,

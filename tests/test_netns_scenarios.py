@@ -3,6 +3,7 @@ DTN TCPCLv4 with its store, the user-space relay (``betanet relay``) for loss an
 Skips with the reason where namespaces are not permitted (not root, no iproute2)."""
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -161,20 +162,35 @@ def _air_available() -> str | None:
 
 @pytest.mark.skipif(_air_available() is not None, reason=str(_air_available()))
 def test_mesh_packets_between_namespaces_over_shared_air_socket(netns, tmp_path):
-    # three namespaces and no IP link at all: the only path is the air's Unix socket
-    net = netns(hosts=("air", "a", "b"))
+    # four namespaces and no IP link at all: the only path is the air server's Unix socket.
+    # a (x=0) and c (x=50) are out of range (30 m) of each other; b (x=25) relays.
+    net = netns(hosts=("air", "a", "b", "c"))
     assert not net["a"].run("ip", "-4", "route").stdout.strip()
     sock = tmp_path / "air.sock"
     air = net["air"].python("air", "-m", "betanet.mesh.air", "--socket", sock, "--range", "30", "--seed", "1")
     air.wait_for(r"listening", 30)
-    echo = net["b"].python("echo", PEERS, "mesh-node", "--air", sock, "--name", "b", "--x", "10")
+    echo = net["c"].python("echo", PEERS, "mesh-node", "--air", sock, "--name", "c", "--x", "50")
     echo_id = echo.wait_for(r"^peer ([0-9a-f]{16})$", 30).group(1)
+    relay = net["b"].python("relay", PEERS, "mesh-node", "--air", sock, "--name", "b", "--x", "25",
+                            "--relay-only")
+    relay_id = relay.wait_for(r"^peer ([0-9a-f]{16})$", 30).group(1)
     ping = net["a"].python("ping", PEERS, "mesh-node", "--air", sock, "--name", "a", "--x", "0",
                            "--ping", echo_id, "--count", "3")
     ping_id = ping.wait_for(r"^peer ([0-9a-f]{16})$", 30).group(1)
     ping.wait_for(rf"^announced {echo_id}$", 30)
     for i in range(3):
         assert ping.wait_for(rf"^pong {i} ", 15).string == f"pong {i} {echo_id} verified"
+    # a private message is Noise-encrypted end to end; b only relays it
     assert ping.wait_for(r"^private ", 20).string == f"private {echo_id} re:hello across namespaces"
     assert ping.wait(20) == 0
-    assert ping_id != echo_id and echo.alive()
+    assert ping_id != echo_id and echo.alive() and relay.alive()
+
+    async def neighbours():
+        from betanet.mesh.air import AirControl
+        ctl = await AirControl.connect(str(sock))
+        try:
+            return sorted(p.hex() for p in await ctl.neighbours(bytes.fromhex(echo_id)))
+        finally:
+            await ctl.close()
+    # c never heard a directly: every packet between them crossed b's process
+    assert asyncio.run(neighbours()) == [relay_id]
