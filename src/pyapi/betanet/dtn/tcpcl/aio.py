@@ -5,15 +5,23 @@
 - ``await conn.send_bundle(data)`` returns when the peer's final XFER_ACK covers the whole
   bundle; if the session drops first it raises :class:`SessionClosedError` and the bundle is
   listed in ``conn.unacknowledged()``. :class:`TcpclClient` retries those on the next session.
-- Received bundles go to ``on_bundle(data)`` (awaited before the final XFER_ACK: store the
-  bundle there to make the acknowledgment mean "durable"), or to ``async for data in conn``.
+- Pipelined sending: ``await conn.send(data, wait="queued")`` returns as soon as the transfer
+  is queued (waiting only while ``send_window`` transfers are unacknowledged); acks complete
+  transfers in order without a future or task per bundle; ``await conn.flush()`` waits for
+  all of them. :meth:`TcpclClient.send` does the same across sessions, keeping every bundle
+  until its final XFER_ACK and re-sending it on the next session if one drops.
+- Received bundles go to ``on_bundle(data)`` (its completion comes before the final XFER_ACK:
+  store the bundle there to make the acknowledgment mean "durable"; a plain function is
+  called inline, a coroutine function gets a task), or to ``async for data in conn``.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import ssl as _ssl
+import inspect
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,8 +31,8 @@ from betanet.dtn.tcpcl.events import (BundleReceived, Event, RefuseReason, Sessi
                                       SessionEstablished, SessTermReason, StartTls,
                                       TransferAcknowledged, TransferRefused)
 from betanet.dtn.tcpcl.protocol import Session, SessionConfig
-from betanet.errors import (BetanetError, LimitExceededError, MalformedError, ProtocolError,
-                            StateError)
+from betanet.errors import (BetanetError, InvalidArgumentError, LimitExceededError,
+                            MalformedError, ProtocolError, StateError)
 
 __all__ = ["TcpclConnection", "TcpclServer", "TcpclClient", "SessionClosedError",
            "TransferRefusedError", "open_session", "serve", "client_context", "server_context",
@@ -35,7 +43,10 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 4556
 _READ = 1 << 16
 
-OnBundle = Callable[[bytes], Awaitable[Any]]
+OnBundle = Callable[[bytes], Awaitable[Any] | Any]
+OnDone = Callable[[BaseException | None], Any]
+
+WAIT_MODES = ("acked", "queued")
 
 
 class SessionClosedError(StateError):
@@ -77,6 +88,14 @@ def server_context(certfile: str, keyfile: str | None = None, cafile: str | None
     return ctx
 
 
+def _settle(fut: asyncio.Future, exc: BaseException | None) -> None:
+    if not fut.done():
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
+
+
 _REFUSE_ERRORS: dict[int, type[BetanetError]] = {
     RefuseReason.NO_RESOURCES: LimitExceededError,
     RefuseReason.NOT_ACCEPTABLE: MalformedError,
@@ -91,7 +110,7 @@ class TcpclConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  active: bool, config: SessionConfig, ssl: _ssl.SSLContext | None = None,
                  server_hostname: str | None = None, on_bundle: OnBundle | None = None,
-                 window: int = 32, max_pending_bytes: int = 8 << 20,
+                 window: int = 32, max_pending_bytes: int = 8 << 20, send_window: int = 256,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._reader, self._writer = reader, writer
         self._clock = clock
@@ -101,12 +120,19 @@ class TcpclConnection:
         self._window = max(1, window)
         self._max_pending_bytes = max_pending_bytes
         self._pending_bytes = 0
-        self._acks: deque[tuple[int, int, asyncio.Future]] = deque()
-        self._acks_added = asyncio.Event()
+        # received transfers in arrival order: [tid, size, outcome]; outcome None while the
+        # application still processes it, else (ok, refuse reason). Acks leave in this order.
+        self._acks: deque[list[Any]] = deque()
         self._acks_progress = asyncio.Event()
         self._flush_scheduled = False
         self._received: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=self._window)
-        self._sending: dict[int, tuple[asyncio.Future, bytes, float]] = {}
+        # our transfers not yet fully acknowledged: tid -> (bundle, send time, on_done)
+        self._sending: dict[int, tuple[bytes, float, OnDone | None]] = {}
+        self.send_window = max(1, send_window)
+        self._send_room = asyncio.Event()
+        self._send_room.set()
+        self._send_idle = asyncio.Event()
+        self._send_idle.set()
         self._established: asyncio.Future = asyncio.get_running_loop().create_future()
         self.closed = asyncio.Event()
         self.close_reason = ""
@@ -118,7 +144,6 @@ class TcpclConnection:
         self.bytes_acked = 0
         self.started_at = clock()
         self._tasks = [asyncio.create_task(self._read_loop(), name="tcpcl-read"),
-                       asyncio.create_task(self._ack_pump(), name="tcpcl-ack"),
                        asyncio.create_task(self._ticker(), name="tcpcl-tick")]
         self._flush()
 
@@ -134,6 +159,11 @@ class TcpclConnection:
     @property
     def peer_address(self) -> Any:
         return self._writer.get_extra_info("peername")
+
+    @property
+    def in_flight(self) -> int:
+        """Our transfers queued or sent on this session and not yet acknowledged."""
+        return len(self._sending)
 
     def unacknowledged(self) -> list[bytes]:
         """Bundles sent on this session that were not fully acknowledged when it closed."""
@@ -186,31 +216,36 @@ class TcpclConnection:
                 self._finish(self.session.close_reason or "connection lost")
 
     async def _handle(self, events: list[Event]) -> None:
+        received = False
         for ev in events:
             if isinstance(ev, BundleReceived):
-                await self._accept(ev)
+                received = True
+                if (len(self._acks) < self._window and self._pending_bytes <= self._max_pending_bytes
+                        and (self._on_bundle is not None or not self._received.full())):
+                    self._accept_now(ev)  # no coroutine per bundle while there is room
+                else:
+                    await self._accept(ev)
             elif isinstance(ev, TransferAcknowledged):
                 if ev.complete:
                     entry = self._sending.pop(ev.transfer_id, None)
                     if entry is not None:
-                        fut, data, t0 = entry
+                        data, t0, on_done = entry
                         self.bundles_sent += 1
                         self.bytes_acked += len(data)
                         if len(data) <= 4096:
                             sample = self._clock() - t0
                             self.rtt = sample if self.rtt is None else 0.875 * self.rtt + 0.125 * sample
-                        if not fut.done():
-                            fut.set_result(None)
+                        self._sent_done(on_done, None)
             elif isinstance(ev, TransferRefused):
                 entry = self._sending.pop(ev.transfer_id, None)
-                if entry is not None and not entry[0].done():
+                if entry is not None:
                     if ev.reason == RefuseReason.COMPLETED:  # the peer already has it
-                        entry[0].set_result(None)
+                        self._sent_done(entry[2], None)
                     else:
                         cls = _REFUSE_ERRORS.get(ev.reason, TransferRefusedError)
                         msg = f"peer refused the transfer (reason {ev.reason})"
-                        entry[0].set_exception(TransferRefusedError(msg, ev.reason)
-                                               if cls is TransferRefusedError else cls(msg))
+                        self._sent_done(entry[2], TransferRefusedError(msg, ev.reason)
+                                        if cls is TransferRefusedError else cls(msg))
             elif isinstance(ev, StartTls):
                 await self._start_tls(ev.server_side)
             elif isinstance(ev, SessionEstablished):
@@ -221,6 +256,8 @@ class TcpclConnection:
             elif isinstance(ev, SessionClosed):
                 self._flush()
                 self._finish(ev.reason)
+        if received:
+            self._drain_acks()
 
     async def _start_tls(self, server_side: bool) -> None:
         if self._ssl is None:  # cannot happen: can_tls is only set with a context
@@ -242,52 +279,86 @@ class TcpclConnection:
         # bundles is full, so a fast sender cannot make us buffer more than window bundles.
         while self._acks and (len(self._acks) >= self._window
                               or self._pending_bytes > self._max_pending_bytes):
+            self._drain_acks()  # handlers that finished inline in this batch
+            if not (len(self._acks) >= self._window
+                    or self._pending_bytes > self._max_pending_bytes):
+                break
             self._acks_progress.clear()
             await self._acks_progress.wait()
-        self._pending_bytes += len(ev.data)
-        if self._on_bundle is not None:
-            fut = asyncio.ensure_future(self._on_bundle(ev.data))
-        else:
-            fut = asyncio.ensure_future(self._received.put(ev.data))
-        self._acks.append((ev.transfer_id, len(ev.data), fut))
-        self._acks_added.set()
+        if self._on_bundle is None and self._received.full():
+            await self._received.put(ev.data)  # the reader waits: backpressure
+            self._acks.append([ev.transfer_id, 0, (True, 0)])
+            return
+        self._accept_now(ev)
 
-    async def _ack_pump(self) -> None:
-        while True:
-            while not self._acks:
-                self._acks_added.clear()
-                await self._acks_added.wait()
-            tid, size, fut = self._acks[0]
+    def _accept_now(self, ev: BundleReceived) -> None:
+        self._pending_bytes += len(ev.data)
+        entry: list[Any] = [ev.transfer_id, len(ev.data), None]
+        self._acks.append(entry)
+        if self._on_bundle is None:
+            self._received.put_nowait(ev.data)  # room checked by the caller
+            entry[2] = (True, 0)
+        else:
             try:
-                if fut.done():
-                    fut.result()
-                else:  # shield: closing the session must not cancel the application's store
-                    await asyncio.shield(fut)
-                ok, reason = True, 0
-            except asyncio.CancelledError:
-                raise
-            except LimitExceededError as e:
-                ok, reason = False, RefuseReason.NO_RESOURCES
-                log.info("tcpcl: refused transfer %d: %s", tid, e)
-            except MalformedError as e:
-                ok, reason = False, RefuseReason.NOT_ACCEPTABLE
-                log.info("tcpcl: refused transfer %d: %s", tid, e)
+                res = self._on_bundle(ev.data)
             except Exception as e:
-                ok, reason = False, RefuseReason.UNKNOWN
-                log.warning("tcpcl: bundle handler failed on transfer %d: %s", tid, e)
-            self._acks.popleft()
+                entry[2] = self._outcome(ev.transfer_id, e)
+            else:
+                if res is not None and inspect.isawaitable(res):
+                    # One task per bundle only for a handler that really waits (a store's
+                    # group commit); it is never cancelled by closing the session.
+                    fut = asyncio.ensure_future(res)
+                    fut.add_done_callback(lambda f, e=entry: self._resolved(e, f))
+                else:
+                    entry[2] = (True, 0)
+
+    @staticmethod
+    def _outcome(tid: int, e: BaseException | None) -> tuple[bool, int]:
+        if e is None:
+            return True, 0
+        if isinstance(e, LimitExceededError):
+            log.info("tcpcl: refused transfer %d: %s", tid, e)
+            return False, RefuseReason.NO_RESOURCES
+        if isinstance(e, MalformedError):
+            log.info("tcpcl: refused transfer %d: %s", tid, e)
+            return False, RefuseReason.NOT_ACCEPTABLE
+        log.warning("tcpcl: bundle handler failed on transfer %d: %s", tid, e)
+        return False, RefuseReason.UNKNOWN
+
+    def _resolved(self, entry: list[Any], fut: asyncio.Future) -> None:
+        exc = None if fut.cancelled() else fut.exception()
+        if fut.cancelled():
+            exc = StateError("bundle handler cancelled")
+        entry[2] = self._outcome(entry[0], exc)
+        self._drain_acks()
+
+    def _drain_acks(self) -> None:
+        """Send the final XFER_ACK (or XFER_REFUSE) of every processed transfer at the head."""
+        acks, session = self._acks, self.session
+        if not acks or acks[0][2] is None:
+            return
+        ok_tids: list[int] = []
+        events: list[Event] = []
+        while acks and acks[0][2] is not None:
+            tid, size, (ok, reason) = acks.popleft()
             self._pending_bytes -= size
             if ok:
                 self.bundles_received += 1
-            if not self.session.closed:
-                if ok:
-                    events = self.session.ack_transfer(tid)
-                else:
-                    events = self.session.refuse_transfer(tid, reason)
-                if events:
-                    await self._handle(events)
-                self._flush_soon()
-            self._acks_progress.set()
+                ok_tids.append(tid)
+            elif not session.closed:
+                if ok_tids:
+                    events += session.ack_transfers(ok_tids)
+                    ok_tids = []
+                events += session.refuse_transfer(tid, reason)
+        if ok_tids and not session.closed:
+            events += session.ack_transfers(ok_tids)
+        for ev in events:  # an ack can only finish an ending session
+            if isinstance(ev, SessionClosed):
+                self._flush()
+                self._finish(ev.reason)
+        if not session.closed:
+            self._flush_soon()
+        self._acks_progress.set()
 
     async def _ticker(self) -> None:
         while not self.session.closed:
@@ -299,13 +370,13 @@ class TcpclConnection:
         if self.closed.is_set():
             return
         self.close_reason = reason
-        for tid in sorted(self._sending):
-            fut, data, _ = self._sending[tid]
+        sending, self._sending = self._sending, {}
+        for tid in sorted(sending):
+            data, _, on_done = sending[tid]
             self._unacked.append(data)
-            if not fut.done():
-                fut.set_exception(SessionClosedError(f"session closed ({reason}) before transfer "
-                                                     f"{tid} was acknowledged"))
-        self._sending.clear()
+            self._sent_done(on_done, SessionClosedError(
+                f"session closed ({reason}) before transfer {tid} was acknowledged"))
+        self._send_room.set()  # waiters wake and see the session closed
         if not self._established.done():
             self._established.set_exception(SessionClosedError(f"session not established: {reason}"))
             self._established.exception()  # retrieved: nobody may be waiting
@@ -322,23 +393,69 @@ class TcpclConnection:
         log.debug("tcpcl session closed: %s", reason)
 
     # ---- public API ---------------------------------------------------------------------
-    async def send_bundle(self, data: bytes | bytearray | memoryview) -> None:
-        """Send one bundle; returns when the peer acknowledged all of it."""
-        if not self._established.done():
-            await asyncio.shield(self._established)
+    def _sent_done(self, on_done: OnDone | None, exc: BaseException | None) -> None:
+        if on_done is not None:
+            try:
+                on_done(exc)
+            except Exception:  # a caller's callback must not break the session
+                log.exception("tcpcl: transfer completion callback failed")
+        n = len(self._sending)
+        if n < self.send_window:
+            self._send_room.set()
+        if not n:
+            self._send_idle.set()
+
+    def submit(self, data: bytes | bytearray | memoryview, on_done: OnDone | None = None) -> int:
+        """Queue one bundle now, without waiting (pipelined sending); returns its transfer id.
+        ``on_done(None)`` runs at its final XFER_ACK, ``on_done(exc)`` if it is refused or the
+        session closes first (the bundle is then in ``unacknowledged()``). Ignores the send
+        window: :meth:`send` is the form that respects it."""
         if self.closed.is_set():
             raise SessionClosedError(f"session closed ({self.close_reason})")
         payload = bytes(data)
         tid = self.session.send_transfer(payload)
-        fut = asyncio.get_running_loop().create_future()
-        self._sending[tid] = (fut, payload, self._clock())
+        self._sending[tid] = (payload, self._clock(), on_done)
+        if len(self._sending) >= self.send_window:
+            self._send_room.clear()
+        self._send_idle.clear()
         self._flush_soon()
+        return tid
+
+    async def send(self, data: bytes | bytearray | memoryview, *, wait: str = "acked") -> None:
+        """Send one bundle. ``wait="acked"`` returns at the peer's final XFER_ACK (raises if it
+        is refused or the session closes first); ``wait="queued"`` returns once the transfer is
+        queued on the session — at most ``send_window`` transfers are unacknowledged, the
+        caller waits for room — and :meth:`flush` reports the outcome."""
+        if wait not in WAIT_MODES:
+            raise InvalidArgumentError(f"wait must be one of {WAIT_MODES}, not {wait!r}")
+        if not self._established.done():
+            await asyncio.shield(self._established)
+        while not self._send_room.is_set():
+            await self._send_room.wait()
+        fut: asyncio.Future | None = None
+        if wait == "acked":
+            fut = asyncio.get_running_loop().create_future()
+        self.submit(data, None if fut is None else functools.partial(_settle, fut))
         if self._writer.transport.get_write_buffer_size() > _READ:
             try:
                 await self._writer.drain()
             except (ConnectionError, OSError):
-                pass  # the read loop sees the loss and fails the future
-        await fut
+                pass  # the read loop sees the loss and fails the transfer
+        if fut is not None:
+            await fut
+
+    async def send_bundle(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one bundle; returns when the peer acknowledged all of it."""
+        await self.send(data, wait="acked")
+
+    async def flush(self) -> None:
+        """Wait until every transfer sent on this session is acknowledged; raises
+        :class:`SessionClosedError` if the session closed with some unacknowledged."""
+        while self._sending:  # closing the session empties it too
+            await self._send_idle.wait()
+        if self._unacked:
+            raise SessionClosedError(f"session closed ({self.close_reason}) with "
+                                     f"{len(self._unacked)} transfers unacknowledged")
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iter()
@@ -483,22 +600,48 @@ async def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
     return srv
 
 
+# refusals that say "not on this session", not "not this bundle" (RFC 9174 §5.2.4)
+_RETRY_REFUSALS = (RefuseReason.SESSION_TERMINATING, RefuseReason.RETRANSMIT)
+
+
+class _Item:
+    """One bundle a :class:`TcpclClient` holds until its final XFER_ACK."""
+    __slots__ = ("data", "fut", "sent")
+
+    def __init__(self, data: bytes, fut: asyncio.Future | None) -> None:
+        self.data, self.fut, self.sent = data, fut, False
+
+
 class TcpclClient:
-    """A sender that keeps one session to a peer and survives its loss: a bundle whose transfer
-    was not fully acknowledged when the session dropped is sent again on the next session
-    (``retried`` counts those; the receiver's store dedup makes delivery exactly once)."""
+    """A sender that keeps one session to a peer and survives its loss: every bundle is held
+    until its final XFER_ACK, and one whose transfer was not fully acknowledged when the
+    session dropped is sent again, in order, on the next session (``retried`` counts those;
+    the receiver's store dedup makes delivery exactly once). Up to ``window`` bundles are in
+    flight. A peer unreachable for ``attempts`` session openings in a row fails the waiting
+    sends; bundles nobody waits for then go to ``undelivered`` and :meth:`flush` raises."""
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, attempts: int = 5,
-                 backoff: float = 0.05, max_backoff: float = 60.0, **session_kw: Any) -> None:
+                 backoff: float = 0.05, max_backoff: float = 60.0, window: int = 256,
+                 **session_kw: Any) -> None:
         self.host, self.port = host, port
         self.attempts = attempts
         self.backoff, self.max_backoff = backoff, max_backoff
+        self.window = max(1, window)
         self._kw = session_kw
         self.conn: TcpclConnection | None = None
         self._lock = asyncio.Lock()
         self.sessions_opened = 0
         self.retried = 0
         self.retried_log: list[str] = []
+        self.undelivered: list[bytes] = []
+        self._items: dict[int, _Item] = {}   # not yet acknowledged, in send order
+        self._seq = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._pump: asyncio.Task | None = None
+        self._closing = False
         # counters of the sessions already replaced (the current one is read live)
         self.past = {"bytes_sent": 0, "bytes_received": 0, "bytes_acked": 0,
                      "bundles_sent": 0, "bundles_received": 0}
@@ -518,6 +661,11 @@ class TcpclClient:
         acc["bundles_sent"] += c.bundles_sent
         acc["bundles_received"] += c.bundles_received
 
+    @property
+    def in_flight(self) -> int:
+        """Bundles queued or sent and not yet acknowledged."""
+        return len(self._items)
+
     async def _session(self) -> TcpclConnection:
         async with self._lock:
             if self.conn is None or self.conn.closed.is_set():
@@ -528,24 +676,147 @@ class TcpclClient:
                 self.sessions_opened += 1
             return self.conn
 
-    async def send_bundle(self, data: bytes) -> None:
-        delay = self.backoff
-        last: BaseException | None = None
-        for attempt in range(self.attempts):
+    def _up(self) -> TcpclConnection | None:
+        c = self.conn
+        return c if c is not None and c.session.established and not c.closed.is_set() else None
+
+    def _submit(self, seq: int, item: _Item, conn: TcpclConnection) -> None:
+        item.sent = True
+        conn.submit(item.data, functools.partial(self._done, seq, item))
+
+    def _done(self, seq: int, item: _Item, exc: BaseException | None) -> None:
+        if self._items.get(seq) is not item:
+            return
+        if (not self._closing and (isinstance(exc, SessionClosedError) or (
+                isinstance(exc, TransferRefusedError) and exc.reason in _RETRY_REFUSALS))):
+            # not acknowledged, or refused only because that session was ending: again
+            item.sent = False
+            self.retried += 1
+            note = f"{len(item.data)}-byte bundle not acknowledged ({exc})"
+            self.retried_log.append(note)
+            log.info("tcpcl client %s:%d: %s; retrying", self.host, self.port, note)
+            self._start_pump()
+            return
+        del self._items[seq]
+        if item.fut is not None:
+            _settle(item.fut, exc)
+        elif exc is not None:
+            log.warning("tcpcl client %s:%d: bundle refused: %s", self.host, self.port, exc)
+            self.undelivered.append(item.data)
+        self._changed()
+
+    def _changed(self) -> None:
+        if len(self._items) < self.window:
+            self._room.set()
+        if not self._items:
+            self._idle.set()
+
+    def _start_pump(self) -> None:
+        if not self._closing and (self._pump is None or self._pump.done()):
+            self._pump = asyncio.create_task(self._run_pump(), name="tcpcl-client-pump")
+
+    async def _run_pump(self) -> None:
+        """(Re)open the session and send every bundle not on it, in order; back off while
+        the peer is unreachable and give up after ``attempts`` failed openings in a row."""
+        delay, failures = self.backoff, 0
+        while not self._closing:
+            unsent = [(seq, it) for seq, it in self._items.items() if not it.sent]
+            if not unsent:
+                return
+            if self.conn is not None and self.conn.closed.is_set():
+                await asyncio.sleep(delay)  # the session just dropped: let the peer recover
             try:
                 conn = await self._session()
-                await conn.send_bundle(data)
-                return
             except (SessionClosedError, ConnectionError, OSError, asyncio.TimeoutError) as e:
-                last = e
-                self.retried += 1
-                note = f"attempt {attempt + 1}: {len(data)}-byte bundle not acknowledged ({e})"
-                self.retried_log.append(note)
-                log.info("tcpcl client %s:%d: %s; retrying", self.host, self.port, note)
+                failures += 1
+                self.retried_log.append(f"session {failures} to {self.host}:{self.port} "
+                                        f"failed: {e}")
+                if failures >= self.attempts:
+                    self._give_up(e)
+                    return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
-        raise SessionClosedError(f"bundle not delivered after {self.attempts} sessions: {last}")
+                continue
+            for seq, it in unsent:
+                if conn.closed.is_set():
+                    break
+                if self._items.get(seq) is it and not it.sent:
+                    self._submit(seq, it, conn)
+            if not conn.closed.is_set():
+                failures, delay = 0, self.backoff
+            else:
+                failures += 1
+                if failures >= self.attempts:
+                    self._give_up(SessionClosedError(conn.close_reason))
+                    return
+                delay = min(delay * 2, self.max_backoff)
+
+    def _give_up(self, why: BaseException) -> None:
+        err = SessionClosedError(f"bundle not delivered after {self.attempts} sessions: {why}")
+        for seq, it in list(self._items.items()):
+            if it.sent:
+                continue
+            del self._items[seq]
+            if it.fut is not None:
+                _settle(it.fut, err)
+            else:
+                self.undelivered.append(it.data)
+        log.warning("tcpcl client %s:%d: %s", self.host, self.port, err)
+        self._changed()
+
+    async def send(self, data: bytes | bytearray | memoryview, *, wait: str = "acked") -> None:
+        """Send one bundle. ``wait="acked"`` returns at its final XFER_ACK (across sessions);
+        ``wait="queued"`` returns once the client holds it (waiting while ``window`` bundles
+        are unacknowledged) — :meth:`flush` then waits for all of them."""
+        if wait not in WAIT_MODES:
+            raise InvalidArgumentError(f"wait must be one of {WAIT_MODES}, not {wait!r}")
+        if self._closing:
+            raise StateError("tcpcl client closed")
+        while not self._room.is_set():
+            await self._room.wait()
+        fut = asyncio.get_running_loop().create_future() if wait == "acked" else None
+        seq = self._seq
+        self._seq += 1
+        item = _Item(bytes(data), fut)
+        self._items[seq] = item
+        self._idle.clear()
+        if len(self._items) >= self.window:
+            self._room.clear()
+        conn = self._up()
+        if conn is not None and (self._pump is None or self._pump.done()):
+            self._submit(seq, item, conn)
+        else:
+            self._start_pump()
+        if fut is not None:
+            await fut
+
+    async def send_bundle(self, data: bytes) -> None:
+        """Send one bundle; returns when the peer acknowledged all of it."""
+        await self.send(data, wait="acked")
+
+    async def flush(self) -> None:
+        """Wait until every bundle sent so far is acknowledged; raises
+        :class:`SessionClosedError` if some could not be delivered (see ``undelivered``)."""
+        while self._items:
+            await self._idle.wait()
+        if self.undelivered:
+            raise SessionClosedError(f"{len(self.undelivered)} bundles not delivered to "
+                                     f"{self.host}:{self.port}")
 
     async def close(self) -> None:
+        """Close the session now (no flush); bundles still held fail their waiting sends
+        and the rest go to ``undelivered``."""
+        self._closing = True
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
         if self.conn is not None:
             await self.conn.close()
+        err = SessionClosedError("tcpcl client closed")
+        for seq, it in list(self._items.items()):
+            del self._items[seq]
+            if it.fut is not None:
+                _settle(it.fut, err)
+            else:
+                self.undelivered.append(it.data)
+        self._changed()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -31,11 +32,14 @@ TERM_REPLY = 0x01
 EXT_CRITICAL = 0x01
 TRANSFER_LENGTH_EXT = 0x0001
 MAX_TRANSFER_ID = (1 << 64) - 1
+_XFER_SEGMENT, _XFER_ACK = int(MessageType.XFER_SEGMENT), int(MessageType.XFER_ACK)  # plain ints: hot compares
+_SINGLE = FLAG_START | FLAG_END
 
 _U8, _U16, _U32, _U64 = (struct.Struct(f) for f in ("!B", "!H", "!I", "!Q"))
 _SESS_INIT_FIXED = struct.Struct("!HQQH")   # keepalive, segment MRU, transfer MRU, node id len
 _SEG_HEAD = struct.Struct("!BBQ")           # type, flags, transfer id
 _ACK = struct.Struct("!BBQQ")               # type, flags, transfer id, length
+_SINGLE_HEAD = struct.Struct("!BBQIQ")      # one-segment transfer: ..., no extensions, data length
 _REFUSE = struct.Struct("!BBQ")             # type, reason, transfer id
 _EXT_HEAD = struct.Struct("!BHH")           # flags, type, length
 
@@ -223,21 +227,22 @@ class Session:
         """Handle one complete unit at the front of the buffer; False if more bytes are needed."""
         if self.state is State.CONTACT:
             return self._contact_header()
-        buf, p, n = self._in, self._pos, self._avail()
+        buf, p = self._in, self._pos
+        n = len(buf) - p
         if n == 0:
             return False
         mtype = buf[p]
-        if mtype == MessageType.KEEPALIVE:
-            self._pos += 1
-            return True
-        if mtype == MessageType.XFER_SEGMENT:
+        if mtype == _XFER_SEGMENT:  # the two per-bundle messages first
             return self._xfer_segment()
-        if mtype == MessageType.XFER_ACK:
+        if mtype == _XFER_ACK:
             if n < _ACK.size:
                 return False
             _, flags, tid, length = _ACK.unpack_from(buf, p)
             self._pos += _ACK.size
             self._on_ack(flags, tid, length)
+            return True
+        if mtype == MessageType.KEEPALIVE:
+            self._pos += 1
             return True
         if mtype == MessageType.XFER_REFUSE:
             if n < _REFUSE.size:
@@ -366,6 +371,22 @@ class Session:
     # ---- incoming transfers -------------------------------------------------------------
     def _xfer_segment(self) -> bool:
         buf, p, n = self._in, self._pos, self._avail()
+        if n >= _SINGLE_HEAD.size:
+            _, flags, tid, ext_len, data_len = _SINGLE_HEAD.unpack_from(buf, p)
+            q = p + _SINGLE_HEAD.size
+            if (flags == _SINGLE and not ext_len and n >= q - p + data_len
+                    and self._rx_tid is None and self.state is State.ESTABLISHED
+                    and tid != self._rx_refused and data_len <= self.config.segment_mru
+                    and data_len <= self.config.transfer_mru
+                    and len(self._rx_order) < self.config.max_unresolved):
+                # the common small bundle, one segment and no extensions: what the general
+                # path below does for it, without its general checks
+                self._pos = q + data_len
+                entry = _RxOrder(tid)
+                self._rx_order.append(entry)
+                self._awaiting[tid] = (entry, flags, data_len)
+                self._events.append(BundleReceived(tid, bytes(buf[q:q + data_len]), ()))
+                return True
         if n < _SEG_HEAD.size:
             return False
         _, flags, tid = _SEG_HEAD.unpack_from(buf, p)
@@ -390,7 +411,7 @@ class Session:
             return False
         mv = memoryview(buf)
         exts = (_decode_extensions(mv[p + _SEG_HEAD.size + 4:p + _SEG_HEAD.size + 4 + ext_len])
-                if flags & FLAG_START else [])
+                if flags & FLAG_START and ext_len else [])
         data = mv[q:q + data_len]
         try:
             self._pos = q + data_len
@@ -496,9 +517,29 @@ class Session:
 
     def ack_transfer(self, transfer_id: int) -> list[Event]:
         """The received bundle is processed (stored): send its final XFER_ACK."""
-        entry, flags, length = self._pop_awaiting(transfer_id)
-        entry.msgs.append(_ACK.pack(MessageType.XFER_ACK, flags, transfer_id, length))
-        return self._resolve_rx(entry)
+        return self.ack_transfers((transfer_id,))
+
+    def ack_transfers(self, transfer_ids: Iterable[int]) -> list[Event]:
+        """:meth:`ack_transfer` for many received bundles at once (the pipelined case)."""
+        order, out = self._rx_order, self._out
+        for tid in transfer_ids:
+            entry, flags, length = self._pop_awaiting(tid)
+            if order and order[0] is entry and not entry.msgs and self.state is State.ESTABLISHED:
+                # in-order ack with nothing held before it: straight out
+                order.popleft()
+                out.append((None, _ACK.pack(_XFER_ACK, flags, tid, length)))
+                if order:
+                    self._flush_acks()
+                continue
+            entry.msgs.append(_ACK.pack(_XFER_ACK, flags, tid, length))
+            entry.done = True
+            self._flush_acks()
+        self._last_tx = self._now
+        try:
+            self._maybe_finish()
+        except _Close:
+            pass
+        return self._take_events()
 
     def refuse_transfer(self, transfer_id: int, reason: RefuseReason | int) -> list[Event]:
         """Refuse a received bundle instead of acknowledging it (store full, not acceptable)."""
@@ -549,6 +590,11 @@ class Session:
         seg = self.peer_segment_mru
         if self.config.max_segment_out:
             seg = min(seg, self.config.max_segment_out)
+        if total <= seg and not extensions:  # the common small bundle: one message, one pack
+            self._send(_SINGLE_HEAD.pack(_XFER_SEGMENT, FLAG_START | FLAG_END, tid, 0, total)
+                       + mv, tid)
+            self._tx[tid] = _Tx(total)
+            return tid
         items = list(extensions)
         if total > seg:
             items.append(ExtensionItem(TRANSFER_LENGTH_EXT, _U64.pack(total), critical=False))
