@@ -133,12 +133,18 @@ class TcpclLink(ConvergenceLayer):
     def sessions_opened(self) -> int:
         return self._client.sessions_opened
 
-    async def send(self, bundle: bytes) -> None:
+    async def send(self, bundle: bytes, *, wait: str = "acked") -> None:
+        """``wait="queued"`` pipelines (returns once the link holds the bundle; see
+        :meth:`flush`), ``"acked"`` returns at the final XFER_ACK."""
         try:
-            await self._client.send_bundle(bundle)
+            await self._client.send(bundle, wait=wait)
         except Exception:
             self.failures += 1
             raise
+
+    async def flush(self) -> None:
+        """Wait until every bundle sent is acknowledged (raises if some could not be)."""
+        await self._client.flush()
 
     @property
     def up(self) -> bool:
