@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from betanet.dtn.reliable import WAIT_MODES, DeliveryError, ReliableSender
+from betanet.dtn.reliable import settle as _settle
 from betanet.dtn.tcpcl.events import (BundleReceived, Event, RefuseReason, SessionClosed,
                                       SessionEstablished, SessTermReason, StartTls,
                                       TransferAcknowledged, TransferRefused)
@@ -46,10 +48,8 @@ _READ = 1 << 16
 OnBundle = Callable[[bytes], Awaitable[Any] | Any]
 OnDone = Callable[[BaseException | None], Any]
 
-WAIT_MODES = ("acked", "queued")
 
-
-class SessionClosedError(StateError):
+class SessionClosedError(DeliveryError):
     """The session closed before the transfer was fully acknowledged."""
 
 
@@ -86,14 +86,6 @@ def server_context(certfile: str, keyfile: str | None = None, cafile: str | None
         ctx.load_verify_locations(cafile)
         ctx.verify_mode = _ssl.CERT_REQUIRED if require_client_cert else _ssl.CERT_OPTIONAL
     return ctx
-
-
-def _settle(fut: asyncio.Future, exc: BaseException | None) -> None:
-    if not fut.done():
-        if exc is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(exc)
 
 
 _REFUSE_ERRORS: dict[int, type[BetanetError]] = {
@@ -604,44 +596,21 @@ async def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
 _RETRY_REFUSALS = (RefuseReason.SESSION_TERMINATING, RefuseReason.RETRANSMIT)
 
 
-class _Item:
-    """One bundle a :class:`TcpclClient` holds until its final XFER_ACK."""
-    __slots__ = ("data", "fut", "sent")
+class TcpclClient(ReliableSender):
+    """A sender that keeps one session to a peer and survives its loss (see
+    :class:`~betanet.dtn.reliable.ReliableSender`): every bundle is held until its final
+    XFER_ACK and re-sent, in order, on the next session if the one carrying it dropped
+    (``retried`` counts those; the receiver's store dedup makes delivery exactly once)."""
 
-    def __init__(self, data: bytes, fut: asyncio.Future | None) -> None:
-        self.data, self.fut, self.sent = data, fut, False
-
-
-class TcpclClient:
-    """A sender that keeps one session to a peer and survives its loss: every bundle is held
-    until its final XFER_ACK, and one whose transfer was not fully acknowledged when the
-    session dropped is sent again, in order, on the next session (``retried`` counts those;
-    the receiver's store dedup makes delivery exactly once). Up to ``window`` bundles are in
-    flight. A peer unreachable for ``attempts`` session openings in a row fails the waiting
-    sends; bundles nobody waits for then go to ``undelivered`` and :meth:`flush` raises."""
+    closed_error = SessionClosedError
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, attempts: int = 5,
                  backoff: float = 0.05, max_backoff: float = 60.0, window: int = 256,
                  **session_kw: Any) -> None:
+        super().__init__(f"tcpcl {host}:{port}", attempts=attempts, backoff=backoff,
+                         max_backoff=max_backoff, window=window)
         self.host, self.port = host, port
-        self.attempts = attempts
-        self.backoff, self.max_backoff = backoff, max_backoff
-        self.window = max(1, window)
         self._kw = session_kw
-        self.conn: TcpclConnection | None = None
-        self._lock = asyncio.Lock()
-        self.sessions_opened = 0
-        self.retried = 0
-        self.retried_log: list[str] = []
-        self.undelivered: list[bytes] = []
-        self._items: dict[int, _Item] = {}   # not yet acknowledged, in send order
-        self._seq = 0
-        self._room = asyncio.Event()
-        self._room.set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._pump: asyncio.Task | None = None
-        self._closing = False
         # counters of the sessions already replaced (the current one is read live)
         self.past = {"bytes_sent": 0, "bytes_received": 0, "bytes_acked": 0,
                      "bundles_sent": 0, "bundles_received": 0}
@@ -661,162 +630,15 @@ class TcpclClient:
         acc["bundles_sent"] += c.bundles_sent
         acc["bundles_received"] += c.bundles_received
 
-    @property
-    def in_flight(self) -> int:
-        """Bundles queued or sent and not yet acknowledged."""
-        return len(self._items)
+    async def _open(self) -> TcpclConnection:
+        return await open_session(self.host, self.port, **self._kw)
 
-    async def _session(self) -> TcpclConnection:
-        async with self._lock:
-            if self.conn is None or self.conn.closed.is_set():
-                if self.conn is not None:
-                    self._add(self.past, self.conn)
-                    self.conn = None
-                self.conn = await open_session(self.host, self.port, **self._kw)
-                self.sessions_opened += 1
-            return self.conn
+    def _retired(self, conn: Any) -> None:
+        self._add(self.past, conn)
 
-    def _up(self) -> TcpclConnection | None:
-        c = self.conn
-        return c if c is not None and c.session.established and not c.closed.is_set() else None
+    def _usable(self, conn: Any) -> bool:
+        return conn.session.established and not conn.closed.is_set()
 
-    def _submit(self, seq: int, item: _Item, conn: TcpclConnection) -> None:
-        item.sent = True
-        conn.submit(item.data, functools.partial(self._done, seq, item))
-
-    def _done(self, seq: int, item: _Item, exc: BaseException | None) -> None:
-        if self._items.get(seq) is not item:
-            return
-        if (not self._closing and (isinstance(exc, SessionClosedError) or (
-                isinstance(exc, TransferRefusedError) and exc.reason in _RETRY_REFUSALS))):
-            # not acknowledged, or refused only because that session was ending: again
-            item.sent = False
-            self.retried += 1
-            note = f"{len(item.data)}-byte bundle not acknowledged ({exc})"
-            self.retried_log.append(note)
-            log.info("tcpcl client %s:%d: %s; retrying", self.host, self.port, note)
-            self._start_pump()
-            return
-        del self._items[seq]
-        if item.fut is not None:
-            _settle(item.fut, exc)
-        elif exc is not None:
-            log.warning("tcpcl client %s:%d: bundle refused: %s", self.host, self.port, exc)
-            self.undelivered.append(item.data)
-        self._changed()
-
-    def _changed(self) -> None:
-        if len(self._items) < self.window:
-            self._room.set()
-        if not self._items:
-            self._idle.set()
-
-    def _start_pump(self) -> None:
-        if not self._closing and (self._pump is None or self._pump.done()):
-            self._pump = asyncio.create_task(self._run_pump(), name="tcpcl-client-pump")
-
-    async def _run_pump(self) -> None:
-        """(Re)open the session and send every bundle not on it, in order; back off while
-        the peer is unreachable and give up after ``attempts`` failed openings in a row."""
-        delay, failures = self.backoff, 0
-        while not self._closing:
-            unsent = [(seq, it) for seq, it in self._items.items() if not it.sent]
-            if not unsent:
-                return
-            if self.conn is not None and self.conn.closed.is_set():
-                await asyncio.sleep(delay)  # the session just dropped: let the peer recover
-            try:
-                conn = await self._session()
-            except (SessionClosedError, ConnectionError, OSError, asyncio.TimeoutError) as e:
-                failures += 1
-                self.retried_log.append(f"session {failures} to {self.host}:{self.port} "
-                                        f"failed: {e}")
-                if failures >= self.attempts:
-                    self._give_up(e)
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff)
-                continue
-            for seq, it in unsent:
-                if conn.closed.is_set():
-                    break
-                if self._items.get(seq) is it and not it.sent:
-                    self._submit(seq, it, conn)
-            if not conn.closed.is_set():
-                failures, delay = 0, self.backoff
-            else:
-                failures += 1
-                if failures >= self.attempts:
-                    self._give_up(SessionClosedError(conn.close_reason))
-                    return
-                delay = min(delay * 2, self.max_backoff)
-
-    def _give_up(self, why: BaseException) -> None:
-        err = SessionClosedError(f"bundle not delivered after {self.attempts} sessions: {why}")
-        for seq, it in list(self._items.items()):
-            if it.sent:
-                continue
-            del self._items[seq]
-            if it.fut is not None:
-                _settle(it.fut, err)
-            else:
-                self.undelivered.append(it.data)
-        log.warning("tcpcl client %s:%d: %s", self.host, self.port, err)
-        self._changed()
-
-    async def send(self, data: bytes | bytearray | memoryview, *, wait: str = "acked") -> None:
-        """Send one bundle. ``wait="acked"`` returns at its final XFER_ACK (across sessions);
-        ``wait="queued"`` returns once the client holds it (waiting while ``window`` bundles
-        are unacknowledged) — :meth:`flush` then waits for all of them."""
-        if wait not in WAIT_MODES:
-            raise InvalidArgumentError(f"wait must be one of {WAIT_MODES}, not {wait!r}")
-        if self._closing:
-            raise StateError("tcpcl client closed")
-        while not self._room.is_set():
-            await self._room.wait()
-        fut = asyncio.get_running_loop().create_future() if wait == "acked" else None
-        seq = self._seq
-        self._seq += 1
-        item = _Item(bytes(data), fut)
-        self._items[seq] = item
-        self._idle.clear()
-        if len(self._items) >= self.window:
-            self._room.clear()
-        conn = self._up()
-        if conn is not None and (self._pump is None or self._pump.done()):
-            self._submit(seq, item, conn)
-        else:
-            self._start_pump()
-        if fut is not None:
-            await fut
-
-    async def send_bundle(self, data: bytes) -> None:
-        """Send one bundle; returns when the peer acknowledged all of it."""
-        await self.send(data, wait="acked")
-
-    async def flush(self) -> None:
-        """Wait until every bundle sent so far is acknowledged; raises
-        :class:`SessionClosedError` if some could not be delivered (see ``undelivered``)."""
-        while self._items:
-            await self._idle.wait()
-        if self.undelivered:
-            raise SessionClosedError(f"{len(self.undelivered)} bundles not delivered to "
-                                     f"{self.host}:{self.port}")
-
-    async def close(self) -> None:
-        """Close the session now (no flush); bundles still held fail their waiting sends
-        and the rest go to ``undelivered``."""
-        self._closing = True
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-            await asyncio.gather(self._pump, return_exceptions=True)
-        if self.conn is not None:
-            await self.conn.close()
-        err = SessionClosedError("tcpcl client closed")
-        for seq, it in list(self._items.items()):
-            del self._items[seq]
-            if it.fut is not None:
-                _settle(it.fut, err)
-            else:
-                self.undelivered.append(it.data)
-        self._changed()
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, SessionClosedError) or (
+            isinstance(exc, TransferRefusedError) and exc.reason in _RETRY_REFUSALS)
