@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import inspect
 import logging
 import ssl as _ssl
-import inspect
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
