@@ -29,6 +29,7 @@ from typing import Any
 
 from betanet.dtn.reliable import WAIT_MODES, DeliveryError, ReliableSender
 from betanet.dtn.reliable import settle as _settle
+from betanet.dtn.tcpcl.certs import certificate_node_ids
 from betanet.dtn.tcpcl.events import (BundleReceived, Event, RefuseReason, SessionClosed,
                                       SessionEstablished, SessTermReason, StartTls,
                                       TransferAcknowledged, TransferRefused)
@@ -143,6 +144,11 @@ class TcpclConnection:
     @property
     def peer_node_id(self) -> str:
         return self.session.peer_node_id
+
+    @property
+    def peer_node_id_authenticated(self) -> bool:
+        """The peer's validated certificate names its Node ID (RFC 9174 §4.4.4.3)."""
+        return self.session.peer_node_id_authenticated
 
     @property
     def tls(self) -> bool:
@@ -263,8 +269,22 @@ class TcpclConnection:
             self.session.connection_lost(self._clock())
             self._finish(f"TLS handshake failed: {e}")
             return
-        await self._handle(self.session.tls_established(self._clock()))
+        try:
+            ids = self._peer_certificate_node_ids()
+        except MalformedError as e:
+            log.info("tcpcl: peer certificate: %s", e)
+            ids = ()  # a malformed NODE-ID authenticates nothing
+        await self._handle(self.session.tls_established(self._clock(), ids))
         self._flush()
+
+    def _peer_certificate_node_ids(self) -> tuple[str, ...] | None:
+        """NODE-IDs of the peer's certificate if TLS validated it, else None (an
+        unvalidated certificate proves nothing)."""
+        sslobj = self._writer.get_extra_info("ssl_object")
+        if sslobj is None or sslobj.context.verify_mode == _ssl.CERT_NONE:
+            return None
+        der = sslobj.getpeercert(binary_form=True)
+        return certificate_node_ids(der) if der else None
 
     async def _accept(self, ev: BundleReceived) -> None:
         # Backpressure: the read loop waits here while the window of unacknowledged received

@@ -32,6 +32,7 @@ TERM_REPLY = 0x01
 EXT_CRITICAL = 0x01
 TRANSFER_LENGTH_EXT = 0x0001
 MAX_TRANSFER_ID = (1 << 64) - 1
+NODE_ID_POLICIES = ("prefer", "require", "none")
 _XFER_SEGMENT, _XFER_ACK = int(MessageType.XFER_SEGMENT), int(MessageType.XFER_ACK)  # plain ints: hot compares
 _SINGLE = FLAG_START | FLAG_END
 
@@ -60,6 +61,11 @@ class SessionConfig:
     idle_timeout: float | None = None   # default: twice the negotiated keepalive
     ending_timeout: float = 30.0        # SESS_TERM sent: close anyway after this long
     max_unresolved: int = 1024          # received transfers whose ack/refusal is still held
+    # NODE-ID check of the peer's certificate (RFC 9174 §4.4.4.3): "prefer" fails the session
+    # when the certificate names other Node IDs than SESS_INIT claims and accepts one naming
+    # none (unauthenticated); "require" also fails without TLS or without a NODE-ID; "none"
+    # does not look
+    node_id_policy: str = "prefer"
 
     def __post_init__(self) -> None:
         if not 0 <= self.keepalive <= 0xFFFF:
@@ -70,6 +76,8 @@ class SessionConfig:
             raise InvalidArgumentError("node id longer than 65535 bytes")
         if self.require_tls and not self.can_tls:
             raise InvalidArgumentError("require_tls needs can_tls")
+        if self.node_id_policy not in NODE_ID_POLICIES:
+            raise InvalidArgumentError(f"node_id_policy must be one of {NODE_ID_POLICIES}")
 
 
 class State(Enum):
@@ -143,6 +151,8 @@ class Session:
         self.peer_segment_mru = 0
         self.peer_transfer_mru = 0
         self.peer_extensions: tuple[ExtensionItem, ...] = ()
+        self.peer_node_id_authenticated = False  # its certificate named it (§4.4.4.3)
+        self._cert_node_ids: tuple[str, ...] | None = None
         self.close_reason = ""
         self._now = now
         self._started = now
@@ -299,13 +309,33 @@ class Session:
             self._begin_sess_init()
         return True
 
-    def tls_established(self, now: float) -> list[Event]:
-        """The adapter finished the TLS handshake: session negotiation continues inside it."""
+    def tls_established(self, now: float, peer_node_ids: Iterable[str] | None = None) -> list[Event]:
+        """The adapter finished the TLS handshake: session negotiation continues inside it.
+        ``peer_node_ids``: the NODE-IDs of the peer's certificate once the certificate was
+        validated (None: no validated certificate), checked against its SESS_INIT."""
         self._now = now
         if self.state is not State.TLS:
             raise StateError(f"no TLS handshake expected in state {self.state.value}")
+        self._cert_node_ids = None if peer_node_ids is None else tuple(peer_node_ids)
         self._begin_sess_init()
         return self._take_events()
+
+    def _check_node_id(self, node_id: str) -> None:
+        """RFC 9174 §4.4.4.3: the Node ID the peer claims against its certificate."""
+        policy = self.config.node_id_policy
+        if policy == "none":
+            return
+        ids = self._cert_node_ids if self.tls else None
+        if ids:
+            if node_id not in ids:
+                self._terminate(SessTermReason.CONTACT_FAILURE, close=True,
+                                why=f"peer node id {node_id!r} is not a NODE-ID of its "
+                                    f"certificate {list(ids)!r}")
+            self.peer_node_id_authenticated = True
+        elif policy == "require":
+            self._terminate(SessTermReason.CONTACT_FAILURE, close=True,
+                            why="peer node id not authenticated (no TLS)" if not self.tls
+                            else "peer certificate has no NODE-ID")
 
     def _begin_sess_init(self) -> None:
         self.state = State.SESS_INIT
@@ -356,6 +386,7 @@ class Session:
                                 why=f"unknown critical session extension {it.type}")
         if seg_mru == 0 or xfer_mru == 0:
             self._terminate(SessTermReason.CONTACT_FAILURE, close=True, why="zero MRU")
+        self._check_node_id(node_id)
         if not self.active:
             self._send_sess_init()
         self.peer_node_id = node_id
