@@ -438,6 +438,14 @@ class TcpclConnection:
         is refused or the session closes first); ``wait="queued"`` returns once the transfer is
         queued on the session — at most ``send_window`` transfers are unacknowledged, the
         caller waits for room — and :meth:`flush` reports the outcome."""
+        if wait == "queued" and self._send_room.is_set() and self._established.done():
+            self.submit(data)  # the pipelined fast path: nothing to wait for
+            if self._writer.transport.get_write_buffer_size() > _READ:
+                try:
+                    await self._writer.drain()
+                except (ConnectionError, OSError):
+                    pass
+            return
         if wait not in WAIT_MODES:
             raise InvalidArgumentError(f"wait must be one of {WAIT_MODES}, not {wait!r}")
         if not self._established.done():

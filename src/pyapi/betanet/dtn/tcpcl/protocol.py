@@ -656,7 +656,7 @@ class Session:
         if complete:
             del self._tx[tid]
         self._events.append(TransferAcknowledged(tid, length, complete))
-        if complete:
+        if complete and self.state is State.ENDING:
             self._maybe_finish()
 
     def _on_refuse(self, reason: int, tid: int) -> None:
