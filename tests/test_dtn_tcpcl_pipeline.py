@@ -128,3 +128,29 @@ def test_client_reports_bundles_it_could_not_deliver():
             await client.send(b"three")  # a waiting send fails the same way
         await client.close()
     run(main())
+
+
+def test_client_holds_at_most_max_bytes_of_unacknowledged_bundles():
+    async def main():
+        release = asyncio.Event()
+        got = []
+
+        async def on_bundle(data):
+            await release.wait()  # acks withheld until released
+            got.append(data)
+
+        server = await serve("127.0.0.1", 0, on_bundle=on_bundle)
+        client = TcpclClient("127.0.0.1", server.port, window=100, max_bytes=10_000)
+        for i in range(3):
+            await client.send(bytes([i]) * 4000, wait="queued")
+        assert client.in_flight_bytes == 12_000
+        fourth = asyncio.ensure_future(client.send(b"\x03" * 4000, wait="queued"))
+        await asyncio.sleep(0.1)
+        assert not fourth.done()  # held back: 12 000 bytes unacknowledged >= 10 000
+        release.set()
+        await fourth
+        await client.flush()
+        assert got == [bytes([i]) * 4000 for i in range(4)] and client.in_flight_bytes == 0
+        await client.close()
+        await server.close()
+    run(main())

@@ -45,6 +45,7 @@ class CollectorStats:
     fragments: int = 0          # fragments received
     passed_up: int = 0          # fragments handed up unassembled (timeout, eviction)
     rejected: int = 0           # fragments the reassembler refused (overlap with other bytes...)
+    duplicates: int = 0         # late copies of fragments of an ADU already reassembled
 
 
 @dataclass
@@ -62,9 +63,13 @@ class FragmentCollector:
     passed up because the bounds were reached. Call ``expire(now)`` now and then."""
 
     def __init__(self, *, timeout: float = 30.0, max_adus: int = 64,
-                 max_bytes: int = 16 << 20) -> None:
+                 max_bytes: int = 16 << 20, remember: int = 1024) -> None:
         self.timeout, self.max_adus, self.max_bytes = timeout, max_adus, max_bytes
         self._adus: OrderedDict[bytes, _Adu] = OrderedDict()
+        # ADUs handed up whole lately: a late duplicate fragment of one is dropped (counted)
+        # instead of starting an ADU that can never complete
+        self._done: OrderedDict[bytes, None] = OrderedDict()
+        self._remember = remember
         self._bytes = 0
         self.stats = CollectorStats()
 
@@ -82,6 +87,9 @@ class FragmentCollector:
             return [datagram]
         self.stats.fragments += 1
         out = self.expire(now)
+        if key in self._done:
+            self.stats.duplicates += 1
+            return out
         adu = self._adus.get(key)
         if adu is None:
             total = b.primary.total_adu_length
@@ -109,6 +117,9 @@ class FragmentCollector:
             whole = adu.reasm.finish()
             self._drop(key)
             self.stats.reassembled += 1
+            self._done[key] = None
+            if len(self._done) > self._remember:
+                self._done.popitem(last=False)
             return out + [whole]
         while self._adus and (len(self._adus) > self.max_adus or self._bytes > self.max_bytes):
             out += self._give_up(next(iter(self._adus)))

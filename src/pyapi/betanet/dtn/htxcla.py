@@ -397,8 +397,8 @@ class HtxLink(ConvergenceLayer):
 
     def __init__(self, host: str, port: int, server_public_key: bytes | str, *,
                  on_bundle: OnBundle | None = None, attempts: int = 5, backoff: float = 0.05,
-                 max_backoff: float = 60.0, window: int = 256, max_bundle_bytes: int = 16 << 20,
-                 **htx_kw: Any) -> None:
+                 max_backoff: float = 60.0, window: int = 256, max_bytes: int = 64 << 20,
+                 max_bundle_bytes: int = 16 << 20, **htx_kw: Any) -> None:
         super().__init__()
         self.host, self.port = host, port
         self.server_public_key = server_public_key
@@ -406,7 +406,7 @@ class HtxLink(ConvergenceLayer):
         self.max_bundle_bytes = max_bundle_bytes
         self._htx_kw = htx_kw
         self._sender = _HtxSender(self, attempts=attempts, backoff=backoff,
-                                  max_backoff=max_backoff, window=window)
+                                  max_backoff=max_backoff, window=window, max_bytes=max_bytes)
 
     async def _open_channel(self) -> HtxChannel:
         from betanet.htx import connect  # the HTX package is only needed by this link

@@ -46,7 +46,8 @@ class _Item:
 
 class ReliableSender:
     """Keeps one link to a peer open and every bundle until it is acknowledged. Up to
-    ``window`` bundles are held. A link that drops makes its unacknowledged bundles go out
+    ``window`` bundles and ``max_bytes`` bytes are held (one bundle larger than that is
+    still taken when nothing else is held). A link that drops makes its unacknowledged bundles go out
     again, in order, on a new one (``retried``, ``retried_log``). A peer unreachable for
     ``attempts`` link openings in a row fails the waiting sends; bundles nobody waits for go
     to ``undelivered`` and :meth:`flush` raises — nothing is dropped silently."""
@@ -54,8 +55,10 @@ class ReliableSender:
     closed_error: type[BetanetError] = DeliveryError
 
     def __init__(self, name: str, *, attempts: int = 5, backoff: float = 0.05,
-                 max_backoff: float = 60.0, window: int = 256) -> None:
+                 max_backoff: float = 60.0, window: int = 256, max_bytes: int = 64 << 20) -> None:
         self.name = name
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self.attempts = attempts
         self.backoff, self.max_backoff = backoff, max_backoff
         self.window = max(1, window)
@@ -93,6 +96,10 @@ class ReliableSender:
         """Bundles queued or sent and not yet acknowledged."""
         return len(self._items)
 
+    @property
+    def in_flight_bytes(self) -> int:
+        return self._bytes
+
     async def _session(self) -> Any:
         async with self._lock:
             if self.conn is None or self.conn.closed.is_set():
@@ -122,7 +129,7 @@ class ReliableSender:
             log.info("%s: %s; retrying", self.name, note)
             self._start_pump()
             return
-        del self._items[seq]
+        self._forget(seq)
         if item.fut is not None:
             settle(item.fut, exc)
         elif exc is not None:
@@ -130,8 +137,16 @@ class ReliableSender:
             self.undelivered.append(item.data)
         self._changed()
 
+    def _forget(self, seq: int) -> _Item:
+        item = self._items.pop(seq)
+        self._bytes -= len(item.data)
+        return item
+
+    def _full(self) -> bool:
+        return len(self._items) >= self.window or (bool(self._items) and self._bytes >= self.max_bytes)
+
     def _changed(self) -> None:
-        if len(self._items) < self.window:
+        if not self._full():
             self._room.set()
         if not self._items:
             self._idle.set()
@@ -180,7 +195,7 @@ class ReliableSender:
         for seq, it in list(self._items.items()):
             if it.sent:
                 continue
-            del self._items[seq]
+            self._forget(seq)
             if it.fut is not None:
                 settle(it.fut, err)
             else:
@@ -203,8 +218,9 @@ class ReliableSender:
         self._seq += 1
         item = _Item(bytes(data), fut)
         self._items[seq] = item
+        self._bytes += len(item.data)
         self._idle.clear()
-        if len(self._items) >= self.window:
+        if self._full():
             self._room.clear()
         conn = self._up()
         if conn is not None and (self._pump is None or self._pump.done()):
@@ -239,7 +255,7 @@ class ReliableSender:
             await self.conn.close()
         err = self.closed_error(f"{self.name}: sender closed")
         for seq, it in list(self._items.items()):
-            del self._items[seq]
+            self._forget(seq)
             if it.fut is not None:
                 settle(it.fut, err)
             else:

@@ -634,9 +634,9 @@ class TcpclClient(ReliableSender):
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, attempts: int = 5,
                  backoff: float = 0.05, max_backoff: float = 60.0, window: int = 256,
-                 **session_kw: Any) -> None:
+                 max_bytes: int = 64 << 20, **session_kw: Any) -> None:
         super().__init__(f"tcpcl {host}:{port}", attempts=attempts, backoff=backoff,
-                         max_backoff=max_backoff, window=window)
+                         max_backoff=max_backoff, window=window, max_bytes=max_bytes)
         self.host, self.port = host, port
         self._kw = session_kw
         # counters of the sessions already replaced (the current one is read live)
