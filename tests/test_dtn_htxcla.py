@@ -292,3 +292,20 @@ async def _send_all(link, items):
     for b in items:
         await link.send(b, wait="queued")
     await link.flush()
+
+
+def test_a_bundle_over_the_limit_fails_at_once_and_the_link_goes_on(keys):
+    priv, pub = keys
+
+    async def main():
+        got = []
+        server = await serve_htx("127.0.0.1", 0, priv, on_bundle=got.append, transport="plain")
+        async with HtxLink("127.0.0.1", server.port, pub, transport="plain",
+                           max_bundle_bytes=1000) as link:
+            with pytest.raises(LimitExceededError):
+                await link.send(b"x" * 1001, wait="queued")
+            await link.send(b"fits", wait="queued")
+            await asyncio.wait_for(link.flush(), 10)
+            assert got == [b"fits"] and link.retried == 0
+        await server.close()
+    run(main())

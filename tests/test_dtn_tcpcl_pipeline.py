@@ -154,3 +154,20 @@ def test_client_holds_at_most_max_bytes_of_unacknowledged_bundles():
         await client.close()
         await server.close()
     run(main())
+
+
+def test_a_bundle_the_link_cannot_carry_fails_at_once_and_does_not_block_flush():
+    async def main():
+        got = []
+        server = await serve("127.0.0.1", 0, on_bundle=got.append,
+                             config=SessionConfig(node_id="ipn:2.0", transfer_mru=1000))
+        client = TcpclClient("127.0.0.1", server.port)
+        await client.send(b"small")
+        with pytest.raises(LimitExceededError):  # over the peer's transfer MRU
+            await client.send(b"x" * 2000, wait="queued")
+        await client.send(b"after", wait="queued")
+        await asyncio.wait_for(client.flush(), 10)
+        assert got == [b"small", b"after"] and client.in_flight == 0
+        await client.close()
+        await server.close()
+    run(main())

@@ -114,9 +114,22 @@ class ReliableSender:
         c = self.conn
         return c if c is not None and self._usable(c) else None
 
-    def _submit(self, seq: int, item: _Item, conn: Any) -> None:
+    def _submit(self, seq: int, item: _Item, conn: Any) -> BaseException | None:
+        """Hand the bundle to the link. A link that is going away leaves it for the next
+        one; a bundle the link refuses outright (too large for it) is dropped from the
+        queue and the error returned for the caller to report."""
         item.sent = True
-        conn.submit(item.data, functools.partial(self._done, seq, item))
+        try:
+            conn.submit(item.data, functools.partial(self._done, seq, item))
+        except Exception as e:
+            item.sent = False
+            if self._retryable(e):
+                self._start_pump()
+                return None
+            self._forget(seq)
+            self._changed()
+            return e
+        return None
 
     def _done(self, seq: int, item: _Item, exc: BaseException | None) -> None:
         if self._items.get(seq) is not item:
@@ -180,7 +193,13 @@ class ReliableSender:
                 if conn.closed.is_set():
                     break
                 if self._items.get(seq) is it and not it.sent:
-                    self._submit(seq, it, conn)
+                    err = self._submit(seq, it, conn)
+                    if err is not None:
+                        log.warning("%s: bundle not sendable: %s", self.name, err)
+                        if it.fut is not None:
+                            settle(it.fut, err)
+                        else:
+                            self.undelivered.append(it.data)
             if not conn.closed.is_set():
                 failures, delay = 0, self.backoff
             else:
@@ -224,7 +243,9 @@ class ReliableSender:
             self._room.clear()
         conn = self._up()
         if conn is not None and (self._pump is None or self._pump.done()):
-            self._submit(seq, item, conn)
+            err = self._submit(seq, item, conn)
+            if err is not None:
+                raise err
         else:
             self._start_pump()
         if fut is not None:

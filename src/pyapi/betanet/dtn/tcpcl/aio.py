@@ -422,8 +422,9 @@ class TcpclConnection:
         ``on_done(None)`` runs at its final XFER_ACK, ``on_done(exc)`` if it is refused or the
         session closes first (the bundle is then in ``unacknowledged()``). Ignores the send
         window: :meth:`send` is the form that respects it."""
-        if self.closed.is_set():
-            raise SessionClosedError(f"session closed ({self.close_reason})")
+        if self.closed.is_set() or not self.session.established:
+            raise SessionClosedError(f"session {'closed' if self.closed.is_set() else 'ending'}"
+                                     f" ({self.close_reason or self.session.close_reason})")
         payload = bytes(data)
         tid = self.session.send_transfer(payload)
         self._sending[tid] = (payload, self._clock(), on_done)
