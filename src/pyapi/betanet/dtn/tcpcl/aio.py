@@ -216,14 +216,14 @@ class TcpclConnection:
     async def _handle(self, events: list[Event]) -> None:
         received = False
         for ev in events:
-            if isinstance(ev, BundleReceived):
+            if type(ev) is BundleReceived:  # the two per-bundle events first, exact type
                 received = True
                 if (len(self._acks) < self._window and self._pending_bytes <= self._max_pending_bytes
                         and (self._on_bundle is not None or not self._received.full())):
                     self._accept_now(ev)  # no coroutine per bundle while there is room
                 else:
                     await self._accept(ev)
-            elif isinstance(ev, TransferAcknowledged):
+            elif type(ev) is TransferAcknowledged:
                 if ev.complete:
                     entry = self._sending.pop(ev.transfer_id, None)
                     if entry is not None:

@@ -153,6 +153,7 @@ class Session:
         self.peer_extensions: tuple[ExtensionItem, ...] = ()
         self.peer_node_id_authenticated = False  # its certificate named it (§4.4.4.3)
         self._cert_node_ids: tuple[str, ...] | None = None
+        self._single_max = 0
         self.close_reason = ""
         self._now = now
         self._started = now
@@ -394,6 +395,8 @@ class Session:
         self.peer_segment_mru = seg_mru
         self.peer_transfer_mru = xfer_mru
         self.peer_extensions = tuple(exts)
+        # largest bundle that goes as one segment (the fast path of send_transfer)
+        self._single_max = min(seg_mru, xfer_mru, self.config.max_segment_out or seg_mru)
         self.state = State.ESTABLISHED
         self._events.append(SessionEstablished(node_id, self.keepalive, seg_mru, xfer_mru,
                                                self.tls, self.peer_extensions))
@@ -605,6 +608,16 @@ class Session:
         segment MRU; a multi-segment transfer carries the Transfer Length extension."""
         if self.state is not State.ESTABLISHED:
             raise StateError(f"cannot start a transfer in state {self.state.value}")
+        if type(data) is bytes and not extensions and len(data) <= self._single_max:
+            # the common small bundle: one message, one pack, no memoryview
+            tid = self._next_tid
+            if tid <= MAX_TRANSFER_ID:
+                self._next_tid = tid + 1
+                self._out.append((tid, _SINGLE_HEAD.pack(_XFER_SEGMENT, _SINGLE, tid, 0,
+                                                         len(data)) + data))
+                self._last_tx = self._now
+                self._tx[tid] = _Tx(len(data))
+                return tid
         mv = memoryview(data).cast("B")
         total = len(mv)
         if total > self.peer_transfer_mru:
