@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QEMU = {"aarch64-linux-gnu": "qemu-aarch64", "arm-linux-gnueabihf": "qemu-arm"}
+KERNEL = {"aarch64-linux-gnu": "neon", "arm-linux-gnueabihf": "neon"}     # on qemu's default CPU
 # Extra qemu CPU models to run kat under: armhf without NEON must fall back to scalar FEC.
 EXTRA_CPUS = {"arm-linux-gnueabihf": [("cortex-r5f", "scalar")]}
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"]
@@ -63,6 +64,7 @@ def compile_programs(triplet: str, bdir: Path) -> dict[str, Path]:
         "fec_example": (ROOT / "ffi-examples" / "c" / "fec_example.c", shared),
         "fec_example_static": (ROOT / "ffi-examples" / "c" / "fec_example.c", static),
         "htx_client": (ROOT / "ffi-examples" / "c" / "htx_client.c", shared),
+        "fec_speed": (ROOT / "tests" / "cross" / "fec_speed.c", shared),
     }
     exes = {}
     for name, (src, libs) in progs.items():
@@ -70,6 +72,17 @@ def compile_programs(triplet: str, bdir: Path) -> dict[str, Path]:
         run([cc] + CFLAGS + inc + ["-o", exe, src] + libs)
         exes[name] = exe
     return exes
+
+
+def run_kat(cmd: list, env: dict, kernel: str) -> None:
+    """kat under qemu; its report shown; fails unless it passed on the expected FEC kernel."""
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    p = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
+    print(p.stdout + p.stderr, end="", flush=True)
+    if p.returncode != 0:
+        raise SystemExit(f"kat failed ({p.returncode})")
+    if f"FEC kernel {kernel}," not in p.stdout:          # NEON is found and is what ran
+        raise SystemExit(f"expected the {kernel} FEC kernel")
 
 
 def qemu(triplet: str, cpu: str | None = None) -> list[str]:
@@ -118,13 +131,12 @@ def run_target(triplet: str, bdir: Path, exes: dict[str, Path]) -> None:
     spec = ROOT / "tests" / "vectors" / "cross_spec.txt"
     x86 = ROOT / "tests" / "vectors" / "cross_x86.txt"
     q = qemu(triplet)
-    run(q + [exes["kat"], spec, x86], env=env)
-    run(q + [exes["kat_static"], spec, x86], env=env)
+    run_kat(q + [exes["kat"], spec, x86], env, KERNEL[triplet])
+    run_kat(q + [exes["kat_static"], spec, x86], env, KERNEL[triplet])
     for cpu, kernel in EXTRA_CPUS.get(triplet, []):
-        out = run(qemu(triplet, cpu) + [exes["kat"], spec, x86], env=env, capture_output=True, text=True).stdout
-        print(out, end="")
-        if f"FEC kernel {kernel}," not in out:
-            raise SystemExit(f"{triplet} on {cpu}: expected the {kernel} FEC kernel")
+        run_kat(qemu(triplet, cpu) + [exes["kat"], spec, x86], env, kernel)
+    # relative only: qemu timings are not hardware timings (docs/porting.md)
+    run(q + [exes["fec_speed"], os.environ.get("BETANET_CROSS_SPEED_ROUNDS", "10")], env=env)
     run(q + [exes["fec_example"]], env=env, stdout=subprocess.DEVNULL)
     run(q + [exes["fec_example_static"]], env=env, stdout=subprocess.DEVNULL)
     with EchoServer() as srv:
