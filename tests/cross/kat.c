@@ -1,8 +1,9 @@
 /* kat.c — known-answer test of every capability through the C API alone, for targets
  * where the Python tests cannot run (make test-cross runs it under qemu-user).
  *
- *   kat SPEC X86          check both files; exit 0 only if every case passes
- *   kat --record SPEC     print the computed cases (what tests/vectors/cross_x86.txt holds)
+ *   kat [--firmware] SPEC X86   check both files; exit 0 only if every case passes
+ *   kat --record SPEC           print the computed cases (tests/vectors/cross_x86.txt)
+ *   --firmware: the library is a -DBETANET_FIRMWARE=ON build; memory from a static arena
  *
  * SPEC (tests/vectors/cross_spec.txt, tools/gen_cross_vectors.py) holds the published
  * vectors the Python tests use: RFC 9381 VRF, the Noise XK vectors of snow / cacophony /
@@ -500,6 +501,31 @@ static void codec_cases(void) {
     }
 }
 
+/* --firmware: the library was built with -DBETANET_FIRMWARE=ON. It must have no heap of
+ * its own (an allocation before betanet_set_allocator fails), then runs every case from a
+ * static arena, as a host without malloc would give it. Frees are not reused (the arena
+ * is large enough for this program); the peak is printed. */
+static uint8_t arena[64u << 20] __attribute__((aligned(16)));
+static size_t arena_used;
+
+static void *arena_alloc(size_t size, void *ctx) {
+    (void)ctx;
+    size = (size + 15) & ~(size_t)15;
+    if (size > sizeof arena - arena_used) return NULL;
+    void *p = arena + arena_used;
+    arena_used += size;
+    return p;
+}
+
+static void arena_free(void *p, void *ctx) { (void)p; (void)ctx; }
+
+static void firmware_setup(void) {
+    betanet_fec_t *fec = NULL;
+    int rc = betanet_fec_new(4, 2, &fec);
+    CHECK(rc == BETANET_E_NOMEM && fec == NULL, "firmware build allocated without an allocator (%d)", rc);
+    CHECK(betanet_set_allocator(arena_alloc, arena_free, NULL) == 0, "set_allocator");
+}
+
 static char *slurp(const char *path) {
     FILE *fp = fopen(path, "rb");
     if (!fp) { perror(path); exit(2); }
@@ -514,6 +540,8 @@ static char *slurp(const char *path) {
 }
 
 int main(int argc, char **argv) {
+    int firmware = argc > 1 && strcmp(argv[1], "--firmware") == 0;
+    if (firmware) { argc--; argv++; }
     if (argc == 3 && strcmp(argv[1], "--record") == 0) {
         record = stdout;
         printf("# generated on x86-64 by `kat --record` (tests/cross/kat.c); make test-cross compares\n");
@@ -525,6 +553,7 @@ int main(int argc, char **argv) {
     }
     if (betanet_init() != 0 || sodium_init() < 0) { fprintf(stderr, "init failed\n"); return 2; }
     FILE *log = record ? stderr : stdout;
+    if (firmware) firmware_setup();
     run_spec(record ? argv[2] : argv[1]);
     fec_cases();
     sphinx_cases();
@@ -533,5 +562,6 @@ int main(int argc, char **argv) {
     codec_cases();
     fprintf(log, "kat: %d checks, %d failed (cpu features 0x%x, FEC kernel %s, %s)\n", checks, failures,
             betanet_cpu_features(), betanet_fec_kernel(), betanet_version_string());
+    if (firmware) fprintf(log, "kat: firmware build, %zu bytes taken from the host's arena\n", arena_used);
     return failures ? 1 : 0;
 }
