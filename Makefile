@@ -138,3 +138,9 @@ cross: venv cross-deps
 
 test-cross: install cross-deps
 	$(PY) tools/test_cross.py $(CROSS_TRIPLETS)
+
+# Bytes per capability (text/data/bss) of the firmware build for x86-64, aarch64 and armhf,
+# written into docs/architecture.md (tools/size_report.py).
+.PHONY: size-report
+size-report: venv cross-deps
+	$(PY) tools/size_report.py

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 QEMU = {"aarch64-linux-gnu": "qemu-aarch64", "arm-linux-gnueabihf": "qemu-arm"}
 KERNEL = {"aarch64-linux-gnu": "neon", "arm-linux-gnueabihf": "neon"}     # on qemu's default CPU
+FIRMWARE = {"arm-linux-gnueabihf"}        # also built and run as -DBETANET_FIRMWARE=ON
 # Extra qemu CPU models to run kat under: armhf without NEON must fall back to scalar FEC.
 EXTRA_CPUS = {"arm-linux-gnueabihf": [("cortex-r5f", "scalar")]}
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"]
@@ -152,6 +153,31 @@ def run_target(triplet: str, bdir: Path, exes: dict[str, Path]) -> None:
             raise SystemExit(f"{triplet}: htx_client with a wrong server key exited {p.returncode}")
 
 
+def firmware(triplet: str) -> None:
+    """The firmware build (-DBETANET_FIRMWARE=ON, -Os) of one target: libbetanet.a needs no
+    pthread and no malloc/free; kat linked without -lpthread passes from a static arena."""
+    bdir = ROOT / "build" / f"fw-{triplet}"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    run(["cmake", "-S", ROOT, "-B", bdir, "-G", "Ninja", f"-DCMAKE_TOOLCHAIN_FILE={ROOT}/cmake/{triplet}.cmake",
+         "-DBETANET_FIRMWARE=ON", "-DCMAKE_BUILD_TYPE=MinSizeRel", f"-DPython_EXECUTABLE={sys.executable}"],
+        env=env, stdout=subprocess.DEVNULL)
+    run(["cmake", "--build", bdir], env=env, stdout=subprocess.DEVNULL)
+    undefined = {w[-1] for w in map(str.split, sh_out([f"{triplet}-nm", "-u", bdir / "libbetanet.a"])) if w}
+    banned = sorted(u for u in undefined if u.startswith("pthread_") or u in ("malloc", "free", "calloc", "realloc"))
+    if banned:
+        raise SystemExit(f"{triplet} firmware build still needs {banned}")
+    exe = bdir / "kat_firmware"
+    run([f"{triplet}-gcc"] + CFLAGS + ["-I", ROOT / "include", "-o", exe, ROOT / "tests" / "cross" / "kat.c",
+                                       bdir / "libbetanet.a", "-lsodium", "-lm"])
+    vec = ROOT / "tests" / "vectors"
+    run_kat(qemu(triplet) + [exe, "--firmware", vec / "cross_spec.txt", vec / "cross_x86.txt"], dict(os.environ),
+            KERNEL[triplet])
+
+
+def sh_out(cmd: list) -> list[str]:
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True).stdout.splitlines()
+
+
 def main(argv: list[str]) -> int:
     triplets = argv or sorted(p.stem for p in (ROOT / "cmake").glob("*-linux-*.cmake"))
     times = []
@@ -165,6 +191,9 @@ def main(argv: list[str]) -> int:
         run_target(t, bdir, exes)
         t3 = time.monotonic()
         times.append(f"{t}: build {t1 - t0:.0f} s, test programs {t2 - t1:.0f} s, qemu runs {t3 - t2:.0f} s")
+        if t in FIRMWARE:
+            firmware(t)
+            times.append(f"{t} firmware build and kat: {time.monotonic() - t3:.0f} s")
     print("test-cross passed:\n  " + "\n  ".join(times))
     return 0
 

@@ -505,7 +505,7 @@ static void codec_cases(void) {
  * its own (an allocation before betanet_set_allocator fails), then runs every case from a
  * static arena, as a host without malloc would give it. Frees are not reused (the arena
  * is large enough for this program); the peak is printed. */
-static uint8_t arena[64u << 20] __attribute__((aligned(16)));
+static uint8_t arena[256u << 20] __attribute__((aligned(16)));
 static size_t arena_used;
 
 static void *arena_alloc(size_t size, void *ctx) {
