@@ -28,8 +28,13 @@ EXTRA_CPUS = {"arm-linux-gnueabihf": [("cortex-r5f", "scalar")]}
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"]
 
 
+def short(arg) -> str:
+    arg = str(arg)
+    return arg if len(arg) <= 80 else f"{arg[:40]}...({len(arg)} chars)"
+
+
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
+    print("+", " ".join(short(c) for c in cmd), flush=True)
     return subprocess.run([str(c) for c in cmd], check=True, **kw)
 
 
@@ -77,7 +82,7 @@ def compile_programs(triplet: str, bdir: Path) -> dict[str, Path]:
 
 def run_kat(cmd: list, env: dict, kernel: str) -> None:
     """kat under qemu; its report shown; fails unless it passed on the expected FEC kernel."""
-    print("+", " ".join(str(c) for c in cmd), flush=True)
+    print("+", " ".join(short(c) for c in cmd), flush=True)
     p = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
     print(p.stdout + p.stderr, end="", flush=True)
     if p.returncode != 0:
