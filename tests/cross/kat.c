@@ -349,6 +349,54 @@ static void fec_cases(void) {
         }
 }
 
+/* test_fec.py's other kernel tests: correct() with 3 corrupted shards of (10, 6) on every
+ * kernel, and random small codes (k 1-12, m 1-8, 0-200 bytes) encoding alike. */
+static void fec_kernel_cases(void) {
+    static const size_t lens[] = {1, 100, 5000};
+    for (size_t l = 0; l < 3; l++)
+        for (int pass = 0; pass < 2; pass++) {
+            betanet_cpu_restrict(pass ? 0 : ALL_CPU);
+            size_t len = lens[l];
+            uint8_t *sh[16], *good[16], present[16], corrupted[16];
+            for (int i = 0; i < 16; i++) { sh[i] = malloc(len); good[i] = malloc(len); present[i] = 1; }
+            for (int i = 0; i < 10; i++) fill(sh[i], len, 40 + i);
+            betanet_fec_t *fec = NULL;
+            size_t nc = 0;
+            int ok = betanet_fec_new(10, 6, &fec) == 0
+                     && betanet_fec_encode(fec, (const uint8_t *const *)sh, sh + 10, len) == 0;
+            for (int i = 0; i < 16; i++) memcpy(good[i], sh[i], len);
+            for (int b = 0; b < 3; b++) for (size_t x = 0; x < len; x++) sh[b * 4][x] ^= (uint8_t)(1 + (x + b) % 255);
+            ok = ok && betanet_fec_correct(fec, sh, present, len, corrupted, &nc) == 0 && nc == 3
+                 && corrupted[0] == 0 && corrupted[1] == 4 && corrupted[2] == 8;
+            for (int i = 0; ok && i < 16; i++) ok = memcmp(sh[i], good[i], len) == 0;
+            CHECK(ok, "fec correct 3 of (10,6) len=%zu on %s", len, betanet_fec_kernel());
+            betanet_fec_free(fec);
+            for (int i = 0; i < 16; i++) { free(sh[i]); free(good[i]); }
+        }
+    betanet_cpu_restrict(ALL_CPU);
+    uint8_t r[3];
+    for (int t = 0; t < 250; t++) {
+        fill(r, 3, 9000 + t);
+        unsigned k = 1 + r[0] % 12, m = 1 + r[1] % 8;
+        size_t len = r[2] % 201;
+        uint8_t *d[12], *p[2][8];
+        for (unsigned i = 0; i < k; i++) { d[i] = malloc(len + 1); fill(d[i], len, 10000 + 16 * t + i); }
+        for (unsigned i = 0; i < m; i++) { p[0][i] = malloc(len + 1); p[1][i] = malloc(len + 1); }
+        betanet_fec_t *fec = NULL;
+        int ok = betanet_fec_new(k, m, &fec) == 0;
+        for (int pass = 0; ok && pass < 2; pass++) {
+            betanet_cpu_restrict(pass ? 0 : ALL_CPU);
+            ok = betanet_fec_encode(fec, (const uint8_t *const *)d, p[pass], len) == 0;
+        }
+        betanet_cpu_restrict(ALL_CPU);
+        for (unsigned i = 0; ok && i < m; i++) ok = memcmp(p[0][i], p[1][i], len) == 0;
+        CHECK(ok, "fec random code k=%u m=%u len=%zu: %s differs from scalar", k, m, len, betanet_fec_kernel());
+        betanet_fec_free(fec);
+        for (unsigned i = 0; i < k; i++) free(d[i]);
+        for (unsigned i = 0; i < m; i++) { free(p[0][i]); free(p[1][i]); }
+    }
+}
+
 /* ---- Sphinx: a deterministic packet through three hops ----------------------------------- */
 static void sphinx_cases(void) {
     enum { HOPS = 5, PAY = 256, N = 3 };
@@ -556,6 +604,7 @@ int main(int argc, char **argv) {
     if (firmware) firmware_setup();
     run_spec(record ? argv[2] : argv[1]);
     fec_cases();
+    fec_kernel_cases();
     sphinx_cases();
     navigator_cases();
     htx_cases();
