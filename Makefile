@@ -109,3 +109,39 @@ clean:
 # ABI change (docs/abi.md). tests/test_abi.py compares every build against it.
 abi-baseline: install
 	$(PY) tools/abi.py baseline
+
+# ---- cross builds (docs/porting.md) --------------------------------------------------
+# Debian's cross compilers, libsodium and the Python headers (the Cython C includes them;
+# nothing links Python) from the multiarch archive, and qemu-user to run the results.
+.PHONY: cross-deps cross test-cross
+CROSS_TRIPLETS := aarch64-linux-gnu arm-linux-gnueabihf
+cross-deps:
+	@missing=""; \
+	command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$$missing gcc-aarch64-linux-gnu"; \
+	command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || missing="$$missing gcc-arm-linux-gnueabihf"; \
+	command -v qemu-aarch64 >/dev/null 2>&1 && command -v qemu-arm >/dev/null 2>&1 || missing="$$missing qemu-user"; \
+	for a in arm64:aarch64-linux-gnu armhf:arm-linux-gnueabihf; do \
+	  [ -e /usr/lib/$${a#*:}/pkgconfig/libsodium.pc ] || missing="$$missing libsodium-dev:$${a%%:*}"; \
+	  [ -e /usr/include/$${a#*:}/python3.11/pyconfig.h ] || missing="$$missing libpython3.11-dev:$${a%%:*}"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  dpkg --add-architecture arm64 && dpkg --add-architecture armhf; \
+	  missing="--no-install-recommends$$missing"; \
+	fi; \
+	$(APT_MISSING)
+
+cross: venv cross-deps
+	for t in $(CROSS_TRIPLETS); do \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake -S . -B build/cross-$$t -G Ninja \
+	    -DCMAKE_TOOLCHAIN_FILE=cmake/$$t.cmake -DPython_EXECUTABLE=$(CURDIR)/$(PY) && \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake --build build/cross-$$t || exit 1; \
+	done
+
+test-cross: install cross-deps
+	$(PY) tools/test_cross.py $(CROSS_TRIPLETS)
+
+# Bytes per capability (text/data/bss) of the firmware build for x86-64, aarch64 and armhf,
+# written into docs/architecture.md (tools/size_report.py).
+.PHONY: size-report
+size-report: venv cross-deps
+	$(PY) tools/size_report.py

@@ -142,6 +142,8 @@ cdef int current_isa() noexcept nogil:
         return 2
     if (f & BETANET_CPU_SSSE3) and bnt_gf_kernel_for(1, 1) != NULL:
         return 1
+    if (f & BETANET_CPU_NEON) and bnt_gf_kernel_for(5, 1) != NULL:
+        return 5
     return 0
 
 
@@ -228,7 +230,7 @@ cdef void mat_apply(gf_mat *mt, const uint8_t *const *inp, uint8_t *const *outp,
     cdef size_t c0, cl, done
     cdef size_t block = COLUMN_BLOCK
     cdef bnt_gf_kernel kern
-    cdef int need = TABLES_GFNI if isa >= 3 else (TABLES_NIB if isa != 0 else 0)
+    cdef int need = TABLES_GFNI if isa == 3 or isa == 4 else (TABLES_NIB if isa != 0 else 0)
     if need & ~mt.built:
         mat_tables(mt, need)
     if mt.nout > BNT_GF_MAX_GROUP and mt.nin > 16:
@@ -502,6 +504,8 @@ cdef public const char *betanet_fec_kernel() noexcept nogil:
         return "avx2"
     if isa == 1:
         return "ssse3"
+    if isa == 5:
+        return "neon"
     return "scalar"
 
 

@@ -180,9 +180,12 @@ static const bnt_gf_kernel bnt_gf_avx2[BNT_GF_MAX_GROUP] = {0};
 static const bnt_gf_kernel bnt_gf_ssse3[BNT_GF_MAX_GROUP] = {0};
 #endif
 
+#include "fec_neon.h"     /* ARM NEON kernels (ISA path 5) */
+
 /* The kernel for a group of g (1..8) outputs on ISA path `isa`
- * (1 SSSE3, 2 AVX2, 3 AVX-512 + GFNI, 4 AVX2 + GFNI). */
+ * (1 SSSE3, 2 AVX2, 3 AVX-512 + GFNI, 4 AVX2 + GFNI, 5 NEON). */
 static inline bnt_gf_kernel bnt_gf_kernel_for(int isa, int g) {
+    if (isa == 5 && g >= 1 && g <= BNT_GF_MAX_GROUP) return bnt_gf_neon[g - 1];
     if (!BNT_GF_HAVE_X86 || g < 1 || g > BNT_GF_MAX_GROUP) return 0;
     return isa == 3 ? bnt_gf_gfni512[g - 1] : isa == 4 ? bnt_gf_gfni256[g - 1]
          : isa == 2 ? bnt_gf_avx2[g - 1] : isa == 1 ? bnt_gf_ssse3[g - 1] : 0;
