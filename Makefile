@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 BUILD_DIR := build/py
 
 .PHONY: demo test install sysdeps venv bench clean c-install jvm-deps test-jvm swift-deps test-swift \
-	bench-deps bench-smoke abi-baseline
+	bench-deps bench-smoke abi-baseline fuzz
 
 demo: install
 	$(VENV)/bin/betanet demo
@@ -108,3 +108,11 @@ clean:
 # ABI change (docs/abi.md). tests/test_abi.py compares every build against it.
 abi-baseline: install
 	$(PY) tools/abi.py baseline
+
+# Coverage-guided fuzzing campaign (clang's libFuzzer, ASan + UBSan), FUZZ_MINUTES per harness,
+# niced; corpora merged and minimised back into tests/fuzz/corpus/<harness>/, stats in
+# build/fuzz/campaign.json (docs/fuzzing.md). FUZZ_ONLY=htx_parser,noise_read picks harnesses.
+FUZZ_MINUTES ?= 1
+FUZZ_ONLY ?=
+fuzz: install swift-deps
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/fuzz.py campaign --minutes $(FUZZ_MINUTES) --only "$(FUZZ_ONLY)"
