@@ -179,11 +179,12 @@ def campaign(minutes: float, only: list[str] | None) -> int:
         raise SystemExit(f"unknown harness in {only}; have "
                          f"{[h.stem.removeprefix('fuzz_') for h in harnesses()]}")
     results_path = work / "campaign.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     failed = 0
     for h in chosen:
         r = campaign_one(h, core, work, int(minutes * 60))
         r["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        # re-read: another campaign (other harnesses) may have written meanwhile
+        results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[h.stem] = r
         results_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
         print(f"{h.stem}: {r['executions']} execs ({r['exec_per_s']}/s), {r['edges']} edges, "
