@@ -525,27 +525,40 @@ cdef public int betanet_fec_encode(betanet_fec_t *fec, const uint8_t *const *dat
 
 
 cdef extern from *:
-    int popcount64 "__builtin_popcountll"(unsigned long long x) nogil
+    """
+    #include <string.h>
+    /* Eight bytes as a little-endian word on any host: one load, not eight. */
+    static inline uint64_t bnt_fec_load_le64(const uint8_t *p) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+    #endif
+        return w;
+    }
+    """
+    uint64_t load_le64 "bnt_fec_load_le64"(const uint8_t *p) nogil
 
-cdef inline void present_key(const uint8_t *present, int n, uint64_t *key) noexcept nogil:
+cdef inline int present_key(const uint8_t *present, int n, uint64_t *key) noexcept nogil:
     # key bit j = (present[j] != 0), eight flags per step without branches: a byte's high
     # bit is set iff it is non-zero, and one multiply gathers the eight high bits in order
-    # (bit 8j lands on bit 56 + j; no other products reach bits 56..63). Part of the fixed
-    # cost per call that matters for small shards (a branch per flag mispredicts).
-    cdef uint64_t w, t
-    cdef int j = 0
+    # (bit 8j lands on bit 56 + j; no other products reach bits 56..63), another sums them.
+    # Returns how many are present. Part of the fixed cost per call that matters for small
+    # shards (a branch per flag mispredicts; a popcount is a libgcc call without -mpopcnt).
+    cdef uint64_t t
+    cdef int j = 0, have = 0
     key[0] = key[1] = key[2] = key[3] = 0
     while j + 8 <= n:
-        w = (<uint64_t>present[j] | (<uint64_t>present[j + 1] << 8) | (<uint64_t>present[j + 2] << 16)
-             | (<uint64_t>present[j + 3] << 24) | (<uint64_t>present[j + 4] << 32)
-             | (<uint64_t>present[j + 5] << 40) | (<uint64_t>present[j + 6] << 48)
-             | (<uint64_t>present[j + 7] << 56))      # byte i at bits 8i on any endianness
-        t = (((w & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | w) & 0x8080808080808080ULL
-        key[j >> 6] |= (((t >> 7) * 0x0102040810204080ULL) >> 56) << (j & 63)
+        t = load_le64(present + j)
+        t = ((((t & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | t) & 0x8080808080808080ULL) >> 7
+        key[j >> 6] |= ((t * 0x0102040810204080ULL) >> 56) << (j & 63)
+        have += <int>((t * 0x0101010101010101ULL) >> 56)
         j += 8
     while j < n:
         key[j >> 6] |= (<uint64_t>(present[j] != 0)) << (j & 63)
+        have += present[j] != 0
         j += 1
+    return have
 
 
 cdef int rebuild(fec_state *st, uint8_t *const *shards, const uint8_t *present,
@@ -555,8 +568,7 @@ cdef int rebuild(fec_state *st, uint8_t *const *shards, const uint8_t *present,
     cdef uint8_t *outp[MAXN]
     cdef uint64_t key[4]
     cdef int j, have
-    present_key(present, st.n, key)
-    have = popcount64(key[0]) + popcount64(key[1]) + popcount64(key[2]) + popcount64(key[3])
+    have = present_key(present, st.n, key)
     if have < st.k:
         return BETANET_E_UNCORRECTABLE
     if have == st.n:
@@ -564,10 +576,12 @@ cdef int rebuild(fec_state *st, uint8_t *const *shards, const uint8_t *present,
     cdef gf_mat *mt = decoding_matrix(st, present, key)
     if mt == NULL:
         return BETANET_E_NOMEM
+    cdef const uint8_t *ii = mt.in_idx
+    cdef const uint8_t *oi = mt.out_idx
     for j in range(mt.nin):
-        inp[j] = shards[mt.in_idx[j]]
+        inp[j] = shards[ii[j]]
     for j in range(mt.nout):
-        outp[j] = shards[mt.out_idx[j]]
+        outp[j] = shards[oi[j]]
     mat_apply(mt, inp, outp, 0, length)
     return BETANET_OK
 
