@@ -150,7 +150,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         cfg.rekey_ms = 60000;
     }
     max_frame = cfg.max_frame;
-    memset(D, 0, sizeof D);
+    for (i = 0; i < 2; i++) {          /* not the buffers: a memset of them per input costs 10x */
+        D[i].wire_len = D[i].qhead = D[i].qlen = D[i].pool_len = 0;
+        D[i].tampered = D[i].failed = 0;
+    }
     if (betanet_htx_session_new(BETANET_HTX_INITIATOR, K1, K2, HH, &cfg, now, &D[0].tx) != 0 ||
         betanet_htx_session_new(BETANET_HTX_RESPONDER, K1, K2, HH, &cfg, now, &D[1].tx) != 0)
         abort();
