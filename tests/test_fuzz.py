@@ -115,3 +115,15 @@ def test_every_harness_has_a_seed_corpus(harness: Path):
     files = list(corpus.glob("*")) if corpus.is_dir() else []
     assert files, f"no seed corpus in {corpus.relative_to(ROOT)} (run `make fuzz`)"
     assert sum(f.stat().st_size for f in files) < 1 << 20, "keep checked-in corpora small"
+
+
+def test_campaign_stats_are_read_from_libfuzzer_output():
+    """docs/fuzzing.md's numbers come from parse_stats: the last status line's cov/ft and
+    the final stats block."""
+    log = ("#2\tINITED cov: 10 ft: 11 corp: 1/1b exec/s: 0 rss: 30Mb\n"
+           "#4096\tpulse  cov: 91 ft: 200 corp: 9/90b lim: 4 exec/s: 2048 rss: 31Mb\n"
+           "#9000\tDONE   cov: 93 ft: 210 corp: 10/99b lim: 4 exec/s: 3000 rss: 31Mb\n"
+           "stat::number_of_executed_units: 9000\nstat::average_exec_per_sec:     3000\n"
+           "stat::peak_rss_mb:              31\n")
+    assert fuzztool.parse_stats(log) == {"number_of_executed_units": 9000, "average_exec_per_sec": 3000,
+                                         "peak_rss_mb": 31, "edges": 93, "features": 210}
