@@ -198,7 +198,7 @@ def table() -> str:
     """The docs/fuzzing.md table from build/fuzz/campaign.json (missing harnesses: blank)."""
     path = ROOT / "build" / "fuzz" / "campaign.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    rows = ["| harness | minutes | executions | exec/s | edges | features | corpus kept | findings |",
+    rows = ["| harness | wall min (run + merge) | executions | exec/s | edges | features | corpus kept | findings |",
             "|---|---:|---:|---:|---:|---:|---:|---|"]
     for h in harnesses():
         r = results.get(h.stem)
