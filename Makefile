@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 BUILD_DIR := build/py
 
 .PHONY: demo test install sysdeps venv bench clean c-install jvm-deps test-jvm swift-deps test-swift \
-	bench-deps bench-smoke abi-baseline
+	bench-deps bench-smoke abi-baseline fuzz isal-current
 
 demo: install
 	$(VENV)/bin/betanet demo
@@ -145,3 +145,32 @@ test-cross: install cross-deps
 .PHONY: size-report
 size-report: venv cross-deps
 	$(PY) tools/size_report.py
+# Coverage-guided fuzzing campaign (clang's libFuzzer, ASan + UBSan), FUZZ_MINUTES per harness,
+# niced; corpora merged and minimised back into tests/fuzz/corpus/<harness>/, stats in
+# build/fuzz/campaign.json (docs/fuzzing.md). FUZZ_ONLY=htx_parser,noise_read picks harnesses.
+FUZZ_MINUTES ?= 1
+FUZZ_ONLY ?=
+fuzz: install swift-deps
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/fuzz.py campaign --minutes $(FUZZ_MINUTES) --only "$(FUZZ_ONLY)"
+
+# Opt-in: the current ISA-L (>= 2.31, with its GFNI erasure-code kernels) as a second peer for
+# bench/fec_bench.py, built into build/isal-current from a source tree: ISAL_SRC=/path/to/isa-l,
+# or by default the copy vendored in python-isal's PyPI sdist (ISA-L 2.32.1 in isal 1.9.1).
+# Needs nasm (apt). Debian's libisal 2.30 stays the default peer.
+ISAL_SDIST ?= isal==1.9.1
+ISAL_SRC ?=
+isal-current: venv
+	@missing=""; command -v nasm >/dev/null 2>&1 || missing="$$missing nasm"; $(APT_MISSING)
+	rm -rf build/isal-current && mkdir -p build/isal-current/lib
+	set -e; src="$(ISAL_SRC)"; \
+	if [ -z "$$src" ]; then \
+	  $(PIP) download -q --no-deps --no-binary :all: -d build/isal-current/sdist "$(ISAL_SDIST)"; \
+	  tar -xzf build/isal-current/sdist/*.tar.gz -C build/isal-current/sdist; \
+	  src=$$(ls -d build/isal-current/sdist/*/src/isal/isa-l); \
+	fi; \
+	[ -f "$$src/erasure_code/ec_base.c" ] || { echo "no ISA-L erasure_code sources in $$src" >&2; exit 1; }; \
+	cp -r "$$src" build/isal-current/src; \
+	$(MAKE) -C build/isal-current/src -f Makefile.unx lib >/dev/null; \
+	cp build/isal-current/src/bin/isa-l.a build/isal-current/lib/libisal.a; \
+	sed -n '/AC_INIT/,/)/p' build/isal-current/src/configure.ac | grep -o '[0-9][0-9.]*[0-9]' | head -1 > build/isal-current/VERSION; \
+	echo "ISA-L $$(cat build/isal-current/VERSION) in build/isal-current (bench/fec_bench.py uses it)"
