@@ -562,9 +562,23 @@ class Agent:
             todo = sorted(self.held.values(), key=lambda h: (-h.priority, h.received_ms))
             self._ready.clear()
         else:
-            todo = [self.held[i] for i in self._ready if i in self.held]
-            self._ready.clear()
-            todo.sort(key=lambda h: -h.priority)
+            todo = self._take_ready()
+        out += self._forward(todo, now_ms, upset)
+        for _ in range(3):   # reports and signals made just now go out in this same poll
+            out += self._flush_signals(now_ms)
+            if not self._ready:
+                break
+            out += self._forward(self._take_ready(), now_ms, upset)
+        return out
+
+    def _take_ready(self) -> list[Held]:
+        todo = [self.held[i] for i in self._ready if i in self.held]
+        self._ready.clear()
+        todo.sort(key=lambda h: -h.priority)
+        return todo
+
+    def _forward(self, todo: list[Held], now_ms: int, upset: frozenset[str]) -> list[Action]:
+        out: list[Action] = []
         for h in todo:
             if h.id not in self.held:
                 continue
@@ -583,11 +597,13 @@ class Agent:
             for peer in self.strategy.choose(h, now_ms, upset):
                 data = self._copy_for(h, peer, now_ms)
                 if data is None:
+                    out += self._report(Bundle.parse(h.data), StatusFlags.DELETED,
+                                        ReasonCode.HOP_LIMIT_EXCEEDED, now_ms)
                     out += self._forget(h, "hop limit")
                     break
                 h.in_flight.add(peer)
                 out.append(Transmit(peer, h.id, data))
-        return out + self._flush_signals(now_ms)
+        return out
 
     def _flush_signals(self, now_ms: int) -> list[Action]:
         out: list[Action] = []
