@@ -97,10 +97,21 @@ def _delivery(d: Deliver) -> Delivery:
     return Delivery(d.bundle_id, p.source, p.destination, bytes(d.bundle.payload), d.bundle)
 
 
+async def _cancel(tasks: list[asyncio.Task]) -> None:
+    """Cancel and wait, boundedly: wait_for in a loop can swallow a cancellation (3.11), so
+    loops also check a stop flag; this never waits more than a few seconds for them."""
+    tasks = list(tasks)
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=3.0)
+
+
 class _Peer:
     def __init__(self, name: str, link: ConvergenceLayer, enabled: bool) -> None:
         self.name, self.link, self.enabled = name, link, enabled
         self.up = False
+        self.stopped = False
         self.queue: asyncio.Queue[Transmit] = asyncio.Queue()
         self.tasks: list[asyncio.Task] = []
         self.wake = asyncio.Event()
@@ -161,9 +172,7 @@ class Node:
         for srv in self._servers:
             with contextlib.suppress(Exception):
                 await srv.close()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _cancel(self._tasks)
         if self.store is not None:
             await self.store.close()
 
@@ -283,9 +292,9 @@ class Node:
 
     async def _stop_peer(self, p: _Peer) -> None:
         p.enabled = False
-        for t in p.tasks:
-            t.cancel()
-        await asyncio.gather(*p.tasks, return_exceptions=True)
+        p.stopped = True
+        p.wake.set()
+        await _cancel(p.tasks)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(p.link.close_contact(), 2.0)
         self._link_down(p)
@@ -301,7 +310,7 @@ class Node:
 
     async def _connector(self, p: _Peer) -> None:
         delay = 0.05
-        while True:
+        while not p.stopped:
             if p.enabled and not p.up:
                 try:
                     await asyncio.wait_for(p.link.open_contact(), 10.0)
@@ -405,7 +414,7 @@ class Node:
                     self.on_report(a)
 
     async def _poller(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.tick)
             self._kick.clear()
