@@ -107,6 +107,34 @@ async def _cancel(tasks: list[asyncio.Task]) -> None:
         await asyncio.wait(tasks, timeout=3.0)
 
 
+class _SessionLink(ConvergenceLayer):
+    """The reverse direction of a TCPCL session a peer opened to us."""
+
+    name = "tcpcl-in"
+    acknowledged = True
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__()
+        self.conn = conn
+
+    async def open_contact(self) -> None:
+        if self.conn.closed.is_set():
+            raise StateError("the peer's session is closed")
+
+    async def close_contact(self) -> None:
+        pass  # the peer owns the session
+
+    async def send(self, bundle: bytes) -> None:
+        await self.conn.send_bundle(bundle)
+
+    @property
+    def up(self) -> bool:
+        return not self.conn.closed.is_set()
+
+    def metrics(self) -> Any:
+        return None
+
+
 class _Peer:
     def __init__(self, name: str, link: ConvergenceLayer, enabled: bool) -> None:
         self.name, self.link, self.enabled = name, link, enabled
@@ -123,7 +151,7 @@ class Node:
     def __init__(self, node_id: EID | str, store: str, *, strategy: Strategy | None = None,
                  config: AgentConfig = AgentConfig(), store_limits: StoreLimits = StoreLimits(),
                  synchronous: str = "FULL", clock: Callable[[], float] = time.time,
-                 window: int = 16, tick: float = 0.1,
+                 window: int = 16, tick: float = 0.1, inbound_contacts: bool = True,
                  on_report: Callable[[ReportReceived], Any] | None = None) -> None:
         self.agent = Agent(node_id, strategy=strategy, config=config)
         self.node_id = self.agent.node_id
@@ -141,6 +169,7 @@ class Node:
         self._tasks: list[asyncio.Task] = []
         self._closing = False
         self.errors = 0
+        self.inbound_contacts = inbound_contacts
 
     def now_ms(self) -> int:
         return unix_to_dtn_ms(self._clock())
@@ -250,13 +279,14 @@ class Node:
         from betanet.dtn.tcpcl.aio import serve
         from betanet.dtn.tcpcl.protocol import SessionConfig
         kw.setdefault("config", SessionConfig(node_id=self.agent.name))
-        srv = await serve(host, port, on_bundle=self._on_bundle, **kw)
+        handler = self._inbound if self.inbound_contacts else None
+        srv = await serve(host, port, on_bundle=self.receive_bundle, handler=handler, **kw)
         self._servers.append(srv)
         return srv.port
 
     async def listen_mtcp(self, host: str = "127.0.0.1", port: int = 4224, **kw: Any) -> int:
         from betanet.dtn.mtcp import serve_mtcp
-        srv = await serve_mtcp(host, port, on_bundle=self._on_bundle, **kw)
+        srv = await serve_mtcp(host, port, on_bundle=self.receive_bundle, **kw)
         self._servers.append(srv)
         return srv.port
 
@@ -271,11 +301,31 @@ class Node:
         p.tasks.append(asyncio.create_task(self._connector(p), name=f"dtn-contact-{name}"))
         p.tasks += [asyncio.create_task(self._sender(p), name=f"dtn-send-{name}")
                     for _ in range(self.window)]
+        p.tasks.append(asyncio.create_task(self._reader(p), name=f"dtn-read-{name}"))
 
     async def remove_link(self, peer: str) -> None:
         p = self.peers.pop(str(EID.parse(peer).node_id), None)
         if p is not None:
             await self._stop_peer(p)
+
+    async def _inbound(self, conn: Any) -> None:
+        """A TCPCL session from a peer that named its node id (SESS_INIT) is a contact to it
+        for as long as the session lasts, unless a configured link to that node exists."""
+        try:
+            name = str(EID.parse(conn.peer_node_id).node_id)
+        except BetanetError:
+            return
+        if name in self.peers or name == self.agent.name or self._closing:
+            return
+        self.add_link(name, _SessionLink(conn))
+
+        async def drop_when_closed() -> None:
+            await conn.closed.wait()
+            p = self.peers.get(name)
+            if p is not None and isinstance(p.link, _SessionLink) and p.link.conn is conn:
+                del self.peers[name]
+                await self._stop_peer(p)
+        self._spawn(drop_when_closed())
 
     def set_contact(self, peer: str, up: bool) -> None:
         """Open or close the contact to peer (a scheduled window, an encounter)."""
@@ -335,6 +385,15 @@ class Node:
             if p.up and not p.link.up:
                 self._link_down(p)
 
+    async def _reader(self, p: _Peer) -> None:
+        """Bundles the peer sends back over our link (links built with
+        ``on_bundle=node.receive_bundle`` bypass this and store before acknowledging)."""
+        async for data in p.link.received():
+            try:
+                await self.receive_bundle(data)
+            except BetanetError as e:
+                log.info("dtn node: bundle from %s refused: %s", p.name, e)
+
     async def _sender(self, p: _Peer) -> None:
         while True:
             tx = await p.queue.get()
@@ -351,8 +410,9 @@ class Node:
             self._kick.set()
 
     # ---- reception ---------------------------------------------------------------------------
-    async def _on_bundle(self, data: bytes) -> None:
-        """From any convergence layer; raising refuses the transfer (TCPCL XFER_REFUSE)."""
+    async def receive_bundle(self, data: bytes) -> None:
+        """A bundle from any convergence layer: returns once it is stored (so an acknowledgment
+        sent after it means "durable"); raises to refuse it (TCPCL XFER_REFUSE)."""
         await self._run(self.agent.receive(data, now_ms=self.now_ms()))
         self._kick.set()
 
