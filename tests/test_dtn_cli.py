@@ -71,3 +71,9 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
 def test_send_to_a_node_that_is_not_there_is_a_one_line_error():
     r = _cli("send", "--via", f"tcpcl:127.0.0.1:{_port()}", "--to", "ipn:3.1", "x")
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_demo_section_runs_and_reports_no_failure():
+    r = subprocess.run([*BETANET, "demo", "dtn"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 failure(s)" in r.stdout and "exactly once" in r.stdout and "[FAIL]" not in r.stdout

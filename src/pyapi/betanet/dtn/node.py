@@ -303,6 +303,17 @@ class Node:
                     for _ in range(self.window)]
         p.tasks.append(asyncio.create_task(self._reader(p), name=f"dtn-read-{name}"))
 
+    def connect_tcpcl(self, peer: EID | str, host: str, port: int = 4556, *, up: bool = True,
+                      **session_kw: Any) -> ConvergenceLayer:
+        """``add_link`` with a TCPCLv4 link that announces this node's id and stores every
+        bundle the peer sends back before acknowledging it."""
+        from betanet.dtn.cla import TcpclLink
+        from betanet.dtn.tcpcl.protocol import SessionConfig
+        session_kw.setdefault("config", SessionConfig(node_id=self.agent.name))
+        link = TcpclLink(host, port, on_bundle=self.receive_bundle, **session_kw)
+        self.add_link(peer, link, up=up)
+        return link
+
     async def remove_link(self, peer: str) -> None:
         p = self.peers.pop(str(EID.parse(peer).node_id), None)
         if p is not None:
