@@ -236,3 +236,49 @@ def test_kill_9_of_a_custodian_holding_bundles_loses_nothing_and_delivers_once(t
             await a.close()
             await c.close()
     asyncio.run(main())
+
+
+def test_mtcp_listener_and_link_carry_bundles_both_ways(tmp_path):
+    from betanet.dtn.cla import MtcpLink
+
+    async def main():
+        a = await Node("ipn:1.0", str(tmp_path / "a.db"), synchronous="NORMAL").start()
+        c = await Node("ipn:3.0", str(tmp_path / "c.db"), synchronous="NORMAL").start()
+        pa, pc = await a.listen_mtcp("127.0.0.1", 0), await c.listen_mtcp("127.0.0.1", 0)
+        a.add_link("ipn:3.0", MtcpLink("127.0.0.1", pc))
+        c.add_link("ipn:1.0", MtcpLink("127.0.0.1", pa))
+        reg_c, reg_a = c.register("ipn:3.1"), a.register("ipn:1.1")
+        try:
+            await a.send("ipn:3.1", b"over mtcp")
+            assert (await reg_c.get(10)).payload == b"over mtcp"
+            await c.send("ipn:1.1", b"and back")
+            assert (await reg_a.get(10)).payload == b"and back"
+            assert (await c.ping("ipn:1.0"))[0] is not None
+        finally:
+            await a.close()
+            await c.close()
+    asyncio.run(main())
+
+
+def test_epidemic_spreads_over_real_sockets_when_contacts_appear(tmp_path):
+    from betanet.dtn.routing import Epidemic
+
+    async def main():
+        nodes = [await Node(f"ipn:{i}.0", str(tmp_path / f"{i}.db"), strategy=Epidemic(),
+                            synchronous="NORMAL").start() for i in (1, 2, 3)]
+        ports = [await n.listen_tcpcl("127.0.0.1", 0) for n in nodes]
+        a, b, c = nodes
+        reg = c.register("ipn:3.1")
+        try:
+            await a.send("ipn:3.1", b"epidemic")
+            a.connect_tcpcl("ipn:2.0", "127.0.0.1", ports[1])       # a meets b
+            await _until(lambda: b.agent.held)
+            await a.remove_link("ipn:2.0")
+            b.connect_tcpcl("ipn:3.0", "127.0.0.1", ports[2])       # later b meets c
+            assert (await reg.get(10)).payload == b"epidemic"
+            assert a.agent.held                                    # a still carries its copy
+            await _until(lambda: not b.agent.held)                 # b handed it to its destination
+        finally:
+            for n in nodes:
+                await n.close()
+    asyncio.run(main())
