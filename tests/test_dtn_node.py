@@ -126,6 +126,7 @@ def test_store_at_quota_refuses_with_a_report_and_keeps_what_it_accepted(tmp_pat
     asyncio.run(main())
 
 
+@pytest.mark.hostile
 def test_flood_from_one_source_is_bounded_and_others_are_served(tmp_path):
     async def main():
         c = await Node("ipn:3.0", str(tmp_path / "c.db"), synchronous="NORMAL",
