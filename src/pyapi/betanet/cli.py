@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "cgr": "betanet.navigator",
     "mesh": "betanet.mesh.cli",
     "tls": "betanet.tls.cli",
+    "dtn": "betanet.dtn.cli",
 }
 
 

@@ -19,6 +19,7 @@ SECTIONS: dict[str, str] = {
     "routing": "betanet.demo.routing_section",
     "stealth": "betanet.demo.stealth_section",
     "mesh": "betanet.demo.mesh_section",
+    "dtn": "betanet.demo.dtn_section",
 }
 
 
