@@ -1,0 +1,219 @@
+"""The FL orchestrator over real HTX connections (TLS 1.3 + Noise XK on loopback sockets):
+rounds that complete with dropouts at or above the threshold, abort cleanly below it,
+sampling as the accountant assumes, the budget refusing before a round, receipts."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from betanet import htx
+from betanet.fl import dp
+from betanet.fl import messages as m
+from betanet.fl.budget import BudgetExceededError, PrivacyBudgetManager
+from betanet.fl.orchestrator import CoordinatorService, ParticipantClient, RoundPlan
+from betanet.fl.transport import HtxCoordinatorTransport, HtxParticipantTransport
+from betanet.htx.tls import write_self_signed
+
+N, DIM = 10, 300
+
+
+def update_of(i: int) -> np.ndarray:
+    return np.random.default_rng(i).normal(0, 0.1, DIM)
+
+
+def trainer_for(i: int):
+    return lambda model, round_id: (update_of(i), 10 + i)
+
+
+class DyingChannel:
+    """A participant that dies (closes its connection) instead of sending SecAgg message
+    type ``die_before``: what a phone losing the network mid-round looks like."""
+
+    def __init__(self, inner, die_before: int) -> None:
+        self._inner, self._die = inner, die_before
+        self.peer = inner.peer
+
+    async def send(self, data: bytes) -> None:
+        if data[0] == 1 and len(data) > 4 and data[4] == self._die:
+            await self._inner.close()
+            raise ConnectionError("died")
+        await self._inner.send(data)
+
+    async def recv(self) -> bytes:
+        return await self._inner.recv()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class DyingTransport:
+    def __init__(self, inner, die_before: int) -> None:
+        self._inner, self._die = inner, die_before
+
+    async def connect(self):
+        return DyingChannel(await self._inner.connect(), self._die)
+
+
+class Federation:
+    def __init__(self, tmp_path, plan: RoundPlan, total_epsilon: float = 1e300, seed: int = 7):
+        self.tmp = tmp_path
+        self.plan = plan
+        self.cert, self.key = write_self_signed(tmp_path / "tls")
+        self.server_key = htx.generate_private_key()
+        self.htx_keys = {i: htx.generate_private_key() for i in range(1, N + 1)}
+        self.ids = {i: Ed25519PrivateKey.generate() for i in range(1, N + 1)}
+        self.directory = {i: k.public_key().public_bytes_raw() for i, k in self.ids.items()}
+        self.budget = PrivacyBudgetManager(tmp_path / "budget.sqlite", total_epsilon, 1e-5)
+        self.coord_identity = Ed25519PrivateKey.generate()
+        transport = HtxCoordinatorTransport(
+            "127.0.0.1", 0, self.server_key, {htx.public_key(k): i for i, k in self.htx_keys.items()},
+            certfile=self.cert, keyfile=self.key)
+        self.service = CoordinatorService(transport, plan, np.zeros(DIM), directory=self.directory,
+                                          budget=self.budget, identity=self.coord_identity,
+                                          rng=np.random.default_rng(seed))
+        self.clients: dict[int, ParticipantClient] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self, die: dict[int, int] | None = None) -> None:
+        await self.service.start()
+        port = self.service.transport.port
+        for i in range(1, N + 1):
+            t = HtxParticipantTransport("127.0.0.1", port, htx.public_key(self.server_key),
+                                        self.htx_keys[i], cafile=self.cert)
+            if die and i in die:
+                t = DyingTransport(t, die[i])
+            c = self.clients[i] = ParticipantClient(i, t, trainer_for(i), identity=self.ids[i],
+                                                    directory=self.directory,
+                                                    stage_timeout=self.plan.stage_timeout * 4,
+                                                    rng=np.random.default_rng(100 + i))
+            self.tasks.append(asyncio.create_task(c.run()))
+        await self.service.wait_connected(N, 20)
+
+    async def stop(self) -> None:
+        await self.service.close()
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.budget.close()
+
+
+def plan(**kw) -> RoundPlan:
+    base = dict(sample_rate=1.0, noise_multiplier=1e-4, clip=1.0, dropout=0.3, stage_timeout=1.0)
+    return RoundPlan(**{**base, **kw})
+
+
+def expected_sum(ids) -> np.ndarray:
+    return sum(dp.clip_l2(update_of(i), 1.0) for i in ids)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def test_round_over_htx_sums_every_update_and_issues_receipts(tmp_path):
+    async def main():
+        f = Federation(tmp_path, plan())
+        await f.start()
+        try:
+            r = await f.service.run_round()
+            assert r.ok, r.error
+            assert r.sampled == r.survivors == list(range(1, N + 1))
+            np.testing.assert_allclose(r.aggregate, expected_sum(r.survivors), atol=0.01)
+            # the model moved by the mean update (sum / expected participants)
+            np.testing.assert_allclose(f.service.model, r.aggregate / N)
+            # every survivor's receipt names the masked input it sent; all verify
+            assert len(r.receipts) == N
+            r.receipt.verify(r.receipts)
+            await asyncio.sleep(0.3)
+            for i, c in f.clients.items():
+                assert c.outcomes[r.round_id].ok
+                assert c.receipts[r.round_id] in r.receipts
+        finally:
+            await f.stop()
+    run(main())
+
+
+@pytest.mark.parametrize("stage_type", [m.Advertise.TYPE, m.Shares.TYPE, m.Masked.TYPE, m.Unmask.TYPE])
+def test_round_completes_when_three_die_mid_round(tmp_path, stage_type):
+    """Three of ten (the tolerated 30 %) close their connection at one stage: the stage
+    deadline drops them and the round completes with the others' sum."""
+    async def main():
+        f = Federation(tmp_path, plan())
+        await f.start(die={2: stage_type, 5: stage_type, 9: stage_type})
+        try:
+            r = await f.service.run_round()
+            assert r.ok, r.error
+            if stage_type == m.Unmask.TYPE:     # their masked inputs count; shares not needed
+                want = list(range(1, N + 1))
+            else:
+                want = [i for i in range(1, N + 1) if i not in (2, 5, 9)]
+            assert r.survivors == want
+            np.testing.assert_allclose(r.aggregate, expected_sum(want), atol=0.01)
+            r.receipt.verify(r.receipts)
+        finally:
+            await f.stop()
+    run(main())
+
+
+@pytest.mark.parametrize("stage_type", [m.Shares.TYPE, m.Masked.TYPE])
+def test_round_aborts_cleanly_when_four_die(tmp_path, stage_type):
+    async def main():
+        f = Federation(tmp_path, plan())
+        await f.start(die={1: stage_type, 3: stage_type, 4: stage_type, 8: stage_type})
+        try:
+            r = await f.service.run_round()
+            assert not r.ok and r.aggregate is None and r.receipt is None
+            assert "< 7" in r.error
+            await asyncio.sleep(0.3)
+            # the living were told; none revealed a share (their rounds were wiped)
+            for i in (2, 5, 6, 7, 9, 10):
+                assert not f.clients[i].outcomes[r.round_id].ok
+            assert f.service.model.tolist() == [0.0] * DIM
+        finally:
+            await f.stop()
+    run(main())
+
+
+def test_sampling_is_poisson_at_the_charged_rate(tmp_path):
+    """The round samples with the plan's rate from the whole population, with the same
+    generator dp.poisson_sample uses, and the budget is charged at that rate."""
+    async def main():
+        f = Federation(tmp_path, plan(sample_rate=0.7, dropout=0.4), seed=3)
+        await f.start()
+        try:
+            r = await f.service.run_round()
+            want = dp.poisson_sample(list(range(1, N + 1)), 0.7, np.random.default_rng(3))
+            assert r.sampled == want
+            assert f.budget.rounds()[0].sample_rate == 0.7
+            if r.ok:
+                assert r.survivors == want
+                np.testing.assert_allclose(r.aggregate, expected_sum(want), atol=0.01)
+                np.testing.assert_allclose(f.service.model, r.aggregate / (0.7 * N))
+        finally:
+            await f.stop()
+    run(main())
+
+
+def test_budget_refuses_before_the_round_runs(tmp_path):
+    async def main():
+        f = Federation(tmp_path, plan(noise_multiplier=3.0), total_epsilon=2.6)
+        await f.start()
+        try:
+            spent = []
+            with pytest.raises(BudgetExceededError):
+                for _ in range(50):
+                    r = await f.service.run_round()
+                    assert r.ok, r.error
+                    spent.append(r.epsilon)
+            assert len(spent) == 3 and spent[-1] <= 2.6  # 1.39, 2.03, 2.54; a 4th: 2.98
+            await asyncio.sleep(0.5)
+            # nothing was sent for the refused round 4: no task, no outcome
+            for c in f.clients.values():
+                assert sorted(c.outcomes) == [1, 2, 3] and 4 not in c.receipts
+            assert len(f.budget.rounds()) == len(spent)
+        finally:
+            await f.stop()
+    run(main())
