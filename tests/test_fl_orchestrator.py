@@ -136,7 +136,8 @@ def test_round_over_htx_sums_every_update_and_issues_receipts(tmp_path):
     run(main())
 
 
-@pytest.mark.parametrize("stage_type", [m.Advertise.TYPE, m.Shares.TYPE, m.Masked.TYPE, m.Unmask.TYPE])
+@pytest.mark.parametrize("stage_type", [m.Advertise.TYPE, m.Shares.TYPE, m.Masked.TYPE,
+                                        m.CheckSig.TYPE, m.Unmask.TYPE])
 def test_round_completes_when_three_die_mid_round(tmp_path, stage_type):
     """Three of ten (the tolerated 30 %) close their connection at one stage: the stage
     deadline drops them and the round completes with the others' sum."""
@@ -146,7 +147,7 @@ def test_round_completes_when_three_die_mid_round(tmp_path, stage_type):
         try:
             r = await f.service.run_round()
             assert r.ok, r.error
-            if stage_type == m.Unmask.TYPE:     # their masked inputs count; shares not needed
+            if stage_type in (m.CheckSig.TYPE, m.Unmask.TYPE):  # their masked inputs count
                 want = list(range(1, N + 1))
             else:
                 want = [i for i in range(1, N + 1) if i not in (2, 5, 9)]
