@@ -71,10 +71,12 @@ class HtxCoordinatorTransport:
     def __init__(self, host: str, port: int, static_private_key: bytes,
                  peers: Mapping[bytes, int], *, transport: str = "tcp",
                  certfile: str | os.PathLike | None = None, keyfile: str | os.PathLike | None = None,
-                 max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+                 max_message: int = DEFAULT_MAX_MESSAGE, **serve_options) -> None:
         self._args = (host, port, static_private_key)
         self._peers = dict(peers)
-        self._kw = dict(transport=transport, certfile=certfile, keyfile=keyfile)
+        # serve_options: htx.serve's limits (e.g. max_handshakes_per_host for a simulation
+        # whose participants all connect from 127.0.0.1 at once)
+        self._kw = dict(transport=transport, certfile=certfile, keyfile=keyfile, **serve_options)
         self._max = max_message
         self.server: htx.Server | None = None
 
