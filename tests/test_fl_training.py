@@ -82,3 +82,12 @@ def test_fl_run_cli_refuses_bad_config(capsys):
     assert main(["fl", "run", "--participants", "2"]) == 2
     assert "participants" in capsys.readouterr().err
     assert main(["fl", "run", "--drop-at", "nowhere"]) == 2
+
+
+def test_demo_fl_section():
+    import io
+
+    from betanet import demo
+    out = io.StringIO()
+    assert demo.run(["fl"], out=out) == 0, out.getvalue()
+    assert "receipts verify" in out.getvalue()

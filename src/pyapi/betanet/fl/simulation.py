@@ -80,6 +80,7 @@ class RoundRecord:
     survivors: int
     seconds: float
     error: str = ""
+    receipts: int = 0        # participant receipts under the aggregate receipt (verified)
 
 
 class DropoutChannel:
@@ -182,8 +183,11 @@ async def _run(cfg: RunConfig, on_round, work: Path) -> list[RoundRecord]:
                 r = await service.run_round()
             except BudgetExceededError:
                 break
+            if r.receipt is not None:
+                r.receipt.verify(r.receipts)      # anyone holding them can check this
             rec = RoundRecord(r.round_id, digits.accuracy(model, service.model, data.x_test, data.y_test),
-                              r.epsilon, len(r.sampled), len(r.survivors), time.perf_counter() - t0, r.error)
+                              r.epsilon, len(r.sampled), len(r.survivors), time.perf_counter() - t0,
+                              r.error, len(r.receipts))
             records.append(rec)
             if on_round is not None:
                 on_round(rec)
