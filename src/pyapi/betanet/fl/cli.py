@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--drop-at", default="masked",
                      help="comma-separated stages participants drop at: advertise,share,masked,check,unmask")
     run.add_argument("--hidden", type=int, default=0, help="MLP hidden units (0: softmax regression)")
-    run.add_argument("--stage-timeout", type=float, default=3.0, help="seconds per SecAgg+ stage")
+    run.add_argument("--stage-timeout", type=float, default=5.0, help="seconds per SecAgg+ stage")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--plot", default="fl_run.png", help="PNG to write ('' for none)")
     run.add_argument("--json", action="store_true", help="print the records as JSON")

@@ -50,7 +50,7 @@ class RunConfig:
     hidden: int = 0                  # 0: softmax regression; >0: MLP hidden units
     local_epochs: int = 5
     lr: float = 0.5
-    stage_timeout: float = 3.0       # all participants share this machine's CPU: be generous
+    stage_timeout: float = 5.0       # all participants share this machine's CPU: be generous
     seed: int = 0
 
     def __post_init__(self) -> None:
