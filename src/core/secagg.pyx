@@ -69,6 +69,11 @@ cdef extern from *:
         c = _mm512_add_epi32(c, d); b = _mm512_rol_epi32(_mm512_xor_si512(b, c), 12);     \
         a = _mm512_add_epi32(a, b); d = _mm512_rol_epi32(_mm512_xor_si512(d, a), 8);      \
         c = _mm512_add_epi32(c, d); b = _mm512_rol_epi32(_mm512_xor_si512(b, c), 7);
+    /* stores through volatile: not removed as dead like a plain memset before return */
+    static inline void bnt_sa_wipe(void *p, size_t n) {      /* n: a multiple of 8 */
+        volatile uint64_t *b = (volatile uint64_t *)p;
+        for (n /= 8; n; n--) *b++ = 0;
+    }
     __attribute__((target("avx512f")))
     static void bnt_sa_fold4(uint32_t *restrict v, __m512i a, __m512i b, __m512i c, __m512i d,
                              size_t step, int sign) {
@@ -92,7 +97,7 @@ cdef extern from *:
             k[i] = (uint32_t)key[4 * i] | (uint32_t)key[4 * i + 1] << 8
                  | (uint32_t)key[4 * i + 2] << 16 | (uint32_t)key[4 * i + 3] << 24;
         const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-        __m512i j[16];
+        __m512i j[16], w[16];
         j[0] = _mm512_set1_epi32(0x61707865); j[1] = _mm512_set1_epi32(0x3320646e);
         j[2] = _mm512_set1_epi32(0x79622d32); j[3] = _mm512_set1_epi32(0x6b206574);
         for (int i = 0; i < 8; i++) j[4 + i] = _mm512_set1_epi32((int)k[i]);
@@ -108,7 +113,9 @@ cdef extern from *:
                 BNT_QR(x0, x5, x10, x15) BNT_QR(x1, x6, x11, x12)
                 BNT_QR(x2, x7, x8, x13) BNT_QR(x3, x4, x9, x14)
             }
-            __m512i w[16] = {x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15};
+            w[0] = x0; w[1] = x1; w[2] = x2; w[3] = x3; w[4] = x4; w[5] = x5; w[6] = x6;
+            w[7] = x7; w[8] = x8; w[9] = x9; w[10] = x10; w[11] = x11; w[12] = x12; w[13] = x13;
+            w[14] = x14; w[15] = x15;
             for (int i = 0; i < 16; i++) w[i] = _mm512_add_epi32(w[i], j[i]);
             /* transpose: lane b of w[i] is word i of block b; blocks are 16 words apart in v */
             for (int q = 0; q < 4; q++) {         /* words 4q .. 4q+3 */
@@ -124,10 +131,10 @@ cdef extern from *:
             }
             for (int m = 0; m < 4; m++)            /* blocks m, m+4, m+8, m+12 */
                 bnt_sa_fold4(v + 16 * m, w[m], w[4 + m], w[8 + m], w[12 + m], 64, sign);
-            for (int i = 0; i < 16; i++) w[i] = _mm512_setzero_si512();
         }
-        for (int i = 0; i < 16; i++) j[i] = _mm512_setzero_si512();
-        for (int i = 0; i < 8; i++) ((volatile uint32_t *)k)[i] = 0;
+        bnt_sa_wipe(w, sizeof(w));
+        bnt_sa_wipe(j, sizeof(j));             /* j[4..11] is the key */
+        bnt_sa_wipe(k, sizeof(k));
     }
     static inline int bnt_sa_avx512(void) { return __builtin_cpu_supports("avx512f"); }
     #else
