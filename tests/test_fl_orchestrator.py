@@ -218,3 +218,53 @@ def test_budget_refuses_before_the_round_runs(tmp_path):
         finally:
             await f.stop()
     run(main())
+
+
+@pytest.mark.parametrize("die_before,completes", [(m.Masked.TYPE, True), (m.Shares.TYPE, False)])
+def test_participant_processes_killed_mid_round(tmp_path, die_before, completes):
+    """Ten participants in their own processes; three (completes) or four (aborts) of them
+    are SIGKILLed mid-round, just before sending their masked input or their shares."""
+    import json
+    import os
+    import sys
+
+    from cryptography.hazmat.primitives import serialization
+
+    async def main():
+        f = Federation(tmp_path, plan(stage_timeout=2.0))
+        await f.service.start()
+        raw = serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        cfg = {"port": f.service.transport.port, "server_pk": htx.public_key(f.server_key).hex(),
+               "cert": str(f.cert), "dim": DIM, "stage_timeout": 2.0,
+               "directory": {i: pk.hex() for i, pk in f.directory.items()},
+               "htx_keys": {i: k.hex() for i, k in f.htx_keys.items()},
+               "identities": {i: k.private_bytes(*raw).hex() for i, k in f.ids.items()}}
+        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+        victims = {2, 5, 9} if completes else {2, 5, 8, 9}
+        script = os.path.join(os.path.dirname(__file__), "fl_participant_proc.py")
+        env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
+        procs = {i: await asyncio.create_subprocess_exec(
+                     sys.executable, script, str(tmp_path / "cfg.json"), str(i),
+                     str(die_before if i in victims else 0), env=env)
+                 for i in range(1, N + 1)}
+        try:
+            await f.service.wait_connected(N, 60)
+            r = await f.service.run_round()
+            codes = {i: await asyncio.wait_for(p.wait(), 30) for i, p in procs.items()}
+            assert {i for i, c in codes.items() if c == -9} == victims      # really killed
+            assert all(codes[i] == 0 for i in procs if i not in victims)
+            if completes:
+                assert r.ok, r.error
+                assert r.survivors == [i for i in range(1, N + 1) if i not in victims]
+                np.testing.assert_allclose(r.aggregate, expected_sum(r.survivors), atol=0.01)
+                r.receipt.verify(r.receipts)
+            else:
+                assert not r.ok and r.aggregate is None and "< 7" in r.error
+        finally:
+            for p in procs.values():
+                if p.returncode is None:
+                    p.kill()
+                    await p.wait()
+            await f.service.close()
+            f.budget.close()
+    run(main())
