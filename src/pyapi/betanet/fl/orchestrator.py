@@ -299,7 +299,10 @@ class ParticipantClient:
         try:
             while rounds is None or len(self.outcomes) < rounds:
                 try:
-                    data = await asyncio.wait_for(ch.recv(), _TICK * 4)
+                    if self._round is None or self._round.stage in (Stage.DONE, Stage.ABORTED):
+                        data = await ch.recv()        # idle: no deadline to watch
+                    else:
+                        data = await asyncio.wait_for(ch.recv(), _TICK * 4)
                 except asyncio.TimeoutError:
                     if self._round is not None:
                         self._round.tick(self._clock())
