@@ -78,6 +78,19 @@ def test_fl_run_cli(tmp_path, capsys):
     assert "round   1" in out.err and png.exists()
 
 
+def test_fl_run_cli_without_secagg_with_top_k(tmp_path, capsys):
+    rc = main(["fl", "run", "--participants", "10", "--rounds", "2", "--sample-rate", "1.0",
+               "--epsilon", "50", "--stage-timeout", "1.0", "--dropout", "0.2", "--no-secagg",
+               "--topk", "100", "--plot", "", "--json"])
+    assert rc == 0
+    out = capsys.readouterr()
+    records = json.loads(out.out)
+    assert len(records) == 2 and all(not r["error"] for r in records)
+    assert "no SecAgg" in out.err and "top-100" in out.err
+    # 100 of 650 coordinates (f32 value + u32 index) and a receipt per participant
+    assert all(r["uplink_bytes"] < 10 * (100 * 8 + 400) for r in records)
+
+
 def test_fl_run_cli_refuses_bad_config(capsys):
     assert main(["fl", "run", "--participants", "2"]) == 2
     assert "participants" in capsys.readouterr().err

@@ -31,6 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--dropout", type=float, default=0.3, help="fraction dropping mid-round")
     run.add_argument("--drop-at", default="masked",
                      help="comma-separated stages participants drop at: advertise,share,masked,check,unmask")
+    run.add_argument("--no-secagg", action="store_true",
+                     help="send clipped updates in the clear; the coordinator adds the noise")
+    run.add_argument("--topk", type=int, default=0,
+                     help="send k coordinates per update (SecAgg: shared random ones; else the largest)")
     run.add_argument("--hidden", type=int, default=0, help="MLP hidden units (0: softmax regression)")
     run.add_argument("--stage-timeout", type=float, default=5.0, help="seconds per SecAgg+ stage")
     run.add_argument("--seed", type=int, default=0)
@@ -47,20 +51,24 @@ def _run(args: argparse.Namespace) -> int:
         cfg = simulation.RunConfig(
             participants=args.participants, rounds=args.rounds, sample_rate=args.sample_rate,
             epsilon=args.epsilon, delta=args.delta, clip=args.clip, noise_multiplier=args.noise,
-            dropout=args.dropout, drop_at=tuple(s for s in args.drop_at.split(",") if s), hidden=args.hidden, stage_timeout=args.stage_timeout, seed=args.seed)
+            dropout=args.dropout, drop_at=tuple(s for s in args.drop_at.split(",") if s),
+            secure=not args.no_secagg, topk=args.topk, hidden=args.hidden, stage_timeout=args.stage_timeout, seed=args.seed)
         noise = cfg.noise()
     except BetanetError as exc:
         print(f"betanet fl run: {exc}", file=sys.stderr)
         return 2
     print(f"{cfg.participants} participants, q={cfg.sample_rate}, {cfg.rounds} rounds, "
           f"budget epsilon={cfg.epsilon:g} delta={cfg.delta:g}, noise multiplier {noise:.3f}, "
-          f"clip {cfg.clip:g}, {cfg.dropout:.0%} dropping mid-round, SecAgg+ over HTX",
+          f"clip {cfg.clip:g}, {cfg.dropout:.0%} dropping mid-round, "
+          f"{'SecAgg+' if cfg.secure else 'no SecAgg (central noise)'} over HTX"
+          f"{f', top-{cfg.topk}' if cfg.topk else ''}",
           file=sys.stderr)
 
     def progress(r: simulation.RoundRecord) -> None:
         status = f"aborted: {r.error}" if r.error else f"{r.survivors}/{r.sampled} survived"
         print(f"round {r.round:3d}  accuracy {r.accuracy:.3f}  epsilon {r.epsilon:.3f}  "
-              f"{status}  ({r.seconds:.1f} s)", file=sys.stderr, flush=True)
+              f"{status}  uplink {r.uplink_bytes / 1024:.0f} KiB  ({r.seconds:.1f} s)",
+              file=sys.stderr, flush=True)
 
     try:
         records = asyncio.run(simulation.run(cfg, progress))

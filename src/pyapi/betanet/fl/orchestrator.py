@@ -36,6 +36,7 @@ from betanet._native import secagg as native
 from betanet.errors import BetanetError, InvalidArgumentError
 from betanet.fl import dp
 from betanet.fl import messages as m
+from betanet.fl.compression import SharedTopK, TopK, shared_coordinates
 from betanet.fl import wire
 from betanet.fl.budget import PrivacyBudgetManager
 from betanet.fl.graph import choose_parameters
@@ -63,7 +64,11 @@ class RoundPlan:
     """Everything a round's privacy depends on, in one place: the participant sample rate
     (used both to sample and to charge the budget), the noise multiplier, the L2 clip of an
     update; plus the tolerated dropout/corruption rates (they choose the SecAgg+ degree,
-    threshold and minimum survivors) and the per-stage timeout."""
+    threshold and minimum survivors) and the per-stage timeout. ``secure`` = False runs
+    rounds without SecAgg (participants send clipped updates in the clear; the coordinator,
+    then trusted, adds the noise: central DP); ``topk`` > 0 sends k coordinates per update
+    (with SecAgg: k chosen by a shared per-round seed; without: the k largest, with error
+    feedback)."""
     sample_rate: float
     noise_multiplier: float
     clip: float
@@ -72,6 +77,8 @@ class RoundPlan:
     stage_timeout: float = 30.0
     server_lr: float = 1.0
     qrange_sigmas: float = 6.0     # quantisation range: clip + this many noise-share deviations
+    secure: bool = True
+    topk: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.sample_rate <= 1:
@@ -94,6 +101,7 @@ class RoundResult:
     receipts: list[ParticipationReceipt] = field(default_factory=list)
     epsilon: float = 0.0                         # spent after this round (budget's delta)
     error: str = ""                              # why the round aborted ("" when it completed)
+    uplink_bytes: int = 0                        # frames received from participants this round
 
     @property
     def ok(self) -> bool:
@@ -198,14 +206,20 @@ class CoordinatorService:
         self._rounds += 1
         sampled = dp.poisson_sample(sorted(self.directory), plan.sample_rate, self._rng)
         result = RoundResult(rid, sampled, epsilon=eps)
+        if plan.topk > self.model.size:
+            raise InvalidArgumentError(f"top-k {plan.topk} > model size {self.model.size}")
+        if not plan.secure:
+            return await self._plain_round(result)
+        dim = plan.topk or self.model.size
         try:
-            params = choose_parameters(len(sampled), plan.dropout, plan.corruption, self.model.size)
+            params = choose_parameters(len(sampled), plan.dropout, plan.corruption, dim)
         except InvalidArgumentError as exc:
             result.error = f"{len(sampled)} sampled: {exc}"
             return result
         noise_std = dp.client_noise_std(plan.clip, plan.noise_multiplier, params.min_survivors)
         task = wire.Task(rid, self.model, plan.clip, noise_std,
-                         plan.clip + plan.qrange_sigmas * noise_std, quantisation_levels(len(sampled)))
+                         plan.clip + plan.qrange_sigmas * noise_std, quantisation_levels(len(sampled)),
+                         True, plan.topk, secrets.token_bytes(32))
         model_hash = digest(self.model.tobytes())
         coord = Coordinator(rid, sampled, params, stage_timeout=plan.stage_timeout,
                             now=self._clock(), directory=self.directory)
@@ -220,6 +234,8 @@ class CoordinatorService:
             except asyncio.TimeoutError:
                 coord.tick(self._clock())
                 continue
+            if peer in sampled:
+                result.uplink_bytes += len(data)
             self._on_frame(coord, peer, data, model_hash, masked_hashes, receipts)
             coord.tick(self._clock())
         await self._flush(coord)
@@ -229,7 +245,12 @@ class CoordinatorService:
             return result
         assert coord.result is not None
         result.survivors = coord.survivors
-        result.aggregate = native.dequantize(coord.result, task.qrange, task.levels, len(coord.survivors))
+        total = native.dequantize(coord.result, task.qrange, task.levels, len(coord.survivors))
+        if plan.topk:
+            result.aggregate = np.zeros(self.model.size)
+            result.aggregate[shared_coordinates(task.select_seed, rid, self.model.size, plan.topk)] = total
+        else:
+            result.aggregate = total
         result.receipts = [r for p, r in sorted(receipts.items())
                            if p in coord.survivors and masked_hashes.get(p) == r.update_hash]
         result.receipt = AggregateReceipt.sign(self._identity, rid, model_hash,
@@ -237,6 +258,69 @@ class CoordinatorService:
         self.model += plan.server_lr * result.aggregate / self.expected_participants()
         await self._outcome(sampled, wire.Outcome(rid, True, result.receipt.to_bytes()))
         return result
+
+    async def _plain_round(self, result: RoundResult) -> RoundResult:
+        """A round without SecAgg: clipped updates in the clear (re-clipped here, so no one
+        exceeds the sensitivity), central Gaussian noise on their sum."""
+        plan, rid, sampled = self.plan, result.round_id, result.sampled
+        task = wire.Task(rid, self.model, plan.clip, 0.0, 1.0, 1, False, plan.topk)
+        model_hash = digest(self.model.tobytes())
+        data = wire.frame(wire.KIND_TASK, wire.encode_task(task))
+        await asyncio.gather(*(self._send(p, data) for p in sampled))
+        updates: dict[int, np.ndarray] = {}
+        hashes: dict[int, bytes] = {}
+        receipts: dict[int, ParticipationReceipt] = {}
+        deadline = self._clock() + plan.stage_timeout
+        while not set(sampled) <= set(updates).intersection(receipts):
+            left = deadline - self._clock()
+            if left <= 0:
+                break
+            try:
+                peer, data = await asyncio.wait_for(self._inbox.get(), min(left, _TICK * 4))
+            except asyncio.TimeoutError:
+                continue
+            if peer not in sampled:
+                continue
+            result.uplink_bytes += len(data)
+            try:
+                kind, body = wire.unframe(data)
+                if kind == wire.KIND_UPDATE:
+                    if peer in updates:
+                        raise InvalidArgumentError("second update in one round")
+                    u = wire.decode_update(body)
+                    if u.round_id != rid or u.dim != self.model.size:
+                        raise InvalidArgumentError("update for another round or model")
+                    updates[peer] = dp.clip_l2(u.dense(), plan.clip)
+                    hashes[peer] = digest(body)
+                elif kind == wire.KIND_RECEIPT:
+                    receipts[peer] = self._receipt(peer, body, rid, model_hash)
+                else:
+                    raise InvalidArgumentError(f"frame kind {kind} in a plain round")
+            except BetanetError as exc:
+                log.info("FL: frame from %d refused: %s", peer, escape(exc))
+        if not updates:
+            result.error = "no update arrived before the deadline"
+            await self._outcome(sampled, wire.Outcome(rid, False, result.error.encode()))
+            return result
+        total = sum(updates.values())
+        if plan.noise_multiplier > 0:
+            total = dp.noise_aggregate(total, plan.clip, plan.noise_multiplier, self._rng)
+        result.survivors = sorted(updates)
+        result.aggregate = total
+        result.receipts = [r for p, r in sorted(receipts.items()) if hashes.get(p) == r.update_hash]
+        result.receipt = AggregateReceipt.sign(self._identity, rid, model_hash,
+                                               digest(np.asarray(total, dtype="<f8").tobytes()),
+                                               result.receipts)
+        self.model += plan.server_lr * total / self.expected_participants()
+        await self._outcome(sampled, wire.Outcome(rid, True, result.receipt.to_bytes()))
+        return result
+
+    def _receipt(self, peer: int, body: bytes, rid: int, model_hash: bytes) -> ParticipationReceipt:
+        r = ParticipationReceipt.from_bytes(body)
+        r.verify()
+        if r.round_id != rid or r.model_hash != model_hash or r.participant_pk != self.directory.get(peer):
+            raise InvalidArgumentError("receipt for another round, model or participant")
+        return r
 
     async def _flush(self, coord: Coordinator) -> None:
         out = coord.data_to_send()
@@ -257,12 +341,7 @@ class CoordinatorService:
                 if h is not None:
                     masked_hashes[peer] = h
             elif kind == wire.KIND_RECEIPT:
-                r = ParticipationReceipt.from_bytes(body)
-                r.verify()
-                if (r.round_id != coord.round_id or r.model_hash != model_hash
-                        or r.participant_pk != self.directory.get(peer)):
-                    raise InvalidArgumentError("receipt for another round, model or participant")
-                receipts[peer] = r
+                receipts[peer] = self._receipt(peer, body, coord.round_id, model_hash)
             else:
                 raise InvalidArgumentError(f"a participant does not send frame kind {kind}")
         except BetanetError as exc:
@@ -291,6 +370,7 @@ class ParticipantClient:
         self.receipts: dict[int, ParticipationReceipt] = {}
         self.errors: list[str] = []
         self._round: Participant | None = None
+        self._topk: TopK | SharedTopK | None = None       # error feedback across rounds
         self._pending: tuple[int, bytes, int, int] | None = None  # round, model hash, samples, dim
 
     async def run(self, rounds: int | None = None) -> None:
@@ -317,7 +397,7 @@ class ParticipantClient:
         try:
             kind, body = wire.unframe(data)
             if kind == wire.KIND_TASK:
-                await self._on_task(wire.decode_task(body))
+                await self._on_task(ch, wire.decode_task(body))
             elif kind == wire.KIND_SECAGG:
                 await self._on_secagg(ch, body)
             elif kind == wire.KIND_OUTCOME:
@@ -330,17 +410,39 @@ class ParticipantClient:
             self.errors.append(str(exc))
             log.info("FL participant %d: %s", self.id, escape(exc))
 
-    async def _on_task(self, task: wire.Task) -> None:
+    def _compressor(self, cls, dim: int, k: int):
+        if not (isinstance(self._topk, cls) and self._topk.k == k and self._topk.residual.size == dim):
+            self._topk = cls(dim, k)
+        return self._topk
+
+    async def _on_task(self, ch: Channel, task: wire.Task) -> None:
         update, samples = await asyncio.to_thread(self.trainer, task.model.copy(), task.round_id)
         update = np.asarray(update, dtype=np.float64)
         if update.shape != task.model.shape:
             raise InvalidArgumentError(f"trainer returned shape {update.shape}, model is {task.model.shape}")
+        model_hash = digest(task.model.tobytes())
+        if not task.secure:
+            if task.topk:
+                idx, values = self._compressor(TopK, update.size, task.topk).compress(update)
+                u = wire.Update(task.round_id, update.size, dp.clip_l2(values, task.clip), idx)
+            else:
+                u = wire.Update(task.round_id, update.size, dp.clip_l2(update, task.clip))
+            body = wire.encode_update(u)
+            await ch.send(wire.frame(wire.KIND_UPDATE, body))
+            r = ParticipationReceipt.sign(self._identity, task.round_id, model_hash, digest(body),
+                                          int(samples), flops=6 * int(samples) * update.size)
+            self.receipts[task.round_id] = r
+            await ch.send(wire.frame(wire.KIND_RECEIPT, r.to_bytes()))
+            return
+        if task.topk:
+            update = self._compressor(SharedTopK, update.size, task.topk).compress(
+                update, task.select_seed, task.round_id)
         # clip to the L2 bound, add this participant's share of the aggregate noise
         noisy = dp.clip_l2(update, task.clip) + self._rng.normal(0.0, task.noise_std, update.shape)
         vector = native.quantize(noisy, task.qrange, task.levels, secrets.token_bytes(32), task.round_id)
         self._round = Participant(self.id, task.round_id, vector, timeout=self._timeout,
                                   now=self._clock(), identity=self._identity, directory=self._directory)
-        self._pending = (task.round_id, digest(task.model.tobytes()), int(samples), task.model.size)
+        self._pending = (task.round_id, model_hash, int(samples), task.model.size)
 
     async def _on_secagg(self, ch: Channel, body: bytes) -> None:
         p = self._round

@@ -47,6 +47,8 @@ class RunConfig:
     # the stages they drop at (random among these); "masked": after sharing their keys,
     # before their masked input -- the case that costs the coordinator most to recover
     drop_at: tuple[str, ...] = ("masked",)
+    secure: bool = True              # SecAgg+ (False: clipped updates in the clear, central noise)
+    topk: int = 0                    # > 0: compress updates to k coordinates (RoundPlan.topk)
     hidden: int = 0                  # 0: softmax regression; >0: MLP hidden units
     local_epochs: int = 5
     lr: float = 0.5
@@ -81,6 +83,7 @@ class RoundRecord:
     seconds: float
     error: str = ""
     receipts: int = 0        # participant receipts under the aggregate receipt (verified)
+    uplink_bytes: int = 0    # everything the participants sent the coordinator this round
 
 
 class DropoutChannel:
@@ -104,7 +107,8 @@ class DropoutChannel:
         return data
 
     async def send(self, data: bytes) -> None:
-        if self._cut is not None and data[0] == wire.KIND_SECAGG and data[4] == self._cut:
+        if self._cut is not None and (data[0] == wire.KIND_UPDATE       # plain rounds
+                                      or data[0] == wire.KIND_SECAGG and data[4] == self._cut):
             self._silent = True
         if not self._silent:
             await self._inner.send(data)
@@ -137,7 +141,8 @@ async def _run(cfg: RunConfig, on_round, work: Path) -> list[RoundRecord]:
     # SecAgg+ must tolerate more than the mean dropout rate: a round samples a random
     # number of participants and a random number of them drops
     plan = RoundPlan(sample_rate=cfg.sample_rate, noise_multiplier=noise, clip=cfg.clip,
-                     dropout=min(0.6, cfg.dropout + 0.15), stage_timeout=cfg.stage_timeout)
+                     dropout=min(0.6, cfg.dropout + 0.15), stage_timeout=cfg.stage_timeout,
+                     secure=cfg.secure, topk=cfg.topk)
     cert, key = write_self_signed(work / "tls")
     server_key = htx.generate_private_key()
     ids = range(1, cfg.participants + 1)
@@ -151,6 +156,7 @@ async def _run(cfg: RunConfig, on_round, work: Path) -> list[RoundRecord]:
     transport = HtxCoordinatorTransport("127.0.0.1", 0, server_key,
                                         {htx.public_key(k): i for i, k in htx_keys.items()},
                                         certfile=cert, keyfile=key,
+                                        max_handshakes=cfg.participants + 1,
                                         max_handshakes_per_host=cfg.participants + 1)
     service = CoordinatorService(transport, plan, model.init(cfg.seed), directory=directory,
                                  budget=budget, identity=Ed25519PrivateKey.generate(),
@@ -187,7 +193,7 @@ async def _run(cfg: RunConfig, on_round, work: Path) -> list[RoundRecord]:
                 r.receipt.verify(r.receipts)      # anyone holding them can check this
             rec = RoundRecord(r.round_id, digits.accuracy(model, service.model, data.x_test, data.y_test),
                               r.epsilon, len(r.sampled), len(r.survivors), time.perf_counter() - t0,
-                              r.error, len(r.receipts))
+                              r.error, len(r.receipts), r.uplink_bytes)
             records.append(rec)
             if on_round is not None:
                 on_round(rec)
