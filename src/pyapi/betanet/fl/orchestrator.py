@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from betanet._log import escape
 from betanet._native import secagg as native
-from betanet.errors import BetanetError, InvalidArgumentError
+from betanet.errors import BetanetError, ExpiredError, InvalidArgumentError
 from betanet.fl import dp
 from betanet.fl import messages as m
 from betanet.fl.compression import SharedTopK, TopK, shared_coordinates
@@ -172,12 +172,16 @@ class CoordinatorService:
                 del self.channels[ch.peer]
 
     async def wait_connected(self, count: int, timeout: float) -> None:
-        """Until ``count`` participants are connected (TimeoutError after ``timeout``)."""
+        """Until ``count`` participants are connected (ExpiredError after ``timeout``)."""
         async def wait() -> None:
             while len(self.channels) < count:
                 self._joined.clear()
                 await self._joined.wait()
-        await asyncio.wait_for(wait(), timeout)
+        try:
+            await asyncio.wait_for(wait(), timeout)
+        except asyncio.TimeoutError:
+            raise ExpiredError(f"{len(self.channels)} of {count} participants connected "
+                               f"within {timeout:g} s") from None
 
     async def _send(self, peer: int, data: bytes) -> None:
         ch = self.channels.get(peer)
