@@ -203,6 +203,8 @@ class CoordinatorService:
     async def run_round(self) -> RoundResult:
         """One round (module docstring). BudgetExceededError if the budget refuses it."""
         plan = self.plan
+        if plan.topk > self.model.size:      # before the charge: a bad plan spends nothing
+            raise InvalidArgumentError(f"top-k {plan.topk} > model size {self.model.size}")
         rid = self._next_round_id()
         eps = math.inf
         if self.budget is not None:
@@ -210,8 +212,6 @@ class CoordinatorService:
         self._rounds += 1
         sampled = dp.poisson_sample(sorted(self.directory), plan.sample_rate, self._rng)
         result = RoundResult(rid, sampled, epsilon=eps)
-        if plan.topk > self.model.size:
-            raise InvalidArgumentError(f"top-k {plan.topk} > model size {self.model.size}")
         if not plan.secure:
             return await self._plain_round(result)
         dim = plan.topk or self.model.size
@@ -238,7 +238,7 @@ class CoordinatorService:
             except asyncio.TimeoutError:
                 coord.tick(self._clock())
                 continue
-            if peer in sampled:
+            if peer in coord.invited:
                 result.uplink_bytes += len(data)
             self._on_frame(coord, peer, data, model_hash, masked_hashes, receipts)
             coord.tick(self._clock())
