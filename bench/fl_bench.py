@@ -54,7 +54,12 @@ def bench_masking(words: int, repeat: int) -> None:
     rows = [("betanet mask_add (ChaCha20, C API)",
              harness.best_wall_cpu(lambda: native.mask_add(vec, seed, native.PURPOSE_PAIRWISE, 1), repeat)),
             ("numpy RandomState.randint + add (Flower)", harness.best_wall_cpu(flower_style, repeat)),
-            ("numpy PCG64 integers + add", harness.best_wall_cpu(pcg64, repeat))]
+            ("numpy PCG64 integers + add", harness.best_wall_cpu(pcg64, repeat)),
+            # libsodium's ChaCha20 alone (mask_expand never takes the AVX-512 kernel): what
+            # mask_add would cost without it, before the add
+            ("betanet mask_expand (libsodium, keystream)",
+             harness.best_wall_cpu(lambda: native.mask_expand(words, seed, native.PURPOSE_PAIRWISE, 1,
+                                                              out=vec), repeat))]
     gb = words * 4 / 1e9
     print(f"{'':44s} {'GB/s wall':>10s} {'GB/s per CPU-s':>15s}")
     for name, (w, c) in rows:

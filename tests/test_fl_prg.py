@@ -190,3 +190,21 @@ def test_mask_add_many_equals_one_by_one():
     with pytest.raises(LimitExceededError):
         sa.mask_add_many(many, seeds[:2], [1, 1], 1, 9, offset=MAX)
     assert np.array_equal(one, many)                     # errors leave vec unchanged
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 2048, 2049, 4096 + 7, 70000])
+@pytest.mark.parametrize("offset", [0, 1, 16, 17, 2047, 2048 * 3, 2**36 - 70001])
+def test_mask_add_equals_expand_plus_vector(n, offset):
+    """mask_add's keystream (the AVX-512 16-block kernel where the CPU has it, libsodium
+    otherwise) is word for word mask_expand's (always libsodium), at every alignment."""
+    seed = bytes(range(32))
+    base = np.random.default_rng(n + offset).integers(0, 2**32, n, dtype=np.uint32)
+    ks = sa.mask_expand(n, seed, sa.PURPOSE_SELF, 3, offset=offset)
+    for sign, want in ((1, base + ks), (-1, base - ks)):
+        v = base.copy()
+        sa.mask_add(v, seed, sa.PURPOSE_SELF, 3, offset=offset, sign=sign)
+        assert np.array_equal(v, want)
+        v = base.copy()
+        sa.mask_add_many(v, [seed, bytes(32)], [sign, 1], sa.PURPOSE_SELF, 3, offset=offset)
+        other = sa.mask_expand(n, bytes(32), sa.PURPOSE_SELF, 3, offset=offset)
+        assert np.array_equal(v, want + other)

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "mesh": "betanet.mesh.cli",
     "tls": "betanet.tls.cli",
     "dtn": "betanet.dtn.cli",
+    "fl": "betanet.fl.cli",
 }
 
 

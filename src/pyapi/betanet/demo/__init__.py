@@ -20,6 +20,7 @@ SECTIONS: dict[str, str] = {
     "stealth": "betanet.demo.stealth_section",
     "mesh": "betanet.demo.mesh_section",
     "dtn": "betanet.demo.dtn_section",
+    "fl": "betanet.demo.fl_section",
 }
 
 

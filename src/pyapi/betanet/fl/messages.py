@@ -14,7 +14,7 @@ import numpy as np
 from betanet.errors import MalformedError
 
 __all__ = ["Setup", "Advertise", "Keys", "Shares", "Forward", "Masked", "Survivors",
-           "Unmask", "Abort", "Message", "encode", "decode", "CIPHERTEXT_BYTES",
+           "Unmask", "Abort", "CheckList", "CheckSig", "CheckSigs", "Message", "encode", "decode", "CIPHERTEXT_BYTES",
            "KIND_SELF_SEED", "KIND_MASK_KEY"]
 
 MAGIC = b"SA"
@@ -94,7 +94,29 @@ class Abort:                 # coordinator -> participant: the round is over, wi
     TYPE = 9
 
 
-Message = Setup | Advertise | Keys | Shares | Forward | Masked | Survivors | Unmask | Abort
+@dataclass(frozen=True)
+class CheckList:             # coordinator -> participant: all of U3, to sign (consistency check)
+    round_id: int
+    survivors: tuple[int, ...]
+    TYPE = 10
+
+
+@dataclass(frozen=True)
+class CheckSig:              # participant -> coordinator: its Ed25519 signature of the list
+    round_id: int
+    signature: bytes
+    TYPE = 11
+
+
+@dataclass(frozen=True)
+class CheckSigs:             # coordinator -> participant: the signatures it collected
+    round_id: int
+    signatures: tuple[tuple[int, bytes], ...]           # (signer id, signature)
+    TYPE = 12
+
+
+Message = (Setup | Advertise | Keys | Shares | Forward | Masked | Survivors | Unmask | Abort
+           | CheckList | CheckSig | CheckSigs)
 
 
 def _u32_count(n: int) -> bytes:
@@ -124,6 +146,13 @@ def encode(m: Message) -> bytes:
             struct.pack("<IB", i, kind) + y for i, kind, y in m.shares)
     if isinstance(m, Abort):
         return head + m.reason.encode()[:1024]
+    if isinstance(m, CheckList):
+        return head + _u32_count(len(m.survivors)) + b"".join(struct.pack("<I", i) for i in m.survivors)
+    if isinstance(m, CheckSig):
+        return head + m.signature
+    if isinstance(m, CheckSigs):
+        return head + _u32_count(len(m.signatures)) + b"".join(
+            struct.pack("<I", i) + sig for i, sig in m.signatures)
     raise TypeError(f"not a SecAgg message: {m!r}")
 
 
@@ -178,4 +207,13 @@ def decode(data: bytes) -> Message:
                                       for e in _entries(body, 5 + 33)))
     if typ == Abort.TYPE:
         return Abort(round_id, body.decode("utf-8", "replace"))
+    if typ == CheckList.TYPE:
+        return CheckList(round_id, tuple(struct.unpack("<I", e)[0] for e in _entries(body, 4)))
+    if typ == CheckSig.TYPE:
+        if len(body) != 64:
+            raise MalformedError("bad CheckSig length")
+        return CheckSig(round_id, body)
+    if typ == CheckSigs.TYPE:
+        return CheckSigs(round_id, tuple((struct.unpack_from("<I", e)[0], e[4:])
+                                         for e in _entries(body, 4 + 64)))
     raise MalformedError(f"unknown SecAgg message type {typ}")

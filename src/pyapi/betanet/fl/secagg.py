@@ -17,6 +17,15 @@ A round sums uint32 vectors modulo 2^32 without the coordinator seeing any one o
                     key if u dropped -- never both -- and the coordinator rebuilds them,
                     removes survivors' self-masks and dropped participants' pairwise masks.
 
+3b. consistency check (malicious model; on when identities are known: a ``directory`` at
+                    the coordinator, ``identity`` + ``directory`` at a participant): the
+                    coordinator sends every member of U3 the whole list; each signs (round,
+                    threshold, min_survivors, list) with its identity key; the coordinator
+                    returns the signatures, and a participant reveals shares only when at
+                    least ``min_survivors`` members of its list signed exactly the list it
+                    signed -- a coordinator telling participants different survivor sets
+                    is caught before any share is revealed.
+
 The round aborts, revealing nothing but uniformly masked vectors, when a stage closes with
 fewer than ``min_survivors`` participants or a needed secret has fewer than ``threshold``
 shares. Transport: ``Coordinator.receive(sender, bytes, now)`` and
@@ -56,6 +65,7 @@ __all__ = ["Stage", "Coordinator", "Participant", "share_key", "SHARE_LABEL"]
 
 SHARE_LABEL = b"betanet/secagg/v1/share"
 ADVERTISE_LABEL = b"betanet/secagg/v1/advertise"
+CHECK_LABEL = b"betanet/secagg/v1/consistency"
 RandomBytes = Callable[[int], bytes]
 
 
@@ -63,6 +73,7 @@ class Stage(enum.Enum):
     ADVERTISE = "advertise"
     SHARE = "share"
     MASKED = "masked"
+    CHECK = "check"
     UNMASK = "unmask"
     DONE = "done"
     ABORTED = "aborted"
@@ -103,6 +114,23 @@ def _check_advertised(directory: Mapping[int, bytes], round_id: int, sender: int
             signature, _advertised(round_id, sender, cipher_pk, mask_pk))
     except (InvalidSignature, ValueError):
         raise AuthenticationError(f"round keys of {sender} are not signed by its identity") from None
+
+
+def _check_statement(round_id: int, threshold: int, min_survivors: int,
+                     survivors: Iterable[int]) -> bytes:
+    """What a participant signs in the consistency check: the survivor list (sorted) with
+    the round's parameters, so two different views are two different statements."""
+    ids = sorted(survivors)
+    return (CHECK_LABEL + struct.pack("<QIII", round_id, threshold, min_survivors, len(ids))
+            + b"".join(struct.pack("<I", i) for i in ids))
+
+
+def _verify_sig(directory: Mapping[int, bytes], signer: int, signature: bytes, data: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(directory[signer]).verify(signature, data)
+        return True
+    except (InvalidSignature, ValueError, KeyError):
+        return False
 
 
 def _share_ad(round_id: int, sender: int, receiver: int) -> bytes:
@@ -164,6 +192,9 @@ class Participant:
         self._seen: set[int] = set()
         self._identity = identity
         self._directory = directory
+        # with identities on both sides, shares are revealed only after the consistency check
+        self._check = identity is not None and directory is not None
+        self._checked: tuple[int, ...] = ()
 
     # -- plumbing --
     def data_to_send(self) -> list[bytes]:
@@ -211,6 +242,10 @@ class Participant:
                 self._on_forward(msg, now)
             elif isinstance(msg, m.Survivors):
                 self._on_survivors(msg, now)
+            elif isinstance(msg, m.CheckList):
+                self._on_check_list(msg, now)
+            elif isinstance(msg, m.CheckSigs):
+                self._on_check_sigs(msg, now)
             else:
                 raise ProtocolError(f"a participant does not accept {type(msg).__name__}")
         except BetanetError as exc:
@@ -291,10 +326,42 @@ class Participant:
 
     def _on_survivors(self, msg: m.Survivors, now: float) -> None:
         self._expect(Stage.UNMASK, msg)
+        if self._check:
+            raise ProtocolError("coordinator skipped the consistency check: refusing to unmask")
+        self._reveal(set(msg.neighbours), msg.total, now)
+
+    def _on_check_list(self, msg: m.CheckList, now: float) -> None:
+        self._expect(Stage.UNMASK, msg)
+        assert self._params is not None and self._identity is not None
+        ids = msg.survivors
+        if list(ids) != sorted(set(ids)) or self.id not in ids:
+            raise ProtocolError("survivor list is not sorted, has duplicates or omits us")
+        if len(ids) < self._params.min_survivors:
+            raise ProtocolError(f"{len(ids)} survivors < {self._params.min_survivors}: refusing to unmask")
+        self._checked = ids
+        statement = _check_statement(self.round_id, self._params.threshold,
+                                     self._params.min_survivors, ids)
+        self._send(m.CheckSig(self.round_id, self._identity.sign(statement)), now)
+        self.stage = Stage.CHECK
+
+    def _on_check_sigs(self, msg: m.CheckSigs, now: float) -> None:
+        self._expect(Stage.CHECK, msg)
+        assert self._params is not None and self._directory is not None
+        statement = _check_statement(self.round_id, self._params.threshold,
+                                     self._params.min_survivors, self._checked)
+        members = set(self._checked)
+        signers = {i for i, sig in msg.signatures
+                   if i in members and _verify_sig(self._directory, i, sig, statement)}
+        if len(signers) < self._params.min_survivors:
+            raise AuthenticationError(
+                f"consistency check failed: {len(signers)} of {len(msg.signatures)} signatures are "
+                f"valid for our survivor list, {self._params.min_survivors} needed")
+        self._reveal(members & set(self._neighbours), len(self._checked), now)
+
+    def _reveal(self, alive: set[int], total: int, now: float) -> None:
         assert self._params is not None
-        alive = set(msg.neighbours)
-        if msg.total < self._params.min_survivors:
-            raise ProtocolError(f"{msg.total} survivors < {self._params.min_survivors}: refusing to unmask")
+        if total < self._params.min_survivors:
+            raise ProtocolError(f"{total} survivors < {self._params.min_survivors}: refusing to unmask")
         if not alive <= set(self._held):
             raise ProtocolError("survivor list names participants that never shared")
         out = []
@@ -318,6 +385,9 @@ class Coordinator:
                  workers: int | None = None, directory: Mapping[int, bytes] | None = None) -> None:
         self.round_id = round_id
         self._directory = directory
+        self._check = directory is not None           # consistency check (module docstring, 3b)
+        self._check_sigs: dict[int, bytes] = {}
+        self._unmask_from: set[int] = set()           # who is asked to reveal shares
         self._workers = workers or min(4, os.cpu_count() or 1)
         self.params = params
         self.invited = sorted(set(participants))
@@ -364,11 +434,13 @@ class Coordinator:
 
     def _expected(self) -> set[int]:
         return {Stage.ADVERTISE: set(self.invited), Stage.SHARE: set(self._keys),
-                Stage.MASKED: self._shared, Stage.UNMASK: self._masked}.get(self.stage, set())
+                Stage.MASKED: self._shared, Stage.CHECK: self._masked,
+                Stage.UNMASK: self._unmask_from}.get(self.stage, set())
 
     def _answered(self) -> set[int]:
         return {Stage.ADVERTISE: set(self._keys), Stage.SHARE: self._shared,
-                Stage.MASKED: self._masked, Stage.UNMASK: set(self._unmasked)}.get(self.stage, set())
+                Stage.MASKED: self._masked, Stage.CHECK: set(self._check_sigs),
+                Stage.UNMASK: set(self._unmasked)}.get(self.stage, set())
 
     # -- input --
     def receive(self, sender: int, data: bytes, now: float) -> None:
@@ -379,10 +451,10 @@ class Coordinator:
             raise ReplayError(f"message of round {msg.round_id} in round {self.round_id}")
         if self.finished:
             raise StateError(f"round is {self.stage.value}")
-        want = {Stage.ADVERTISE: m.Advertise, Stage.SHARE: m.Shares,
-                Stage.MASKED: m.Masked, Stage.UNMASK: m.Unmask}[self.stage]
+        want = {Stage.ADVERTISE: m.Advertise, Stage.SHARE: m.Shares, Stage.MASKED: m.Masked,
+                Stage.CHECK: m.CheckSig, Stage.UNMASK: m.Unmask}[self.stage]
         if not isinstance(msg, want):
-            if isinstance(msg, (m.Advertise, m.Shares, m.Masked, m.Unmask)):
+            if isinstance(msg, (m.Advertise, m.Shares, m.Masked, m.CheckSig, m.Unmask)):
                 raise ExpiredError(f"{type(msg).__name__} after its stage closed")
             raise ProtocolError(f"coordinator does not accept {type(msg).__name__}")
         if sender not in self._expected():
@@ -407,6 +479,11 @@ class Coordinator:
                 raise ProtocolError(f"masked input of {msg.vector.size} words, want {self.params.dim}")
             native.vec_add(self._sum, msg.vector)
             self._masked.add(sender)
+        elif isinstance(msg, m.CheckSig):
+            assert self._directory is not None
+            if not _verify_sig(self._directory, sender, msg.signature, self._statement()):
+                raise AuthenticationError(f"consistency signature of {sender} does not verify")
+            self._check_sigs[sender] = msg.signature
         else:
             self._check_unmask(sender, msg)
             self._unmasked[sender] = msg
@@ -422,6 +499,10 @@ class Coordinator:
                 raise ProtocolError(f"{sender} holds no share of {u}")
             if kind != (m.KIND_SELF_SEED if u in self._masked else m.KIND_MASK_KEY):
                 raise ProtocolError(f"{sender} revealed the wrong secret of {u}")
+
+    def _statement(self) -> bytes:
+        return _check_statement(self.round_id, self.params.threshold, self.params.min_survivors,
+                                self._masked)
 
     def tick(self, now: float) -> None:
         if not self.finished and now >= self._deadline:
@@ -455,9 +536,25 @@ class Coordinator:
             u3 = sorted(self._masked)
             if len(u3) < p.min_survivors:
                 return self._abort(f"{len(u3)} masked inputs < {p.min_survivors}", self._shared)
+            if self._check:
+                for v in u3:
+                    self._out.append((v, m.encode(m.CheckList(self.round_id, tuple(u3)))))
+                self.stage = Stage.CHECK
+                return
             for v in u3:
                 alive = tuple(u for u in self._graph[v] if u in self._masked)
                 self._out.append((v, m.encode(m.Survivors(self.round_id, len(u3), alive))))
+            self._unmask_from = set(u3)
+            self.stage = Stage.UNMASK
+        elif self.stage is Stage.CHECK:
+            signers = sorted(self._check_sigs)
+            if len(signers) < p.min_survivors:
+                return self._abort(f"{len(signers)} consistency signatures < {p.min_survivors}",
+                                   self._masked)
+            sigs = tuple(sorted(self._check_sigs.items()))
+            for v in signers:
+                self._out.append((v, m.encode(m.CheckSigs(self.round_id, sigs))))
+            self._unmask_from = set(signers)
             self.stage = Stage.UNMASK
         elif self.stage is Stage.UNMASK:
             self._finish()
