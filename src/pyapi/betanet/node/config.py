@@ -94,6 +94,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "network": {
         "peers": Key(list, [], "peer record files (relative to the config file) imported at start",
                      _str_list),
+        "custodians": Key(list, [], "PeerIDs of DTN custodians: with no route to a destination, "
+                          "messages are handed to one of them to store and forward", _str_list),
         "metrics_listen": Key(str, "", "Prometheus metrics on host:port ('' = off)",
                               lambda v: None if v == "" else _endpoint(v)),
         "status_listen": Key(str, "127.0.0.1:0", "local control socket for status/send ('' = off)",
