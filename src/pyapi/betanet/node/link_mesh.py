@@ -141,9 +141,12 @@ class MeshLink:
         return 0.0
 
     def measure(self, peer: str) -> dict:
+        # loss: the router's neighbour estimates, over the 3 hops the energy model assumes
+        losses = list(self.router.links.values())
+        loss = sum(losses) / len(losses) if losses else 0.0
         return {"latency_ms": 3 * HOP_LATENCY_MS,
                 "energy_mj": ENERGY["ble"].energy_mj(NOMINAL_BYTES),
-                "failure": 0.05, "privacy_eps": PRIVACY_EPS["ble"]}
+                "failure": min(0.99, 1 - (1 - loss) ** 3), "privacy_eps": PRIVACY_EPS["ble"]}
 
     def stats(self) -> dict:
         return {**self.counters, "neighbours": len(self.router.links), "mesh_peers": len(self.router.peers),
