@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "cgr": "betanet.navigator",
     "mesh": "betanet.mesh.cli",
     "tls": "betanet.tls.cli",
+    "node": "betanet.node.cli",
 }
 
 
