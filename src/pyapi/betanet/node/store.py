@@ -20,17 +20,22 @@ Tables (docs/node.md "Store"): node_outbox, node_seq, node_inbox, node_rx.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
+import logging
 import os
+import queue
+import threading
 import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from betanet.dtn.store import BundleStore, StoreLimits
-from betanet.errors import LimitExceededError, StateError
+from betanet.errors import BetanetError, LimitExceededError, StateError
 
 __all__ = ["NodeStore", "Outgoing", "Incoming", "PENDING", "ACKED", "FAILED"]
+
+log = logging.getLogger(__name__)
 
 PENDING, ACKED, FAILED = 0, 1, 2
 HELD, READY, DELIVERED = 0, 1, 2
@@ -67,6 +72,15 @@ CREATE TABLE IF NOT EXISTS node_rx (sender TEXT PRIMARY KEY, next INTEGER NOT NU
 """
 
 
+def _resolve(fut: asyncio.Future, ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
 @dataclass(frozen=True)
 class Outgoing:
     msg_id: bytes
@@ -94,15 +108,19 @@ class Incoming:
 class NodeStore:
     def __init__(self, path: str | os.PathLike, *, limits: StoreLimits = StoreLimits(),
                  inbox_limit: int = 10_000, max_pending_per_sender: int = 1_000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, max_batch: int = 1024) -> None:
         self.path = os.fspath(path)
         self.bundles = BundleStore(self.path, limits=limits, clock=clock)
         self.inbox_limit = inbox_limit
         self.max_pending_per_sender = max_pending_per_sender
         self._clock = clock
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="node-store")
-        self._conn = self._pool.submit(self._open).result()
+        self._max_batch = max_batch
+        self._conn = self._open()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
+        self.commits = 0
+        self._thread = threading.Thread(target=self._worker, name="node-store", daemon=True)
+        self._thread.start()
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -111,21 +129,58 @@ class NodeStore:
         conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
         return conn
 
-    async def _run(self, fn: Callable, *args: Any) -> Any:
+    # Group commit, as in the bundle store: every operation queued while the previous
+    # transaction committed runs in the next one (each in its own savepoint, so one failing
+    # operation does not undo the others); N concurrent sends cost one fsync, not N.
+    def _worker(self) -> None:
+        c = self._conn
+        while True:
+            op = self._queue.get()
+            if op is None:
+                break
+            batch, stop = [op], False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            results: list[tuple[bool, Any]] = []
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                for fn, _, _ in batch:
+                    c.execute("SAVEPOINT op")
+                    try:
+                        results.append((True, fn(c)))
+                        c.execute("RELEASE op")
+                    except Exception as e:          # this operation only: refused or a bug
+                        c.execute("ROLLBACK TO op")
+                        c.execute("RELEASE op")
+                        results.append((False, e))
+                c.execute("COMMIT")                # fsync: everything above is durable
+                self.commits += 1
+            except sqlite3.Error as e:
+                log.error("node store %s: transaction failed: %s", self.path, e)
+                with contextlib.suppress(sqlite3.Error):
+                    c.execute("ROLLBACK")
+                results = [(False, BetanetError(f"node store write failed: {e}"))] * len(batch)
+            for (_, loop, fut), (ok, value) in zip(batch, results):
+                with contextlib.suppress(RuntimeError):        # that loop is gone
+                    loop.call_soon_threadsafe(_resolve, fut, ok, value)
+            if stop:
+                break
+        c.close()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._closed:
             raise StateError("node store is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    def _tx(self, fn: Callable, *args: Any) -> Any:
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            out = fn(c, *args)
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
-        return out
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put((fn, loop, fut))
+        return await fut
 
     # ---- outbox ------------------------------------------------------------------------
     async def add_outgoing(self, msg_id: bytes, dest: str, qos: str, topic: str, expires: float,
@@ -140,18 +195,18 @@ class NodeStore:
                       (msg_id, dest, seq, sealed, qos, topic, self._clock(), expires, PENDING, None,
                        len(sealed)))
             return seq, sealed
-        return await self._run(self._tx, tx)
+        return await self._run(tx)
 
     async def pending(self) -> list[Outgoing]:
-        def q():
-            return [Outgoing(*r) for r in self._conn.execute(
+        def q(c):
+            return [Outgoing(*r) for r in c.execute(
                 "SELECT msg_id, dest, seq, sealed, qos, topic, created, expires, state, reason "
                 "FROM node_outbox WHERE state=? ORDER BY dest, seq", (PENDING,))]
         return await self._run(q)
 
     async def get_outgoing(self, msg_id: bytes) -> Outgoing | None:
-        def q():
-            r = self._conn.execute(
+        def q(c):
+            r = c.execute(
                 "SELECT msg_id, dest, seq, sealed, qos, topic, created, expires, state, reason "
                 "FROM node_outbox WHERE msg_id=?", (msg_id,)).fetchone()
             return None if r is None else Outgoing(*r)
@@ -162,7 +217,7 @@ class NodeStore:
         def tx(c):
             return c.execute("UPDATE node_outbox SET state=?, reason=?, sealed=NULL "
                              "WHERE msg_id=? AND state=?", (state, reason, msg_id, PENDING)).rowcount == 1
-        return await self._run(self._tx, tx)
+        return await self._run(tx)
 
     # ---- inbox -------------------------------------------------------------------------
     async def accept_incoming(self, msg_id: bytes, sender: str, seq: int, topic: str,
@@ -188,7 +243,7 @@ class NodeStore:
                       (msg_id, sender, seq, topic, body, self._clock(), HELD))
             self._advance(c, sender, nxt)
             return "new"
-        return await self._run(self._tx, tx)
+        return await self._run(tx)
 
     def _advance(self, c: sqlite3.Connection, sender: str, nxt: int) -> None:
         """Make the held messages of ``sender`` from sequence ``nxt`` on ready, in order."""
@@ -214,11 +269,11 @@ class NodeStore:
                 self._advance(c, sender, seq)
                 n += 1
             return n
-        return await self._run(self._tx, tx)
+        return await self._run(tx)
 
     async def ready(self, limit: int = 256) -> list[Incoming]:
-        def q():
-            return [Incoming(*r) for r in self._conn.execute(
+        def q(c):
+            return [Incoming(*r) for r in c.execute(
                 "SELECT msg_id, sender, seq, topic, body, received FROM node_inbox "
                 "WHERE state=? ORDER BY ready LIMIT ?", (READY, limit))]
         return await self._run(q)
@@ -227,11 +282,10 @@ class NodeStore:
         def tx(c):
             return c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
                              (DELIVERED, msg_id, READY)).rowcount == 1
-        return await self._run(self._tx, tx)
+        return await self._run(tx)
 
     async def counts(self) -> dict[str, int]:
-        def q():
-            c = self._conn
+        def q(c):
             out = {f"outbox_{n}": 0 for n in ("pending", "acked", "failed")}
             for st, n in c.execute("SELECT state, COUNT(*) FROM node_outbox GROUP BY state"):
                 out[f"outbox_{('pending', 'acked', 'failed')[st]}"] = n
@@ -249,6 +303,6 @@ class NodeStore:
         if self._closed:
             return
         self._closed = True
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._conn.close)
-        self._pool.shutdown(wait=True)
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
         await self.bundles.close()
