@@ -264,3 +264,29 @@ def test_hostile_frames_are_counted_drops(tmp_path):
         await a.stop()
         await d.stop()
     run(go(), 90)
+
+
+def test_1b_online_over_quic(tmp_path):
+    from betanet.node.link_htx import HtxLink
+    from betanet.node.node import Node
+
+    async def go():
+        nodes = []
+        for name in ("a", "d"):
+            d = tmp_path / name
+            d.mkdir()
+            ident = Identity.generate()
+            n = Node(ident, str(d / "store.db"), config=fast_config())
+            n.links.append(HtxLink(ident, n.peers, transport="quic", listen="127.0.0.1:0", cert_dir=str(d)))
+            nodes.append(n)
+            await n.start()
+        a, d = nodes
+        introduce(nodes)
+        assert a.record().htx_quic and not a.record().htx_tcp
+        h = await a.send(d.me, b"over quic")
+        await h.acked(15)
+        assert h.transports == ["quic"]
+        assert [m.body for m in await collect(d, 1)] == [b"over quic"]
+        for n in nodes:
+            await n.stop()
+    run(go())

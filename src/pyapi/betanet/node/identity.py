@@ -11,6 +11,7 @@ group or others can read.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
@@ -43,6 +44,7 @@ def peer_id_of(signing_public: bytes) -> bytes:
     return MULTIHASH_SHA2_256 + hashlib.sha256(signing_public).digest()
 
 
+@functools.lru_cache(maxsize=4096)
 def peer_id_text(peer_id: bytes) -> str:
     """base58btc text of a PeerID (leading zero bytes become '1')."""
     n = int.from_bytes(peer_id, "big")
@@ -116,19 +118,19 @@ class Identity:
             raise MalformedError(f"{p}: not an identity file (want 128 hex characters)") from None
         return cls.from_bytes(raw)
 
-    @property
+    @functools.cached_property
     def signing_public(self) -> bytes:
         return _raw(Ed25519PrivateKey.from_private_bytes(self.signing_seed).public_key())
 
-    @property
+    @functools.cached_property
     def exchange_public(self) -> bytes:
         return _raw(X25519PrivateKey.from_private_bytes(self.exchange_private).public_key())
 
-    @property
+    @functools.cached_property
     def peer_id(self) -> bytes:
         return peer_id_of(self.signing_public)
 
-    @property
+    @functools.cached_property
     def peer_id_text(self) -> str:
         return peer_id_text(self.peer_id)
 

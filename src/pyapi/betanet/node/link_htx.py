@@ -52,6 +52,7 @@ class HtxLink:
         self._down_until: dict[str, float] = {}
         self._rtt: dict[str, Ewma] = {}
         self._fail: dict[str, Ewma] = {}
+        self._last_ok: dict[str, float] = {}
         self.counters = {"frames_sent": 0, "frames_received": 0, "send_failures": 0,
                          "connects": 0, "connect_failures": 0, "refused": 0}
         self.enabled = True
@@ -187,19 +188,27 @@ class HtxLink:
         if not self.enabled:
             raise LinkError(f"{self.transport} link disabled")
         t0 = time.monotonic()
+        rtt_est = self._rtt.get(peer)
+        # a loaded peer is slow, not gone: allow 4 measured round trips
+        limit = max(timeout, 4 * rtt_est.value / 1000) if rtt_est else timeout
         try:
-            reply = await asyncio.wait_for(self._send(peer, frame), timeout)
+            reply = await asyncio.wait_for(self._send(peer, frame), limit)
         except LinkError as e:
             self.counters["send_failures"] += 1
             self._mark_down(peer, str(e))
             raise
         except (asyncio.TimeoutError, OSError, BetanetError, ConnectionError) as e:
             self.counters["send_failures"] += 1
+            if isinstance(e, asyncio.TimeoutError) and self._last_ok.get(peer, 0) > t0:
+                # other frames on this connection were acknowledged meanwhile: it is alive,
+                # this frame is late; do not tear down what works
+                raise LinkError(f"{self.transport} to {peer}: hop acknowledgment late") from None
             self._mark_down(peer, f"send failed: {type(e).__name__} {e}")
             raise LinkError(f"{self.transport} to {peer}: {type(e).__name__} {e}") from None
         if reply != OK:
             self._fail.setdefault(peer, Ewma(0.0)).add(0.0)
             raise LinkError(f"{self.transport} to {peer}: the next hop refused the frame")
+        self._last_ok[peer] = time.monotonic()
         rtt = (time.monotonic() - t0) * 1000
         self._rtt.setdefault(peer, Ewma(rtt)).add(rtt)
         self._fail.setdefault(peer, Ewma(0.0)).add(0.0)

@@ -15,6 +15,7 @@ is needed.
 """
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class PeerRecord:
     def peer_id(self) -> bytes:
         return peer_id_of(self.signing_public)
 
-    @property
+    @functools.cached_property
     def peer(self) -> str:
         return peer_id_text(self.peer_id)
 
