@@ -312,7 +312,10 @@ class Node:
         link = self._link(transport)
         loss = link.measure(dest).get("failure", 0.0) if link else 0.0
         parity = t["fec_parity"] if loss > t["fec_loss_threshold"] else 0
-        return env.frames_for(sealed, t["chunk_size"], parity)
+        chunk = t["chunk_size"]
+        if link is not None and getattr(link, "max_frame", None):
+            chunk = min(chunk, link.max_frame - 16)      # room for the chunk header
+        return env.frames_for(sealed, chunk, parity)
 
     async def _deliver(self, mid: bytes, qos, privacy_budget) -> None:
         out = await self.store.get_outgoing(mid)
