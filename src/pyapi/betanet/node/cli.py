@@ -60,7 +60,7 @@ def _print(reply: dict) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("node", help="run a Betanet node (docs/node.md)")
     s = p.add_subparsers(dest="node_command", metavar="COMMAND")
-    s.required = True
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
     i = s.add_parser("init", help="create keys and a commented config in DIR")
     i.add_argument("dir")
     i.add_argument("--listen", default="127.0.0.1:0", help="HTX over TCP+TLS listen address")
