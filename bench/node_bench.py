@@ -34,8 +34,7 @@ from betanet.node.link_htx import HtxLink
 from betanet.node.link_mesh import MeshLink
 from betanet.node.node import Node
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from node_helpers import LocalAir  # noqa: E402  (the in-process BLE air of the node tests)
+from betanet.node.localnet import LocalAir
 
 
 class CountingProxy:

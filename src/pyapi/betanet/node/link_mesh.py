@@ -119,7 +119,7 @@ class MeshLink:
         self._known = now
 
     def reaches(self) -> set[str]:
-        if not self.enabled:
+        if not self.enabled or not self.router.links:      # no neighbour: nobody, however fresh
             return set()
         out = set()
         now = self._now()
