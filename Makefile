@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 BUILD_DIR := build/py
 
 .PHONY: demo test install sysdeps venv bench clean c-install jvm-deps test-jvm swift-deps test-swift \
-	bench-deps bench-smoke abi-baseline
+	bench-deps bench-smoke abi-baseline fuzz isal-current
 
 demo: install
 	$(VENV)/bin/betanet demo
@@ -26,6 +26,7 @@ sysdeps:
 	command -v abidiff >/dev/null 2>&1 || missing="$$missing abigail-tools"; \
 	$(PYTHON) -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null || missing="$$missing python3-dev"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing system packages:$$missing"; \
@@ -108,3 +109,68 @@ clean:
 # ABI change (docs/abi.md). tests/test_abi.py compares every build against it.
 abi-baseline: install
 	$(PY) tools/abi.py baseline
+
+# ---- cross builds (docs/porting.md) --------------------------------------------------
+# Debian's cross compilers, libsodium and the Python headers (the Cython C includes them;
+# nothing links Python) from the multiarch archive, and qemu-user to run the results.
+.PHONY: cross-deps cross test-cross
+CROSS_TRIPLETS := aarch64-linux-gnu arm-linux-gnueabihf
+cross-deps:
+	@missing=""; \
+	command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing="$$missing gcc-aarch64-linux-gnu"; \
+	command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || missing="$$missing gcc-arm-linux-gnueabihf"; \
+	command -v qemu-aarch64 >/dev/null 2>&1 && command -v qemu-arm >/dev/null 2>&1 || missing="$$missing qemu-user"; \
+	for a in arm64:aarch64-linux-gnu armhf:arm-linux-gnueabihf; do \
+	  [ -e /usr/lib/$${a#*:}/pkgconfig/libsodium.pc ] || missing="$$missing libsodium-dev:$${a%%:*}"; \
+	  [ -e /usr/include/$${a#*:}/python3.11/pyconfig.h ] || missing="$$missing libpython3.11-dev:$${a%%:*}"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  dpkg --add-architecture arm64 && dpkg --add-architecture armhf; \
+	  missing="--no-install-recommends$$missing"; \
+	fi; \
+	$(APT_MISSING)
+
+cross: venv cross-deps
+	for t in $(CROSS_TRIPLETS); do \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake -S . -B build/cross-$$t -G Ninja \
+	    -DCMAKE_TOOLCHAIN_FILE=cmake/$$t.cmake -DPython_EXECUTABLE=$(CURDIR)/$(PY) && \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cmake --build build/cross-$$t || exit 1; \
+	done
+
+test-cross: install cross-deps
+	$(PY) tools/test_cross.py $(CROSS_TRIPLETS)
+
+# Bytes per capability (text/data/bss) of the firmware build for x86-64, aarch64 and armhf,
+# written into docs/architecture.md (tools/size_report.py).
+.PHONY: size-report
+size-report: venv cross-deps
+	$(PY) tools/size_report.py
+# Coverage-guided fuzzing campaign (clang's libFuzzer, ASan + UBSan), FUZZ_MINUTES per harness,
+# niced; corpora merged and minimised back into tests/fuzz/corpus/<harness>/, stats in
+# build/fuzz/campaign.json (docs/fuzzing.md). FUZZ_ONLY=htx_parser,noise_read picks harnesses.
+FUZZ_MINUTES ?= 1
+FUZZ_ONLY ?=
+fuzz: install swift-deps
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/fuzz.py campaign --minutes $(FUZZ_MINUTES) --only "$(FUZZ_ONLY)"
+
+# Opt-in: the current ISA-L (>= 2.31, with its GFNI erasure-code kernels) as a second peer for
+# bench/fec_bench.py, built into build/isal-current from a source tree: ISAL_SRC=/path/to/isa-l,
+# or by default the copy vendored in python-isal's PyPI sdist (ISA-L 2.32.1 in isal 1.9.1).
+# Needs nasm (apt). Debian's libisal 2.30 stays the default peer.
+ISAL_SDIST ?= isal==1.9.1
+ISAL_SRC ?=
+isal-current: venv
+	@missing=""; command -v nasm >/dev/null 2>&1 || missing="$$missing nasm"; $(APT_MISSING)
+	rm -rf build/isal-current && mkdir -p build/isal-current/lib
+	set -e; src="$(ISAL_SRC)"; \
+	if [ -z "$$src" ]; then \
+	  $(PIP) download -q --no-deps --no-binary :all: -d build/isal-current/sdist "$(ISAL_SDIST)"; \
+	  tar -xzf build/isal-current/sdist/*.tar.gz -C build/isal-current/sdist; \
+	  src=$$(ls -d build/isal-current/sdist/*/src/isal/isa-l); \
+	fi; \
+	[ -f "$$src/erasure_code/ec_base.c" ] || { echo "no ISA-L erasure_code sources in $$src" >&2; exit 1; }; \
+	cp -r "$$src" build/isal-current/src; \
+	$(MAKE) -C build/isal-current/src -f Makefile.unx lib >/dev/null; \
+	cp build/isal-current/src/bin/isa-l.a build/isal-current/lib/libisal.a; \
+	sed -n '/AC_INIT/,/)/p' build/isal-current/src/configure.ac | grep -o '[0-9][0-9.]*[0-9]' | head -1 > build/isal-current/VERSION; \
+	echo "ISA-L $$(cat build/isal-current/VERSION) in build/isal-current (bench/fec_bench.py uses it)"

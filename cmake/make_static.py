@@ -14,8 +14,8 @@ import sys
 import tempfile
 
 
-def exported(shared: str) -> list[str]:
-    out = subprocess.run(["nm", "-D", "--defined-only", shared], check=True,
+def exported(shared: str, nm: str = "nm") -> list[str]:
+    out = subprocess.run([nm or "nm", "-D", "--defined-only", shared], check=True,
                          capture_output=True, text=True).stdout
     names = []
     for line in out.splitlines():
@@ -32,10 +32,11 @@ def main() -> int:
     ap.add_argument("--ld", default="ld")
     ap.add_argument("--objcopy", default="objcopy")
     ap.add_argument("--ar", default="ar")
+    ap.add_argument("--nm", default="nm")
     ap.add_argument("objects", nargs="+")
     a = ap.parse_args()
 
-    syms = exported(a.shared)
+    syms = exported(a.shared, a.nm)
     if not syms:
         print("make_static: the shared library exports no betanet_* symbol", file=sys.stderr)
         return 1

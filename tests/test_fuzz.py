@@ -57,38 +57,23 @@ def test_fuzz_harness(harness: Path, asan_lib: Path):
 
 
 # ---- coverage-guided: the same harnesses under clang's libFuzzer ---------------------------
-# The shared library's --no-undefined link fails under clang's ASan (its runtime is not
-# linked into shared objects), so the harnesses link the core's objects instead: compiled
-# by clang with ASan + UBSan + libFuzzer's coverage, merged into one relocatable object
-# whose only globals are betanet_* (the Cython module machinery then is garbage to
-# --gc-sections, as in the library). Without clang the gcc driver above is the fallback.
+# Built by tools/fuzz.py (the same build `make fuzz` campaigns use): the core's objects
+# compiled by clang with ASan + UBSan + libFuzzer coverage, linked into each harness.
+# Without clang the gcc driver above is the fallback.
+sys.path.insert(0, str(ROOT / "tools"))
+import fuzz as fuzztool  # noqa: E402
+
 LIBFUZZER_SECONDS = int(os.environ.get("BETANET_LIBFUZZER_SECONDS", "5"))
-FUZZER_FLAGS = ["-g", "-O1", "-fno-omit-frame-pointer"]
-LINK_GC = ["-Wl,--gc-sections", "-Wl,-z,start-stop-gc", "-lsodium", "-lm", "-lpthread"]
 
 
 @pytest.fixture(scope="session")
 def libfuzzer_core(tool_env) -> Path:
-    clang = shutil.which("clang")
-    if clang is None:
+    if shutil.which("clang") is None:
         pytest.skip("clang is missing: the gcc driver (test_fuzz_harness) runs the harnesses")
-    build = ROOT / "build" / "libfuzzer"
-    gen = ["-G", "Ninja"] if shutil.which("ninja", path=tool_env["PATH"]) else []
-    flags = " ".join(FUZZER_FLAGS + ["-fsanitize=fuzzer-no-link,address,undefined",
-                                     "-mllvm", "-asan-globals=0"])
-    run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, f"-DPython_EXECUTABLE={sys.executable}",
-         f"-DCMAKE_C_COMPILER={clang}", f"-DCMAKE_C_FLAGS={flags}", "-DBETANET_BUILD_STATIC=OFF",
-         "-DCMAKE_BUILD_TYPE=Debug"], env=tool_env)
-    run(["cmake", "--build", str(build), "--target", "betanet_core_objs"], env=tool_env)
-    objs = sorted(str(p) for p in build.glob("CMakeFiles/betanet_core_objs.dir/**/*.o"))
-    assert objs, "no core objects were built"
-    merged, core = build / "core_merged.o", build / "core_fuzz.o"
-    run(["ld", "-r", "-o", str(merged), *objs])
-    names = run(["nm", "-g", "--defined-only", str(merged)]).stdout.split()
-    keep = build / "core_fuzz.keep"
-    keep.write_text("\n".join(sorted({n for n in names if n.startswith("betanet_")})) + "\n")
-    run(["objcopy", f"--keep-global-symbols={keep}", str(merged), str(core)])
-    return core
+    try:
+        return fuzztool.build_core(ROOT / "build" / "libfuzzer", tool_env)
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 # Findings of the clang build not fixed yet (outside the fuzzing work): xfail, not hidden.
@@ -101,27 +86,44 @@ LIBFUZZER_FINDINGS: dict[str, str] = {}   # harness stem -> reason; none open
     if h.stem in LIBFUZZER_FINDINGS else h for h in HARNESSES], ids=[h.stem for h in HARNESSES])
 def test_libfuzzer_harness(harness: Path, libfuzzer_core: Path, tmp_path: Path):
     """A short coverage-guided run per harness (BETANET_LIBFUZZER_SECONDS, default 5), from
-    the harness's built-in seeds and tests/fuzz/corpus/<harness>/; longer campaigns run the
-    same binary by hand (build it as below, then `fuzz_X -max_total_time=N corpus/`)."""
-    inc = ["-I", str(ROOT / "include")]
-    exe, dumper = tmp_path / harness.stem, tmp_path / "dump_seeds"
-    sanitize = "-fsanitize=fuzzer,address,undefined"
-    run(["clang", *FUZZER_FLAGS, sanitize, *inc, str(harness), str(libfuzzer_core), *LINK_GC, "-o", str(exe)])
-    # the seed writer has its own main: coverage hooks come from the sanitizer runtime
-    run(["clang", *FUZZER_FLAGS, "-fsanitize=fuzzer-no-link,address,undefined", *inc,
-         str(FUZZ / "dump_seeds.c"), str(harness), str(libfuzzer_core), *LINK_GC, "-o", str(dumper)])
-    seeds, work = tmp_path / "seeds", tmp_path / "corpus"
-    seeds.mkdir()
+    the harness's built-in seeds and its checked-in corpus tests/fuzz/corpus/<name>/ (every
+    past finding's input is there, so a regression fails here first); campaigns: `make fuzz`."""
+    try:
+        exe, dumper = fuzztool.build_harness(harness, libfuzzer_core, tmp_path)
+        seeds, work = tmp_path / "seeds", tmp_path / "corpus"
+        fuzztool.write_seeds(dumper, seeds)
+    except RuntimeError as e:
+        pytest.fail(str(e))
     work.mkdir()
     env = dict(os.environ, **SAN_ENV)
-    run([str(dumper), str(seeds)], env=env)
     dirs = [work, seeds]
-    repo_corpus = FUZZ / "corpus" / harness.stem.removeprefix("fuzz_")
+    repo_corpus = fuzztool.corpus_dir(harness)
     if repo_corpus.is_dir():
         dirs.append(repo_corpus)          # read only: libFuzzer writes new inputs to the first
-    proc = subprocess.run([str(exe), f"-max_total_time={LIBFUZZER_SECONDS}", "-seed=20261120",
-                           "-max_len=65536", "-rss_limit_mb=2048", "-print_final_stats=1",
-                           f"-artifact_prefix={tmp_path}/", *map(str, dirs)],
+    proc = subprocess.run([str(exe), *fuzztool.fuzz_args(LIBFUZZER_SECONDS, tmp_path, seed=20261120),
+                           *map(str, dirs)],
                           capture_output=True, text=True, env=env, timeout=300 + LIBFUZZER_SECONDS)
     assert proc.returncode == 0, f"{harness.name} failed under libFuzzer:\n{proc.stderr[-6000:]}"
     assert "stat::number_of_executed_units" in proc.stderr
+
+
+@pytest.mark.parametrize("harness", HARNESSES, ids=[h.stem for h in HARNESSES])
+def test_every_harness_has_a_seed_corpus(harness: Path):
+    """`make fuzz` keeps a minimised corpus per harness in the tree; the short runs above and
+    the gcc driver start from it."""
+    corpus = fuzztool.corpus_dir(harness)
+    files = list(corpus.glob("*")) if corpus.is_dir() else []
+    assert files, f"no seed corpus in {corpus.relative_to(ROOT)} (run `make fuzz`)"
+    assert sum(f.stat().st_size for f in files) < 1 << 20, "keep checked-in corpora small"
+
+
+def test_campaign_stats_are_read_from_libfuzzer_output():
+    """docs/fuzzing.md's numbers come from parse_stats: the last status line's cov/ft and
+    the final stats block."""
+    log = ("#2\tINITED cov: 10 ft: 11 corp: 1/1b exec/s: 0 rss: 30Mb\n"
+           "#4096\tpulse  cov: 91 ft: 200 corp: 9/90b lim: 4 exec/s: 2048 rss: 31Mb\n"
+           "#9000\tDONE   cov: 93 ft: 210 corp: 10/99b lim: 4 exec/s: 3000 rss: 31Mb\n"
+           "stat::number_of_executed_units: 9000\nstat::average_exec_per_sec:     3000\n"
+           "stat::peak_rss_mb:              31\n")
+    assert fuzztool.parse_stats(log) == {"number_of_executed_units": 9000, "average_exec_per_sec": 3000,
+                                         "peak_rss_mb": 31, "edges": 93, "features": 210}

@@ -100,3 +100,26 @@ def test_private_message_payload_tlv():
     body = private_message("id-1", "hi")
     assert body == b"\x01\x00\x04id-1\x01\x02hi"
     assert parse_private_message(body) == ("id-1", "hi")
+
+
+def test_message_overtaking_the_last_handshake_message_is_held_until_the_session_is_up():
+    # Two neighbours; deliver a's frames to c one by one, swapping the handshake's third
+    # message with the first encrypted one (they can take different paths in a mesh).
+    rng = random.Random(5)
+    a, c = (MeshRouter(Identity.generate(n, rng), rng=random.Random(i)) for i, n in enumerate("ac"))
+    a.link_up(c.me)
+    c.link_up(a.me)
+    a.send_private(c.me, "first", 0)
+    (m1,) = a.frames_to_send()
+    assert c.receive(m1, a.me, 1) == []
+    (m2,) = c.frames_to_send()
+    assert a.receive(m2, c.me, 2) == []
+    m3, enc = a.frames_to_send()
+    assert Packet.decode(enc).type == NOISE_ENCRYPTED
+    assert c.receive(enc, a.me, 3) == [] and c.counters["noise_early"] == 1
+    (ev,) = c.receive(m3, a.me, 4)
+    assert isinstance(ev, PrivateMessage) and (ev.peer_id, ev.content) == (a.me, "first")
+    # without a session in progress an encrypted frame is still refused
+    fresh_c = MeshRouter(c.identity, rng=random.Random(9))
+    fresh_c.link_up(a.me)
+    assert fresh_c.receive(enc, a.me, 5)[0].reason == "noise_no_session"

@@ -273,3 +273,20 @@ def test_partitioned_mesh_heals_and_delivers_what_was_stored():
     mesh.scheduler.run(until=mesh.scheduler.now + 3.0)
     assert all(got(n) for n in right + left[1:])
     assert sum(n.router.counters.get("healed_frames", 0) for n in mesh.nodes) > 0
+
+
+def test_a_link_queues_writes_in_order_and_is_bounded():
+    sched = Scheduler()
+    med = SimMedium(sched, rng=random.Random(1))
+    a, b = med.add(b"A" * 8, 0, 0), med.add(b"B" * 8, 5, 0)
+    got = []
+    b.on_frame = lambda frame, src: got.append((sched.now, frame))
+    frames = [bytes([i % 256]) * 500 for i in range(3000)]        # 1.5 MB at once
+    for f in frames:
+        a.send(f)
+    sched.run()
+    airtime = 500 * 8 / med.throughput_bps
+    assert [f for _, f in got] == frames[:len(got)]                 # in order, none reordered
+    assert all(t2 - t1 >= airtime - 1e-9 for (t1, _), (t2, _) in zip(got, got[1:]))
+    assert 1990 <= len(got) <= 2000                                 # about 1 MB queued ...
+    assert len(got) + med.link_overflows == 3000                    # ... the rest dropped, counted

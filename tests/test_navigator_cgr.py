@@ -190,7 +190,7 @@ def test_ion_parser_rejects_bad_lines_with_line_numbers(bad, line, exc):
 
 
 def test_ion_parser_random_mutations():
-    """Bounded mutation fuzz at the Python level (the C harness is tests/fuzz/fuzz_navigator_ion.c)."""
+    """Bounded mutation fuzz at the Python level (the C harness is tests/fuzz/fuzz_cgr_ion.c)."""
     rng = random.Random(1234)
     seed = (YEN + "a contact +0 +5 9 10 1 0.5\n").encode()
     alphabet = b"+-.0123456789 \t\nacontrgex#e"
@@ -221,7 +221,7 @@ def test_ion_parser_random_mutations():
 
 
 def test_fuzz_harness_exists_for_the_c_parser():
-    src = (ROOT / "tests" / "fuzz" / "fuzz_navigator_ion.c").read_text()
+    src = (ROOT / "tests" / "fuzz" / "fuzz_cgr_ion.c").read_text()
     assert "LLVMFuzzerTestOneInput" in src and "betanet_cgr_plan_load_ion" in src
 
 

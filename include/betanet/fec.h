@@ -64,7 +64,7 @@ BETANET_NODISCARD int betanet_fec_correct(betanet_fec_t *fec, uint8_t *const *sh
                         size_t len, uint8_t *corrupted, size_t *n_corrupted);
 
 /* Name of the region-multiply kernel the FEC calls use now on this CPU ("gfni-avx512",
- * "gfni-avx2", "avx2", "ssse3" or "scalar"); follows betanet_cpu_restrict. Static string. */
+ * "gfni-avx2", "avx2", "ssse3", "neon" on ARM, or "scalar"); follows betanet_cpu_restrict. Static string. */
 const char *betanet_fec_kernel(void);
 
 #endif /* BETANET_FEC_H */

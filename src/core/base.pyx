@@ -4,7 +4,6 @@
 # Module-level code never runs inside libbetanet (DESIGN.md), so all state here is
 # zero-initialised C globals and everything that must be computed happens in betanet_init.
 
-from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from bnt cimport *
 
@@ -19,11 +18,35 @@ cdef extern from "betanet.h" nogil:
     ctypedef void *(*betanet_alloc_fn_t)(size_t size, void *ctx)
     ctypedef void (*betanet_free_fn_t)(void *ptr, void *ctx)
 
-# Verbatim C for what Cython cannot express: atomics, pthread_once, CPUID.
+# Verbatim C for what Cython cannot express: atomics, pthread_once, CPUID, the firmware build.
 cdef extern from *:
     """
+    #if defined(__arm__) && defined(__linux__)
+    #include <sys/auxv.h>
+    #endif
+    #include <stdlib.h>
+    #if defined(BETANET_FIRMWARE) && BETANET_FIRMWARE
+    /* Firmware build: no pthread (init runs once through an atomic flag) and no heap of
+     * its own: every allocation goes to the host's betanet_set_allocator, NULL without one. */
+    static int bnt_init_state;                     /* 0 not started, 1 running, 2 done */
+    static inline void bnt_once(void (*once)(void)) {
+        int expect = 0;
+        if (__atomic_compare_exchange_n(&bnt_init_state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            once();
+            __atomic_store_n(&bnt_init_state, 2, __ATOMIC_RELEASE);
+        } else {
+            while (__atomic_load_n(&bnt_init_state, __ATOMIC_ACQUIRE) != 2) { }   /* another context */
+        }
+    }
+    static inline void *bnt_sys_malloc(size_t n) { (void)n; return NULL; }
+    static inline void bnt_sys_free(void *p) { (void)p; }
+    #else
     #include <pthread.h>
     static pthread_once_t bnt_init_once = PTHREAD_ONCE_INIT;
+    static inline void bnt_once(void (*once)(void)) { pthread_once(&bnt_init_once, once); }
+    static inline void *bnt_sys_malloc(size_t n) { return malloc(n); }
+    static inline void bnt_sys_free(void *p) { free(p); }
+    #endif
     static volatile int bnt_init_status = 1;      /* 1 = not yet, 0 = ok, <0 = error */
     static unsigned int bnt_cpu_detected = 0, bnt_cpu_mask = ~0u;
     static size_t bnt_live = 0;
@@ -48,12 +71,14 @@ cdef extern from *:
         if (__builtin_cpu_supports("sse4.2")) f |= 1u << 6;
     #elif defined(__aarch64__)
         f |= 1u << 4;
+    #elif defined(__arm__) && defined(__linux__)
+        if (getauxval(AT_HWCAP) & (1ul << 12)) f |= 1u << 4;   /* HWCAP_NEON (asm/hwcap.h) */
     #endif
         return f;
     }
     static inline int bnt_status_get(void) { return __atomic_load_n(&bnt_init_status, __ATOMIC_ACQUIRE); }
     static inline int bnt_run_init(void (*once)(void)) {
-        pthread_once(&bnt_init_once, once);
+        bnt_once(once);
         return bnt_status_get();
     }
     static inline void bnt_status_set(int s) { __atomic_store_n(&bnt_init_status, s, __ATOMIC_RELEASE); }
@@ -68,6 +93,8 @@ cdef extern from *:
     void bnt_cpu_set_mask(unsigned int m) nogil
     void bnt_live_add(long d) nogil
     size_t bnt_live_get() nogil
+    void *bnt_sys_malloc(size_t n) nogil
+    void bnt_sys_free(void *p) nogil
 
 # The host allocator. NULL means libc. Only changed while no allocation is alive.
 cdef betanet_alloc_fn_t g_alloc = NULL
@@ -76,7 +103,7 @@ cdef void *g_ctx = NULL
 
 
 cdef void bnt_do_init() noexcept nogil:
-    # Runs exactly once, under pthread_once.
+    # Runs exactly once, under pthread_once (an atomic flag in the firmware build).
     if sodium_init() < 0:
         bnt_status_set(BETANET_E_CRYPTO)
         return
@@ -187,7 +214,7 @@ cdef public void *bnt_alloc(size_t size) noexcept nogil:
     if g_alloc != NULL:
         p = g_alloc(size, g_ctx)
     else:
-        p = malloc(size)
+        p = bnt_sys_malloc(size)      # libc; NULL in the firmware build
     if p != NULL:
         memset(p, 0, size)
         bnt_live_add(1)
@@ -201,7 +228,7 @@ cdef public void bnt_free(void *ptr) noexcept nogil:
     if g_free != NULL:
         g_free(ptr, g_ctx)
     else:
-        free(ptr)
+        bnt_sys_free(ptr)
 
 
 cdef public void bnt_free_secret(void *ptr, size_t size) noexcept nogil:

@@ -5,15 +5,14 @@
  * multiplication (crypto_scalarmult_ed25519_base_noclamp, precomputed tables) is about
  * twice as fast as X25519_base, but returns an Edwards encoding, and libsodium's own
  * converter (crypto_sign_ed25519_pk_to_curve25519) adds a full subgroup-check
- * multiplication. This file is radix-2^51 arithmetic with unsigned __int128, which Cython
- * cannot express. Constant time (fixed inversion chain, no secret branches). */
+ * multiplication. This file is radix-2^51 arithmetic with unsigned __int128 (two words
+ * on 32-bit targets), which Cython cannot express. Constant time (fixed inversion chain, no secret branches). */
 #ifndef BNT_FE25519_H
 #define BNT_FE25519_H
 #include <stdint.h>
 #include <string.h>
 
 typedef uint64_t bnt_fe[5];
-typedef unsigned __int128 bnt_u128;
 #define BNT_M51 0x7ffffffffffffULL
 
 static inline uint64_t bnt_load64_le(const uint8_t *p) {
@@ -46,6 +45,8 @@ static void bnt_fe_carry(bnt_fe h) {
     c = h[0] >> 51; h[0] &= BNT_M51; h[1] += c;
 }
 
+#if defined(__SIZEOF_INT128__)
+typedef unsigned __int128 bnt_u128;
 static void bnt_fe_mul(bnt_fe h, const bnt_fe f, const bnt_fe g) {   /* h may alias f, g */
     bnt_u128 f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3], f4 = f[4];
     uint64_t g0 = g[0], g1 = g[1], g2 = g[2], g3 = g[3], g4 = g[4];
@@ -64,6 +65,45 @@ static void bnt_fe_mul(bnt_fe h, const bnt_fe f, const bnt_fe g) {   /* h may al
     h[0] += c * 19;
     c = h[0] >> 51; h[0] &= BNT_M51; h[1] += c;
 }
+#else
+/* 32-bit targets (armhf, most MCUs) have no __int128: the same product with 128-bit
+ * accumulators as two words, 64x64 -> 128 from four 32x32 multiplies (no branches). */
+typedef struct { uint64_t lo, hi; } bnt_u128w;
+
+static inline void bnt_mac(bnt_u128w *r, uint64_t a, uint64_t b) {   /* r += a * b */
+    uint64_t a0 = (uint32_t)a, a1 = a >> 32, b0 = (uint32_t)b, b1 = b >> 32;
+    uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    uint64_t mid = (p00 >> 32) + (uint32_t)p01 + (uint32_t)p10;
+    uint64_t lo = (mid << 32) | (uint32_t)p00;
+    uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    uint64_t s = r->lo + lo;
+    r->hi += hi + (s < lo);
+    r->lo = s;
+}
+
+static inline void bnt_add_shr51(bnt_u128w *r, const bnt_u128w *x) {  /* r += x >> 51 */
+    uint64_t v = (x->lo >> 51) | (x->hi << 13), s = r->lo + v;
+    r->hi += (s < v);
+    r->lo = s;
+}
+
+static void bnt_fe_mul(bnt_fe h, const bnt_fe f, const bnt_fe g) {   /* h may alias f, g */
+    uint64_t g19[5] = {g[0], 19 * g[1], 19 * g[2], 19 * g[3], 19 * g[4]};
+    bnt_u128w r[5];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 5; i++)             /* r[i] = sum_j f[j] * g[i - j] (wrapped: * 19) */
+        for (int j = 0; j < 5; j++)
+            bnt_mac(&r[i], f[j], j <= i ? g[i - j] : g19[5 + i - j]);
+    uint64_t c;
+    bnt_add_shr51(&r[1], &r[0]); h[0] = r[0].lo & BNT_M51;
+    bnt_add_shr51(&r[2], &r[1]); h[1] = r[1].lo & BNT_M51;
+    bnt_add_shr51(&r[3], &r[2]); h[2] = r[2].lo & BNT_M51;
+    bnt_add_shr51(&r[4], &r[3]); h[3] = r[3].lo & BNT_M51;
+    c = (r[4].lo >> 51) | (r[4].hi << 13); h[4] = r[4].lo & BNT_M51;
+    h[0] += c * 19;
+    c = h[0] >> 51; h[0] &= BNT_M51; h[1] += c;
+}
+#endif
 
 static void bnt_fe_sqn(bnt_fe h, const bnt_fe f, int n) {            /* h = f^(2^n) */
     bnt_fe_mul(h, f, f);

@@ -730,20 +730,29 @@ cdef public int betanet_cgr_routes(betanet_cgr_plan_t *pp, uint64_t source, uint
     return 0
 
 
+cdef inline int answer_route(const CgrPlan *p, uint32_t i, uint32_t *r) noexcept nogil:
+    """Route i of the last query (its RouteStore index in r), or the status saying why not."""
+    if not p.routes.have:
+        return BETANET_E_STATE
+    if i >= p.routes.nroutes:
+        return BETANET_E_NOT_FOUND
+    r[0] = p.routes.answer[i]
+    return 0
+
+
 cdef public int betanet_cgr_route_get(const betanet_cgr_plan_t *pp, uint32_t i, betanet_cgr_route_t *out,
                                       uint32_t *contacts, size_t cap, size_t *n) noexcept nogil:
     cdef const CgrPlan *p = P(pp)
     cdef const RouteStore *R
     cdef uint32_t r, j, c
     cdef double conf = 1.0, vol = INFINITY
+    cdef int rc
     if p == NULL:
         return BETANET_E_INVALID
+    rc = answer_route(p, i, &r)
+    if rc:
+        return rc
     R = &p.routes
-    if not R.have:
-        return BETANET_E_STATE
-    if i >= R.nroutes:
-        return BETANET_E_NOT_FOUND
-    r = R.answer[i]
     for j in range(R.len[r]):
         c = R.rc[R.off[r] + j]
         conf *= p.contacts.conf[c]
@@ -768,14 +777,13 @@ cdef public int betanet_cgr_book(betanet_cgr_plan_t *pp, uint32_t i, double byte
     cdef CgrPlan *p = P(pp)
     cdef const RouteStore *R
     cdef uint32_t r, j
+    cdef int rc
     if p == NULL or isnan(bytes) or bytes < 0:
         return BETANET_E_INVALID
+    rc = answer_route(p, i, &r)
+    if rc:
+        return rc
     R = &p.routes
-    if not R.have:
-        return BETANET_E_STATE
-    if i >= R.nroutes:
-        return BETANET_E_NOT_FOUND
-    r = R.answer[i]
     for j in range(R.len[r]):
         if p.contacts.resid[R.rc[R.off[r] + j]] < bytes:
             return BETANET_E_LIMIT

@@ -72,6 +72,7 @@ ctypedef struct fec_state:
     gf_mat *syn          # m x n: syndromes S_i = sum_j c_j X_j^i (lazy, for correct)
     gf_mat *forney       # up to m x m: Forney check rows for the current errata (lazy)
     uint8_t *scratch     # correct(): S and R blocks and a zero row (lazy)
+    int last             # the cache slot hit or filled last: tried first
     cache_slot cache[CACHE_SLOTS]
 
 
@@ -142,6 +143,8 @@ cdef int current_isa() noexcept nogil:
         return 2
     if (f & BETANET_CPU_SSSE3) and bnt_gf_kernel_for(1, 1) != NULL:
         return 1
+    if (f & BETANET_CPU_NEON) and bnt_gf_kernel_for(5, 1) != NULL:
+        return 5
     return 0
 
 
@@ -228,7 +231,7 @@ cdef void mat_apply(gf_mat *mt, const uint8_t *const *inp, uint8_t *const *outp,
     cdef size_t c0, cl, done
     cdef size_t block = COLUMN_BLOCK
     cdef bnt_gf_kernel kern
-    cdef int need = TABLES_GFNI if isa >= 3 else (TABLES_NIB if isa != 0 else 0)
+    cdef int need = TABLES_GFNI if isa == 3 or isa == 4 else (TABLES_NIB if isa != 0 else 0)
     if need & ~mt.built:
         mat_tables(mt, need)
     if mt.nout > BNT_GF_MAX_GROUP and mt.nin > 16:
@@ -334,14 +337,17 @@ cdef gf_mat *encoding_matrix(int k, int m) noexcept nogil:
     return mt
 
 
-cdef gf_mat *decoding_matrix(fec_state *st, const uint8_t *present) noexcept nogil:
+cdef inline bint same_key(const uint64_t *a, const uint64_t *b) noexcept nogil:
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0
+
+cdef gf_mat *decoding_matrix(fec_state *st, const uint8_t *present, const uint64_t *key) noexcept nogil:
     # Long on purpose (~110 lines): the cache lookup, the choice of the k surviving rows,
     # the inversion and the product share one set of index maps and one allocation, which
     # separate functions would have to pass around; each phase is marked below.
     # The matrix that rebuilds every missing shard from the first k present ones, from
-    # the cache when this erasure pattern was seen before. NULL: out of memory.
+    # the cache when this erasure pattern (key: bit j = shard j present) was seen before.
+    # NULL: out of memory.
     cdef int k = st.k, n = st.n, j, r, c, nout = 0, nin = 0, s, d, t, o
-    cdef uint64_t key[4]
     cdef uint8_t missing_data[MAXN]
     cdef uint8_t *rrow
     cdef uint8_t *row
@@ -356,24 +362,27 @@ cdef gf_mat *decoding_matrix(fec_state *st, const uint8_t *present) noexcept nog
     cdef uint8_t *inv
     cdef uint8_t acc
     cdef gf_mat *mt
-    memset(key, 0, sizeof(key))
+    st.tick += 1
+    # the same pattern as last time is the common case (a lossy link's steady state):
+    # one comparison, no scan (part of the fixed cost per call on small shards)
+    if st.cache[st.last].used and same_key(st.cache[st.last].key, key):
+        st.cache[st.last].used = st.tick
+        return st.cache[st.last].mat
+    for slot in range(CACHE_SLOTS):
+        if st.cache[slot].used and same_key(st.cache[slot].key, key):
+            st.cache[slot].used = st.tick
+            st.last = slot
+            return st.cache[slot].mat
+        if st.cache[slot].used < st.cache[victim].used:
+            victim = slot
     for j in range(n):
         if present[j]:
-            key[j >> 6] |= (<uint64_t>1) << (j & 63)
             if nin < k:
                 in_idx[nin] = <uint8_t>j
                 nin += 1
         else:
             out_idx[nout] = <uint8_t>j
             nout += 1
-    st.tick += 1
-    for slot in range(CACHE_SLOTS):
-        if st.cache[slot].used and st.cache[slot].key[0] == key[0] and st.cache[slot].key[1] == key[1] \
-                and st.cache[slot].key[2] == key[2] and st.cache[slot].key[3] == key[3]:
-            st.cache[slot].used = st.tick
-            return st.cache[slot].mat
-        if st.cache[slot].used < st.cache[victim].used:
-            victim = slot
     # The inputs are the d present data shards (unit rows, nothing to invert) and
     # t = k - d parity shards q_s; the t missing data shards U solve the t x t system
     #   M x = p_Q + P[Q][D] d_D,  M[s][r] = P[q_s][U_r],
@@ -445,7 +454,8 @@ cdef gf_mat *decoding_matrix(fec_state *st, const uint8_t *present) noexcept nog
         bnt_free(st.cache[victim].mat)
     st.cache[victim].mat = mt
     st.cache[victim].used = st.tick
-    memcpy(st.cache[victim].key, key, sizeof(key))
+    memcpy(st.cache[victim].key, key, 4 * sizeof(uint64_t))
+    st.last = victim
     return mt
 
 
@@ -502,6 +512,8 @@ cdef public const char *betanet_fec_kernel() noexcept nogil:
         return "avx2"
     if isa == 1:
         return "ssse3"
+    if isa == 5:
+        return "neon"
     return "scalar"
 
 
@@ -509,16 +521,48 @@ cdef public int betanet_fec_encode(betanet_fec_t *fec, const uint8_t *const *dat
                                    uint8_t *const *parity, size_t len) noexcept nogil:
     cdef fec_state *st = <fec_state *>fec
     cdef int i
-    if st == NULL or data == NULL or parity == NULL:
+    if st == NULL or data == NULL or parity == NULL or any_null(<const void *const *>data, st.k) \
+            or any_null(<const void *const *>parity, st.m):
         return BETANET_E_INVALID
-    for i in range(st.k):
-        if data[i] == NULL:
-            return BETANET_E_INVALID
-    for i in range(st.m):
-        if parity[i] == NULL:
-            return BETANET_E_INVALID
     mat_apply(st.enc, data, parity, 0, len)
     return BETANET_OK
+
+
+cdef extern from *:
+    """
+    #include <string.h>
+    /* Eight bytes as a little-endian word on any host: one load, not eight. */
+    static inline uint64_t bnt_fec_load_le64(const uint8_t *p) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+    #endif
+        return w;
+    }
+    """
+    uint64_t load_le64 "bnt_fec_load_le64"(const uint8_t *p) nogil
+
+cdef inline int present_key(const uint8_t *present, int n, uint64_t *key) noexcept nogil:
+    # key bit j = (present[j] != 0), eight flags per step without branches: a byte's high
+    # bit is set iff it is non-zero, and one multiply gathers the eight high bits in order
+    # (bit 8j lands on bit 56 + j; no other products reach bits 56..63), another sums them.
+    # Returns how many are present. Part of the fixed cost per call that matters for small
+    # shards (a branch per flag mispredicts; a popcount is a libgcc call without -mpopcnt).
+    cdef uint64_t t
+    cdef int j = 0, have = 0
+    key[0] = key[1] = key[2] = key[3] = 0
+    while j + 8 <= n:
+        t = load_le64(present + j)
+        t = ((((t & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | t) & 0x8080808080808080ULL) >> 7
+        key[j >> 6] |= ((t * 0x0102040810204080ULL) >> 56) << (j & 63)
+        have += <int>((t * 0x0101010101010101ULL) >> 56)
+        j += 8
+    while j < n:
+        key[j >> 6] |= (<uint64_t>(present[j] != 0)) << (j & 63)
+        have += present[j] != 0
+        j += 1
+    return have
 
 
 cdef int rebuild(fec_state *st, uint8_t *const *shards, const uint8_t *present,
@@ -526,32 +570,37 @@ cdef int rebuild(fec_state *st, uint8_t *const *shards, const uint8_t *present,
     # Write every shard with present[j] == 0 from the first k present ones.
     cdef const uint8_t *inp[MAXN]
     cdef uint8_t *outp[MAXN]
-    cdef int j, have = 0
-    for j in range(st.n):
-        if present[j]:
-            have += 1
+    cdef uint64_t key[4]
+    cdef int j, have
+    have = present_key(present, st.n, key)
     if have < st.k:
         return BETANET_E_UNCORRECTABLE
     if have == st.n:
         return BETANET_OK
-    cdef gf_mat *mt = decoding_matrix(st, present)
+    cdef gf_mat *mt = decoding_matrix(st, present, key)
     if mt == NULL:
         return BETANET_E_NOMEM
+    cdef const uint8_t *ii = mt.in_idx
+    cdef const uint8_t *oi = mt.out_idx
     for j in range(mt.nin):
-        inp[j] = shards[mt.in_idx[j]]
+        inp[j] = shards[ii[j]]
     for j in range(mt.nout):
-        outp[j] = shards[mt.out_idx[j]]
+        outp[j] = shards[oi[j]]
     mat_apply(mt, inp, outp, 0, length)
     return BETANET_OK
 
 
-cdef int check_shards(fec_state *st, uint8_t *const *shards) noexcept nogil:
+cdef inline bint any_null(const void *const *p, int n) noexcept nogil:
+    # one branch at the end, not one per pointer (fixed cost per call on small shards)
     cdef int j
-    if st == NULL or shards == NULL:
+    cdef bint bad = 0
+    for j in range(n):
+        bad |= p[j] == NULL
+    return bad
+
+cdef int check_shards(fec_state *st, uint8_t *const *shards) noexcept nogil:
+    if st == NULL or shards == NULL or any_null(<const void *const *>shards, st.n):
         return BETANET_E_INVALID
-    for j in range(st.n):
-        if shards[j] == NULL:
-            return BETANET_E_INVALID
     return BETANET_OK
 
 

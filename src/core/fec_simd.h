@@ -31,22 +31,21 @@ typedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfn
 
 /* ---- AVX-512 + GFNI: 64 bytes per step, one affine instruction per multiply ---------- */
 #define BNT_GFNI_UNROLL(G) ((G) <= 4 ? 4 : 2)   /* vectors per step: U*G accumulators <= 16 */
-#define BNT_DEF_GFNI512(G)                                                                 \
-__attribute__((target("avx512f,avx512bw,avx512vl,gfni")))                                  \
-static size_t bnt_gf_gfni512_##G(int nin, const uint8_t *nib, const uint64_t *gfni,        \
-                                 const uint8_t *const *in, uint8_t *const *out,            \
-                                 size_t off, size_t len) {                                 \
-    enum { U = BNT_GFNI_UNROLL(G) };                                                       \
-    (void)nib;                                                                             \
-    size_t x = 0;                                                                          \
-    /* U vectors per step: each matrix broadcast serves U * 64 bytes */                    \
-    for (; x + 64 * U <= len; x += 64 * U) {                                               \
+#define BNT_GFNI_PREFETCH 1024                  /* bytes ahead per input, for long regions */
+/* One step of U vectors per input: loads (masked on the last, partial step so a short
+ * tail costs one pass, not one per vector), G*U affine multiplies, stores. */
+#define BNT_GFNI512_STEP(G, U, LOAD, STORE, PF)                                            \
+    {                                                                                      \
         __m512i acc[U][G];                                                                 \
         for (int u = 0; u < U; u++)                                                        \
             for (int o = 0; o < G; o++) acc[u][o] = _mm512_setzero_si512();               \
         for (int i = 0; i < nin; i++) {                                                    \
+            const uint8_t *src = in[i] + off + x;                                          \
             __m512i d[U];                                                                  \
-            for (int u = 0; u < U; u++) d[u] = _mm512_loadu_si512(in[i] + off + x + 64 * u); \
+            if (PF)                                                                        \
+                for (int u = 0; u < U; u++)                                                \
+                    _mm_prefetch((const char *)src + BNT_GFNI_PREFETCH + 64 * u, _MM_HINT_T0); \
+            for (int u = 0; u < U; u++) d[u] = LOAD(u, src + 64 * u);                     \
             for (int o = 0; o < G; o++) {                                                  \
                 __m512i a = _mm512_set1_epi64((long long)gfni[o * nin + i]);              \
                 for (int u = 0; u < U; u++)                                                \
@@ -55,21 +54,41 @@ static size_t bnt_gf_gfni512_##G(int nin, const uint8_t *nib, const uint64_t *gf
             }                                                                              \
         }                                                                                  \
         for (int o = 0; o < G; o++)                                                        \
-            for (int u = 0; u < U; u++)                                                    \
-                _mm512_storeu_si512(out[o] + off + x + 64 * u, acc[u][o]);                 \
-    }                                                                                      \
-    for (; x < len; x += 64) {                                                             \
-        __mmask64 k = len - x >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (len - x)) - 1);  \
-        __m512i acc[G];                                                                    \
-        for (int o = 0; o < G; o++) acc[o] = _mm512_setzero_si512();                      \
-        for (int i = 0; i < nin; i++) {                                                    \
-            __m512i d = _mm512_maskz_loadu_epi8(k, in[i] + off + x);                      \
-            for (int o = 0; o < G; o++) {                                                  \
-                __m512i a = _mm512_set1_epi64((long long)gfni[o * nin + i]);              \
-                acc[o] = _mm512_xor_si512(acc[o], _mm512_gf2p8affine_epi64_epi8(d, a, 0)); \
-            }                                                                              \
+            for (int u = 0; u < U; u++) STORE(u, out[o] + off + x + 64 * u, acc[u][o]);    \
+    }
+#define BNT_LD_FULL(u, p) _mm512_loadu_si512(p)
+#define BNT_ST_FULL(u, p, v) _mm512_storeu_si512(p, v)
+#define BNT_LD_MASK(u, p) _mm512_maskz_loadu_epi8(mk[u], p)
+#define BNT_ST_MASK(u, p, v) _mm512_mask_storeu_epi8(p, mk[u], v)
+#define BNT_DEF_GFNI512(G)                                                                 \
+__attribute__((target("avx512f,avx512bw,avx512vl,gfni")))                                  \
+static size_t bnt_gf_gfni512_##G(int nin, const uint8_t *nib, const uint64_t *gfni,        \
+                                 const uint8_t *const *in, uint8_t *const *out,            \
+                                 size_t off, size_t len) {                                 \
+    enum { U = BNT_GFNI_UNROLL(G) };                                                       \
+    (void)nib;                                                                             \
+    size_t x = 0;                                                                          \
+    if (len >= 4096) /* long regions: prefetch ahead (the DRAM-bound case) */              \
+        for (; x + 64 * U <= len; x += 64 * U)                                             \
+            BNT_GFNI512_STEP(G, U, BNT_LD_FULL, BNT_ST_FULL, 1)                            \
+    for (; x + 64 * U <= len; x += 64 * U)                                                 \
+        BNT_GFNI512_STEP(G, U, BNT_LD_FULL, BNT_ST_FULL, 0)                                \
+    if (x < len && len >= 64 * U) {                                                        \
+        /* the tail: one more whole step ending at len, overlapping bytes already done     \
+         * (recomputed to the same values: outputs never alias inputs) */                  \
+        x = len - 64 * U;                                                                  \
+        BNT_GFNI512_STEP(G, U, BNT_LD_FULL, BNT_ST_FULL, 0)                                \
+    } else if (len - x > 64) { /* short region: U vectors, the unused ones masked */      \
+        __mmask64 mk[U];                                                                   \
+        for (int u = 0; u < U; u++) {                                                      \
+            size_t at = x + 64 * (size_t)u;                                                \
+            mk[u] = at >= len ? 0 : len - at >= 64 ? ~(__mmask64)0                         \
+                  : (((__mmask64)1 << (len - at)) - 1);                                    \
         }                                                                                  \
-        for (int o = 0; o < G; o++) _mm512_mask_storeu_epi8(out[o] + off + x, k, acc[o]); \
+        BNT_GFNI512_STEP(G, U, BNT_LD_MASK, BNT_ST_MASK, 0)                                \
+    } else if (len > x) {                                                                  \
+        __mmask64 mk[1] = {len - x >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (len - x)) - 1)}; \
+        BNT_GFNI512_STEP(G, 1, BNT_LD_MASK, BNT_ST_MASK, 0)                                \
     }                                                                                      \
     return len;                                                                            \
 }
@@ -180,9 +199,12 @@ static const bnt_gf_kernel bnt_gf_avx2[BNT_GF_MAX_GROUP] = {0};
 static const bnt_gf_kernel bnt_gf_ssse3[BNT_GF_MAX_GROUP] = {0};
 #endif
 
+#include "fec_neon.h"     /* ARM NEON kernels (ISA path 5) */
+
 /* The kernel for a group of g (1..8) outputs on ISA path `isa`
- * (1 SSSE3, 2 AVX2, 3 AVX-512 + GFNI, 4 AVX2 + GFNI). */
+ * (1 SSSE3, 2 AVX2, 3 AVX-512 + GFNI, 4 AVX2 + GFNI, 5 NEON). */
 static inline bnt_gf_kernel bnt_gf_kernel_for(int isa, int g) {
+    if (isa == 5 && g >= 1 && g <= BNT_GF_MAX_GROUP) return bnt_gf_neon[g - 1];
     if (!BNT_GF_HAVE_X86 || g < 1 || g > BNT_GF_MAX_GROUP) return 0;
     return isa == 3 ? bnt_gf_gfni512[g - 1] : isa == 4 ? bnt_gf_gfni256[g - 1]
          : isa == 2 ? bnt_gf_avx2[g - 1] : isa == 1 ? bnt_gf_ssse3[g - 1] : 0;

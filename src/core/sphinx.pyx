@@ -30,13 +30,13 @@ cdef extern from "x25519_mb.h" nogil:
     enum: BNT_HAVE_X25519_MB
     void bnt_x25519_mb8(uint8_t *out, const uint8_t *scalars, const uint8_t *points, int *status)
 
-cdef extern from "<pthread.h>" nogil:
-    ctypedef struct pthread_mutex_t:
+cdef extern from "bnt_mutex.h" nogil:      # a pthread mutex, or nothing in the firmware build
+    ctypedef struct bnt_mutex_t:
         pass
-    int pthread_mutex_init(pthread_mutex_t *m, const void *attr)
-    int pthread_mutex_destroy(pthread_mutex_t *m)
-    int pthread_mutex_lock(pthread_mutex_t *m)
-    int pthread_mutex_unlock(pthread_mutex_t *m)
+    int bnt_mutex_init(bnt_mutex_t *m)
+    int bnt_mutex_destroy(bnt_mutex_t *m)
+    int bnt_mutex_lock(bnt_mutex_t *m)
+    int bnt_mutex_unlock(bnt_mutex_t *m)
 
 from betanet_sphinx cimport *
 
@@ -541,7 +541,7 @@ cdef struct bnt_sphx_node:
     uint32_t oldest_valid
     uint8_t replay_key[32]
     kdf_salt salt_st
-    pthread_mutex_t lock
+    bnt_mutex_t lock
     epoch_slot slots[BETANET_SPHINX_MAX_EPOCHS]
 
 ctypedef bnt_sphx_node node_t
@@ -565,7 +565,7 @@ cdef public int betanet_sphinx_node_new(uint32_t max_hops, uint32_t payload_byte
     nd.capacity = replay_capacity
     randombytes_buf(nd.replay_key, 32)
     salt_state(&nd.salt_st)
-    pthread_mutex_init(&nd.lock, NULL)
+    bnt_mutex_init(&nd.lock)
     out[0] = <betanet_sphinx_node_t *>nd
     return BETANET_OK
 
@@ -581,7 +581,7 @@ cdef public void betanet_sphinx_node_free(betanet_sphinx_node_t *handle) noexcep
         return
     for i in range(BETANET_SPHINX_MAX_EPOCHS):
         slot_clear(&node.slots[i])
-    pthread_mutex_destroy(&node.lock)
+    bnt_mutex_destroy(&node.lock)
     bnt_free_secret(node, sizeof(node_t))
 
 cdef epoch_slot *find_slot(node_t *node, uint32_t epoch) noexcept nogil:
@@ -604,7 +604,7 @@ cdef public int betanet_sphinx_node_add_key(betanet_sphinx_node_t *handle, uint3
     table = <uint8_t *>bnt_alloc(nslots * 16)
     if table == NULL:
         return BETANET_E_NOMEM
-    pthread_mutex_lock(&node.lock)
+    bnt_mutex_lock(&node.lock)
     if epoch < node.oldest_valid:
         rc = BETANET_E_EXPIRED
     elif find_slot(node, epoch) != NULL:
@@ -625,7 +625,7 @@ cdef public int betanet_sphinx_node_add_key(betanet_sphinx_node_t *handle, uint3
             sl.nslots = nslots
             sl.count = 0
             table = NULL
-    pthread_mutex_unlock(&node.lock)
+    bnt_mutex_unlock(&node.lock)
     if table != NULL:
         bnt_free(table)
     return rc
@@ -635,13 +635,13 @@ cdef public int betanet_sphinx_node_expire(betanet_sphinx_node_t *handle, uint32
     cdef int i
     if node == NULL:
         return BETANET_E_INVALID
-    pthread_mutex_lock(&node.lock)
+    bnt_mutex_lock(&node.lock)
     if oldest_valid > node.oldest_valid:
         node.oldest_valid = oldest_valid
     for i in range(BETANET_SPHINX_MAX_EPOCHS):
         if node.slots[i].used and node.slots[i].epoch < node.oldest_valid:
             slot_clear(&node.slots[i])
-    pthread_mutex_unlock(&node.lock)
+    bnt_mutex_unlock(&node.lock)
     return BETANET_OK
 
 cdef public size_t betanet_sphinx_node_replay_count(betanet_sphinx_node_t *handle, uint32_t epoch) noexcept nogil:
@@ -650,11 +650,11 @@ cdef public size_t betanet_sphinx_node_replay_count(betanet_sphinx_node_t *handl
     cdef size_t c = 0
     if node == NULL:
         return 0
-    pthread_mutex_lock(&node.lock)
+    bnt_mutex_lock(&node.lock)
     sl = find_slot(node, epoch)
     if sl != NULL:
         c = sl.count
-    pthread_mutex_unlock(&node.lock)
+    bnt_mutex_unlock(&node.lock)
     return c
 
 
@@ -817,16 +817,16 @@ cdef int process_one(node_t *node, const uint8_t *pkt, size_t pkt_len,
     if pkt_len != hdr_bytes(node.hops) + node.payload:
         return BETANET_E_MALFORMED
     replay_tag(node, pkt, &w)
-    pthread_mutex_lock(&node.lock)
+    bnt_mutex_lock(&node.lock)
     w.rc = tag_check_locked(node, &w)
-    pthread_mutex_unlock(&node.lock)
+    bnt_mutex_unlock(&node.lock)
     if w.rc == BETANET_OK:
         dh = crypto_scalarmult(w.s, w.sk, pkt + PRE)
         sodium_memzero(w.sk, 32)
         w.rc = open_header(node, pkt, &w, dh)
-        pthread_mutex_lock(&node.lock)
+        bnt_mutex_lock(&node.lock)
         w.rc = record_locked(node, &w)
-        pthread_mutex_unlock(&node.lock)
+        bnt_mutex_unlock(&node.lock)
     if w.rc == BETANET_OK:
         dh = 0
         if w.flags == BETANET_SPHINX_RELAY:
@@ -886,10 +886,10 @@ cdef void process_group(node_t *node, const uint8_t *packets, size_t pk, size_t 
     for i in range(n):
         memset(&results[i], 0, sizeof(betanet_sphinx_result_t))
         replay_tag(node, packets + i * pk, &w[i])
-    pthread_mutex_lock(&node.lock)
+    bnt_mutex_lock(&node.lock)
     for i in range(n):
         w[i].rc = tag_check_locked(node, &w[i])
-    pthread_mutex_unlock(&node.lock)
+    bnt_mutex_unlock(&node.lock)
     # s_i = X25519(sk, α_i) for the packets that passed the filter
     m = 0
     for i in range(n):
@@ -903,10 +903,10 @@ cdef void process_group(node_t *node, const uint8_t *packets, size_t pk, size_t 
     for i in range(<size_t>m):
         sodium_memzero(w[idx[i]].sk, 32)
         w[idx[i]].rc = open_header(node, packets + <size_t>idx[i] * pk, &w[idx[i]], st[i])
-    pthread_mutex_lock(&node.lock)
+    bnt_mutex_lock(&node.lock)
     for i in range(<size_t>m):
         w[idx[i]].rc = record_locked(node, &w[idx[i]])
-    pthread_mutex_unlock(&node.lock)
+    bnt_mutex_unlock(&node.lock)
     # α' = X25519(b_i, α_i) for the accepted relays, straight into their outputs
     m = 0
     for i in range(n):

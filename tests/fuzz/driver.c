@@ -83,14 +83,20 @@ int main(int argc, char **argv) {
     uint64_t seed = 1;
     size_t max_len = 8192;
     blob seeds[MAX_SEEDS];
-    size_t nseeds = 0;
+    size_t nseeds = 0, nextra = 0;
+    /* files past the mutation seeds (a large corpus) still run once each: they hold the
+     * regression inputs of past findings */
+    char **extra = calloc((size_t)argc, sizeof *extra);
     int i;
+    if (!extra) return 2;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) iterations = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "-s") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "-m") && i + 1 < argc) max_len = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) seconds = strtoul(argv[++i], NULL, 10);
-        else if (nseeds < MAX_SEEDS && load_file(argv[i], &seeds[nseeds], max_len) == 0) nseeds++;
+        else if (nseeds < MAX_SEEDS - 16) {   /* room left for the built-in seeds */
+            if (load_file(argv[i], &seeds[nseeds], max_len) == 0) nseeds++;
+        } else extra[nextra++] = argv[i];
     }
     rng_state = seed;
     if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
@@ -104,6 +110,14 @@ int main(int argc, char **argv) {
     }
     /* Seeds as they are first: they must run cleanly too. */
     for (size_t s = 0; s < nseeds; s++) LLVMFuzzerTestOneInput(seeds[s].data, seeds[s].len);
+    for (size_t e = 0; e < nextra; e++) {
+        blob b;
+        if (load_file(extra[e], &b, max_len) == 0) {
+            LLVMFuzzerTestOneInput(b.data, b.len);
+            free(b.data);
+        }
+    }
+    free(extra);
 
     uint8_t *buf = malloc(max_len ? max_len : 1);
     if (!buf) return 2;

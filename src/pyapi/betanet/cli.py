@@ -12,6 +12,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "demo": "betanet.demo",
     "htx": "betanet.htx.cli",
+    "relay": "betanet.tools.relay",
     "mixnode": "betanet.mix",
     "cgr": "betanet.navigator",
     "mesh": "betanet.mesh.cli",

@@ -58,7 +58,7 @@ class Corrected(NamedTuple):
 
 
 def kernel() -> str:
-    """The GF(2^8) kernel in use: "gfni-avx512", "gfni-avx2", "avx2", "ssse3" or "scalar"."""
+    """The GF(2^8) kernel in use: "gfni-avx512", "gfni-avx2", "avx2", "ssse3", "neon" or "scalar"."""
     return _fec.kernel()
 
 

@@ -3,10 +3,11 @@
 # and describes it with offsets (zero-copy). The GIL is released around CRCs, encoding,
 # fragmentation and reassembly of large buffers.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE
+cimport cython
 from betanet._native._common cimport *
 from betanet_bundle cimport *
 
@@ -254,6 +255,238 @@ def parse(data, size_t max_bytes=BETANET_BUNDLE_DEFAULT_MAX_BYTES,
         err.offset = view.v.error_offset
         raise err
     return view
+
+
+DEF BATCH_INLINE = 8   # blocks per bundle in the batch's shared array (more: the heap)
+
+
+@cython.final
+@cython.freelist(256)
+cdef class Payload:
+    """A payload inside its bundle's buffer: a read-only bytes-like object (buffer protocol,
+    len, bytes(), ==, hash) that keeps the buffer alive and copies nothing. One small object
+    (from a free list) instead of a memoryview and its slice: what makes batches cheap."""
+    cdef object owner
+    cdef const uint8_t *p
+    cdef Py_ssize_t n
+
+    def __getbuffer__(self, Py_buffer *buf, int flags):
+        PyBuffer_FillInfo(buf, self, <void *>self.p, self.n, 1, flags)  # read-only
+
+    def __releasebuffer__(self, Py_buffer *buf):
+        pass
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __bytes__(self) -> bytes:
+        return PyBytes_FromStringAndSize(<const char *>self.p, self.n)
+
+    def tobytes(self) -> bytes:
+        return PyBytes_FromStringAndSize(<const char *>self.p, self.n)
+
+    def __eq__(self, other):
+        try:
+            return memoryview(self) == memoryview(other).cast("B")
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.tobytes())
+
+    def __repr__(self) -> str:
+        return f"<bundle payload, {self.n} bytes>"
+
+
+cdef inline Payload make_payload(object owner, const uint8_t *base, betanet_bundle_view_t *v):
+    cdef betanet_bundle_block_t *b = &v.blocks[v.payload]
+    cdef Payload out = Payload.__new__(Payload)
+    out.owner = owner
+    out.p = base + b.data_off
+    out.n = <Py_ssize_t>b.data_len
+    return out
+
+
+cdef class Batch:
+    """Many bundles parsed in one call: one C array of views over the callers' buffers (kept
+    alive, never copied). Nothing per bundle is built in Python until asked for: a failed
+    bundle is only a status code, a payload a memoryview made on access."""
+    cdef readonly list buffers
+    cdef Py_ssize_t n
+    cdef const uint8_t **ptrs
+    cdef size_t *lens
+    cdef betanet_bundle_view_t *views
+    cdef betanet_bundle_block_t *blocks
+    cdef betanet_bundle_block_t **extra
+    cdef int *rcs
+    cdef readonly Py_ssize_t failed
+
+    def __cinit__(self):
+        self.ptrs = NULL
+        self.lens = NULL
+        self.views = NULL
+        self.blocks = NULL
+        self.extra = NULL
+        self.rcs = NULL
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self.extra != NULL:
+            for i in range(self.n):
+                free(self.extra[i])
+            free(self.extra)
+        free(self.ptrs)
+        free(self.lens)
+        free(self.views)
+        free(self.blocks)
+        free(self.rcs)
+
+    def __len__(self) -> int:
+        return self.n
+
+    cdef inline Py_ssize_t _index(self, Py_ssize_t i) except -1:
+        if i < 0:
+            i += self.n
+        if i < 0 or i >= self.n:
+            raise IndexError(i)
+        return i
+
+    def status(self, Py_ssize_t i) -> tuple:
+        """(return code, BETANET_BUNDLE_ERR_* detail, error offset); (0, 0, 0) when parsed."""
+        i = self._index(i)
+        if self.rcs[i] >= 0:
+            return (0, 0, 0)
+        return (self.rcs[i], self.views[i].error, self.views[i].error_offset)
+
+    def error(self, Py_ssize_t i):
+        """The exception parse() would have raised for bundle i, or None."""
+        i = self._index(i)
+        if self.rcs[i] >= 0:
+            return None
+        from betanet.errors import error_for
+        err = error_for(self.rcs[i], f"bundle {i}: "
+                        f"{betanet_bundle_error_string(self.views[i].error).decode()} "
+                        f"(at byte {self.views[i].error_offset})")
+        err.detail = self.views[i].error
+        err.offset = self.views[i].error_offset
+        return err
+
+    cdef inline betanet_bundle_view_t *_ok(self, Py_ssize_t i) except NULL:
+        i = self._index(i)
+        if self.rcs[i] < 0:
+            raise self.error(i)
+        return &self.views[i]
+
+    def payload(self, Py_ssize_t i) -> Payload:
+        """Bundle i's payload (a Payload over its buffer); raises its parse error."""
+        cdef betanet_bundle_view_t *v = self._ok(i)
+        i = self._index(i)
+        return make_payload(self.buffers[i], self.ptrs[i], v)
+
+    def payloads(self) -> list:
+        """Every payload (a Payload), None where the bundle failed to parse."""
+        cdef Py_ssize_t i
+        cdef list bufs = self.buffers
+        cdef list out = [None] * self.n
+        for i in range(self.n):
+            if self.rcs[i] >= 0:
+                out[i] = make_payload(bufs[i], self.ptrs[i], &self.views[i])
+        return out
+
+    def primary(self, Py_ssize_t i) -> tuple:
+        """Bundle i's primary block, as View.primary."""
+        cdef betanet_bundle_primary_t *p = &self._ok(i).primary
+        return (p.flags, p.crc_type, eid_tuple(&p.destination), eid_tuple(&p.source),
+                eid_tuple(&p.report_to), p.creation_ms, p.sequence, p.lifetime_ms,
+                p.fragment_offset, p.total_adu_length, p.off, p.len)
+
+    def destination(self, Py_ssize_t i) -> tuple:
+        return eid_tuple(&self._ok(i).primary.destination)
+
+    def source(self, Py_ssize_t i) -> tuple:
+        return eid_tuple(&self._ok(i).primary.source)
+
+    def view(self, Py_ssize_t i) -> View:
+        """Bundle i as a stand-alone View (its own copy of the few bytes of description)."""
+        cdef betanet_bundle_view_t *v = self._ok(i)
+        cdef View out = View.__new__(View)
+        cdef size_t k
+        i = self._index(i)
+        out.buffer = self.buffers[i]
+        out.p = self.ptrs[i]
+        out.n = self.lens[i]
+        out.v = v[0]
+        if v.nblocks <= 8:
+            out.blocks = out.inline_blocks
+        else:
+            out.blocks = <betanet_bundle_block_t *>malloc(v.nblocks * sizeof(betanet_bundle_block_t))
+            if out.blocks == NULL:
+                raise MemoryError()
+        for k in range(v.nblocks):
+            out.blocks[k] = v.blocks[k]
+        out.v.blocks = out.blocks
+        return out
+
+
+def parse_many(buffers, size_t max_bytes=BETANET_BUNDLE_DEFAULT_MAX_BYTES,
+               size_t max_blocks=BETANET_BUNDLE_DEFAULT_MAX_BLOCKS,
+               size_t max_eid_bytes=BETANET_BUNDLE_DEFAULT_MAX_EID, bint strict=False) -> Batch:
+    """Parse every buffer of `buffers` (bytes read in place; other buffer types are copied
+    to bytes once) in one call with the GIL released; a bundle that fails is recorded, not
+    raised (Batch.error(i))."""
+    cdef Batch b = Batch.__new__(Batch)
+    cdef betanet_bundle_limits_t lim
+    cdef Py_ssize_t i, n
+    cdef size_t cap, total = 0
+    cdef int rc
+    cdef list bufs = [x if PyBytes_CheckExact(x) else bytes(x) for x in buffers]
+    n = len(bufs)
+    b.buffers = bufs
+    b.n = n
+    b.failed = 0
+    if n == 0:
+        return b
+    b.ptrs = <const uint8_t **>malloc(n * sizeof(uint8_t *))
+    b.lens = <size_t *>malloc(n * sizeof(size_t))
+    b.views = <betanet_bundle_view_t *>malloc(n * sizeof(betanet_bundle_view_t))
+    b.blocks = <betanet_bundle_block_t *>malloc(n * BATCH_INLINE * sizeof(betanet_bundle_block_t))
+    b.rcs = <int *>malloc(n * sizeof(int))
+    if b.ptrs == NULL or b.lens == NULL or b.views == NULL or b.blocks == NULL or b.rcs == NULL:
+        raise MemoryError()
+    for i in range(n):
+        b.ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(bufs[i])
+        b.lens[i] = <size_t>PyBytes_GET_SIZE(bufs[i])
+        total += b.lens[i]
+    lim.max_bytes = max_bytes
+    lim.max_blocks = max_blocks
+    lim.max_eid_bytes = max_eid_bytes
+    lim.flags = BETANET_BUNDLE_PARSE_STRICT if strict else 0
+    cap = BATCH_INLINE if max_blocks > BATCH_INLINE else max_blocks
+    with nogil:
+        for i in range(n):
+            b.rcs[i] = betanet_bundle_parse(b.ptrs[i], b.lens[i], &lim, &b.blocks[i * BATCH_INLINE],
+                                            cap, &b.views[i])
+    for i in range(n):
+        rc = b.rcs[i]
+        if rc == BETANET_E_LIMIT and b.views[i].error == BETANET_BUNDLE_ERR_TOO_MANY_BLOCKS \
+                and max_blocks > BATCH_INLINE:
+            # more blocks than the shared array holds: this one gets its own, bounded by its
+            # size (a block is at least 6 bytes) and the limit
+            if b.extra == NULL:
+                b.extra = <betanet_bundle_block_t **>calloc(n, sizeof(betanet_bundle_block_t *))
+                if b.extra == NULL:
+                    raise MemoryError()
+            cap = b.lens[i] // 6 + 1
+            if cap > max_blocks:
+                cap = max_blocks
+            b.extra[i] = <betanet_bundle_block_t *>malloc(cap * sizeof(betanet_bundle_block_t))
+            if b.extra[i] == NULL:
+                raise MemoryError()
+            rc = b.rcs[i] = betanet_bundle_parse(b.ptrs[i], b.lens[i], &lim, b.extra[i], cap,
+                                                 &b.views[i])
+        if rc < 0:
+            b.failed += 1
+    return b
 
 
 cdef const uint8_t *bytes_of(obj, size_t *n, list keep) except? NULL:

@@ -18,6 +18,7 @@ SECTIONS: dict[str, str] = {
     "mixnet": "betanet.demo.mixnet_section",
     "routing": "betanet.demo.routing_section",
     "stealth": "betanet.demo.stealth_section",
+    "mesh": "betanet.demo.mesh_section",
     "node": "betanet.demo.node_section",
 }
 

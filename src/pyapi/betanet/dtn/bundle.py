@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CRCType", "BlockType", "BundleFlags", "BlockFlags", "BlockStatus", "ReasonCode",
-    "PrimaryBlock", "CanonicalBlock", "Bundle", "Verdict", "Reassembler", "Limits",
+    "PrimaryBlock", "CanonicalBlock", "Bundle", "BundleBatch", "Verdict", "Reassembler", "Limits",
     "DTN_EPOCH_UNIX", "dtn_time_ms", "crc", "ID_BYTES", "ADU_ID_BYTES", "hop_count_data",
     "bundle_age_data", "previous_node_data",
 ]
@@ -226,6 +226,14 @@ class Bundle:
 
     # -- parsing -----------------------------------------------------------------------------
     @classmethod
+    def parse_many(cls, buffers: Iterable[Buffer], *, limits: Limits = DEFAULT_LIMITS,
+                   strict: bool = False) -> BundleBatch:
+        """Parse many bundles in one call (the C parser runs over all of them with the GIL
+        released); see :class:`BundleBatch`. A bundle that fails does not stop the others."""
+        return BundleBatch(_nb.parse_many(buffers, limits.max_bytes, limits.max_blocks,
+                                          limits.max_eid_bytes, strict))
+
+    @classmethod
     def parse(cls, data: Buffer, *, limits: Limits = DEFAULT_LIMITS, strict: bool = False) -> Bundle:
         """Parse and check one bundle (CRCs included). Raises MalformedError (with ``detail``
         and ``offset``) or LimitExceededError."""
@@ -419,6 +427,63 @@ class Bundle:
         return isinstance(other, Bundle) and self.to_bytes() == other.to_bytes()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class BundleBatch:
+    """Bundles decoded together by :meth:`Bundle.parse_many`: a compact view over their
+    buffers (kept alive, not copied). Fields are read lazily, per bundle, on access —
+    ``payload(i)`` / ``payloads()`` are memoryviews, ``batch[i]`` is a full :class:`Bundle`
+    built only when asked. A bundle that did not parse raises its error from every accessor
+    (``errors()`` lists them; ``payloads()`` has None in its place)."""
+
+    __slots__ = ("_b",)
+
+    def __init__(self, native) -> None:
+        self._b = native
+
+    def __len__(self) -> int:
+        return len(self._b)
+
+    @property
+    def failed(self) -> int:
+        """How many buffers were not valid bundles."""
+        return self._b.failed
+
+    def ok(self, i: int) -> bool:
+        return self._b.status(i)[0] == 0
+
+    def error(self, i: int) -> Exception | None:
+        return self._b.error(i)
+
+    def errors(self) -> list[tuple[int, Exception]]:
+        b = self._b
+        if not b.failed:
+            return []
+        return [(i, b.error(i)) for i in range(len(b)) if b.status(i)[0]]
+
+    def payload(self, i: int) -> memoryview:
+        return self._b.payload(i)
+
+    def payloads(self) -> list[memoryview | None]:
+        return self._b.payloads()
+
+    def destination(self, i: int) -> EID:
+        return EID.from_view(self._b.buffers[i], self._b.destination(i))
+
+    def source(self, i: int) -> EID:
+        return EID.from_view(self._b.buffers[i], self._b.source(i))
+
+    def __getitem__(self, i: int) -> Bundle:
+        view = self._b.view(i)
+        b = _new(Bundle)
+        b._view, b._buf, b._primary, b._blocks = view, view.buffer, None, None
+        return b
+
+    def __iter__(self):
+        """Every bundle that parsed, as a :class:`Bundle` (failed ones are skipped)."""
+        for i in range(len(self._b)):
+            if self._b.status(i)[0] == 0:
+                yield self[i]
 
 
 class Reassembler:

@@ -17,16 +17,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from betanet.dtn.fragments import FragmentCollector, split
 from betanet.dtn.mtcp import MtcpConnection, open_mtcp
 from betanet.dtn.tcpcl.aio import TcpclClient, TcpclConnection
 from betanet.errors import InvalidArgumentError, LimitExceededError, StateError
 
 __all__ = ["LinkMetrics", "ConvergenceLayer", "TcpclLink", "MtcpLink", "UdpLink",
-           "UDP_MAX_BUNDLE"]
+           "UDP_MAX_BUNDLE", "UDP_IPV4_OVERHEAD", "path_mtu"]
 
 log = logging.getLogger(__name__)
 
 UDP_MAX_BUNDLE = 65507  # largest IPv4 UDP payload
+UDP_IPV4_OVERHEAD = 28  # IPv4 header (20, no options) + UDP header (8)
+_IP_MTU = getattr(socket, "IP_MTU", 14)  # Linux: the route's path MTU of a connected socket
+
+
+def path_mtu(host: str, port: int, default: int = 1500) -> int:
+    """The kernel's path MTU toward (host, port) (Linux ``IP_MTU`` of a connected UDP
+    socket: the route's MTU, lowered by what path-MTU discovery learned); ``default``
+    where the platform does not say."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((host, port))
+            return int(s.getsockopt(socket.IPPROTO_IP, _IP_MTU))
+    except OSError:
+        return default
 
 
 @dataclass(frozen=True)
@@ -133,12 +148,18 @@ class TcpclLink(ConvergenceLayer):
     def sessions_opened(self) -> int:
         return self._client.sessions_opened
 
-    async def send(self, bundle: bytes) -> None:
+    async def send(self, bundle: bytes, *, wait: str = "acked") -> None:
+        """``wait="queued"`` pipelines (returns once the link holds the bundle; see
+        :meth:`flush`), ``"acked"`` returns at the final XFER_ACK."""
         try:
-            await self._client.send_bundle(bundle)
+            await self._client.send(bundle, wait=wait)
         except Exception:
             self.failures += 1
             raise
+
+    async def flush(self) -> None:
+        """Wait until every bundle sent is acknowledged (raises if some could not be)."""
+        await self._client.flush()
 
     @property
     def up(self) -> bool:
@@ -209,28 +230,41 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class UdpLink(ConvergenceLayer):
-    """UDP: one bundle per datagram, no acknowledgment. A bundle larger than ``max_bundle``
-    (default: the largest IPv4 UDP payload; set it to the path MTU minus headers) is refused
-    with :class:`LimitExceededError` — the bundle layer fragments it first (RFC 9171 §5.8).
-    Datagrams from addresses other than the peer are dropped and counted (``dropped``)."""
+    """UDP: one bundle per datagram, no acknowledgment. A bundle larger than one datagram
+    (``max_bundle``; by default the path MTU toward the peer — ``mtu``, or the kernel's
+    estimate — minus 28 header bytes) is sent as RFC 9171 §5.8 fragments made by the core;
+    the receiving link reassembles them (:class:`~betanet.dtn.fragments.FragmentCollector`:
+    bounded, and what does not complete within ``reassembly_timeout`` is handed up as
+    fragments, never dropped). Bytes over the limit that are not a fragmentable bundle are
+    refused with :class:`LimitExceededError`. Datagrams from addresses other than the peer
+    are dropped and counted (``dropped``)."""
 
     name = "udp"
     acknowledged = False
 
     def __init__(self, host: str, port: int, *, local: tuple[str, int] = ("127.0.0.1", 0),
-                 max_bundle: int = UDP_MAX_BUNDLE,
+                 max_bundle: int | None = None, mtu: int | None = None,
+                 reassembly_timeout: float = 30.0, reassembly_bytes: int = 16 << 20,
                  on_bundle: Callable[[bytes], Awaitable[Any]] | None = None) -> None:
         super().__init__()
-        if not 1 <= max_bundle <= UDP_MAX_BUNDLE:
+        if max_bundle is not None and not 1 <= max_bundle <= UDP_MAX_BUNDLE:
             raise InvalidArgumentError(f"max_bundle must be 1..{UDP_MAX_BUNDLE}")
+        if mtu is not None and not UDP_IPV4_OVERHEAD < mtu <= 65535:
+            raise InvalidArgumentError("mtu must be 29..65535")
         self.peer = (host, port)
         self.local = local
-        self.max_bundle = max_bundle
+        self.mtu = mtu
+        self.max_bundle = max_bundle if max_bundle is not None else (
+            min(mtu - UDP_IPV4_OVERHEAD, UDP_MAX_BUNDLE) if mtu is not None else UDP_MAX_BUNDLE)
+        self._auto_size = max_bundle is None and mtu is None
         self._on_bundle = on_bundle
         self._transport: asyncio.DatagramTransport | None = None
         self.bytes_sent = self.bytes_received = 0
         self.bundles_sent = self.bundles_received = 0
+        self.fragments_sent = 0
         self.dropped = 0
+        self.collector = FragmentCollector(timeout=reassembly_timeout, max_bytes=reassembly_bytes)
+        self._expiry: asyncio.TimerHandle | None = None
         self._pending: set[asyncio.Task] = set()
         self._peer_addr: tuple[str, int] | None = None
 
@@ -246,20 +280,45 @@ class UdpLink(ConvergenceLayer):
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(*self.peer, family=socket.AF_INET, type=socket.SOCK_DGRAM)
         self._peer_addr = infos[0][4][:2]
+        if self._auto_size:  # the path MTU as the kernel knows it now
+            self.mtu = await loop.run_in_executor(None, path_mtu, *self._peer_addr)
+            self.max_bundle = min(self.mtu - UDP_IPV4_OVERHEAD, UDP_MAX_BUNDLE)
         self._transport, _ = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self), local_addr=self.local, family=socket.AF_INET)
+        sock = self._transport.get_extra_info("socket")
+        try:  # room for the fragments of a few large bundles (the kernel may cap it)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        except OSError:
+            pass
         self._opened_at = time.monotonic()
 
     async def close_contact(self) -> None:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
     def _on_datagram(self, data: bytes, addr: Any) -> None:
         if tuple(addr[:2]) != self._peer_addr:
             self.dropped += 1
             return
         self.bytes_received += len(data)
+        for bundle in self.collector.add(data, time.monotonic()):
+            self._hand_up(bundle)
+        if self.collector.held_bytes and self._expiry is None:
+            self._expiry = asyncio.get_running_loop().call_later(self.collector.timeout,
+                                                                 self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        for bundle in self.collector.expire(time.monotonic()):
+            self._hand_up(bundle)
+        if self.collector.held_bytes and self._transport is not None:
+            self._expiry = asyncio.get_running_loop().call_later(1.0, self._expire)
+
+    def _hand_up(self, data: bytes) -> None:
         self.bundles_received += 1
         handler = self._on_bundle or self._deliver
         if len(self._pending) >= 256 or (self._on_bundle is None and self._rx.full()):
@@ -272,14 +331,24 @@ class UdpLink(ConvergenceLayer):
     async def send(self, bundle: bytes) -> None:
         if self._transport is None:
             await self.open_contact()
-        if len(bundle) > self.max_bundle:
+        try:
+            datagrams = split(bytes(bundle), self.max_bundle)
+        except LimitExceededError:
             self.failures += 1
-            raise LimitExceededError(f"bundle of {len(bundle)} bytes exceeds the UDP link's "
-                                     f"{self.max_bundle}; fragment it first")
+            raise
         assert self._transport is not None
-        self._transport.sendto(bytes(bundle), self._peer_addr)
-        self.bytes_sent += len(bundle)
+        for i, d in enumerate(datagrams):
+            if i and not i % 16:
+                # a burst of fragments must not outrun the receiver's socket buffer: let
+                # the loop run (and the kernel drain our send buffer) between batches
+                await asyncio.sleep(0)
+                if self._transport is None:
+                    raise StateError("UDP link closed while sending")
+            self._transport.sendto(d, self._peer_addr)
+            self.bytes_sent += len(d)
         self.bundles_sent += 1
+        if len(datagrams) > 1:
+            self.fragments_sent += len(datagrams)
 
     @property
     def up(self) -> bool:

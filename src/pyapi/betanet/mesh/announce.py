@@ -17,6 +17,7 @@ NICKNAME, NOISE_KEY, SIGNING_KEY, NEIGHBORS, CAPABILITIES, BRIDGE_GEOHASH = 1, 2
 
 CAP_FEC = 1 << 32        # understands type 0x60 parity fragments (Betanet)
 CAP_FRIEND = 1 << 33     # offers friendship to low-power nodes (Betanet)
+CAP_BUNDLE = 1 << 34     # carries DTN bundles in type 0x62 packets (Betanet, mesh/dtn_cla.py)
 
 
 def peer_id(noise_public_key: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""`betanet mesh sim`: run a simulated BLE mesh and print what it costs to deliver."""
+"""`betanet mesh sim` (a simulated mesh and what delivery costs), `betanet mesh chat` (a
+BitChat-compatible chat on an air socket or real BLE) and `betanet mesh air` (the medium)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    mesh = sub.add_parser("mesh", help="BitChat-compatible BLE mesh (simulated radio)")
+    mesh = sub.add_parser("mesh", help="BitChat-compatible BLE mesh (simulated, air, or BLE radio)")
     msub = mesh.add_subparsers(dest="mesh_command", metavar="SUBCOMMAND")
 
     def usage(args: argparse.Namespace) -> int:
@@ -28,6 +29,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
     sim.set_defaults(func=_sim)
+    chat = msub.add_parser("chat", help="a BitChat-compatible chat on the simulated air or real BLE")
+    where = chat.add_mutually_exclusive_group(required=True)
+    where.add_argument("--air", metavar="SOCKET", help="an air server's Unix socket (betanet mesh air)")
+    where.add_argument("--ble", action="store_true", help="a real Bluetooth LE adapter (central role)")
+    chat.add_argument("--nick", required=True, help="your nickname (announced)")
+    chat.add_argument("--pos", default="0,0", help="position on the air, metres: X,Y")
+    chat.add_argument("--mtu", type=int, default=517, help="ATT_MTU this radio offers")
+    chat.add_argument("--adapter", default=None, help="BLE adapter (e.g. hci0)")
+    chat.set_defaults(func=_chat)
+    air = msub.add_parser("air", help="serve a real-time simulated BLE medium on a Unix socket")
+    air.add_argument("--socket", required=True)
+    air.add_argument("--loss", default="0")
+    air.add_argument("--range", dest="range_m", default="30")
+    air.set_defaults(func=lambda a: __import__("betanet.mesh.air", fromlist=["main"]).main(
+        ["--socket", a.socket, "--loss", a.loss, "--range", a.range_m]))
 
 
 def _check(args: argparse.Namespace) -> str | None:
@@ -72,3 +88,54 @@ def _sim(args: argparse.Namespace) -> int:
     print(f"  transmissions         {res.frames_sent} frames, {summary['tx_per_delivered']} per delivery")
     print(f"  energy                {summary['energy_mj_per_delivered']} mJ per delivery (all radios)")
     return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from betanet.errors import BetanetError
+    from betanet.mesh.chat import HELP, Chat, stdin_lines
+    from betanet.mesh.router import Identity, MeshRouter
+    from betanet.mesh.service import MeshService
+
+    try:
+        x, y = (float(v) for v in args.pos.split(","))
+        nick_ok = 0 < len(args.nick.encode()) <= 255
+    except ValueError:
+        nick_ok = False
+    if not nick_ok:
+        print("betanet mesh chat: --pos X,Y (metres) and a nickname of 1-255 bytes", file=sys.stderr)
+        return 2
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    async def run() -> int:
+        ident = Identity.generate(args.nick)
+        if args.ble:
+            from betanet.mesh.ble import BleakRadio
+            radio = BleakRadio(ident.peer_id, adapter=args.adapter, att_mtu=args.mtu)
+            await radio.start()
+        else:
+            from betanet.mesh.air import AirRadio
+            radio = await AirRadio.connect(args.air, ident.peer_id, x, y, att_mtu=args.mtu)
+        svc = MeshService(MeshRouter(ident), radio)
+        await svc.start()
+        out(f"* you are {args.nick} ({ident.peer_id.hex()}); {HELP}")
+        try:
+            await Chat(svc, out).run(stdin_lines())
+        finally:
+            await svc.stop()
+            if hasattr(radio, "close"):
+                await radio.close()
+            else:
+                await radio.stop()
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except BetanetError as exc:
+        print(f"betanet mesh chat: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

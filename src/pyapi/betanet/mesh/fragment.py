@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from betanet._native import mesh as _m
+from betanet.errors import InvalidArgumentError
 from betanet.mesh.packet import FEC_PARITY, FRAGMENT, Packet
 
 CHUNK_BYTES = _m.CHUNK_BYTES          # 469: BitChat's default slice (512-byte MTU)
@@ -18,10 +19,23 @@ Reassembler = _m.Reassembler
 
 
 def split(packet: Packet, chunk: int = CHUNK_BYTES, parity: int = 0,
-          fragment_id: bytes | None = None, pad: bool = True) -> list[Packet]:
-    """Fragment packets (data first, then parity) carrying `packet`."""
-    encoded = packet.frame if packet.frame is not None else packet.encode(pad=pad)
+          fragment_id: bytes | None = None, pad: bool = True, max_frame: int | None = None) -> list[Packet]:
+    """Fragment packets (data first, then parity) carrying `packet`. With `max_frame`, the
+    slice shrinks where needed so every fragment frame (unpadded) fits it: a directed
+    packet's parity fragments, or a v2 route, carry longer headers than 469 allows for."""
     fid = fragment_id if fragment_id is not None else secrets.token_bytes(8)
+    out = _split(packet, chunk, parity, fid, pad)
+    if max_frame is not None:
+        over = max(len(f.encode(pad=False)) for f in out) - max_frame
+        if over > 0:
+            if chunk - over < 1:
+                raise InvalidArgumentError(f"no fragment slice fits a {max_frame}-byte frame")
+            out = _split(packet, chunk - over, parity, fid, pad)   # headers do not grow
+    return out
+
+
+def _split(packet: Packet, chunk: int, parity: int, fid: bytes, pad: bool) -> list[Packet]:
+    encoded = packet.frame if packet.frame is not None else packet.encode(pad=pad)
     k = _m.fragment_count(len(encoded), chunk)
     version = 2 if packet.route else 1
     common = dict(sender=packet.sender, timestamp=packet.timestamp, ttl=packet.ttl, version=version,

@@ -7,8 +7,10 @@ sets, `link_quality(peer)` is the delivery probability of a link, and `energy` c
 joules. `SimMedium` places radios on a plane: two radios are neighbours within
 `range_m`; every link write is lost with the link's loss probability; delivery takes a
 random wait for the next connection event (uniform in one connection interval) plus the
-airtime of the frame at the effective GATT throughput. Time is the `Scheduler`'s
-simulated clock: tests run thousands of simulated seconds without sleeping.
+airtime of the frame at the effective GATT throughput, and a link carries its writes one
+after the other, in order (a burst of fragments takes its airtime, as on a phone). Time
+is the `Scheduler`'s simulated clock: tests run thousands of simulated seconds without
+sleeping.
 
 Energy constants (Nordic nRF52840 Product Specification v1.7, section 6.20 "RADIO" and
 5.2 "Current consumption", 3 V supply, 1 Mbit/s PHY, DC/DC on):
@@ -29,6 +31,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from betanet.errors import InvalidArgumentError, NotFoundError
+
 MTU_BYTES = 512
 CONN_INTERVAL_S = 0.030
 THROUGHPUT_BPS = 125_000
@@ -36,6 +40,7 @@ TX_J_PER_BYTE = 115e-9 * 1.17
 RX_J_PER_BYTE = 110e-9 * 1.17
 IDLE_W = 30e-6
 SLEEP_W = 4.5e-6
+LINK_QUEUE_BYTES = 1_000_000    # writes queued per link at most (BitChat iOS: blePendingWriteBufferCapBytes)
 
 
 class Scheduler:
@@ -151,6 +156,8 @@ class SimMedium:
         self.radios: dict[bytes, SimRadio] = {}
         self.link_writes = 0
         self.link_losses = 0
+        self.link_overflows = 0
+        self._link_free: dict[tuple[bytes, bytes], float] = {}   # (from, to) -> when its last write lands
 
     def add(self, peer_id: bytes, x: float, y: float) -> SimRadio:
         r = SimRadio(self, peer_id, x, y, _since=self.scheduler.now)
@@ -170,18 +177,77 @@ class SimMedium:
     def set_blocked(self, a: bytes, b: bytes, blocked: bool) -> None:
         """Cut or restore the link a-b (a partition), telling both ends."""
         key = frozenset((a, b))
-        ra, rb = self.radios[a], self.radios[b]
-        was = self.in_range(ra, rb)
-        (self.blocked.add if blocked else self.blocked.discard)(key)
-        now = self.in_range(ra, rb)
-        if was != now:
-            for x, y in ((ra, rb), (rb, ra)):
-                if x.on_neighbour:
-                    x.on_neighbour(y.peer_id, now)
+        self._radio(a), self._radio(b)
+        self._relinked((a, b), lambda: (self.blocked.add if blocked else self.blocked.discard)(key))
+
+    def join(self, peer_id: bytes, x: float, y: float) -> SimRadio:
+        """Add a radio while the medium runs: the radios in range hear it come up (and it
+        hears them once its callbacks are set; `neighbours()` lists them meanwhile)."""
+        if peer_id in self.radios:
+            raise InvalidArgumentError(f"peer {peer_id.hex()} is already on the medium")
+        return self._relinked((peer_id,), lambda: self.add(peer_id, x, y))
+
+    def leave(self, peer_id: bytes) -> None:
+        """Remove a radio: its neighbours, and the radio itself, see the links go down."""
+        self._radio(peer_id)._account()
+        self._relinked((peer_id,), lambda: self.radios.pop(peer_id))
+        for key in [k for k in self._link_free if peer_id in k]:
+            del self._link_free[key]
+
+    def move(self, peer_id: bytes, x: float, y: float) -> None:
+        r = self._radio(peer_id)
+
+        def place() -> None:
+            r.x, r.y = x, y
+        self._relinked((peer_id,), place)
+
+    def set_loss(self, loss: float, a: bytes | None = None, b: bytes | None = None) -> None:
+        """Loss for every link (no a, b) or for the link a-b; ends of changed links are told
+        again that the link is up, so they pick up its new quality."""
+        if not 0.0 <= loss <= 1.0:
+            raise InvalidArgumentError(f"loss must be in [0, 1], not {loss}")
+        if a is None or b is None:
+            self.loss = loss
+            self.link_loss.clear()
+            pairs = [(r, n) for r in self.radios.values() for n in self.neighbours_of(r)]
+        else:
+            ra, rb = self._radio(a), self._radio(b)
+            self.link_loss[frozenset((a, b))] = loss
+            pairs = [(ra, rb), (rb, ra)] if self.in_range(ra, rb) else []
+        for x, y in pairs:
+            if x.on_neighbour:
+                x.on_neighbour(y.peer_id, True)
+
+    def _radio(self, peer_id: bytes) -> SimRadio:
+        r = self.radios.get(peer_id)
+        if r is None:
+            raise NotFoundError(f"no radio {bytes(peer_id).hex()} on the medium")
+        return r
+
+    def _links(self, ids: tuple[bytes, ...]) -> set[frozenset[bytes]]:
+        return {frozenset((i, n.peer_id)) for i in ids if i in self.radios
+                for n in self.neighbours_of(self.radios[i])}
+
+    def _relinked(self, ids: tuple[bytes, ...], change: Callable[[], object]):
+        """Run `change` (which moves only the radios `ids`) and tell both ends of every
+        link it made or broke."""
+        by_id = dict(self.radios)
+        before = self._links(ids)
+        out = change()
+        after = self._links(ids)
+        by_id.update(self.radios)
+        for links, up in ((before - after, False), (after - before, True)):
+            for link in links:
+                a, b = tuple(link)
+                for x, y in ((a, b), (b, a)):
+                    r = by_id[x]
+                    if r.on_neighbour:
+                        r.on_neighbour(y, up)
+        return out
 
     def transmit(self, sender: SimRadio, frame: bytes) -> None:
         if len(frame) > MTU_BYTES:
-            raise ValueError(f"frame of {len(frame)} bytes exceeds the {MTU_BYTES}-byte MTU")
+            raise InvalidArgumentError(f"frame of {len(frame)} bytes exceeds the {MTU_BYTES}-byte MTU")
         if sender.asleep:
             return
         airtime = len(frame) * 8 / self.throughput_bps
@@ -193,8 +259,16 @@ class SimMedium:
             if self.rng.random() < self.loss_between(sender, r):
                 self.link_losses += 1
                 continue
-            delay = self.rng.uniform(0, self.conn_interval_s) + airtime
-            self.scheduler.call_later(delay, lambda r=r: self._deliver(r, sender.peer_id, frame))
+            # A link carries one write at a time, in order: the write waits for the next
+            # connection event, and behind the writes still on the link (GATT is FIFO per link).
+            key = (sender.peer_id, r.peer_id)
+            now = self.scheduler.now
+            at = max(now + self.rng.uniform(0, self.conn_interval_s), self._link_free.get(key, 0.0)) + airtime
+            if (at - now) * self.throughput_bps / 8 > LINK_QUEUE_BYTES:
+                self.link_overflows += 1          # a bounded write queue drops, never grows
+                continue
+            self._link_free[key] = at
+            self.scheduler.call_later(at - now, lambda r=r: self._deliver(r, sender.peer_id, frame))
 
     def _deliver(self, r: SimRadio, src: bytes, frame: bytes) -> None:
         if r.asleep:

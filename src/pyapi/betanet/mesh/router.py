@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -48,6 +48,8 @@ from betanet.mesh.packet import (ANNOUNCE, BROADCAST, FEC_PARITY, FRAGMENT, MESS
 
 MTU = _m.MTU_BYTES
 MAX_NEIGHBOURS_TLV = 31        # 255 // 8: a full list may be truncated, so it proves nothing
+MAX_NESTING = 2               # fragments of fragments (a small-MTU link cut them again)
+EARLY_NOISE_FRAMES = 16       # per peer, held while its handshake completes
 DENSE_COPIES = 3               # counter threshold where neighbour lists are truncated
 
 
@@ -165,12 +167,14 @@ class MeshRouter:
         self._buckets: OrderedDict[bytes, _Bucket] = OrderedDict()
         self.transmitted: dict[bytes, int] = {}      # packet id -> times this node sent it
         self.relay = relay                           # False on low-power nodes
+        self.extra_caps = 0                          # capability bits of layers above (dtn_cla)
         self.friends = FriendQueues() if friend else None
         self.sessions: dict[bytes, NoiseSession] = {}
         # store-and-forward: recent broadcast frames (ready to relay) handed to new neighbours
         self.store_frames, self.store_ms = store_frames, store_ms
         self._recent: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
         self._private_queue: dict[bytes, list[bytes]] = {}
+        self._early: dict[bytes, deque[bytes]] = {}     # peer -> transport frames before its session
 
     # ---- links -------------------------------------------------------------------------
     def link_up(self, link: bytes, loss: float = 0.0, now_ms: int | None = None) -> None:
@@ -199,7 +203,7 @@ class MeshRouter:
 
     # ---- sending ---------------------------------------------------------------------
     def announce(self, now_ms: int, ttl: int = 1) -> None:
-        caps = (CAP_FEC if self.fec_parity else 0) | (CAP_FRIEND if self.friends else 0)
+        caps = (CAP_FEC if self.fec_parity else 0) | (CAP_FRIEND if self.friends else 0) | self.extra_caps
         a = Announce(self.identity.nickname, self.identity.noise_public, self.identity.signing_public,
                      neighbors=tuple(sorted(self.links))[:MAX_NEIGHBOURS_TLV], capabilities=caps)
         self._originate(Packet(type=ANNOUNCE, sender=self.me, payload=a.encode(), timestamp=now_ms,
@@ -213,8 +217,9 @@ class MeshRouter:
     def send_to(self, recipient: bytes, payload: bytes, now_ms: int, *, ptype: int = MESSAGE,
                 ttl: int = 7, route: tuple[bytes, ...] = ()) -> bytes:
         """A directed packet; with `route` (intermediate hops) a v2 source-routed one."""
+        # v1 carries payloads up to 65 535 bytes; longer ones (bundles) need v2's u32 length
         p = Packet(type=ptype, sender=self.me, payload=payload, timestamp=now_ms, ttl=ttl,
-                   recipient=recipient, route=route, version=2 if route else 1)
+                   recipient=recipient, route=route, version=2 if route or len(payload) > 0xFFFF else 1)
         return self._originate(p.signed(self.identity.signing_secret))
 
     def poll_friend(self, friend: bytes, now_ms: int) -> None:
@@ -250,26 +255,44 @@ class MeshRouter:
                 reply = s.receive_handshake(p.payload)
             except BetanetError:
                 self.sessions.pop(p.sender, None)
+                self._early.pop(p.sender, None)
                 return self._reject("noise_handshake", link)
             if reply is not None:
                 self._send_noise(p.sender, NOISE_HANDSHAKE, reply, now_ms)
             if s.established:
                 if derive_peer_id(s.remote_static) != p.sender:
                     self.sessions.pop(p.sender, None)
+                    self._early.pop(p.sender, None)
                     return self._reject("noise_identity", link)
                 for body in self._private_queue.pop(p.sender, []):
                     self._send_noise(p.sender, NOISE_ENCRYPTED, s.encrypt(body), now_ms)
+                events: list = []
+                for payload in self._early.pop(p.sender, ()):
+                    events += self._decrypt(s, p.sender, payload, link)
+                return events
             return []
-        if s is None or not s.established:
+        if s is None:
             return self._reject("noise_no_session", link)
+        if not s.established:
+            # Frames take different paths through a mesh: the first message of a session
+            # can overtake the handshake's last one. Keep a few until the session is up.
+            early = self._early.setdefault(p.sender, deque(maxlen=EARLY_NOISE_FRAMES))
+            if len(early) == early.maxlen:
+                self._inc("rejected_noise_early_overflow")
+            early.append(p.payload)
+            self._inc("noise_early")
+            return []
+        return self._decrypt(s, p.sender, p.payload, link)
+
+    def _decrypt(self, s: NoiseSession, sender: bytes, payload: bytes, link: bytes) -> list:
         try:
-            mid, content = parse_private_message(s.decrypt(p.payload))
+            mid, content = parse_private_message(s.decrypt(payload))
         except ReplayError:
             return self._reject("replay", link)
         except BetanetError:
             return self._reject("noise_auth", link)
         self._inc("private_delivered")
-        return [PrivateMessage(p.sender, mid, content)]
+        return [PrivateMessage(sender, mid, content)]
 
     def _originate(self, p: Packet) -> bytes:
         frame = p.encode()
@@ -281,7 +304,7 @@ class MeshRouter:
             if stored:
                 self._remember(pid, frame, p.timestamp)
         else:
-            for f in split(p, chunk=self.chunk, parity=self.fec_parity):
+            for f in split(p, chunk=self.chunk, parity=self.fec_parity, max_frame=MTU):
                 fr = f.encode()
                 fid = packet_id(fr)
                 self._dedup.check(fid)
@@ -387,18 +410,27 @@ class MeshRouter:
             self.friends.store(frame, p.sender)
         if p.type in (FRAGMENT, FEC_PARITY):
             self._maybe_relay(p, frame, pid, link, now_ms)
-            try:
-                whole = self._reasm.add(p.sender, p.payload, now_ms, is_parity=p.type == FEC_PARITY)
-            except BetanetError:
-                return events + self._reject("fragment", link)
-            if whole is None:
-                return events
-            try:
-                inner = Packet.decode(whole)
-            except BetanetError:
-                return self._reject("malformed", link)
-            if inner.sender != p.sender:
-                return self._reject("fragment", link)
+            inner = p
+            # A link with a small MTU cuts fragments again (gatt.py): reassemble up to
+            # MAX_NESTING times, as BitChat re-enters its pipeline with each whole packet.
+            for _ in range(MAX_NESTING):
+                try:
+                    whole = self._reasm.add(inner.sender, inner.payload, now_ms,
+                                            is_parity=inner.type == FEC_PARITY)
+                except BetanetError:
+                    return events + self._reject("fragment", link)
+                if whole is None:
+                    return events
+                try:
+                    outer, inner = inner, Packet.decode(whole)
+                except BetanetError:
+                    return self._reject("malformed", link)
+                if inner.sender != outer.sender:
+                    return self._reject("fragment", link)
+                if inner.type not in (FRAGMENT, FEC_PARITY):
+                    break
+            else:
+                return self._reject("fragment_nesting", link)
             # the inner packet is never relayed (its fragments were); keep the hop count
             inner = replace(inner, ttl=p.ttl)
             verified = self._check_signature(inner, link)

@@ -5,13 +5,21 @@
 - ``await conn.send_bundle(data)`` returns when the peer's final XFER_ACK covers the whole
   bundle; if the session drops first it raises :class:`SessionClosedError` and the bundle is
   listed in ``conn.unacknowledged()``. :class:`TcpclClient` retries those on the next session.
-- Received bundles go to ``on_bundle(data)`` (awaited before the final XFER_ACK: store the
-  bundle there to make the acknowledgment mean "durable"), or to ``async for data in conn``.
+- Pipelined sending: ``await conn.send(data, wait="queued")`` returns as soon as the transfer
+  is queued (waiting only while ``send_window`` transfers are unacknowledged); acks complete
+  transfers in order without a future or task per bundle; ``await conn.flush()`` waits for
+  all of them. :meth:`TcpclClient.send` does the same across sessions, keeping every bundle
+  until its final XFER_ACK and re-sending it on the next session if one drops.
+- Received bundles go to ``on_bundle(data)`` (its completion comes before the final XFER_ACK:
+  store the bundle there to make the acknowledgment mean "durable"; a plain function is
+  called inline, a coroutine function gets a task), or to ``async for data in conn``.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import inspect
 import logging
 import ssl as _ssl
 import time
@@ -19,12 +27,15 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from betanet.dtn.reliable import WAIT_MODES, DeliveryError, ReliableSender
+from betanet.dtn.reliable import settle as _settle
+from betanet.dtn.tcpcl.certs import certificate_node_ids
 from betanet.dtn.tcpcl.events import (BundleReceived, Event, RefuseReason, SessionClosed,
                                       SessionEstablished, SessTermReason, StartTls,
                                       TransferAcknowledged, TransferRefused)
 from betanet.dtn.tcpcl.protocol import Session, SessionConfig
-from betanet.errors import (BetanetError, LimitExceededError, MalformedError, ProtocolError,
-                            StateError)
+from betanet.errors import (BetanetError, InvalidArgumentError, LimitExceededError,
+                            MalformedError, ProtocolError, StateError)
 
 __all__ = ["TcpclConnection", "TcpclServer", "TcpclClient", "SessionClosedError",
            "TransferRefusedError", "open_session", "serve", "client_context", "server_context",
@@ -35,10 +46,11 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 4556
 _READ = 1 << 16
 
-OnBundle = Callable[[bytes], Awaitable[Any]]
+OnBundle = Callable[[bytes], Awaitable[Any] | Any]
+OnDone = Callable[[BaseException | None], Any]
 
 
-class SessionClosedError(StateError):
+class SessionClosedError(DeliveryError):
     """The session closed before the transfer was fully acknowledged."""
 
 
@@ -91,7 +103,7 @@ class TcpclConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  active: bool, config: SessionConfig, ssl: _ssl.SSLContext | None = None,
                  server_hostname: str | None = None, on_bundle: OnBundle | None = None,
-                 window: int = 32, max_pending_bytes: int = 8 << 20,
+                 window: int = 32, max_pending_bytes: int = 8 << 20, send_window: int = 256,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._reader, self._writer = reader, writer
         self._clock = clock
@@ -101,12 +113,19 @@ class TcpclConnection:
         self._window = max(1, window)
         self._max_pending_bytes = max_pending_bytes
         self._pending_bytes = 0
-        self._acks: deque[tuple[int, int, asyncio.Future]] = deque()
-        self._acks_added = asyncio.Event()
+        # received transfers in arrival order: [tid, size, outcome]; outcome None while the
+        # application still processes it, else (ok, refuse reason). Acks leave in this order.
+        self._acks: deque[list[Any]] = deque()
         self._acks_progress = asyncio.Event()
         self._flush_scheduled = False
         self._received: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=self._window)
-        self._sending: dict[int, tuple[asyncio.Future, bytes, float]] = {}
+        # our transfers not yet fully acknowledged: tid -> (bundle, send time, on_done)
+        self._sending: dict[int, tuple[bytes, float, OnDone | None]] = {}
+        self.send_window = max(1, send_window)
+        self._send_room = asyncio.Event()
+        self._send_room.set()
+        self._send_idle = asyncio.Event()
+        self._send_idle.set()
         self._established: asyncio.Future = asyncio.get_running_loop().create_future()
         self.closed = asyncio.Event()
         self.close_reason = ""
@@ -118,7 +137,6 @@ class TcpclConnection:
         self.bytes_acked = 0
         self.started_at = clock()
         self._tasks = [asyncio.create_task(self._read_loop(), name="tcpcl-read"),
-                       asyncio.create_task(self._ack_pump(), name="tcpcl-ack"),
                        asyncio.create_task(self._ticker(), name="tcpcl-tick")]
         self._flush()
 
@@ -128,12 +146,22 @@ class TcpclConnection:
         return self.session.peer_node_id
 
     @property
+    def peer_node_id_authenticated(self) -> bool:
+        """The peer's validated certificate names its Node ID (RFC 9174 §4.4.4.3)."""
+        return self.session.peer_node_id_authenticated
+
+    @property
     def tls(self) -> bool:
         return self.session.tls
 
     @property
     def peer_address(self) -> Any:
         return self._writer.get_extra_info("peername")
+
+    @property
+    def in_flight(self) -> int:
+        """Our transfers queued or sent on this session and not yet acknowledged."""
+        return len(self._sending)
 
     def unacknowledged(self) -> list[bytes]:
         """Bundles sent on this session that were not fully acknowledged when it closed."""
@@ -186,31 +214,36 @@ class TcpclConnection:
                 self._finish(self.session.close_reason or "connection lost")
 
     async def _handle(self, events: list[Event]) -> None:
+        received = False
         for ev in events:
-            if isinstance(ev, BundleReceived):
-                await self._accept(ev)
-            elif isinstance(ev, TransferAcknowledged):
+            if type(ev) is BundleReceived:  # the two per-bundle events first, exact type
+                received = True
+                if (len(self._acks) < self._window and self._pending_bytes <= self._max_pending_bytes
+                        and (self._on_bundle is not None or not self._received.full())):
+                    self._accept_now(ev)  # no coroutine per bundle while there is room
+                else:
+                    await self._accept(ev)
+            elif type(ev) is TransferAcknowledged:
                 if ev.complete:
                     entry = self._sending.pop(ev.transfer_id, None)
                     if entry is not None:
-                        fut, data, t0 = entry
+                        data, t0, on_done = entry
                         self.bundles_sent += 1
                         self.bytes_acked += len(data)
                         if len(data) <= 4096:
                             sample = self._clock() - t0
                             self.rtt = sample if self.rtt is None else 0.875 * self.rtt + 0.125 * sample
-                        if not fut.done():
-                            fut.set_result(None)
+                        self._sent_done(on_done, None)
             elif isinstance(ev, TransferRefused):
                 entry = self._sending.pop(ev.transfer_id, None)
-                if entry is not None and not entry[0].done():
+                if entry is not None:
                     if ev.reason == RefuseReason.COMPLETED:  # the peer already has it
-                        entry[0].set_result(None)
+                        self._sent_done(entry[2], None)
                     else:
                         cls = _REFUSE_ERRORS.get(ev.reason, TransferRefusedError)
                         msg = f"peer refused the transfer (reason {ev.reason})"
-                        entry[0].set_exception(TransferRefusedError(msg, ev.reason)
-                                               if cls is TransferRefusedError else cls(msg))
+                        self._sent_done(entry[2], TransferRefusedError(msg, ev.reason)
+                                        if cls is TransferRefusedError else cls(msg))
             elif isinstance(ev, StartTls):
                 await self._start_tls(ev.server_side)
             elif isinstance(ev, SessionEstablished):
@@ -221,6 +254,8 @@ class TcpclConnection:
             elif isinstance(ev, SessionClosed):
                 self._flush()
                 self._finish(ev.reason)
+        if received:
+            self._drain_acks()
 
     async def _start_tls(self, server_side: bool) -> None:
         if self._ssl is None:  # cannot happen: can_tls is only set with a context
@@ -234,60 +269,108 @@ class TcpclConnection:
             self.session.connection_lost(self._clock())
             self._finish(f"TLS handshake failed: {e}")
             return
-        await self._handle(self.session.tls_established(self._clock()))
+        try:
+            ids = self._peer_certificate_node_ids()
+        except MalformedError as e:
+            log.info("tcpcl: peer certificate: %s", e)
+            ids = ()  # a malformed NODE-ID authenticates nothing
+        await self._handle(self.session.tls_established(self._clock(), ids))
         self._flush()
+
+    def _peer_certificate_node_ids(self) -> tuple[str, ...] | None:
+        """NODE-IDs of the peer's certificate if TLS validated it, else None (an
+        unvalidated certificate proves nothing)."""
+        sslobj = self._writer.get_extra_info("ssl_object")
+        if sslobj is None or sslobj.context.verify_mode == _ssl.CERT_NONE:
+            return None
+        der = sslobj.getpeercert(binary_form=True)
+        return certificate_node_ids(der) if der else None
 
     async def _accept(self, ev: BundleReceived) -> None:
         # Backpressure: the read loop waits here while the window of unacknowledged received
         # bundles is full, so a fast sender cannot make us buffer more than window bundles.
         while self._acks and (len(self._acks) >= self._window
                               or self._pending_bytes > self._max_pending_bytes):
+            self._drain_acks()  # handlers that finished inline in this batch
+            if not (len(self._acks) >= self._window
+                    or self._pending_bytes > self._max_pending_bytes):
+                break
             self._acks_progress.clear()
             await self._acks_progress.wait()
-        self._pending_bytes += len(ev.data)
-        if self._on_bundle is not None:
-            fut = asyncio.ensure_future(self._on_bundle(ev.data))
-        else:
-            fut = asyncio.ensure_future(self._received.put(ev.data))
-        self._acks.append((ev.transfer_id, len(ev.data), fut))
-        self._acks_added.set()
+        if self._on_bundle is None and self._received.full():
+            await self._received.put(ev.data)  # the reader waits: backpressure
+            self._acks.append([ev.transfer_id, 0, (True, 0)])
+            return
+        self._accept_now(ev)
 
-    async def _ack_pump(self) -> None:
-        while True:
-            while not self._acks:
-                self._acks_added.clear()
-                await self._acks_added.wait()
-            tid, size, fut = self._acks[0]
+    def _accept_now(self, ev: BundleReceived) -> None:
+        self._pending_bytes += len(ev.data)
+        entry: list[Any] = [ev.transfer_id, len(ev.data), None]
+        self._acks.append(entry)
+        if self._on_bundle is None:
+            self._received.put_nowait(ev.data)  # room checked by the caller
+            entry[2] = (True, 0)
+        else:
             try:
-                if fut.done():
-                    fut.result()
-                else:  # shield: closing the session must not cancel the application's store
-                    await asyncio.shield(fut)
-                ok, reason = True, 0
-            except asyncio.CancelledError:
-                raise
-            except LimitExceededError as e:
-                ok, reason = False, RefuseReason.NO_RESOURCES
-                log.info("tcpcl: refused transfer %d: %s", tid, e)
-            except MalformedError as e:
-                ok, reason = False, RefuseReason.NOT_ACCEPTABLE
-                log.info("tcpcl: refused transfer %d: %s", tid, e)
+                res = self._on_bundle(ev.data)
             except Exception as e:
-                ok, reason = False, RefuseReason.UNKNOWN
-                log.warning("tcpcl: bundle handler failed on transfer %d: %s", tid, e)
-            self._acks.popleft()
+                entry[2] = self._outcome(ev.transfer_id, e)
+            else:
+                if res is not None and inspect.isawaitable(res):
+                    # One task per bundle only for a handler that really waits (a store's
+                    # group commit); it is never cancelled by closing the session.
+                    fut = asyncio.ensure_future(res)
+                    fut.add_done_callback(lambda f, e=entry: self._resolved(e, f))
+                else:
+                    entry[2] = (True, 0)
+
+    @staticmethod
+    def _outcome(tid: int, e: BaseException | None) -> tuple[bool, int]:
+        if e is None:
+            return True, 0
+        if isinstance(e, LimitExceededError):
+            log.info("tcpcl: refused transfer %d: %s", tid, e)
+            return False, RefuseReason.NO_RESOURCES
+        if isinstance(e, MalformedError):
+            log.info("tcpcl: refused transfer %d: %s", tid, e)
+            return False, RefuseReason.NOT_ACCEPTABLE
+        log.warning("tcpcl: bundle handler failed on transfer %d: %s", tid, e)
+        return False, RefuseReason.UNKNOWN
+
+    def _resolved(self, entry: list[Any], fut: asyncio.Future) -> None:
+        exc = None if fut.cancelled() else fut.exception()
+        if fut.cancelled():
+            exc = StateError("bundle handler cancelled")
+        entry[2] = self._outcome(entry[0], exc)
+        self._drain_acks()
+
+    def _drain_acks(self) -> None:
+        """Send the final XFER_ACK (or XFER_REFUSE) of every processed transfer at the head."""
+        acks, session = self._acks, self.session
+        if not acks or acks[0][2] is None:
+            return
+        ok_tids: list[int] = []
+        events: list[Event] = []
+        while acks and acks[0][2] is not None:
+            tid, size, (ok, reason) = acks.popleft()
             self._pending_bytes -= size
             if ok:
                 self.bundles_received += 1
-            if not self.session.closed:
-                if ok:
-                    events = self.session.ack_transfer(tid)
-                else:
-                    events = self.session.refuse_transfer(tid, reason)
-                if events:
-                    await self._handle(events)
-                self._flush_soon()
-            self._acks_progress.set()
+                ok_tids.append(tid)
+            elif not session.closed:
+                if ok_tids:
+                    events += session.ack_transfers(ok_tids)
+                    ok_tids = []
+                events += session.refuse_transfer(tid, reason)
+        if ok_tids and not session.closed:
+            events += session.ack_transfers(ok_tids)
+        for ev in events:  # an ack can only finish an ending session
+            if isinstance(ev, SessionClosed):
+                self._flush()
+                self._finish(ev.reason)
+        if not session.closed:
+            self._flush_soon()
+        self._acks_progress.set()
 
     async def _ticker(self) -> None:
         while not self.session.closed:
@@ -299,13 +382,13 @@ class TcpclConnection:
         if self.closed.is_set():
             return
         self.close_reason = reason
-        for tid in sorted(self._sending):
-            fut, data, _ = self._sending[tid]
+        sending, self._sending = self._sending, {}
+        for tid in sorted(sending):
+            data, _, on_done = sending[tid]
             self._unacked.append(data)
-            if not fut.done():
-                fut.set_exception(SessionClosedError(f"session closed ({reason}) before transfer "
-                                                     f"{tid} was acknowledged"))
-        self._sending.clear()
+            self._sent_done(on_done, SessionClosedError(
+                f"session closed ({reason}) before transfer {tid} was acknowledged"))
+        self._send_room.set()  # waiters wake and see the session closed
         if not self._established.done():
             self._established.set_exception(SessionClosedError(f"session not established: {reason}"))
             self._established.exception()  # retrieved: nobody may be waiting
@@ -322,23 +405,78 @@ class TcpclConnection:
         log.debug("tcpcl session closed: %s", reason)
 
     # ---- public API ---------------------------------------------------------------------
-    async def send_bundle(self, data: bytes | bytearray | memoryview) -> None:
-        """Send one bundle; returns when the peer acknowledged all of it."""
-        if not self._established.done():
-            await asyncio.shield(self._established)
-        if self.closed.is_set():
-            raise SessionClosedError(f"session closed ({self.close_reason})")
+    def _sent_done(self, on_done: OnDone | None, exc: BaseException | None) -> None:
+        if on_done is not None:
+            try:
+                on_done(exc)
+            except Exception:  # a caller's callback must not break the session
+                log.exception("tcpcl: transfer completion callback failed")
+        n = len(self._sending)
+        if n < self.send_window:
+            self._send_room.set()
+        if not n:
+            self._send_idle.set()
+
+    def submit(self, data: bytes | bytearray | memoryview, on_done: OnDone | None = None) -> int:
+        """Queue one bundle now, without waiting (pipelined sending); returns its transfer id.
+        ``on_done(None)`` runs at its final XFER_ACK, ``on_done(exc)`` if it is refused or the
+        session closes first (the bundle is then in ``unacknowledged()``). Ignores the send
+        window: :meth:`send` is the form that respects it."""
+        if self.closed.is_set() or not self.session.established:
+            raise SessionClosedError(f"session {'closed' if self.closed.is_set() else 'ending'}"
+                                     f" ({self.close_reason or self.session.close_reason})")
         payload = bytes(data)
         tid = self.session.send_transfer(payload)
-        fut = asyncio.get_running_loop().create_future()
-        self._sending[tid] = (fut, payload, self._clock())
+        self._sending[tid] = (payload, self._clock(), on_done)
+        if len(self._sending) >= self.send_window:
+            self._send_room.clear()
+        self._send_idle.clear()
         self._flush_soon()
+        return tid
+
+    async def send(self, data: bytes | bytearray | memoryview, *, wait: str = "acked") -> None:
+        """Send one bundle. ``wait="acked"`` returns at the peer's final XFER_ACK (raises if it
+        is refused or the session closes first); ``wait="queued"`` returns once the transfer is
+        queued on the session — at most ``send_window`` transfers are unacknowledged, the
+        caller waits for room — and :meth:`flush` reports the outcome."""
+        if wait == "queued" and self._send_room.is_set() and self._established.done():
+            self.submit(data)  # the pipelined fast path: nothing to wait for
+            if self._writer.transport.get_write_buffer_size() > _READ:
+                try:
+                    await self._writer.drain()
+                except (ConnectionError, OSError):
+                    pass
+            return
+        if wait not in WAIT_MODES:
+            raise InvalidArgumentError(f"wait must be one of {WAIT_MODES}, not {wait!r}")
+        if not self._established.done():
+            await asyncio.shield(self._established)
+        while not self._send_room.is_set():
+            await self._send_room.wait()
+        fut: asyncio.Future | None = None
+        if wait == "acked":
+            fut = asyncio.get_running_loop().create_future()
+        self.submit(data, None if fut is None else functools.partial(_settle, fut))
         if self._writer.transport.get_write_buffer_size() > _READ:
             try:
                 await self._writer.drain()
             except (ConnectionError, OSError):
-                pass  # the read loop sees the loss and fails the future
-        await fut
+                pass  # the read loop sees the loss and fails the transfer
+        if fut is not None:
+            await fut
+
+    async def send_bundle(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one bundle; returns when the peer acknowledged all of it."""
+        await self.send(data, wait="acked")
+
+    async def flush(self) -> None:
+        """Wait until every transfer sent on this session is acknowledged; raises
+        :class:`SessionClosedError` if the session closed with some unacknowledged."""
+        while self._sending:  # closing the session empties it too
+            await self._send_idle.wait()
+        if self._unacked:
+            raise SessionClosedError(f"session closed ({self.close_reason}) with "
+                                     f"{len(self._unacked)} transfers unacknowledged")
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iter()
@@ -483,22 +621,25 @@ async def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
     return srv
 
 
-class TcpclClient:
-    """A sender that keeps one session to a peer and survives its loss: a bundle whose transfer
-    was not fully acknowledged when the session dropped is sent again on the next session
+# refusals that say "not on this session", not "not this bundle" (RFC 9174 §5.2.4)
+_RETRY_REFUSALS = (RefuseReason.SESSION_TERMINATING, RefuseReason.RETRANSMIT)
+
+
+class TcpclClient(ReliableSender):
+    """A sender that keeps one session to a peer and survives its loss (see
+    :class:`~betanet.dtn.reliable.ReliableSender`): every bundle is held until its final
+    XFER_ACK and re-sent, in order, on the next session if the one carrying it dropped
     (``retried`` counts those; the receiver's store dedup makes delivery exactly once)."""
 
+    closed_error = SessionClosedError
+
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, attempts: int = 5,
-                 backoff: float = 0.05, max_backoff: float = 60.0, **session_kw: Any) -> None:
+                 backoff: float = 0.05, max_backoff: float = 60.0, window: int = 256,
+                 max_bytes: int = 64 << 20, **session_kw: Any) -> None:
+        super().__init__(f"tcpcl {host}:{port}", attempts=attempts, backoff=backoff,
+                         max_backoff=max_backoff, window=window, max_bytes=max_bytes)
         self.host, self.port = host, port
-        self.attempts = attempts
-        self.backoff, self.max_backoff = backoff, max_backoff
         self._kw = session_kw
-        self.conn: TcpclConnection | None = None
-        self._lock = asyncio.Lock()
-        self.sessions_opened = 0
-        self.retried = 0
-        self.retried_log: list[str] = []
         # counters of the sessions already replaced (the current one is read live)
         self.past = {"bytes_sent": 0, "bytes_received": 0, "bytes_acked": 0,
                      "bundles_sent": 0, "bundles_received": 0}
@@ -518,34 +659,15 @@ class TcpclClient:
         acc["bundles_sent"] += c.bundles_sent
         acc["bundles_received"] += c.bundles_received
 
-    async def _session(self) -> TcpclConnection:
-        async with self._lock:
-            if self.conn is None or self.conn.closed.is_set():
-                if self.conn is not None:
-                    self._add(self.past, self.conn)
-                    self.conn = None
-                self.conn = await open_session(self.host, self.port, **self._kw)
-                self.sessions_opened += 1
-            return self.conn
+    async def _open(self) -> TcpclConnection:
+        return await open_session(self.host, self.port, **self._kw)
 
-    async def send_bundle(self, data: bytes) -> None:
-        delay = self.backoff
-        last: BaseException | None = None
-        for attempt in range(self.attempts):
-            try:
-                conn = await self._session()
-                await conn.send_bundle(data)
-                return
-            except (SessionClosedError, ConnectionError, OSError, asyncio.TimeoutError) as e:
-                last = e
-                self.retried += 1
-                note = f"attempt {attempt + 1}: {len(data)}-byte bundle not acknowledged ({e})"
-                self.retried_log.append(note)
-                log.info("tcpcl client %s:%d: %s; retrying", self.host, self.port, note)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff)
-        raise SessionClosedError(f"bundle not delivered after {self.attempts} sessions: {last}")
+    def _retired(self, conn: Any) -> None:
+        self._add(self.past, conn)
 
-    async def close(self) -> None:
-        if self.conn is not None:
-            await self.conn.close()
+    def _usable(self, conn: Any) -> bool:
+        return conn.session.established and not conn.closed.is_set()
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, SessionClosedError) or (
+            isinstance(exc, TransferRefusedError) and exc.reason in _RETRY_REFUSALS)

@@ -75,7 +75,7 @@ class SessionEstablished(Event):
     extensions: tuple[ExtensionItem, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built once per bundle, frozen init costs ~1 µs
 class BundleReceived(Event):
     """A complete incoming transfer. Its final XFER_ACK is sent when the adapter calls
     ``ack_transfer`` (after the bundle is stored) or refused by ``refuse_transfer``."""
@@ -84,7 +84,7 @@ class BundleReceived(Event):
     extensions: tuple[ExtensionItem, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built once per bundle, frozen init costs ~1 µs
 class TransferAcknowledged(Event):
     transfer_id: int
     length: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -31,11 +32,15 @@ TERM_REPLY = 0x01
 EXT_CRITICAL = 0x01
 TRANSFER_LENGTH_EXT = 0x0001
 MAX_TRANSFER_ID = (1 << 64) - 1
+NODE_ID_POLICIES = ("prefer", "require", "none")
+_XFER_SEGMENT, _XFER_ACK = int(MessageType.XFER_SEGMENT), int(MessageType.XFER_ACK)  # plain ints: hot compares
+_SINGLE = FLAG_START | FLAG_END
 
 _U8, _U16, _U32, _U64 = (struct.Struct(f) for f in ("!B", "!H", "!I", "!Q"))
 _SESS_INIT_FIXED = struct.Struct("!HQQH")   # keepalive, segment MRU, transfer MRU, node id len
 _SEG_HEAD = struct.Struct("!BBQ")           # type, flags, transfer id
 _ACK = struct.Struct("!BBQQ")               # type, flags, transfer id, length
+_SINGLE_HEAD = struct.Struct("!BBQIQ")      # one-segment transfer: ..., no extensions, data length
 _REFUSE = struct.Struct("!BBQ")             # type, reason, transfer id
 _EXT_HEAD = struct.Struct("!BHH")           # flags, type, length
 
@@ -56,6 +61,11 @@ class SessionConfig:
     idle_timeout: float | None = None   # default: twice the negotiated keepalive
     ending_timeout: float = 30.0        # SESS_TERM sent: close anyway after this long
     max_unresolved: int = 1024          # received transfers whose ack/refusal is still held
+    # NODE-ID check of the peer's certificate (RFC 9174 §4.4.4.3): "prefer" fails the session
+    # when the certificate names other Node IDs than SESS_INIT claims and accepts one naming
+    # none (unauthenticated); "require" also fails without TLS or without a NODE-ID; "none"
+    # does not look
+    node_id_policy: str = "prefer"
 
     def __post_init__(self) -> None:
         if not 0 <= self.keepalive <= 0xFFFF:
@@ -66,6 +76,8 @@ class SessionConfig:
             raise InvalidArgumentError("node id longer than 65535 bytes")
         if self.require_tls and not self.can_tls:
             raise InvalidArgumentError("require_tls needs can_tls")
+        if self.node_id_policy not in NODE_ID_POLICIES:
+            raise InvalidArgumentError(f"node_id_policy must be one of {NODE_ID_POLICIES}")
 
 
 class State(Enum):
@@ -139,6 +151,9 @@ class Session:
         self.peer_segment_mru = 0
         self.peer_transfer_mru = 0
         self.peer_extensions: tuple[ExtensionItem, ...] = ()
+        self.peer_node_id_authenticated = False  # its certificate named it (§4.4.4.3)
+        self._cert_node_ids: tuple[str, ...] | None = None
+        self._single_max = 0
         self.close_reason = ""
         self._now = now
         self._started = now
@@ -223,21 +238,22 @@ class Session:
         """Handle one complete unit at the front of the buffer; False if more bytes are needed."""
         if self.state is State.CONTACT:
             return self._contact_header()
-        buf, p, n = self._in, self._pos, self._avail()
+        buf, p = self._in, self._pos
+        n = len(buf) - p
         if n == 0:
             return False
         mtype = buf[p]
-        if mtype == MessageType.KEEPALIVE:
-            self._pos += 1
-            return True
-        if mtype == MessageType.XFER_SEGMENT:
+        if mtype == _XFER_SEGMENT:  # the two per-bundle messages first
             return self._xfer_segment()
-        if mtype == MessageType.XFER_ACK:
+        if mtype == _XFER_ACK:
             if n < _ACK.size:
                 return False
             _, flags, tid, length = _ACK.unpack_from(buf, p)
             self._pos += _ACK.size
             self._on_ack(flags, tid, length)
+            return True
+        if mtype == MessageType.KEEPALIVE:
+            self._pos += 1
             return True
         if mtype == MessageType.XFER_REFUSE:
             if n < _REFUSE.size:
@@ -294,13 +310,33 @@ class Session:
             self._begin_sess_init()
         return True
 
-    def tls_established(self, now: float) -> list[Event]:
-        """The adapter finished the TLS handshake: session negotiation continues inside it."""
+    def tls_established(self, now: float, peer_node_ids: Iterable[str] | None = None) -> list[Event]:
+        """The adapter finished the TLS handshake: session negotiation continues inside it.
+        ``peer_node_ids``: the NODE-IDs of the peer's certificate once the certificate was
+        validated (None: no validated certificate), checked against its SESS_INIT."""
         self._now = now
         if self.state is not State.TLS:
             raise StateError(f"no TLS handshake expected in state {self.state.value}")
+        self._cert_node_ids = None if peer_node_ids is None else tuple(peer_node_ids)
         self._begin_sess_init()
         return self._take_events()
+
+    def _check_node_id(self, node_id: str) -> None:
+        """RFC 9174 §4.4.4.3: the Node ID the peer claims against its certificate."""
+        policy = self.config.node_id_policy
+        if policy == "none":
+            return
+        ids = self._cert_node_ids if self.tls else None
+        if ids:
+            if node_id not in ids:
+                self._terminate(SessTermReason.CONTACT_FAILURE, close=True,
+                                why=f"peer node id {node_id!r} is not a NODE-ID of its "
+                                    f"certificate {list(ids)!r}")
+            self.peer_node_id_authenticated = True
+        elif policy == "require":
+            self._terminate(SessTermReason.CONTACT_FAILURE, close=True,
+                            why="peer node id not authenticated (no TLS)" if not self.tls
+                            else "peer certificate has no NODE-ID")
 
     def _begin_sess_init(self) -> None:
         self.state = State.SESS_INIT
@@ -351,6 +387,7 @@ class Session:
                                 why=f"unknown critical session extension {it.type}")
         if seg_mru == 0 or xfer_mru == 0:
             self._terminate(SessTermReason.CONTACT_FAILURE, close=True, why="zero MRU")
+        self._check_node_id(node_id)
         if not self.active:
             self._send_sess_init()
         self.peer_node_id = node_id
@@ -358,6 +395,8 @@ class Session:
         self.peer_segment_mru = seg_mru
         self.peer_transfer_mru = xfer_mru
         self.peer_extensions = tuple(exts)
+        # largest bundle that goes as one segment (the fast path of send_transfer)
+        self._single_max = min(seg_mru, xfer_mru, self.config.max_segment_out or seg_mru)
         self.state = State.ESTABLISHED
         self._events.append(SessionEstablished(node_id, self.keepalive, seg_mru, xfer_mru,
                                                self.tls, self.peer_extensions))
@@ -366,6 +405,22 @@ class Session:
     # ---- incoming transfers -------------------------------------------------------------
     def _xfer_segment(self) -> bool:
         buf, p, n = self._in, self._pos, self._avail()
+        if n >= _SINGLE_HEAD.size:
+            _, flags, tid, ext_len, data_len = _SINGLE_HEAD.unpack_from(buf, p)
+            q = p + _SINGLE_HEAD.size
+            if (flags == _SINGLE and not ext_len and n >= q - p + data_len
+                    and self._rx_tid is None and self.state is State.ESTABLISHED
+                    and tid != self._rx_refused and data_len <= self.config.segment_mru
+                    and data_len <= self.config.transfer_mru
+                    and len(self._rx_order) < self.config.max_unresolved):
+                # the common small bundle, one segment and no extensions: what the general
+                # path below does for it, without its general checks
+                self._pos = q + data_len
+                entry = _RxOrder(tid)
+                self._rx_order.append(entry)
+                self._awaiting[tid] = (entry, flags, data_len)
+                self._events.append(BundleReceived(tid, bytes(buf[q:q + data_len]), ()))
+                return True
         if n < _SEG_HEAD.size:
             return False
         _, flags, tid = _SEG_HEAD.unpack_from(buf, p)
@@ -390,7 +445,7 @@ class Session:
             return False
         mv = memoryview(buf)
         exts = (_decode_extensions(mv[p + _SEG_HEAD.size + 4:p + _SEG_HEAD.size + 4 + ext_len])
-                if flags & FLAG_START else [])
+                if flags & FLAG_START and ext_len else [])
         data = mv[q:q + data_len]
         try:
             self._pos = q + data_len
@@ -496,9 +551,29 @@ class Session:
 
     def ack_transfer(self, transfer_id: int) -> list[Event]:
         """The received bundle is processed (stored): send its final XFER_ACK."""
-        entry, flags, length = self._pop_awaiting(transfer_id)
-        entry.msgs.append(_ACK.pack(MessageType.XFER_ACK, flags, transfer_id, length))
-        return self._resolve_rx(entry)
+        return self.ack_transfers((transfer_id,))
+
+    def ack_transfers(self, transfer_ids: Iterable[int]) -> list[Event]:
+        """:meth:`ack_transfer` for many received bundles at once (the pipelined case)."""
+        order, out = self._rx_order, self._out
+        for tid in transfer_ids:
+            entry, flags, length = self._pop_awaiting(tid)
+            if order and order[0] is entry and not entry.msgs and self.state is State.ESTABLISHED:
+                # in-order ack with nothing held before it: straight out
+                order.popleft()
+                out.append((None, _ACK.pack(_XFER_ACK, flags, tid, length)))
+                if order:
+                    self._flush_acks()
+                continue
+            entry.msgs.append(_ACK.pack(_XFER_ACK, flags, tid, length))
+            entry.done = True
+            self._flush_acks()
+        self._last_tx = self._now
+        try:
+            self._maybe_finish()
+        except _Close:
+            pass
+        return self._take_events()
 
     def refuse_transfer(self, transfer_id: int, reason: RefuseReason | int) -> list[Event]:
         """Refuse a received bundle instead of acknowledging it (store full, not acceptable)."""
@@ -533,6 +608,16 @@ class Session:
         segment MRU; a multi-segment transfer carries the Transfer Length extension."""
         if self.state is not State.ESTABLISHED:
             raise StateError(f"cannot start a transfer in state {self.state.value}")
+        if type(data) is bytes and not extensions and len(data) <= self._single_max:
+            # the common small bundle: one message, one pack, no memoryview
+            tid = self._next_tid
+            if tid <= MAX_TRANSFER_ID:
+                self._next_tid = tid + 1
+                self._out.append((tid, _SINGLE_HEAD.pack(_XFER_SEGMENT, _SINGLE, tid, 0,
+                                                         len(data)) + data))
+                self._last_tx = self._now
+                self._tx[tid] = _Tx(len(data))
+                return tid
         mv = memoryview(data).cast("B")
         total = len(mv)
         if total > self.peer_transfer_mru:
@@ -549,6 +634,11 @@ class Session:
         seg = self.peer_segment_mru
         if self.config.max_segment_out:
             seg = min(seg, self.config.max_segment_out)
+        if total <= seg and not extensions:  # the common small bundle: one message, one pack
+            self._send(_SINGLE_HEAD.pack(_XFER_SEGMENT, FLAG_START | FLAG_END, tid, 0, total)
+                       + mv, tid)
+            self._tx[tid] = _Tx(total)
+            return tid
         items = list(extensions)
         if total > seg:
             items.append(ExtensionItem(TRANSFER_LENGTH_EXT, _U64.pack(total), critical=False))
@@ -579,7 +669,7 @@ class Session:
         if complete:
             del self._tx[tid]
         self._events.append(TransferAcknowledged(tid, length, complete))
-        if complete:
+        if complete and self.state is State.ENDING:
             self._maybe_finish()
 
     def _on_refuse(self, reason: int, tid: int) -> None:

@@ -1,0 +1,256 @@
+"""BitChat over real Bluetooth LE: `BleakRadio` (central role through `bleak`).
+
+Split as everywhere else: `BleLinks` is sans-IO — the links to peripherals by address,
+each with its negotiated ATT_MTU and a `gatt.WriteAssembler`; which peer id a link
+belongs to (learnt from the first announce heard on it, as BitChat binds links); and
+which writes carry a frame to each link (`gatt.plan_writes`). `BleakRadio` only moves
+bytes: it scans for BitChat's service UUID, connects (up to `max_links`), subscribes to
+the characteristic's notifications, writes without response (one ordered writer per link),
+and reconnects when the scanner, which keeps running, sees the device again. It implements the `Radio` protocol, so `MeshService` runs on it unchanged.
+
+The peripheral role (being found and written to by phones) is not implemented: BlueZ
+offers it through D-Bus (`org.bluez.GattManager1.RegisterApplication` for the service
+and characteristic, `LEAdvertisingManager1.RegisterAdvertisement` for the advertisement),
+which `dbus-fast` (installed with bleak) can speak; it needs a running bluetoothd and an
+adapter to be exercised at all, and neither exists on the machines this is built and
+tested on, so it would ship untested. Two Betanet nodes and a BitChat phone still meet:
+phones are peripherals *and* centrals, so a central-only node connects to them.
+
+Link quality: BLE gives no delivery feedback for writes without response, so a connected
+link reports 1.0 and a lost one disappears. Energy is estimated with radio.py's per-byte
+constants (the real radio's draw is not observable from user space).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from betanet.errors import BetanetError, InvalidArgumentError, StateError, UnsupportedError
+from betanet.mesh.gatt import ATT_MTU_DEFAULT, ATT_MTU_REQUEST, WriteAssembler, plan_writes, write_limit
+from betanet.mesh.packet import ANNOUNCE, Packet
+from betanet.mesh.radio import MTU_BYTES, RX_J_PER_BYTE, TX_J_PER_BYTE, Energy
+
+__all__ = ["SERVICE_UUID", "TESTNET_SERVICE_UUID", "CHARACTERISTIC_UUID", "BleLinks", "BleakRadio"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"
+TESTNET_SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5a"
+CHARACTERISTIC_UUID = "a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d"
+
+
+@dataclass
+class _Link:
+    address: str
+    att_mtu: int
+    peer: bytes | None = None
+    assembler: WriteAssembler = field(default_factory=WriteAssembler)
+
+
+class BleLinks:
+    """The sans-IO state of a central's links (addresses in, peer ids and writes out)."""
+
+    def __init__(self, me: bytes) -> None:
+        self.me = me
+        self.links: dict[str, _Link] = {}
+        self.by_peer: dict[bytes, str] = {}
+
+    def connected(self, address: str, att_mtu: int) -> None:
+        write_limit(att_mtu)                                   # validates
+        self.links[address] = _Link(address, att_mtu)
+
+    def disconnected(self, address: str) -> bytes | None:
+        """Forget a link; returns the peer that went down, if it was known."""
+        link = self.links.pop(address, None)
+        if link is None or link.peer is None:
+            return None
+        if self.by_peer.get(link.peer) == address:
+            del self.by_peer[link.peer]
+            return link.peer
+        return None
+
+    def received(self, address: str, data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        """Bytes of one notification -> ([(frame, link id)], peer newly bound or None).
+
+        Until a link is bound, its frames carry a provisional link id (the address's
+        hash, never a real peer id) so the router can still rate-limit them."""
+        link = self.links.get(address)
+        if link is None:
+            return [], None
+        out, bound = [], None
+        for frame in link.assembler.feed(data):
+            if link.peer is None:
+                try:
+                    p = Packet.decode(frame)
+                except BetanetError:
+                    p = None
+                if p is not None and p.type == ANNOUNCE and p.sender != self.me and p.sender not in self.by_peer:
+                    link.peer = bound = p.sender
+                    self.by_peer[p.sender] = address
+            out.append((frame, link.peer if link.peer is not None else _provisional(address)))
+        return out, bound
+
+    def writes(self, frame: bytes) -> list[tuple[str, bytes]]:
+        """(address, write) for every link, each cut to that link's write limit."""
+        out = []
+        for addr, link in self.links.items():
+            out += [(addr, w) for w in plan_writes(frame, write_limit(link.att_mtu))]
+        return out
+
+    def neighbours(self) -> list[bytes]:
+        return list(self.by_peer)
+
+
+def _provisional(address: str) -> bytes:
+    import hashlib
+    return b"\0" + hashlib.sha256(address.encode()).digest()[:7]
+
+
+def _bleak() -> Any:
+    try:
+        import bleak
+    except ImportError:
+        raise UnsupportedError("BleakRadio needs the 'ble' extra: pip install 'betanet[ble]'") from None
+    return bleak
+
+
+class BleakRadio:
+    """A BitChat central on a real adapter (BlueZ on Linux, CoreBluetooth, WinRT)."""
+
+    def __init__(self, peer_id: bytes, *, service_uuid: str = SERVICE_UUID, adapter: str | None = None,
+                 max_links: int = 8, att_mtu: int = ATT_MTU_REQUEST) -> None:
+        if len(peer_id) != 8:
+            raise InvalidArgumentError("peer id must be 8 bytes")
+        if max_links < 1:
+            raise InvalidArgumentError("max_links must be >= 1")
+        write_limit(att_mtu)                                   # validates
+        self.bleak = _bleak()
+        self.peer_id = bytes(peer_id)
+        self.service_uuid, self.adapter = service_uuid, adapter
+        self.max_links, self.att_mtu = max_links, att_mtu
+        self.energy = Energy()
+        self.on_frame: Callable[[bytes, bytes], None] | None = None
+        self.on_neighbour: Callable[[bytes, bool], None] | None = None
+        self.links = BleLinks(self.peer_id)
+        self._clients: dict[str, Any] = {}
+        self._queues: dict[str, asyncio.Queue] = {}
+        self._writers: dict[str, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._connecting: set[str] = set()
+        self._scanner: Any = None
+        self._running = False
+
+    # ---- Radio protocol -----------------------------------------------------------------
+    def send(self, frame: bytes) -> None:
+        if len(frame) > MTU_BYTES:
+            raise InvalidArgumentError(f"frame of {len(frame)} bytes exceeds the {MTU_BYTES}-byte MTU")
+        if not self._running:
+            raise StateError("the BLE radio is not running")
+        for addr, w in self.links.writes(frame):
+            q = self._queues.get(addr)
+            if q is not None and q.qsize() < 256:          # a stalled link loses writes, not memory
+                q.put_nowait(w)
+
+    def neighbours(self) -> list[bytes]:
+        return self.links.neighbours()
+
+    def link_quality(self, peer: bytes) -> float:
+        return 1.0 if peer in self.links.by_peer else 0.0
+
+    # ---- life cycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start scanning; raises UnsupportedError when no adapter can be reached."""
+        kw: dict[str, Any] = {"service_uuids": [self.service_uuid]}
+        if self.adapter:
+            kw["bluez"] = {"adapter": self.adapter}
+        try:
+            self._scanner = self.bleak.BleakScanner(self._seen, **kw)
+            await self._scanner.start()
+        except (OSError, self.bleak.exc.BleakError) as exc:
+            raise UnsupportedError(f"no Bluetooth LE adapter available ({type(exc).__name__}: {exc}); "
+                                   "BlueZ needs bluetoothd on the system D-Bus") from None
+        self._running = True
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._scanner is not None:
+            with contextlib.suppress(Exception):
+                await self._scanner.stop()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for client in list(self._clients.values()):
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+        self._clients.clear()
+
+    # ---- adapter side -------------------------------------------------------------------
+    def _spawn(self, coro) -> asyncio.Task:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
+
+    def _seen(self, device: Any, adv: Any) -> None:
+        addr = device.address
+        if (not self._running or addr in self._clients or addr in self._connecting
+                or len(self._clients) + len(self._connecting) >= self.max_links):
+            return
+        self._connecting.add(addr)
+        self._spawn(self._connect(device))
+
+    async def _connect(self, device: Any) -> None:
+        addr = device.address
+        try:
+            client = self.bleak.BleakClient(device, disconnected_callback=lambda c, a=addr: self._lost(a))
+            await client.connect()
+            mtu = int(getattr(client, "mtu_size", ATT_MTU_DEFAULT) or ATT_MTU_DEFAULT)
+            self.links.connected(addr, min(mtu, self.att_mtu))
+            self._clients[addr] = client
+            self._queues[addr] = asyncio.Queue()
+            await client.start_notify(CHARACTERISTIC_UUID, lambda _c, data, a=addr: self._notified(a, bytes(data)))
+            self._writers[addr] = self._spawn(self._writer(addr, client))
+        except (OSError, asyncio.TimeoutError, BetanetError, self.bleak.exc.BleakError) as exc:
+            log.info("BLE: could not link to %s: %s", addr, exc)
+            self._lost(addr)
+        finally:
+            self._connecting.discard(addr)
+
+    async def _writer(self, addr: str, client: Any) -> None:
+        q = self._queues[addr]
+        while True:                      # one writer per link keeps its writes in order
+            w = await q.get()
+            try:
+                await client.write_gatt_char(CHARACTERISTIC_UUID, w, response=False)
+            except (OSError, self.bleak.exc.BleakError) as exc:
+                log.info("BLE: write to %s failed: %s", addr, exc)
+                self._lost(addr)
+                return
+            self.energy.frames_sent += 1
+            self.energy.bytes_sent += len(w)
+            self.energy.tx += len(w) * TX_J_PER_BYTE
+
+    def _notified(self, addr: str, data: bytes) -> None:
+        self.energy.rx += len(data) * RX_J_PER_BYTE
+        frames, bound = self.links.received(addr, data)
+        if bound is not None and self.on_neighbour:
+            self.on_neighbour(bound, True)
+        for frame, link in frames:
+            self.energy.frames_received += 1
+            if self.on_frame:
+                self.on_frame(frame, link)
+
+    def _lost(self, addr: str) -> None:
+        """A link ended (disconnected, failed write or failed connect); scanning finds
+        the device again when it advertises, which is the reconnection."""
+        self._clients.pop(addr, None)
+        self._queues.pop(addr, None)
+        writer = self._writers.pop(addr, None)
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+        peer = self.links.disconnected(addr)
+        if peer is not None and self.on_neighbour:
+            self.on_neighbour(peer, False)

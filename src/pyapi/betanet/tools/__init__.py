@@ -1,0 +1,2 @@
+"""Operator tools that are not part of the protocol stack: ``relay`` (a user-space link
+shaper for fault injection: loss, delay, bandwidth cap, cut) and its sans-IO core ``shaper``."""

@@ -1,0 +1,259 @@
+"""The six multi-host scenarios of issue 14 (the node), each node its own process in its own
+network namespace, driven only through the ``betanet node`` CLI as the node branch defines it:
+
+    betanet node init DIR --listen HOST:PORT --peer OTHER_DIR   -> DIR/node.yaml, identity.key
+    betanet node run --config DIR/node.yaml      -> JSON lines {"event": "started"|"received"}
+    betanet node send --config DIR/node.yaml DEST TEXT [--wait]  -> the delivery handle (JSON)
+    betanet node status|peers --config DIR/node.yaml             -> JSON
+
+(the brief's ``init --dir D`` and ``status --json`` became a positional DIR and JSON by default).
+Everything that depends on the exact shape of that contract (file names, JSON keys, log lines)
+is in ``NodeHost`` so adapting to the node as it lands is one place. Skips, with the reason,
+while ``betanet.node`` or its CLI or the cross-process BLE air is missing.
+
+Topology: the internet path is a — r — d (r a router namespace that can also run the relay);
+b and c are phones with only the mesh; a, b, c, d share one simulated BLE air (a Unix socket,
+reachable from every namespace) where a hears b, b hears c, c hears d.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from netns_harness import netns  # noqa: F401  (fixture)
+
+
+def _node_missing() -> str | None:
+    try:
+        import betanet.node  # noqa: F401
+    except ImportError:
+        return "betanet.node not available yet"
+    p = subprocess.run([sys.executable, "-m", "betanet", "node", "--help"], capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode != 0:
+        return "betanet.node not available yet (no `betanet node` command)"
+    return None
+
+
+def _air_missing() -> str | None:
+    try:
+        import betanet.mesh.air  # noqa: F401
+    except ImportError:
+        return "betanet.mesh.air (cross-process BLE air) not available yet"
+    return None
+
+
+NODE_MISSING = _node_missing()
+pytestmark = pytest.mark.skipif(NODE_MISSING is not None, reason=str(NODE_MISSING))
+needs_air = pytest.mark.skipif(_air_missing() is not None, reason=str(_air_missing()))
+
+BETANET = [sys.executable, "-m", "betanet"]
+HTX_PORT = 7443            # every namespace has its own ports: one fixed port for all nodes
+
+
+class NodeHost:
+    """One node: its directory, its config, its process in a namespace. The CLI as the node
+    branch has it: ``init DIR --listen H:P --peer DIR...`` (prints ``peer id  TEXT``); ``run``
+    writes DIR/peer.record and JSON lines (``{"event": "started"|"received", ...}``); other
+    nodes' directories given as ``--peer`` are re-read every second; ``send`` and ``status``
+    print JSON."""
+
+    def __init__(self, net, name: str, root: Path, peers: list[str]) -> None:
+        self.net, self.name = net, name
+        self.host = net[name]
+        self.dir = root / name
+        addr = net.addr(name)
+        args = ["init", str(self.dir), "--listen", f"{addr}:{HTX_PORT}"]
+        for p in peers:
+            args += ["--peer", str(root / p)]
+        p = subprocess.run([*BETANET, "node", *args], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        self.config = self.dir / "node.yaml"
+        self.peer_id = re.search(r"peer id\s+(\S+)", p.stdout).group(1)
+        self.configure(platform={"power_source": "none"})
+        self.proc = None
+
+    def configure(self, **sections) -> None:
+        import yaml
+        cfg = yaml.safe_load(self.config.read_text()) or {}
+        for section, values in sections.items():
+            cfg.setdefault(section, {}).update(values)
+        self.config.write_text(yaml.safe_dump(cfg))
+
+    def run(self) -> None:
+        if self.proc is None:
+            self.proc = self.host.spawn("node", [*BETANET, "node", "run", "--config", self.config])
+        else:
+            self.proc.restart()
+        self.proc.wait_for(r'"event": "started"', 30)
+
+    def cli(self, *args: str, timeout: float = 60) -> dict:
+        # the CLI talks to the running node over its local control socket (same namespace)
+        p = self.host.run(*BETANET, "node", *args, "--config", self.config, check=False, timeout=timeout)
+        assert p.stdout.strip(), f"betanet node {args[0]}: {p.stderr}"
+        return json.loads(p.stdout)
+
+    def send(self, dest: "NodeHost", text: str, *extra: str) -> dict:
+        reply = self.cli("send", dest.peer_id, text, *extra)
+        assert reply.get("ok"), reply
+        return reply
+
+    def status(self) -> dict:
+        return self.cli("status")
+
+    def received(self, text: str) -> list[dict]:
+        """Messages with body ``text`` this node printed (every run)."""
+        want = text.encode().hex()
+        out = []
+        for line in self.proc.lines:
+            if line.startswith("{") and '"received"' in line:
+                ev = json.loads(line)
+                if ev.get("data") == want:
+                    out.append(ev)
+        return out
+
+    def received_order(self, texts: list[str]) -> list[str]:
+        wanted = {t.encode().hex(): t for t in texts}
+        return [wanted[json.loads(line)["data"]] for line in self.proc.lines
+                if line.startswith("{") and '"received"' in line and json.loads(line).get("data") in wanted]
+
+
+def _internet(netns, tmp_path):
+    """a — r — d, a node in a and in d (r routes); each knows the other's directory."""
+    net = netns("a-r", "r-d")
+    nodes = {"a": NodeHost(net, "a", tmp_path, ["d"]), "d": NodeHost(net, "d", tmp_path, ["a"])}
+    return net, nodes
+
+
+def _start(nodes: dict) -> None:
+    for n in nodes.values():
+        n.run()
+    # each imports the other's record from its directory within a second or two
+    for n in nodes.values():
+        others = {o.peer_id for o in nodes.values() if o is not n}
+        _wait(lambda: others <= {p["peer"] for p in n.cli("peers").get("peers", [])}, 20,
+              f"{n.name} to import its peers' records")
+
+
+def _wait(cond, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_1_online_htx_route_and_ack(netns, tmp_path):
+    net, nodes = _internet(netns, tmp_path)
+    _start(nodes)
+    a, d = nodes["a"], nodes["d"]
+    handle = a.send(d, "hello-online-1", "--wait")
+    assert handle["acked"] is True, handle
+    assert handle["route"] and handle["route"][-1] == d.peer_id, handle
+    assert handle["transports"] and "dtn" not in handle["transports"], handle
+    _wait(lambda: d.received("hello-online-1"), 20, "d to print the message")
+    assert [ev["from"] for ev in d.received("hello-online-1")] == [a.peer_id]
+    print(f"online: route {handle['route']} transports {handle['transports']}")
+
+
+@needs_air
+def test_2_internet_cut_mid_stream_falls_back_to_mesh_within_2s(netns, tmp_path):
+    pytest.skip("needs the node's mesh link on betanet.mesh.air (the node refuses transport.mesh "
+                "until the air is merged)")
+
+
+def test_3_every_link_down_messages_wait_then_arrive_in_order(netns, tmp_path):
+    net, nodes = _internet(netns, tmp_path)
+    _start(nodes)
+    a, d = nodes["a"], nodes["d"]
+    a.send(d, "warm-up", "--wait")
+    net.link_down("a", "r")
+    texts = [f"partition-{i:03d}" for i in range(10)]
+    for t in texts:
+        a.send(d, t)
+    time.sleep(1.5)
+    assert not any(d.received(t) for t in texts), "delivered across a link that is down"
+    net.link_up("a", "r")
+    _wait(lambda: all(d.received(t) for t in texts), 45, "every stored message after the link returned")
+    assert d.received_order(texts) == texts, "not delivered exactly once, in order"
+
+
+def test_4_kill9_full_outbox_then_restart_exactly_once(netns, tmp_path):
+    net, nodes = _internet(netns, tmp_path)
+    _start(nodes)
+    a, d = nodes["a"], nodes["d"]
+    a.send(d, "warm-up", "--wait")
+    net.link_down("a", "r")
+    texts = [f"outbox-{i:03d}" for i in range(10)]
+    for t in texts:
+        a.send(d, t)
+    a.proc.kill9()                               # a full outbox, nothing delivered yet
+    net.link_up("a", "r")
+    t0 = time.monotonic()
+    a.run()
+    _wait(lambda: all(d.received(t) for t in texts), 45, "the outbox after kill -9 and restart")
+    t1 = time.monotonic()
+    d.proc.kill9()                               # a receiver crash must not bring duplicates
+    d.run()
+    a.send(d, "after-restart", "--wait")
+    _wait(lambda: d.received("after-restart"), 30, "a message after d's restart")
+    assert d.received_order(texts) == texts
+    print(f"outbox delivered {t1 - t0:.1f} s after a's restart; d restart + one more {time.monotonic() - t1:.1f} s")
+
+
+def test_5a_a_relay_on_the_path_sees_no_plaintext_and_no_peer_ids(netns, tmp_path):
+    """The relay's half of scenario 5 (the mixnode's half needs the node's mixnet path): a and
+    d reach each other only through a relay in r, which records every byte it forwards."""
+    net = netns("a-r", "r-d", forward=False)
+    nodes = {"a": NodeHost(net, "a", tmp_path, ["d"]), "d": NodeHost(net, "d", tmp_path, ["a"])}
+    a, d = nodes["a"], nodes["d"]
+    # each advertises the relay's address on the other's side
+    a.configure(transport={"advertise_host": net.addr("r", "d")})
+    d.configure(transport={"advertise_host": net.addr("r", "a")})
+    cap = tmp_path / "capture"
+    relay = net["r"].python("relay", "-m", "betanet.tools.relay", "--capture", cap,
+                            "--tcp", f"{net.addr('r', 'a')}:{HTX_PORT}={net.addr('d', 'r')}:{HTX_PORT}",
+                            "--tcp", f"{net.addr('r', 'd')}:{HTX_PORT}={net.addr('a', 'r')}:{HTX_PORT}")
+    relay.wait_for(r'^\{"ready"', 30)
+    _start(nodes)
+    secret = "attack at dawn, bring the 7 blue folders"
+    handle = a.send(d, secret, "--wait")
+    assert handle["acked"] is True, handle
+    _wait(lambda: d.received(secret), 20, "delivery through the relay")
+    seen = (cap / "up.bin").read_bytes() + (cap / "down.bin").read_bytes()
+    assert len(seen) > len(secret)                   # the relay did carry the conversation
+    for needle in (secret.encode(), secret.encode().hex().encode(), b"blue folders",
+                   a.peer_id.encode(), d.peer_id.encode()):
+        assert needle not in seen, f"the relay saw {needle!r}"
+
+
+def test_5_privacy_qos_mixnode_sees_no_plaintext_nor_destination(netns, tmp_path):
+    pytest.skip("needs the node's mixnet path (privacy_first through mixnodes)")
+
+
+def test_6_low_battery_takes_energy_route_shown_in_handle(netns, tmp_path):
+    net, nodes = _internet(netns, tmp_path)
+    a, d = nodes["a"], nodes["d"]
+    # a fake /sys with a 5 % battery, discharging: a's sysfs power source reads it
+    bat = tmp_path / "sys" / "class" / "power_supply" / "BAT0"
+    bat.mkdir(parents=True)
+    (bat / "type").write_text("Battery\n")
+    (bat / "capacity").write_text("5\n")
+    (bat / "status").write_text("Discharging\n")
+    a.configure(platform={"power_source": "sysfs", "sysfs_root": str(tmp_path / "sys"),
+                          "battery_threshold": 20.0})
+    _start(nodes)
+    handle = a.send(d, "low-battery-1", "--wait")
+    assert handle["policy"] == "energy (battery)" and handle["qos"] == "energy_efficient", handle
+    assert handle["acked"] is True, handle
+    _wait(lambda: d.received("low-battery-1"), 20, "delivery on the energy route")
+    (bat / "status").write_text("Charging\n")   # charging lifts the condition
+    assert a.send(d, "charging-1", "--wait")["policy"] == "normal"
