@@ -88,7 +88,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "quic_listen": Key(str, "", "HTX over QUIC listen address ('' = off)",
                            lambda v: None if v == "" else _endpoint(v)),
         "advertise_host": Key(str, "", "host written into our peer record ('' = the listen host)"),
-        "mesh": Key(bool, False, "join the BLE mesh (a radio must be given to the node)"),
+        "mesh": Key(bool, False, "join the BLE mesh (in process: a radio given to the node; "
+                    "standalone: through mesh_air)"),
+        "mesh_air": Key(str, "", "Unix socket of a BLE air server (python -m betanet.mesh.air); "
+                        "'' = no mesh for a standalone node"),
+        "mesh_x": Key(float, 0.0, "position on the air, metres"),
+        "mesh_y": Key(float, 0.0, "position on the air, metres"),
         "dtn": Key(bool, True, "store messages that cannot leave now (store-and-forward)"),
     },
     "network": {

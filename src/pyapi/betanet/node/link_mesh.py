@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 
+from betanet.errors import BetanetError
 from betanet.mesh.packet import MESSAGE
 from betanet.mesh.router import Delivered, MeshRouter, PeerAnnounced
 from betanet.node.links import ENERGY, NOMINAL_BYTES, PRIVACY_EPS, LinkError
@@ -38,7 +39,7 @@ class MeshLink:
         self._max_tasks = max_tasks
         self._t0 = time.monotonic()
         self._known: set[str] = set()
-        self.counters = {"frames_sent": 0, "frames_received": 0, "dropped_busy": 0}
+        self.counters = {"frames_sent": 0, "frames_received": 0, "dropped_busy": 0, "radio_errors": 0}
         self.enabled = True
 
     def _now(self) -> int:
@@ -60,6 +61,8 @@ class MeshLink:
         for t in list(self._tasks):
             t.cancel()
         self.radio.on_frame = self.radio.on_neighbour = None
+        if hasattr(self.radio, "close"):
+            await self.radio.close()
 
     async def _announce_loop(self) -> None:
         while True:
@@ -96,7 +99,11 @@ class MeshLink:
 
     def _flush(self) -> None:
         for f in self.router.frames_to_send():
-            self.radio.send(f)
+            try:
+                self.radio.send(f)
+            except (BetanetError, OSError) as e:      # the radio is gone: the frames are lost,
+                self.counters["radio_errors"] += 1      # end-to-end retries cover them
+                log.debug("mesh radio send failed: %s", e)
         t = self.router.next_timer()
         if t is not None:
             if self._timer:

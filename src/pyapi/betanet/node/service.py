@@ -60,10 +60,24 @@ def build(cfg: dict) -> Node:
     if t["quic_listen"]:
         node.links.append(HtxLink(ident, node.peers, transport="quic", listen=t["quic_listen"], cert_dir=data,
                                   retry_s=max(0.2, cfg["routing"]["retry_interval_ms"] / 1000)))
-    if t["mesh"]:
-        raise UnsupportedError("transport.mesh needs a radio; a standalone node gets one from the "
-                               "cross-process BLE air (betanet.mesh.air), not merged on this branch yet")
+    if t["mesh"] and not t["mesh_air"]:
+        raise UnsupportedError("transport.mesh: a standalone node reaches the mesh through an air "
+                               "server; set transport.mesh_air to its socket")
     return node
+
+
+async def join_air(node: Node, cfg: dict) -> None:
+    """The BLE mesh through the air server: the mesh identity is the node's own keys (X25519
+    as the Noise static key, Ed25519 as the signing key), so its BLE peer id is stable."""
+    from betanet.mesh.air import AirRadio
+    from betanet.mesh.router import Identity as MeshIdentity, MeshRouter
+    from betanet.node.link_mesh import MeshLink
+    t = cfg["transport"]
+    ident = node.identity
+    router = MeshRouter(MeshIdentity(cfg["application"]["name"][:32], ident.exchange_private,
+                                     ident.signing_seed))
+    radio = await AirRadio.connect(t["mesh_air"], router.me, t["mesh_x"], t["mesh_y"])
+    node.links.append(MeshLink(router, radio, node.peers))
 
 
 class Service:
@@ -116,6 +130,8 @@ class Service:
                        "id": m.message_id.hex(), "data": m.body.hex()})
 
     async def start(self) -> None:
+        if self.cfg["transport"]["mesh"]:
+            await join_air(self.node, self.cfg)
         await self.node.start()
         data = self.cfg["application"]["data_dir"]
         rec = self.node.record()
