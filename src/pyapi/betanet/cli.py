@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "tls": "betanet.tls.cli",
     "dtn": "betanet.dtn.cli",
     "fl": "betanet.fl.cli",
+    "node": "betanet.node.cli",
 }
 
 

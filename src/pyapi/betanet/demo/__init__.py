@@ -21,6 +21,7 @@ SECTIONS: dict[str, str] = {
     "mesh": "betanet.demo.mesh_section",
     "dtn": "betanet.demo.dtn_section",
     "fl": "betanet.demo.fl_section",
+    "node": "betanet.demo.node_section",
 }
 
 

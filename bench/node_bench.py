@@ -1,0 +1,263 @@
+"""betanet.node: node.send over HTX next to a raw HTX stream carrying the same bytes,
+failover time from an internet cut to the first message delivered over the mesh, and the
+bytes each transport adds per message (docs/benchmarks.md, docs/node.md).
+
+- throughput: N messages of S bytes, W in flight, until every end-to-end acknowledgment is
+  back (node: seal + sign + durable outbox + HTX + durable inbox + ack) against one raw HTX
+  stream carrying the N*S bytes (the receiver answers once at the end); rounds interleaved,
+  ratio = median of per-round ratios. Target >= 0.8x.
+- failover: A sends every 50 ms to D over HTX (through a TCP relay that is then
+  blackholed, as a downed interface looks); A-B-C-D also form a BLE mesh. Time from the cut
+  to the first message delivered at D over the mesh; median and max over runs. Target <= 2 s.
+- overhead: wire bytes per message minus payload, counted at the relay (HTX+TLS, both
+  directions, acknowledgments included) and on the air (BLE, the sender's radio).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+import harness
+
+from betanet.htx import connect, serve
+from betanet.htx.tls import write_self_signed
+from betanet.mesh.router import Identity as MeshIdentity, MeshRouter
+from betanet.node import config as nconfig
+from betanet.node.identity import Identity
+from betanet.node.link_htx import HtxLink
+from betanet.node.link_mesh import MeshLink
+from betanet.node.node import Node
+
+from betanet.node.localnet import LocalAir
+
+
+class CountingProxy:
+    """TCP relay counting bytes both ways; ``cut()`` blackholes it."""
+
+    def __init__(self, port: int) -> None:
+        self.target, self.cutoff, self.bytes, self.port = port, False, 0, 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _conn(self, r, w) -> None:
+        tr, tw = await asyncio.open_connection("127.0.0.1", self.target)
+
+        async def pump(src, dst):
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    if not self.cutoff:
+                        self.bytes += len(data)
+                        dst.write(data)
+                        await dst.drain()
+        asyncio.ensure_future(pump(r, tw))
+        asyncio.ensure_future(pump(tr, w))
+
+
+def _cfg() -> dict:
+    cfg = nconfig.defaults()
+    cfg["routing"].update(hop_timeout_ms=400, ack_timeout_ms=3000, retry_interval_ms=100)
+    cfg["application"]["inbox_limit"] = 1_000_000
+    return cfg
+
+
+def _node(tmp: str, name: str, air: LocalAir | None = None, seed: int = 0, htx: bool = True) -> Node:
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    ident = Identity.generate()
+    n = Node(ident, os.path.join(d, "store.db"), config=_cfg())
+    if htx:
+        n.links.append(HtxLink(ident, n.peers, cert_dir=d, retry_s=0.3, connect_timeout=0.5))
+    if air is not None:
+        router = MeshRouter(MeshIdentity.generate(name, random.Random(seed)), rng=random.Random(seed))
+        n.links.append(MeshLink(router, air.radio(router.me), n.peers, announce_s=0.2))
+    return n
+
+
+async def _drain(node: Node, n: int) -> None:
+    agen = node.messages()
+    k = 0
+    async for _ in agen:
+        k += 1
+        if k >= n:
+            break
+    await agen.aclose()
+
+
+# ---- throughput --------------------------------------------------------------------------
+async def throughput(n_msgs: int, size: int, window: int, rounds: int) -> dict:
+    tmp = tempfile.mkdtemp(prefix="node_bench_")
+    a, d = _node(tmp, "a"), _node(tmp, "d")
+    await a.start()
+    await d.start()
+    for x, y in ((a, d), (d, a)):
+        x.add_peer(y.record().raw)
+    payload = os.urandom(size)
+
+    async def node_side() -> float:
+        sem = asyncio.Semaphore(window)
+        t = time.perf_counter()
+
+        async def one():
+            async with sem:
+                h = await a.send(d.me, payload)
+                await h.acked(120)
+        consumer = asyncio.ensure_future(_drain(d, n_msgs))
+        await asyncio.gather(*(one() for _ in range(n_msgs)))
+        await consumer
+        return time.perf_counter() - t
+
+    # raw: one HTX stream with the same bytes, answered once at the end
+    cert, key = write_self_signed(os.path.join(tmp, "raw"))
+    skey = Identity.generate()
+
+    async def handler(conn):
+        while True:
+            st = await conn.accept_stream()
+            total = 0
+            while total < n_msgs * size:
+                chunk = await st.read(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+            st.write(b"\x01")
+            st.write_eof()
+            await st.drain()
+    server = await serve(handler, "127.0.0.1", 0, skey.exchange_private, certfile=cert, keyfile=key)
+    conn = await connect("127.0.0.1", server.port, skey.exchange_public, verify=False)
+
+    async def raw_side() -> float:
+        t = time.perf_counter()
+        st = await conn.open_stream()
+        for _ in range(n_msgs):
+            st.write(payload)
+            await st.drain()
+        st.write_eof()
+        await st.read(1)
+        return time.perf_counter() - t
+
+    await node_side()          # warm-up: connections, caches
+    await raw_side()
+    res = {"node": [], "raw": []}
+    for _ in range(rounds):
+        res["node"].append(await node_side())
+        res["raw"].append(await raw_side())
+    await conn.close()
+    server.close()
+    await server.wait_closed()
+    await a.stop()
+    await d.stop()
+    ratio = harness.median_ratio(res["raw"], res["node"])     # node rate / raw rate
+    best_node = min(res["node"])
+    return {"ratio": ratio, "node_msgs_s": n_msgs / best_node,
+            "node_mb_s": n_msgs * size / best_node / 1e6,
+            "raw_mb_s": n_msgs * size / min(res["raw"]) / 1e6}
+
+
+# ---- failover and overhead ---------------------------------------------------------------
+async def failover_run(seed: int) -> tuple[float, dict]:
+    tmp = tempfile.mkdtemp(prefix="node_bench_")
+    air = LocalAir()
+    nodes = [_node(tmp, n, air, seed * 10 + i, htx=n in "ad") for i, n in enumerate("abcd")]
+    mids = [n.links[-1].router.me for n in nodes]
+    for x, y in zip(mids, mids[1:]):
+        air.connect(x, y)
+    for n in nodes:
+        await n.start()
+    a, d = nodes[0], nodes[-1]
+    recs = [n.record() for n in nodes]
+    proxy = CountingProxy(d.links[0].port)
+    await proxy.start()
+    from betanet.node.peers import PeerRecord
+    d_via = PeerRecord.create(d.identity, recs[-1].seq, htx_tcp=[f"127.0.0.1:{proxy.port}"],
+                              ble_id=recs[-1].ble_id)
+    for n in nodes:
+        for r in recs:
+            if r.peer != n.me:
+                n.add_peer(d_via.raw if (n is a and r.peer == d.me) else r.raw)
+    while d.me not in a.links[-1].reaches() or a.me not in d.links[-1].reaches():
+        await asyncio.sleep(0.05)
+    arrivals: dict[bytes, float] = {}
+
+    async def record(msg):
+        arrivals[msg.body] = time.monotonic()
+    d.on("", record)
+    overhead = {}
+    # HTX overhead on the wire (warm connection): 20 messages of 100 bytes
+    h = await a.send(d.me, b"w" * 100)
+    await h.acked(10)
+    await asyncio.sleep(0.2)
+    b0 = proxy.bytes
+    for i in range(20):
+        h = await a.send(d.me, b"x" * 100)
+        await h.acked(10)
+    await asyncio.sleep(0.3)
+    overhead["htx"] = (proxy.bytes - b0) / 20 - 100
+    # the stream: one message every 50 ms; cut after 10
+    handles = []
+    t_cut = None
+    for i in range(60):
+        if i == 10:
+            proxy.cutoff = True
+            t_cut = time.monotonic()
+        handles.append((i, await a.send(d.me, b"f%03d" % i)))
+        await asyncio.sleep(0.05)
+    for _, h in handles:
+        await h.acked(30)
+    after = [arrivals[b"f%03d" % i] for i, h in handles if i >= 10 and "ble" in h.transports
+             and b"f%03d" % i in arrivals]
+    failover = min(after) - t_cut
+    # BLE overhead: bytes the sender's radio puts on the air for one 100-byte message
+    r = air.radios[mids[0]]
+    e0 = r.energy.bytes_sent
+    h = await a.send(d.me, b"y" * 100)
+    await h.acked(10)
+    overhead["ble_on_air_first_hop"] = r.energy.bytes_sent - e0 - 100
+    for n in nodes:
+        await n.stop()
+    return failover, overhead
+
+
+async def main_async(smoke: bool) -> None:
+    harness.header("betanet.node", smoke)
+    from betanet.node.envelope import OVERHEAD
+    print(f"sealed message overhead (format): {OVERHEAD + 1} bytes per message "
+          f"(header 67, inner fields 106, tag 16, signature 64, frame type 1)\n")
+    sizes = [(200, 1024, 32), (40, 65536, 8)] if not smoke else [(20, 1024, 8), (4, 65536, 4)]
+    rounds = 2 if smoke else 5
+    print("| messages x size | node.send msgs/s | node MB/s | raw HTX stream MB/s | node / raw | target |")
+    print("|---|---|---|---|---|---|")
+    for n, size, window in sizes:
+        r = await throughput(n, size, window, rounds)
+        ok = "met" if r["ratio"] >= 0.8 else "MISSED"
+        print(f"| {n} x {size} B (window {window}) | {r['node_msgs_s']:.0f} | {r['node_mb_s']:.2f} | "
+              f"{r['raw_mb_s']:.1f} | {harness.ratio(r['ratio'], 3)} | >= 0.8x {ok} |", flush=True)
+    runs = 2 if smoke else 8
+    times, overheads = [], []
+    for i in range(runs):
+        t, o = await failover_run(i)
+        times.append(t)
+        overheads.append(o)
+    med, mx = statistics.median(times), max(times)
+    print(f"\nfailover (internet cut -> first message delivered over the mesh), {runs} runs: "
+          f"median {med * 1000:.0f} ms, max {mx * 1000:.0f} ms; target <= 2000 ms "
+          f"{'met' if mx <= 2.0 else 'MISSED'}")
+    print("per-message overhead on the wire (100-byte payload, median over runs):")
+    for k in overheads[0]:
+        print(f"  {k}: {statistics.median(o[k] for o in overheads):.0f} bytes")
+
+
+def main() -> None:
+    args = harness.parser(__doc__).parse_args()
+    asyncio.run(main_async(args.smoke))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The node's YAML configuration: the seed's network.yaml layout (application / routing /
+transport / network / platform), a default for every key, unknown keys refused.
+
+``SCHEMA`` is the one list of keys; docs/node.md "Configuration" documents each, and
+``render_default()`` writes the commented file ``betanet node init`` creates. Errors name the
+key path (``routing.deadline_ms``) and say what is wrong.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from betanet.errors import InvalidArgumentError
+
+__all__ = ["ConfigError", "SCHEMA", "load", "from_dict", "defaults", "render_default"]
+
+
+class ConfigError(InvalidArgumentError):
+    """A configuration file that does not validate (the message names the key)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    type: type | tuple
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None
+
+
+def _range(lo=None, hi=None):
+    def check(v):
+        if lo is not None and v < lo:
+            return f"must be >= {lo}"
+        if hi is not None and v > hi:
+            return f"must be <= {hi}"
+        return None
+    return check
+
+
+def _one_of(*choices):
+    return lambda v: None if v in choices else f"must be one of {', '.join(map(str, choices))}"
+
+
+def _endpoint(v):
+    host, sep, port = str(v).rpartition(":")
+    return None if sep and port.isdigit() and 0 <= int(port) < 65536 else "must be host:port"
+
+
+def _str_list(v):
+    return None if all(isinstance(x, str) for x in v) else "must be a list of strings"
+
+
+QOS = ("balanced", "real_time", "energy_efficient", "privacy_first")
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "application": {
+        "name": Key(str, "betanet-node", "a name for logs and metrics"),
+        "data_dir": Key(str, ".", "identity, peer records and the SQLite store live here "
+                        "(relative to the config file)"),
+        "log_level": Key(str, "info", "logging level", _one_of("debug", "info", "warning", "error")),
+        "max_message_bytes": Key(int, 1 << 20, "largest message node.send accepts", _range(1, 64 << 20)),
+        "inbox_limit": Key(int, 10_000, "messages held for the application before new ones are "
+                           "refused (the sender retries)", _range(1)),
+        "max_pending_per_sender": Key(int, 1_000, "out-of-order messages held per sender", _range(1)),
+    },
+    "routing": {
+        "qos": Key(str, "balanced", "default QoS preset", _one_of(*QOS)),
+        "energy_qos": Key(str, "energy_efficient", "QoS used when battery or temperature "
+                          "crosses its limit", _one_of(*QOS)),
+        "deadline_ms": Key(int, 3_600_000, "default delivery deadline", _range(1)),
+        "hop_timeout_ms": Key(int, 1_000, "no link acknowledgment within this: the route failed, "
+                              "take the next one", _range(1)),
+        "ack_timeout_ms": Key(int, 3_000, "no end-to-end acknowledgment within this: send again",
+                              _range(1)),
+        "retry_interval_ms": Key(int, 500, "how often waiting messages are retried", _range(10)),
+        "reorder_timeout_ms": Key(int, 30_000, "a gap in a sender's sequence is skipped after this",
+                                  _range(0)),
+    },
+    "transport": {
+        "chunk_size": Key(int, 16_384, "messages above this are chunked", _range(256, 1 << 20)),
+        "fec_parity": Key(int, 2, "Reed-Solomon parity chunks on lossy paths", _range(1, 64)),
+        "fec_loss_threshold": Key(float, 0.01, "a path with a loss estimate above this gets FEC",
+                                  _range(0.0, 1.0)),
+        "htx_listen": Key(str, "127.0.0.1:0", "HTX over TCP+TLS listen address ('' = off)",
+                          lambda v: None if v == "" else _endpoint(v)),
+        "quic_listen": Key(str, "", "HTX over QUIC listen address ('' = off)",
+                           lambda v: None if v == "" else _endpoint(v)),
+        "advertise_host": Key(str, "", "host written into our peer record ('' = the listen host)"),
+        "mesh": Key(bool, False, "join the BLE mesh (in process: a radio given to the node; "
+                    "standalone: through mesh_air)"),
+        "mesh_air": Key(str, "", "Unix socket of a BLE air server (python -m betanet.mesh.air); "
+                        "'' = no mesh for a standalone node"),
+        "mesh_x": Key(float, 0.0, "position on the air, metres"),
+        "mesh_y": Key(float, 0.0, "position on the air, metres"),
+        "dtn": Key(bool, True, "store messages that cannot leave now (store-and-forward)"),
+    },
+    "network": {
+        "peers": Key(list, [], "peer record files (relative to the config file) imported at start",
+                     _str_list),
+        "custodians": Key(list, [], "PeerIDs of DTN custodians: with no route to a destination, "
+                          "messages are handed to one of them to store and forward", _str_list),
+        "metrics_listen": Key(str, "", "Prometheus metrics on host:port ('' = off)",
+                              lambda v: None if v == "" else _endpoint(v)),
+        "status_listen": Key(str, "127.0.0.1:0", "local control socket for status/send ('' = off)",
+                             lambda v: None if v == "" else _endpoint(v)),
+    },
+    "platform": {
+        "power_source": Key(str, "sysfs", "where battery and temperature come from",
+                            _one_of("sysfs", "push", "none")),
+        "sysfs_root": Key(str, "/sys", "root of /sys (tests point it elsewhere)"),
+        "battery_threshold": Key(float, 20.0, "battery percent below which the energy QoS is used",
+                                 _range(0.0, 100.0)),
+        "thermal_limit": Key(float, 45.0, "degrees Celsius above which the energy QoS is used",
+                             _range(-50.0, 200.0)),
+    },
+}
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    return {s: {k: copy.deepcopy(key.default) for k, key in keys.items()} for s, keys in SCHEMA.items()}
+
+
+def _tname(t) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            list: "a list"}.get(t, str(t))
+
+
+def from_dict(data: Any, source: str = "config") -> dict[str, dict[str, Any]]:
+    """Validate a parsed config (sections of keys) and fill in defaults."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    out = defaults()
+    for section, values in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section {section!r} (known: {', '.join(SCHEMA)})")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section} must be a mapping")
+        for k, v in values.items():
+            key = SCHEMA[section].get(k)
+            if key is None:
+                raise ConfigError(f"{source}: unknown key {section}.{k}")
+            if key.type is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if isinstance(v, bool) and key.type is not bool or not isinstance(v, key.type):
+                raise ConfigError(f"{source}: {section}.{k} must be {_tname(key.type)}, "
+                                  f"got {type(v).__name__} {v!r:.60}")
+            problem = key.check(v) if key.check else None
+            if problem:
+                raise ConfigError(f"{source}: {section}.{k} {problem}, got {v!r:.60}")
+            out[section][k] = v
+    return out
+
+
+def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Read and validate a YAML config; relative paths become relative to its directory."""
+    import yaml
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    cfg = from_dict(data, path)
+    base = os.path.dirname(os.path.abspath(path))
+    cfg["application"]["data_dir"] = os.path.join(base, cfg["application"]["data_dir"])
+    cfg["network"]["peers"] = [os.path.join(base, p) for p in cfg["network"]["peers"]]
+    return cfg
+
+
+def render_default(overrides: dict[str, dict[str, Any]] | None = None) -> str:
+    """The commented YAML ``betanet node init`` writes (every key with its default)."""
+    import json
+    cfg = defaults()
+    for s, kv in (overrides or {}).items():
+        cfg[s].update(kv)
+    lines = ["# betanet node configuration (docs/node.md, \"Configuration\").",
+             "# Every key is optional; unknown keys are errors."]
+    for section, keys in SCHEMA.items():
+        lines.append(f"\n{section}:")
+        for k, key in keys.items():
+            lines.append(f"  # {key.help}")
+            lines.append(f"  {k}: {json.dumps(cfg[section][k])}")
+    return "\n".join(lines) + "\n"

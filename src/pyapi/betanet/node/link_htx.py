@@ -1,0 +1,238 @@
+"""The HTX link: node frames over HTX (TCP+TLS or QUIC), one stream per frame.
+
+Outbound: one HTX connection per peer, to the endpoints of its peer record, authenticated
+by the peer's X25519 static key (Noise XK); TLS is the outer disguise and is not verified
+(the Noise handshake is the authentication). Per frame: open a stream, write the frame,
+end it; the receiver answers one byte (1 = taken, 0 = refused) after its node handled the
+frame: that answer is the hop acknowledgment and its delay the measured round trip.
+
+A failed connect or a send that times out marks the peer down for ``retry_s`` (the link
+reports it through ``on_change``); the next attempt after that probes it again.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from betanet.errors import BetanetError
+from betanet.htx import connect, serve
+from betanet.htx.tls import write_self_signed
+from betanet.node.identity import Identity
+from betanet.node.links import PRIVACY_EPS, ENERGY, NOMINAL_BYTES, Ewma, LinkError
+from betanet.node.peers import PeerBook
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME = 32 << 20
+OK, REFUSED = b"\x01", b"\x00"
+
+
+def _hostport(v: str) -> tuple[str, int]:
+    host, _, port = v.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class HtxLink:
+    def __init__(self, identity: Identity, peers: PeerBook, *, transport: str = "tcp",
+                 listen: str = "127.0.0.1:0", cert_dir: str = ".", retry_s: float = 1.0,
+                 connect_timeout: float = 2.0) -> None:
+        self.transport = "htx" if transport == "tcp" else "quic"
+        self._htx_transport = transport
+        self.identity, self.peers = identity, peers
+        self.listen, self.cert_dir = listen, cert_dir
+        self.retry_s, self.connect_timeout = retry_s, connect_timeout
+        self.on_frame = None
+        self.on_change = None
+        self.server = None
+        self.port = 0
+        self._conns: dict[str, object] = {}
+        self._connecting: dict[str, asyncio.Future] = {}
+        self._down_until: dict[str, float] = {}
+        self._rtt: dict[str, Ewma] = {}
+        self._fail: dict[str, Ewma] = {}
+        self._last_ok: dict[str, float] = {}
+        self.counters = {"frames_sent": 0, "frames_received": 0, "send_failures": 0,
+                         "connects": 0, "connect_failures": 0, "refused": 0}
+        self.enabled = True
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        if not self.listen:
+            return
+        host, port = _hostport(self.listen)
+        cert, key = self.cert_dir + "/cert.pem", self.cert_dir + "/key.pem"
+        import os
+        if not (os.path.exists(cert) and os.path.exists(key)):
+            cert, key = write_self_signed(self.cert_dir)
+        self.server = await serve(self._handle, host, port, self.identity.exchange_private,
+                                  transport=self._htx_transport, certfile=cert, keyfile=key)
+        self.port = self.server.port
+
+    async def close(self) -> None:
+        for c in list(self._conns.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.close(), 1.0)
+        self._conns.clear()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed(grace=1.0)
+
+    # ---- receiving ---------------------------------------------------------------------
+    async def _handle(self, conn) -> None:
+        tasks: set[asyncio.Task] = set()
+        try:
+            while True:
+                st = await conn.accept_stream()
+                t = asyncio.ensure_future(self._one(st))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+        except Exception:
+            pass
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _one(self, st) -> None:
+        try:
+            frame = await st.read(MAX_FRAME + 1)
+            while not st.at_eof() and len(frame) <= MAX_FRAME:
+                more = await st.read(MAX_FRAME + 1 - len(frame))
+                if not more:
+                    break
+                frame += more
+            if len(frame) > MAX_FRAME or not frame:
+                st.reset()
+                return
+            self.counters["frames_received"] += 1
+            ok = await self.on_frame(frame) if self.on_frame else False
+            if not ok:
+                self.counters["refused"] += 1
+            st.write(OK if ok else REFUSED)
+            st.write_eof()
+            await st.drain()
+        except Exception as e:
+            log.debug("htx link: inbound stream failed: %s", e)
+            with contextlib.suppress(Exception):
+                st.reset()
+
+    # ---- sending -----------------------------------------------------------------------
+    def _endpoints(self, peer: str) -> tuple:
+        rec = self.peers.find(peer)
+        if rec is None:
+            return ()
+        return rec.htx_tcp if self.transport == "htx" else rec.htx_quic
+
+    def reaches(self) -> set[str]:
+        if not self.enabled:
+            return set()
+        now = time.monotonic()
+        return {r.peer for r in self.peers if r.peer != self.identity.peer_id_text
+                and (r.htx_tcp if self.transport == "htx" else r.htx_quic)
+                and self._down_until.get(r.peer, 0) <= now}
+
+    def _mark_down(self, peer: str, why: str) -> None:
+        was_up = self._down_until.get(peer, 0) <= time.monotonic()
+        self._down_until[peer] = time.monotonic() + self.retry_s
+        self._fail.setdefault(peer, Ewma(0.0)).add(1.0)
+        c = self._conns.pop(peer, None)
+        if c is not None:
+            with contextlib.suppress(Exception):
+                c._abort(LinkError(why))
+        if was_up:
+            log.info("htx link to %s down: %s", peer, why)
+            if self.on_change:
+                self.on_change(peer, False)
+
+    def mark_up_probe(self) -> list[str]:
+        """Peers whose down period ended (the node probes them again)."""
+        now = time.monotonic()
+        return [p for p, t in self._down_until.items() if t <= now]
+
+    async def _conn(self, peer: str):
+        c = self._conns.get(peer)
+        if c is not None and not c.closed:
+            return c
+        fut = self._connecting.get(peer)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._connecting[peer] = fut
+        try:
+            rec = self.peers.get(peer)
+            err: Exception | None = None
+            for ep in self._endpoints(peer):
+                host, port = _hostport(ep)
+                try:
+                    self.counters["connects"] += 1
+                    c = await connect(host, port, rec.exchange_public, transport=self._htx_transport,
+                                      static_private_key=self.identity.exchange_private, verify=False,
+                                      handshake_timeout=self.connect_timeout, idle_timeout=None)
+                    self._conns[peer] = c
+                    fut.set_result(c)
+                    return c
+                except (OSError, asyncio.TimeoutError, BetanetError) as e:
+                    self.counters["connect_failures"] += 1
+                    err = e
+            raise LinkError(f"htx: cannot connect to {peer}: {err or 'no endpoint'}")
+        except BaseException as e:
+            if not fut.done():
+                fut.set_exception(e)
+                fut.exception()
+            raise
+        finally:
+            self._connecting.pop(peer, None)
+
+    async def send(self, peer: str, frame: bytes, timeout: float) -> float:
+        if not self.enabled:
+            raise LinkError(f"{self.transport} link disabled")
+        t0 = time.monotonic()
+        rtt_est = self._rtt.get(peer)
+        # a loaded peer is slow, not gone: allow 4 measured round trips
+        limit = max(timeout, 4 * rtt_est.value / 1000) if rtt_est else timeout
+        try:
+            reply = await asyncio.wait_for(self._send(peer, frame), limit)
+        except LinkError as e:
+            self.counters["send_failures"] += 1
+            self._mark_down(peer, str(e))
+            raise
+        except (asyncio.TimeoutError, OSError, BetanetError, ConnectionError) as e:
+            self.counters["send_failures"] += 1
+            if isinstance(e, asyncio.TimeoutError) and self._last_ok.get(peer, 0) > t0:
+                # other frames on this connection were acknowledged meanwhile: it is alive,
+                # this frame is late; do not tear down what works
+                raise LinkError(f"{self.transport} to {peer}: hop acknowledgment late") from None
+            self._mark_down(peer, f"send failed: {type(e).__name__} {e}")
+            raise LinkError(f"{self.transport} to {peer}: {type(e).__name__} {e}") from None
+        if reply != OK:
+            self._fail.setdefault(peer, Ewma(0.0)).add(0.0)
+            raise LinkError(f"{self.transport} to {peer}: the next hop refused the frame")
+        self._last_ok[peer] = time.monotonic()
+        rtt = (time.monotonic() - t0) * 1000
+        self._rtt.setdefault(peer, Ewma(rtt)).add(rtt)
+        self._fail.setdefault(peer, Ewma(0.0)).add(0.0)
+        self.counters["frames_sent"] += 1
+        if self._down_until.pop(peer, None) is not None and self.on_change:
+            self.on_change(peer, True)
+        return rtt
+
+    async def _send(self, peer: str, frame: bytes) -> bytes:
+        c = await self._conn(peer)
+        st = await c.open_stream()
+        st.write(frame)
+        st.write_eof()
+        await st.drain()
+        return await st.read(1)
+
+    def measure(self, peer: str) -> dict:
+        rtt = self._rtt.get(peer)
+        fail = self._fail.get(peer)
+        return {"latency_ms": rtt.value if rtt else 5.0,
+                "energy_mj": ENERGY[self.transport].energy_mj(NOMINAL_BYTES),
+                "failure": min(0.99, fail.value) if fail else 0.0,
+                "privacy_eps": PRIVACY_EPS[self.transport]}
+
+    def stats(self) -> dict:
+        return {**self.counters, "connections": len(self._conns),
+                "down": sorted(p for p, t in self._down_until.items() if t > time.monotonic())}

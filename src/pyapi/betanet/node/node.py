@@ -1,0 +1,583 @@
+"""``Node``: one identity, every link, adaptive send with fallback, exactly-once receive.
+
+Send path (docs/node.md "Fallback policy"):
+
+1. ``await node.send(dest, data, qos=, deadline_ms=, privacy_budget=, topic=)`` seals the
+   message to ``dest`` and commits it to the outbox (durable) before returning a
+   :class:`DeliveryHandle`.
+2. The Navigator, fed with every link's live measurements, gives the Pareto frontier of
+   routes for the QoS; the node tries them best first. A route fails when its hop
+   acknowledgment does not come within ``routing.hop_timeout_ms`` or its link is down; the
+   node then takes the next route of the frontier (a *fallback*, counted).
+3. When no route reaches the destination now, the message waits in the store ("dtn" in
+   the handle's transports) and leaves when a link to the destination comes up (a
+   contact), or when the retry timer finds one, until its deadline; past the deadline the
+   handle's ``acked`` raises :class:`ExpiredError` saying why.
+4. Without an end-to-end acknowledgment within ``routing.ack_timeout_ms`` it is sent
+   again (the receiver drops duplicates by message id and acknowledges again).
+Battery below ``platform.battery_threshold`` (not charging) or temperature above
+``platform.thermal_limit`` switches the QoS to ``routing.energy_qos``; the handle says so.
+
+Frames for another peer (this node is a relay, e.g. a DTN custodian): forwarded at once
+when a route exists, else put in the bundle store (custody: committed before the hop
+acknowledgment) and forwarded on contact.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable
+
+from betanet._check import byte_buffer
+from betanet._log import escape
+from betanet.errors import (AuthenticationError, BetanetError, ExpiredError, InvalidArgumentError,
+                            LimitExceededError, MalformedError, NoPathError, NotFoundError,
+                            StateError)
+from betanet.navigator import PRESETS, Navigator, QoS
+from betanet.node import envelope as env
+from betanet.node.config import defaults
+from betanet.node.identity import Identity
+from betanet.node.links import LinkError
+from betanet.node.peers import PeerBook, PeerRecord
+from betanet.node.power import NoPowerSource, PowerSource, constrained
+from betanet.node.store import ACKED, FAILED, Incoming, NodeStore
+
+__all__ = ["Node", "DeliveryHandle", "Received"]
+
+log = logging.getLogger(__name__)
+
+RELAY_LIFETIME_S = 24 * 3600
+FLOOD_RATE = 200.0            # messages per second accepted from one sender (token bucket)
+FLOOD_BURST = 1000
+
+
+@dataclass
+class Attempt:
+    route: list[str]
+    transports: list[str]
+    outcome: str               # "ok", "failed: ...", "stored"
+    at: float
+
+
+@dataclass
+class DeliveryHandle:
+    """What ``Node.send`` returns: the message id, the routes tried and the transports that
+    carried it, the policy applied, and ``await handle.acked()`` for the end-to-end ack."""
+    message_id: bytes
+    destination: str
+    qos: str
+    policy: str                       # "normal" or "energy (battery)" / "energy (thermal)"
+    attempts: list[Attempt] = field(default_factory=list)
+    _done: asyncio.Future | None = None
+
+    @property
+    def route(self) -> list[str] | None:
+        ok = [a for a in self.attempts if a.outcome in ("ok", "custody")]
+        return ok[-1].route if ok else None
+
+    @property
+    def transports(self) -> list[str]:
+        """Transports used, in order (``dtn`` when the message waited in the store)."""
+        out: list[str] = []
+        for a in self.attempts:
+            if a.outcome in ("ok", "stored", "custody"):
+                for t in a.transports:
+                    if not out or out[-1] != t:
+                        out.append(t)
+        return out
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(1 for a in self.attempts if a.outcome.startswith("failed"))
+
+    async def acked(self, timeout: float | None = None) -> float:
+        """Wait for the end-to-end acknowledgment; returns seconds since the send."""
+        return await asyncio.wait_for(asyncio.shield(self._done), timeout)
+
+    @property
+    def is_acked(self) -> bool:
+        return self._done.done() and not self._done.cancelled() and self._done.exception() is None
+
+
+@dataclass(frozen=True)
+class Received:
+    sender: str
+    topic: str
+    body: bytes
+    message_id: bytes
+    seq: int
+
+
+class _Bucket:
+    def __init__(self) -> None:
+        self.tokens, self.at = float(FLOOD_BURST), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(FLOOD_BURST, self.tokens + (now - self.at) * FLOOD_RATE)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Node:
+    def __init__(self, identity: Identity, store_path: str | os.PathLike, *,
+                 config: dict | None = None, links: list | None = None,
+                 power: PowerSource | None = None, record_seq: int | None = None) -> None:
+        self.identity = identity
+        self.me = identity.peer_id_text
+        self.config = config or defaults()
+        self.peers = PeerBook()
+        self.links = list(links or [])
+        self.power = power or NoPowerSource()
+        self.store_path = os.fspath(store_path)
+        self.store: NodeStore | None = None
+        self.nav = Navigator(self.me)
+        a = self.config["application"]
+        self._assembler = env.Assembler(max_bytes=4 * a["max_message_bytes"] + (1 << 20))
+        self._handles: dict[bytes, DeliveryHandle] = {}
+        self._inflight: dict[bytes, asyncio.Task] = {}
+        self._last_try: dict[bytes, float] = {}
+        self._started: dict[bytes, float] = {}
+        self._handlers: dict[str, Callable[[Received], Awaitable[None]]] = {}
+        self._inbox_wake = asyncio.Event()
+        self._contact = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._queued: set[bytes] = set()
+        self._app_queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self._record_seq = record_seq if record_seq is not None else int(time.time() * 1000)
+        self.counters: dict[str, int] = {}
+        self.events: list[tuple[float, str]] = []     # recent fallbacks and policy switches
+        self._policy = "normal"
+        self.running = False
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    async def start(self) -> None:
+        a = self.config["application"]
+        self.store = NodeStore(self.store_path, inbox_limit=a["inbox_limit"],
+                               max_pending_per_sender=a["max_pending_per_sender"])
+        for link in self.links:
+            link.on_frame = self._on_frame
+            link.on_change = self._on_change
+            await link.open()
+        self.running = True
+        for coro in (self._retry_loop(), self._dispatch_loop(), self._relay_loop()):
+            self._tasks.append(asyncio.ensure_future(coro))
+        log.info("node %s started (%d links)", self.me, len(self.links))
+
+    async def stop(self) -> None:
+        self.running = False
+        for t in self._tasks + list(self._inflight.values()):
+            t.cancel()
+        for t in self._tasks + list(self._inflight.values()):
+            with contextlib.suppress(BaseException):
+                await t
+        for link in self.links:
+            with contextlib.suppress(Exception):
+                await link.close()
+        if self.store:
+            await self.store.close()
+
+    async def __aenter__(self) -> "Node":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    def record(self) -> PeerRecord:
+        """Our signed peer record with the endpoints our links listen on."""
+        tcp, quic, ble = [], [], None
+        host = self.config["transport"].get("advertise_host") or ""
+        for link in self.links:
+            if getattr(link, "port", 0):
+                h = host or link.listen.rpartition(":")[0]
+                (tcp if link.transport == "htx" else quic).append(f"{h}:{link.port}")
+            if link.transport == "ble":
+                ble = link.router.me
+        return PeerRecord.create(self.identity, self._record_seq, htx_tcp=tcp, htx_quic=quic,
+                                 dtn_eids=[f"dtn://{self.me}/"], ble_id=ble)
+
+    def add_peer(self, record: bytes | PeerRecord) -> PeerRecord:
+        rec = self.peers.add(record)
+        self._contact.set()
+        return rec
+
+    # ---- routing ------------------------------------------------------------------------
+    def _link(self, transport: str):
+        for link in self.links:
+            if link.transport == transport:
+                return link
+        return None
+
+    def _sync_navigator(self) -> None:
+        """Links' current reach and measurements into the Navigator."""
+        for link in self.links:
+            reach = link.reaches()
+            for rec in self.peers:
+                if rec.peer == self.me:
+                    continue
+                if rec.peer in reach:
+                    self.nav.observe(self.me, rec.peer, link.transport, **link.measure(rec.peer))
+                else:
+                    with contextlib.suppress(BetanetError):
+                        self.nav.remove_link(self.me, rec.peer, link.transport)
+
+    def _effective_qos(self, qos) -> tuple[QoS | str, str]:
+        p = self.config["platform"]
+        why = constrained(self.power.read(), p["battery_threshold"], p["thermal_limit"])
+        policy = "normal" if why is None else f"energy ({why})"
+        if policy != self._policy:
+            self.events.append((time.time(), f"policy {self._policy} -> {policy}"))
+            del self.events[:-100]
+            log.info("routing policy: %s", policy)
+            self._policy = policy
+        if why is not None:
+            return self.config["routing"]["energy_qos"], policy
+        return (self.config["routing"]["qos"] if qos is None else qos), policy
+
+    def routes(self, dest: str, qos=None, deadline_ms: float | None = None,
+               privacy_budget: float | None = None) -> list:
+        self._sync_navigator()
+        try:
+            self.nav.node_id(dest)
+            return self.nav.frontier(dest, qos, deadline_ms=deadline_ms, privacy_budget=privacy_budget)
+        except (NoPathError, NotFoundError):
+            return []
+
+    def _on_change(self, peer: str, up: bool) -> None:
+        self.count("link_up" if up else "link_down")
+        if up:
+            self._contact.set()
+
+    # ---- sending ------------------------------------------------------------------------
+    async def send(self, destination: str, data, *, qos: QoS | str | None = None,
+                   deadline_ms: int | None = None, privacy_budget: float | None = None,
+                   topic: str = "") -> DeliveryHandle:
+        if not self.running:
+            raise StateError("node is not running")
+        data = bytes(byte_buffer(data, "data"))
+        limit = self.config["application"]["max_message_bytes"]
+        if len(data) > limit:
+            raise LimitExceededError(f"message of {len(data)} bytes exceeds application.max_message_bytes {limit}")
+        rec = self.peers.get(destination)
+        if isinstance(qos, str) and qos not in PRESETS:
+            raise InvalidArgumentError(f"unknown QoS preset {qos!r}; choose from {', '.join(PRESETS)}")
+        if deadline_ms is None:
+            deadline_ms = self.config["routing"]["deadline_ms"]
+        if isinstance(deadline_ms, bool) or not isinstance(deadline_ms, (int, float)) or deadline_ms <= 0:
+            raise InvalidArgumentError(f"deadline_ms must be a positive number, got {deadline_ms!r}")
+        eff, policy = self._effective_qos(qos)
+        mid = secrets.token_bytes(16)
+        now_ms = int(time.time() * 1000)
+        expires_ms = now_ms + int(deadline_ms)
+        qname = eff if isinstance(eff, str) else "custom"
+
+        def make(seq: int) -> bytes:
+            return env.seal(self.identity, rec.signing_public, rec.exchange_public, data,
+                            message_id=mid, seq=seq, topic=topic, created_ms=now_ms,
+                            expires_ms=expires_ms)
+        await self.store.add_outgoing(mid, destination, qname, topic, expires_ms / 1000, make)
+        handle = DeliveryHandle(mid, destination, qname, policy,
+                                _done=asyncio.get_running_loop().create_future())
+        self._handles[mid] = handle
+        self._started[mid] = time.monotonic()
+        self.count("messages_accepted")
+        self._spawn_delivery(mid, eff, privacy_budget)
+        return handle
+
+    def _spawn_delivery(self, mid: bytes, qos, privacy_budget) -> None:
+        if mid in self._inflight:
+            return
+        self._last_try[mid] = time.monotonic()
+        t = asyncio.ensure_future(self._deliver(mid, qos, privacy_budget))
+        self._inflight[mid] = t
+        t.add_done_callback(lambda _t: self._inflight.pop(mid, None))
+
+    def _frames(self, sealed: bytes, transport: str, dest: str) -> list[bytes]:
+        t = self.config["transport"]
+        link = self._link(transport)
+        loss = link.measure(dest).get("failure", 0.0) if link else 0.0
+        parity = t["fec_parity"] if loss > t["fec_loss_threshold"] else 0
+        chunk = t["chunk_size"]
+        if link is not None and getattr(link, "max_frame", None):
+            chunk = min(chunk, link.max_frame - 16)      # room for the chunk header
+        return env.frames_for(sealed, chunk, parity)
+
+    async def _deliver(self, mid: bytes, qos, privacy_budget) -> None:
+        out = await self.store.get_outgoing(mid)
+        if out is None or out.sealed is None:
+            return
+        handle = self._handles.get(mid)
+        remaining_ms = out.expires * 1000 - time.time() * 1000
+        if remaining_ms <= 0:
+            await self._fail(mid, "deadline passed before a route reached the destination")
+            return
+        ok = await self._route_and_send(out.dest, out.sealed, qos, remaining_ms, privacy_budget, handle)
+        if not ok:
+            ok = await self._to_custodian(out.dest, out.sealed, handle)
+        if not ok and handle is not None:
+            if not handle.attempts or handle.attempts[-1].outcome != "stored":
+                handle.attempts.append(Attempt([self.me], ["dtn"], "stored", time.time()))
+                self.count("stored_for_contact")
+
+    async def _to_custodian(self, dest: str, sealed: bytes, handle: DeliveryHandle | None) -> bool:
+        """No route to ``dest``: hand the message to a reachable DTN custodian (config
+        ``network.custodians``), which stores it and forwards it on its own contact."""
+        for c in self.config["network"].get("custodians", []):
+            if c in (dest, self.me) or c not in self.peers:
+                continue
+            rs = self.routes(c)
+            if not rs:
+                continue
+            if await self._route_and_send(c, sealed, None, None, None, None):
+                self.count("custody_handoffs")
+                if handle is not None:
+                    handle.attempts.append(Attempt([self.me, c, dest], [rs[0].transport, "dtn"],
+                                                   "custody", time.time()))
+                return True
+        return False
+
+    async def _route_and_send(self, dest: str, sealed: bytes, qos, deadline_ms, privacy_budget,
+                              handle: DeliveryHandle | None) -> bool:
+        hop_timeout = self.config["routing"]["hop_timeout_ms"] / 1000
+        tried = 0
+        for r in self.routes(dest, qos, deadline_ms, privacy_budget):
+            link = self._link(r.transport)
+            if link is None:
+                continue
+            if tried:
+                self.count("fallbacks")
+                self.events.append((time.time(), f"fallback to {r.transport} for {dest}"))
+                del self.events[:-100]
+            tried += 1
+            try:
+                for f in self._frames(sealed, r.transport, dest):
+                    await link.send(r.next_hop, f, hop_timeout)
+            except (LinkError, LimitExceededError) as e:
+                self.count(f"send_failed_{r.transport}")
+                if handle is not None:
+                    handle.attempts.append(Attempt(r.path, r.transports, f"failed: {e}", time.time()))
+                continue
+            self.count(f"sent_{r.transport}")
+            if handle is not None:
+                handle.attempts.append(Attempt([str(p) for p in r.path], r.transports, "ok", time.time()))
+            return True
+        return False
+
+    async def _fail(self, mid: bytes, reason: str) -> None:
+        if await self.store.finish_outgoing(mid, FAILED, reason):
+            self.count("messages_expired")
+        h = self._handles.pop(mid, None)
+        if h is not None and not h._done.done():
+            h._done.set_exception(ExpiredError(f"message {mid.hex()} to {h.destination}: {reason}"))
+            h._done.exception()
+
+    async def _retry_loop(self) -> None:
+        r = self.config["routing"]
+        interval, ack_timeout = r["retry_interval_ms"] / 1000, r["ack_timeout_ms"] / 1000
+        while True:
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._contact.wait(), interval)
+                contact = self._contact.is_set()
+                self._contact.clear()
+                now = time.monotonic()
+                for out in await self.store.pending():
+                    if out.expires <= time.time():
+                        await self._fail(out.msg_id, "deadline passed before a route reached the destination")
+                        continue
+                    last = self._last_try.get(out.msg_id)
+                    h = self._handles.get(out.msg_id)
+                    waiting = h is not None and h.attempts and h.attempts[-1].outcome == "stored"
+                    if last is None or now - last >= ack_timeout or (contact and waiting) \
+                            or (waiting and now - last >= interval):
+                        if last is not None:
+                            self.count("retransmissions")
+                        self._spawn_delivery(out.msg_id, out.qos if out.qos in PRESETS else None, None)
+                await self.store.skip_gaps(r["reorder_timeout_ms"] / 1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("node retry loop: %s", e)
+
+    # ---- receiving ----------------------------------------------------------------------
+    async def _on_frame(self, frame: bytes) -> bool:
+        """A node frame from a link; True once it is safely taken (acknowledged per hop)."""
+        try:
+            sealed = self._assembler.feed(frame)
+        except (MalformedError, LimitExceededError) as e:
+            self.count("dropped_malformed")
+            log.debug("dropped frame: %s", escape(e))
+            return False
+        if sealed is None:
+            return True
+        try:
+            dest = env.recipient_of(sealed)
+        except MalformedError:
+            self.count("dropped_malformed")
+            return False
+        if dest != self.me:
+            return await self._relay(dest, sealed)
+        try:
+            m = env.open_sealed(self.identity, sealed)
+        except (AuthenticationError, MalformedError) as e:
+            self.count("dropped_" + ("auth" if isinstance(e, AuthenticationError) else "malformed"))
+            log.info("dropped message: %s", escape(e))
+            return False
+        if m.kind == env.ACK:
+            await self._on_ack(m)
+            return True
+        b = self._buckets.get(m.sender)
+        if b is None:
+            b = self._buckets[m.sender] = _Bucket()
+            while len(self._buckets) > 4096:
+                self._buckets.popitem(last=False)
+        if not b.take():
+            self.count("dropped_flood")
+            return False
+        if m.expires_ms and m.expires_ms < time.time() * 1000:
+            self.count("dropped_expired")
+            return True
+        try:
+            outcome = await self.store.accept_incoming(m.message_id, m.sender, m.seq, m.topic, m.body)
+        except LimitExceededError as e:
+            self.count("dropped_inbox_full")
+            log.info("inbox refused a message from %s: %s", m.sender, e)
+            return False
+        self.count("messages_received" if outcome == "new" else "duplicates_received")
+        if outcome == "new":
+            self._inbox_wake.set()
+        asyncio.ensure_future(self._send_ack(m))
+        return True
+
+    async def _send_ack(self, m: env.Message) -> None:
+        sealed = env.seal(self.identity, m.sender_signing, m.sender_exchange, m.message_id, kind=env.ACK)
+        if m.sender not in self.peers:
+            self.count("ack_unroutable")
+            return
+        ok = await self._route_and_send(m.sender, sealed, None, None, None, None)
+        self.count("acks_sent" if ok else "acks_unsent")
+
+    async def _on_ack(self, m: env.Message) -> None:
+        mid = m.body
+        out = await self.store.get_outgoing(mid)
+        if out is None or out.dest != m.sender:
+            self.count("dropped_stray_ack")
+            return
+        if await self.store.finish_outgoing(mid, ACKED):
+            self.count("messages_acked")
+        h = self._handles.pop(mid, None)
+        if h is not None and not h._done.done():
+            h._done.set_result(time.monotonic() - self._started.pop(mid, time.monotonic()))
+        self._last_try.pop(mid, None)
+
+    async def _relay(self, dest: str, sealed: bytes) -> bool:
+        """Custody of a frame for another peer: stored durably, then forwarded."""
+        bid = hashlib.sha256(sealed).hexdigest()
+        try:
+            await self.store.bundles.put(bid, sealed, destination=dest, source="relay",
+                                         expires_at=time.time() + RELAY_LIFETIME_S)
+        except LimitExceededError:
+            self.count("dropped_relay_full")
+            return False
+        self.count("relay_custody")
+        self._contact.set()
+        return True
+
+    async def _relay_loop(self) -> None:
+        interval = self.config["routing"]["retry_interval_ms"] / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                bundles = self.store.bundles
+                reach = set().union(*(link.reaches() for link in self.links)) if self.links else set()
+                if not reach:
+                    continue
+                for b in await bundles.next_for(sorted(reach), limit=64):
+                    ok = await self._route_and_send(b.destination, b.data, None, None, None, None)
+                    if ok:
+                        await bundles.forwarded(b.bundle_id)
+                        self.count("relay_forwarded")
+                    else:
+                        await bundles.release(b.bundle_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("node relay loop: %s", e)
+
+    # ---- application side ---------------------------------------------------------------
+    def on(self, topic: str, handler: Callable[[Received], Awaitable[None]]) -> None:
+        """Messages of ``topic`` go to ``await handler(message)`` instead of ``messages()``."""
+        self._handlers[topic] = handler
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            try:
+                rows = [m for m in await self.store.ready(256) if m.msg_id not in self._queued]
+                if not rows:
+                    self._inbox_wake.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._inbox_wake.wait(), 1.0)
+                    continue
+                for m in rows:
+                    h = self._handlers.get(m.topic)
+                    self._queued.add(m.msg_id)
+                    if h is not None:
+                        try:
+                            await h(Received(m.sender, m.topic, m.body, m.msg_id, m.seq))
+                        except Exception as e:
+                            log.warning("handler for topic %s failed: %s", escape(m.topic), e)
+                        await self.store.mark_delivered(m.msg_id)
+                        self._queued.discard(m.msg_id)
+                    else:
+                        await self._app_queue.put(m)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("node dispatch: %s", e)
+                await asyncio.sleep(0.1)
+
+    async def messages(self) -> AsyncIterator[Received]:
+        """Messages in order per sender, each once: it is marked delivered when the consumer
+        asks for the next one (or leaves the loop)."""
+        while True:
+            m = await self._app_queue.get()
+            try:
+                yield Received(m.sender, m.topic, m.body, m.msg_id, m.seq)
+            finally:
+                await self.store.mark_delivered(m.msg_id)
+                self._queued.discard(m.msg_id)
+
+    # ---- status -------------------------------------------------------------------------
+    async def status(self) -> dict:
+        self._sync_navigator()
+        links = []
+        for link in self.links:
+            reach = sorted(link.reaches())
+            links.append({"transport": link.transport, "reaches": reach,
+                          "measurements": {p: link.measure(p) for p in reach}, "stats": link.stats()})
+        routes = {}
+        for rec in self.peers:
+            if rec.peer != self.me:
+                rs = self.routes(rec.peer)
+                routes[rec.peer] = [{"transports": r.transports, "path": [str(p) for p in r.path],
+                                     "latency_ms": r.cost.latency_ms, "energy_mj": r.cost.energy_mj}
+                                    for r in rs]
+        return {"peer_id": self.me, "policy": self._effective_qos(None)[1],
+                "peers": [r.peer for r in self.peers if r.peer != self.me], "links": links,
+                "routes": routes, "store": await self.store.counts(), "counters": dict(self.counters),
+                "inflight": len(self._inflight), "events": [e for _, e in self.events[-20:]]}

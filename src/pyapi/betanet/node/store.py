@@ -1,0 +1,308 @@
+"""The node's durable state: outbox, inbox with dedup and per-sender order, beside the DTN
+bundles in the same SQLite file (WAL, synchronous=FULL).
+
+``NodeStore`` opens the file through :class:`betanet.dtn.store.BundleStore` (which creates
+it and marks it as a betanet store), then adds its own tables with a second connection. One
+worker thread runs the node's statements; every call returns after its transaction
+committed, so what the node acknowledged survives ``kill -9``:
+
+- ``add_outgoing`` commits the sealed message (with its per-destination sequence number)
+  before ``node.send`` returns: an accepted message is never lost; it is retried until the
+  end-to-end acknowledgment or its deadline, also after a restart.
+- ``accept_incoming`` commits the message (or finds its id already there) before the node
+  acknowledges it end to end: the sender's retransmissions are dropped by message id, so
+  each message reaches the inbox once. Messages become *ready* in sender sequence order; a
+  gap older than ``reorder_timeout`` is skipped.
+- ``mark_delivered`` drops the body once the application has taken the message.
+
+Tables (docs/node.md "Store"): node_outbox, node_seq, node_inbox, node_rx.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import threading
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from betanet.dtn.store import BundleStore, StoreLimits
+from betanet.errors import BetanetError, LimitExceededError, StateError
+
+__all__ = ["NodeStore", "Outgoing", "Incoming", "PENDING", "ACKED", "FAILED"]
+
+log = logging.getLogger(__name__)
+
+PENDING, ACKED, FAILED = 0, 1, 2
+HELD, READY, DELIVERED = 0, 1, 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS node_outbox (
+    msg_id   BLOB PRIMARY KEY,
+    dest     TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    sealed   BLOB,                 -- NULL once acknowledged or failed
+    qos      TEXT NOT NULL,
+    topic    TEXT NOT NULL,
+    created  REAL NOT NULL,
+    expires  REAL NOT NULL,
+    state    INTEGER NOT NULL,     -- 0 pending, 1 acknowledged, 2 failed
+    reason   TEXT,
+    size     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS node_outbox_pending ON node_outbox(state, created);
+CREATE TABLE IF NOT EXISTS node_seq (dest TEXT PRIMARY KEY, next INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS node_inbox (
+    msg_id   BLOB PRIMARY KEY,
+    sender   TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    topic    TEXT NOT NULL,
+    body     BLOB,                 -- NULL once delivered
+    received REAL NOT NULL,
+    state    INTEGER NOT NULL,     -- 0 held (out of order), 1 ready, 2 delivered
+    ready    INTEGER               -- order in which messages became ready
+);
+CREATE INDEX IF NOT EXISTS node_inbox_ready ON node_inbox(state, ready);
+CREATE INDEX IF NOT EXISTS node_inbox_held ON node_inbox(sender, state, seq);
+CREATE TABLE IF NOT EXISTS node_rx (sender TEXT PRIMARY KEY, next INTEGER NOT NULL);
+"""
+
+
+def _resolve(fut: asyncio.Future, ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    msg_id: bytes
+    dest: str
+    seq: int
+    sealed: bytes | None
+    qos: str
+    topic: str
+    created: float
+    expires: float
+    state: int
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    msg_id: bytes
+    sender: str
+    seq: int
+    topic: str
+    body: bytes
+    received: float
+
+
+class NodeStore:
+    def __init__(self, path: str | os.PathLike, *, limits: StoreLimits = StoreLimits(),
+                 inbox_limit: int = 10_000, max_pending_per_sender: int = 1_000,
+                 clock: Callable[[], float] = time.time, max_batch: int = 1024) -> None:
+        self.path = os.fspath(path)
+        self.bundles = BundleStore(self.path, limits=limits, clock=clock)
+        self.inbox_limit = inbox_limit
+        self.max_pending_per_sender = max_pending_per_sender
+        self._clock = clock
+        self._max_batch = max_batch
+        self._conn = self._open()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self.commits = 0
+        self._thread = threading.Thread(target=self._worker, name="node-store", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        return conn
+
+    # Group commit, as in the bundle store: every operation queued while the previous
+    # transaction committed runs in the next one (each in its own savepoint, so one failing
+    # operation does not undo the others); N concurrent sends cost one fsync, not N.
+    def _worker(self) -> None:
+        c = self._conn
+        while True:
+            op = self._queue.get()
+            if op is None:
+                break
+            batch, stop = [op], False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            results: list[tuple[bool, Any]] = []
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                for fn, _, _ in batch:
+                    c.execute("SAVEPOINT op")
+                    try:
+                        results.append((True, fn(c)))
+                        c.execute("RELEASE op")
+                    except Exception as e:          # this operation only: refused or a bug
+                        c.execute("ROLLBACK TO op")
+                        c.execute("RELEASE op")
+                        results.append((False, e))
+                c.execute("COMMIT")                # fsync: everything above is durable
+                self.commits += 1
+            except sqlite3.Error as e:
+                log.error("node store %s: transaction failed: %s", self.path, e)
+                with contextlib.suppress(sqlite3.Error):
+                    c.execute("ROLLBACK")
+                results = [(False, BetanetError(f"node store write failed: {e}"))] * len(batch)
+            for (_, loop, fut), (ok, value) in zip(batch, results):
+                with contextlib.suppress(RuntimeError):        # that loop is gone
+                    loop.call_soon_threadsafe(_resolve, fut, ok, value)
+            if stop:
+                break
+        c.close()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self._closed:
+            raise StateError("node store is closed")
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put((fn, loop, fut))
+        return await fut
+
+    # ---- outbox ------------------------------------------------------------------------
+    async def add_outgoing(self, msg_id: bytes, dest: str, qos: str, topic: str, expires: float,
+                           make_sealed: Callable[[int], bytes]) -> tuple[int, bytes]:
+        """Take the next sequence number for ``dest``, seal with it, commit; (seq, sealed)."""
+        def tx(c):
+            row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest,)).fetchone()
+            seq = row[0] if row else 0
+            sealed = make_sealed(seq)
+            c.execute("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", (dest, seq + 1))
+            c.execute("INSERT INTO node_outbox VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                      (msg_id, dest, seq, sealed, qos, topic, self._clock(), expires, PENDING, None,
+                       len(sealed)))
+            return seq, sealed
+        return await self._run(tx)
+
+    async def pending(self) -> list[Outgoing]:
+        def q(c):
+            return [Outgoing(*r) for r in c.execute(
+                "SELECT msg_id, dest, seq, sealed, qos, topic, created, expires, state, reason "
+                "FROM node_outbox WHERE state=? ORDER BY dest, seq", (PENDING,))]
+        return await self._run(q)
+
+    async def get_outgoing(self, msg_id: bytes) -> Outgoing | None:
+        def q(c):
+            r = c.execute(
+                "SELECT msg_id, dest, seq, sealed, qos, topic, created, expires, state, reason "
+                "FROM node_outbox WHERE msg_id=?", (msg_id,)).fetchone()
+            return None if r is None else Outgoing(*r)
+        return await self._run(q)
+
+    async def finish_outgoing(self, msg_id: bytes, state: int, reason: str | None = None) -> bool:
+        """Acknowledged or failed: drop the sealed bytes. False if it was not pending."""
+        def tx(c):
+            return c.execute("UPDATE node_outbox SET state=?, reason=?, sealed=NULL "
+                             "WHERE msg_id=? AND state=?", (state, reason, msg_id, PENDING)).rowcount == 1
+        return await self._run(tx)
+
+    # ---- inbox -------------------------------------------------------------------------
+    async def accept_incoming(self, msg_id: bytes, sender: str, seq: int, topic: str,
+                              body: bytes) -> str:
+        """Commit a received message: "new", "duplicate" or raises LimitExceededError (inbox
+        or per-sender hold full: not acknowledged, the sender retries later)."""
+        def tx(c):
+            if c.execute("SELECT 1 FROM node_inbox WHERE msg_id=?", (msg_id,)).fetchone():
+                return "duplicate"
+            row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
+            nxt = row[0] if row else 0
+            if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
+                return "duplicate"
+            live = c.execute("SELECT COUNT(*) FROM node_inbox WHERE state<?", (DELIVERED,)).fetchone()[0]
+            if live >= self.inbox_limit:
+                raise LimitExceededError(f"inbox holds {live} undelivered messages (inbox_limit)")
+            if seq > nxt:
+                held = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
+                                 (sender, HELD)).fetchone()[0]
+                if held >= self.max_pending_per_sender:
+                    raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
+            c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
+                      (msg_id, sender, seq, topic, body, self._clock(), HELD))
+            self._advance(c, sender, nxt)
+            return "new"
+        return await self._run(tx)
+
+    def _advance(self, c: sqlite3.Connection, sender: str, nxt: int) -> None:
+        """Make the held messages of ``sender`` from sequence ``nxt`` on ready, in order."""
+        top = c.execute("SELECT COALESCE(MAX(ready), 0) FROM node_inbox").fetchone()[0]
+        while True:
+            r = c.execute("SELECT msg_id FROM node_inbox WHERE sender=? AND state=? AND seq=?",
+                          (sender, HELD, nxt)).fetchone()
+            if r is None:
+                break
+            top += 1
+            c.execute("UPDATE node_inbox SET state=?, ready=? WHERE msg_id=?", (READY, top, r[0]))
+            nxt += 1
+        c.execute("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)", (sender, nxt))
+
+    async def skip_gaps(self, older_than_s: float) -> int:
+        """Senders whose oldest held message waited longer than ``older_than_s``: skip the gap."""
+        def tx(c):
+            cutoff = self._clock() - older_than_s
+            n = 0
+            for sender, seq in c.execute(
+                    "SELECT sender, MIN(seq) FROM node_inbox WHERE state=? GROUP BY sender "
+                    "HAVING MIN(received) < ?", (HELD, cutoff)).fetchall():
+                self._advance(c, sender, seq)
+                n += 1
+            return n
+        return await self._run(tx)
+
+    async def ready(self, limit: int = 256) -> list[Incoming]:
+        def q(c):
+            return [Incoming(*r) for r in c.execute(
+                "SELECT msg_id, sender, seq, topic, body, received FROM node_inbox "
+                "WHERE state=? ORDER BY ready LIMIT ?", (READY, limit))]
+        return await self._run(q)
+
+    async def mark_delivered(self, msg_id: bytes) -> bool:
+        def tx(c):
+            return c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
+                             (DELIVERED, msg_id, READY)).rowcount == 1
+        return await self._run(tx)
+
+    async def counts(self) -> dict[str, int]:
+        def q(c):
+            out = {f"outbox_{n}": 0 for n in ("pending", "acked", "failed")}
+            for st, n in c.execute("SELECT state, COUNT(*) FROM node_outbox GROUP BY state"):
+                out[f"outbox_{('pending', 'acked', 'failed')[st]}"] = n
+            out.update({f"inbox_{n}": 0 for n in ("held", "ready", "delivered")})
+            for st, n in c.execute("SELECT state, COUNT(*) FROM node_inbox GROUP BY state"):
+                out[f"inbox_{('held', 'ready', 'delivered')[st]}"] = n
+            return out
+        counts = await self._run(q)
+        st = await self.bundles.stats()
+        counts["bundles"] = st.count
+        counts["bundle_bytes"] = st.bytes
+        return counts
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        await self.bundles.close()
