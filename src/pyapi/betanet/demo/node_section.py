@@ -90,7 +90,7 @@ async def run(report) -> None:
             waiting.append(rows[-1])
         await asyncio.sleep(1.0)
         held = (await a.store.counts())["outbox_pending"]
-        report.line(f"   {held} messages wait in alice's store ({'+'.join(waiting[0][3].transports)})")
+        report.line(f"   {held} messages wait in alice's store")
         internet.restore()
         report.line("   -- the internet comes back --")
         for i, text, phase, h in waiting:

@@ -192,7 +192,7 @@ class HtxLink:
         # a loaded peer is slow, not gone: allow 4 measured round trips
         limit = max(timeout, 4 * rtt_est.value / 1000) if rtt_est else timeout
         try:
-            reply = await asyncio.wait_for(self._send(peer, frame), limit)
+            reply, t_sent = await asyncio.wait_for(self._send(peer, frame), limit)
         except LinkError as e:
             self.counters["send_failures"] += 1
             self._mark_down(peer, str(e))
@@ -209,7 +209,7 @@ class HtxLink:
             self._fail.setdefault(peer, Ewma(0.0)).add(0.0)
             raise LinkError(f"{self.transport} to {peer}: the next hop refused the frame")
         self._last_ok[peer] = time.monotonic()
-        rtt = (time.monotonic() - t0) * 1000
+        rtt = (time.monotonic() - t_sent) * 1000
         self._rtt.setdefault(peer, Ewma(rtt)).add(rtt)
         self._fail.setdefault(peer, Ewma(0.0)).add(0.0)
         self.counters["frames_sent"] += 1
@@ -217,13 +217,16 @@ class HtxLink:
             self.on_change(peer, True)
         return rtt
 
-    async def _send(self, peer: str, frame: bytes) -> bytes:
+    async def _send(self, peer: str, frame: bytes) -> tuple[bytes, float]:
+        """The hop acknowledgment and when the frame left: the round trip the Navigator sees
+        excludes connecting (TCP + TLS + Noise XK), which happens once per connection."""
         c = await self._conn(peer)
+        t_sent = time.monotonic()
         st = await c.open_stream()
         st.write(frame)
         st.write_eof()
         await st.drain()
-        return await st.read(1)
+        return await st.read(1), t_sent
 
     def measure(self, peer: str) -> dict:
         rtt = self._rtt.get(peer)
