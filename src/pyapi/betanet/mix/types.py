@@ -74,7 +74,8 @@ def check_spki_pin(pin: str) -> str:
         except (binascii.Error, ValueError):
             ok = False
         if not ok:
-            raise InvalidArgumentError(f"descriptor spki_pin must be 'sha256//<base64 of 32 bytes>', not {pin[:60]!r}")
+            raise InvalidArgumentError("descriptor spki_pin must be 'sha256//<base64 of 32 bytes>', "
+                                       f"not {pin[:60]!r}")
     return pin
 
 
@@ -87,7 +88,8 @@ class Descriptor:
     "htx-web" endpoints also publish what a dialer needs to get past their decoy site:
     ``ticket`` (the access-ticket publication line, ``BN-Ticket: v1; ...``: ticket public
     key, key id, carrier policy, cookie name) and ``spki_pin`` (``sha256//<base64>`` of the
-    TLS certificate's key; empty: verify the chain instead)."""
+    TLS certificate's key; empty: dialers verify the chain only when given a CA, as for
+    htx-tcp)."""
 
     node_id: bytes
     address: Address
