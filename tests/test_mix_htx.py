@@ -267,3 +267,30 @@ def test_stalled_next_hop_applies_back_pressure_and_bounds_waiting_senders():
         await server.wait_closed()
 
     run(main())
+
+
+def test_htx_client_takes_deliver_frames_only_from_mixnodes():
+    # A link peer that is not a mixnode (its HTX key proven in Noise XK is in no mixnode's
+    # descriptor) cannot hand the client a "delivered" message or a reply.
+    async def main():
+        async with LocalMixnet(3, mean_delay_ms=1, transport="htx-tcp") as net:
+            a, b, c = net.nodes
+            client = MixClient(secrets.token_bytes(32), net.directory, transport=make_transport("htx-tcp"))
+            async with client:
+                net.directory.add(client.descriptor())
+                attacker = HtxTransport("tcp")
+                await attacker.start(lambda *frame: None)
+                body = encode_body(G, mix.KIND_DATA, b"injected")
+                await attacker.send_to(client.descriptor(), mix.FRAME_DELIVER, client.client_id + body)
+                await attacker.send_to(client.descriptor(), mix.FRAME_REPLY,
+                                       client.client_id + bytes(16) + bytes(G.payload_bytes))
+                await eventually(lambda: client.counters.dropped["unexpected-sender"] == 2)
+                assert client.inbox.empty() and client.counters.delivered == 0
+                # a mixnode's delivery still arrives (the last hop delivers to the client)
+                await client.send(client.client_id, b"to myself", route=fixed_route(a, b, c),
+                                  want_reply=False)
+                m = await asyncio.wait_for(client.inbox.get(), 10)
+                assert m.data == b"to myself" and client.counters.dropped["unexpected-sender"] == 2
+                await attacker.close()
+
+    run(main())

@@ -142,6 +142,31 @@ def test_client_accepts_deliveries_and_rejects_junk_frames():
     assert c.receive_frame(FRAME_PACKET, b"x", 0.0) == [mix.Drop("bad-frame")]
 
 
+def test_client_takes_deliver_and_reply_frames_only_from_a_mixnode_on_authenticated_links():
+    nodes = [protocol_node() for _ in range(2)]
+    d = directory_of(nodes)
+    mixnode_key, stranger_key = secrets.token_bytes(32), secrets.token_bytes(32)
+    d.add(Descriptor(nodes[0].node_id, ("127.0.0.1", 9), nodes[0].key.public_key, 100,
+                     mixnode_key, "htx-tcp"))
+    c = client(d)
+    other = secrets.token_bytes(32)
+    d.add(Descriptor(other, ("127.0.0.1", 9), b"", 0, stranger_key, "htx-tcp"))   # a client, not a mixnode
+    body = encode_body(G, mix.KIND_DATA, b"for the client")
+    deliver = c.client_id + body
+    reply = c.client_id + bytes(16) + bytes(G.payload_bytes)
+    for key in (stranger_key, secrets.token_bytes(32), b""):
+        assert c.receive_frame(FRAME_DELIVER, deliver, 0.0, 1, key) == [mix.Drop("unexpected-sender")]
+        assert c.receive_frame(FRAME_REPLY, reply, 0.0, 1, key) == [mix.Drop("unexpected-sender")]
+    assert c.counters.delivered == 0 and c.counters.dropped["unexpected-sender"] == 6
+    ok = [MessageReceived(mix.Message(c.client_id, b"for the client"))]
+    assert c.receive_frame(FRAME_DELIVER, deliver, 0.0, 1, mixnode_key) == ok
+    assert c.receive_frame(FRAME_REPLY, reply, 0.0, 1, mixnode_key) == [mix.Drop("unknown-surb")]
+    # plain framing authenticates nobody (peer_key None): accepted, the documented limitation
+    assert c.receive_frame(FRAME_DELIVER, deliver, 0.0, 1, None) == ok
+    for n in nodes:
+        n.close()
+
+
 # ---- bounds (issue 9): the same limits as tests/test_hostile_mix.py, without sockets -------
 
 def test_delays_above_the_cap_are_dropped_and_clients_never_draw_them():

@@ -14,7 +14,7 @@ from betanet.mix.htx_transport import make_transport
 from betanet.mix.local import LocalMixnet
 from betanet.mix.node import Mixnode
 from betanet.mix.transport import PacketTransport, TcpTransport
-from betanet.mix.types import TCP_FRAMING, TRANSPORT_KINDS, Descriptor, Directory, Message
+from betanet.mix.types import HTX_WEB, TCP_FRAMING, TRANSPORT_KINDS, Descriptor, Directory, Message
 from betanet.sphinx import KeyPair
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ def add_parser(sub) -> None:
                    help="print this node's descriptor as JSON once listening")
     p.add_argument("--transport", choices=TRANSPORT_KINDS, default="htx-tcp",
                    help="links: HTX over TCP+TLS 1.3 (htx-tcp, default), over QUIC (htx-quic), over "
-                        "plain TCP (htx-plain), or unencrypted length-prefixed TCP (tcp-framing); "
+                        "plain TCP (htx-plain), unencrypted length-prefixed TCP (tcp-framing), or "
+                        "behind a decoy HTTPS site with access tickets and Chrome's TLS (htx-web); "
                         "peers are reached with the kind their descriptor advertises")
     p.add_argument("--htx-key", metavar="FILE",
                    help="this node's X25519 HTX private key (raw or hex, mode 0600; created with "
@@ -56,6 +57,14 @@ def add_parser(sub) -> None:
     p.add_argument("--tls-cafile", metavar="PEM",
                    help="verify peers' TLS certificates against this CA; without it certificate "
                         "verification is OFF (peers are authenticated by their pinned HTX key)")
+    p.add_argument("--decoy-site", metavar="DIR",
+                   help="htx-web: the static site served to every visitor without an access ticket")
+    p.add_argument("--ticket-key", metavar="FILE",
+                   help="htx-web: this node's access-ticket key (created, mode 0600, if missing); "
+                        "default: a fresh key per run. Its publication goes into the descriptor")
+    p.add_argument("--chrome", metavar="TARGET", default=None,
+                   help="the Chrome version whose TLS ClientHello dials htx-web peers "
+                        "(one of betanet.tls.htxweb.CHROME_TARGETS; default: the first)")
     p.set_defaults(func=_main)
 
 
@@ -73,11 +82,34 @@ def _htx_key(path: str | None) -> bytes | None:
     return keys.load_private_key(path)
 
 
+def _ticket_key(path: str | None):
+    """Load ``path`` (creating it when missing), or None for a fresh key."""
+    if not path:
+        return None
+    from betanet.tls.tickets import TicketKey
+    if not os.path.exists(path):
+        tk = TicketKey.generate()
+        tk.save(path)
+        log.info("created ticket key %s", path)
+        return tk
+    return TicketKey.load(path)
+
+
+def _web_options(args) -> dict:
+    if args.transport != HTX_WEB:
+        return {"impersonate": args.chrome} if args.chrome else {}
+    if not args.decoy_site:
+        raise SystemExit("betanet mixnode: --transport htx-web needs --decoy-site DIR")
+    return {"site_root": args.decoy_site, "ticket_key": _ticket_key(args.ticket_key),
+            "impersonate": args.chrome}
+
+
 def _cli_transport(args, host: str = "127.0.0.1", port: int = 0) -> PacketTransport:
     if args.transport == TCP_FRAMING:
         return TcpTransport(host, port)
     return make_transport(args.transport, host, port, _htx_key(args.htx_key),
-                          certfile=args.tls_cert, keyfile=args.tls_key, cafile=args.tls_cafile)
+                          certfile=args.tls_cert, keyfile=args.tls_key, cafile=args.tls_cafile,
+                          **_web_options(args))
 
 
 def _main(args) -> int:
@@ -127,6 +159,11 @@ async def _run_node(args) -> int:
     return 0
 
 
+def _local_web_options(args) -> dict:
+    # --local: every node gets its own fresh ticket key (a --ticket-key file is one node's)
+    return {k: v for k, v in _web_options(args).items() if k != "ticket_key"}
+
+
 async def _run_local(args) -> int:
     n = max(args.local, 2)
     replies = 0
@@ -135,11 +172,13 @@ async def _run_local(args) -> int:
         asyncio.ensure_future(node.reply(m, b"ack: " + m.data))
 
     net = LocalMixnet(n, mean_delay_ms=args.mean_delay_ms, loop_rate=args.loop_rate,
-                      on_message=on_message, transport=args.transport)
+                      on_message=on_message, transport=args.transport,
+                      transport_options=_local_web_options(args))
     async with net:
         client = MixClient(secrets.token_bytes(32), net.directory, hops=min(3, n),
                            mean_delay_ms=args.mean_delay_ms, loop_rate=args.loop_rate,
-                           drop_rate=args.loop_rate, transport=make_transport(args.transport))
+                           drop_rate=args.loop_rate,
+                           transport=make_transport(args.transport, **_local_web_options(args)))
         async with client:
             net.directory.add(client.descriptor())
             print(f"{n} mixnodes on loopback over {args.transport}: " +

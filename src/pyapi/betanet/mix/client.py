@@ -58,7 +58,7 @@ class MixClient:
     def descriptor(self) -> Descriptor:
         assert self.address is not None, "start() first"
         return Descriptor(self.client_id, self.address, b"", self.sender.as_group,
-                          self.transport.public_key, self.transport.kind)
+                          self.transport.public_key, self.transport.kind, **self.transport.advertised())
 
     async def start(self) -> Address:
         self.address = await self.transport.start(self._on_frame)
@@ -119,7 +119,8 @@ class MixClient:
             self._timer = asyncio.get_running_loop().call_at(at, self._tick)
 
     def _on_frame(self, frame_type: int, data: bytes, link: Hashable = None) -> None:
-        self._act(self.protocol.receive_frame(frame_type, data, self._now(), link))
+        self._act(self.protocol.receive_frame(frame_type, data, self._now(), link,
+                                              self.transport.link_peer_key(link)))
 
     def _act(self, events: list[Event]) -> None:
         for e in events:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from betanet.errors import AuthenticationError, BetanetError, ExpiredError, InvalidArgumentError
 from betanet.mix.transport import FrameHandler, LinkTable, PacketTransport, TcpTransport, read_frames
-from betanet.mix.types import (MAX_FRAME, TCP_FRAMING, TRANSPORT_KINDS, Address, Descriptor,
+from betanet.mix.types import (HTX_WEB, MAX_FRAME, TCP_FRAMING, TRANSPORT_KINDS, Address, Descriptor,
                                MixCounters, encode_frame)
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,18 @@ class _Link:
 class HtxTransport(PacketTransport):
     """Mix frames inside HTX streams (``betanet.htx``).
 
-    ``transport``: "tcp" (TLS 1.3), "quic" or "plain". ``static_private_key``: this
+    ``transport``: "tcp" (TLS 1.3), "quic", "plain" or "web". ``static_private_key``: this
     endpoint's X25519 HTX key (32 bytes or hex; a fresh one when None) — its public half is
     advertised in the :class:`~betanet.mix.Descriptor`, and peers pin it (Noise XK).
+
+    "web" (kind "htx-web", docs/stealth.md): the listener is an ordinary HTTPS site serving
+    ``site_root`` to everyone without a valid access ticket for ``ticket_key`` (a
+    ``betanet.tls.tickets.TicketKey``; a fresh one when None; ``ticket_rate``/``ticket_burst``
+    per /24 and /56); HTX arrives in WebSocket messages after a ticket. The descriptor
+    advertises the ticket publication and the certificate's SPKI pin. Peers advertising
+    "htx-web" are dialled with Chrome's ClientHello (``impersonate``, a
+    ``betanet.tls.htxweb.CHROME_TARGETS`` name), a fresh ticket, and their pin (TLS fails
+    closed on another key; without a pin the chain is verified against ``cafile``).
 
     TLS: the server presents ``certfile``/``keyfile``, or a self-signed certificate made at
     start. Clients do *not* verify certificates unless ``cafile`` is given (``verify``
@@ -69,11 +78,26 @@ class HtxTransport(PacketTransport):
                  max_connections: int = 1024, max_streams_per_link: int = 4,
                  max_waiting: int = 256, retry_delay: float = 0.1, retry_max: float = 2.0,
                  idle_timeout: float | None = 60.0, counters: MixCounters | None = None,
-                 first_frame_timeout: float = 10.0, link_idle_timeout: float | None = 120.0) -> None:
+                 first_frame_timeout: float = 10.0, link_idle_timeout: float | None = 120.0,
+                 site_root: str | os.PathLike | None = None, ticket_key=None,
+                 impersonate: str | None = None, ticket_rate: float = 5.0,
+                 ticket_burst: float = 20.0) -> None:
         from betanet import htx
+        from betanet.tls.htxweb import CHROME_TARGETS
         super().__init__(counters)
-        if transport not in ("tcp", "quic", "plain"):
-            raise InvalidArgumentError(f"HTX transport must be 'tcp', 'quic' or 'plain', not {transport!r}")
+        if transport not in ("tcp", "quic", "plain", "web"):
+            raise InvalidArgumentError(f"HTX transport must be 'tcp', 'quic', 'plain' or 'web', not {transport!r}")
+        if transport == "web" and not (site_root and os.path.isdir(site_root)):
+            raise InvalidArgumentError(f"htx-web needs site_root, the decoy site's folder (not {site_root!r})")
+        if impersonate is not None and impersonate not in CHROME_TARGETS:
+            raise InvalidArgumentError(f"impersonate must be one of {CHROME_TARGETS}, not {impersonate!r}")
+        self.site_root, self.impersonate = site_root, impersonate or CHROME_TARGETS[0]
+        self.ticket_rate, self.ticket_burst = ticket_rate, ticket_burst
+        self.ticket_key = ticket_key
+        if transport == "web" and ticket_key is None:
+            from betanet.tls.tickets import TicketKey
+            self.ticket_key = TicketKey.generate()
+        self.spki_pin = ""                 # set by start() for "web": the pin peers dial with
         self.transport, self.host, self.port = transport, host, port
         self.kind = f"htx-{transport}"
         self._private = htx.keys.key_from(static_private_key) if static_private_key is not None \
@@ -104,6 +128,15 @@ class HtxTransport(PacketTransport):
         """Outgoing HTX connections currently open."""
         return sum(1 for lk in self._links.values() if lk.conn is not None and not lk.conn.closed)
 
+    def link_peer_key(self, link) -> bytes:
+        # Every accepted HTX link ran Noise XK: its initiator proved this static key.
+        return self.accepted.peer_key(link) or b""
+
+    def advertised(self) -> dict:
+        if self.transport != "web":
+            return {}
+        return {"ticket": self.ticket_key.publication.to_text(), "spki_pin": self.spki_pin}
+
     # ---- listening ---------------------------------------------------------------------
     async def start(self, on_frame: FrameHandler) -> Address:
         from betanet import htx
@@ -119,11 +152,18 @@ class HtxTransport(PacketTransport):
                 certfile, keyfile = tls.write_self_signed(tmp, [self.host, "localhost"])
             if self.transport == "tcp":
                 kw["ssl_context"] = tls.server_context(certfile, keyfile)
+            elif self.transport == "web":
+                from betanet.tls.htxweb import WebServer, server_context, spki_pin
+                kw["ssl_context"] = server_context(certfile, keyfile)
+                kw["web"] = WebServer(self.site_root, self.ticket_key, rate=self.ticket_rate,
+                                      burst=self.ticket_burst)
+                self.spki_pin = spki_pin(certfile)
             else:
                 kw["certfile"], kw["keyfile"] = certfile, keyfile
         try:
             self._server = await htx.serve(self._accept, self.host, self.port, self._private,
-                                           transport=self.transport, idle_timeout=self.idle_timeout,
+                                           transport="htx-web" if self.transport == "web" else self.transport,
+                                           idle_timeout=self.idle_timeout,
                                            handshake_timeout=self.connect_timeout,
                                            on_handshake_error=self._handshake_failed, **kw)
         finally:
@@ -140,6 +180,7 @@ class HtxTransport(PacketTransport):
         link = self.accepted.admit(lambda: asyncio.ensure_future(conn.close(timeout=0.5)))
         if link is None:
             return
+        link.peer_key = conn.remote_static_public or b""
         readers: set[asyncio.Task] = set()
         try:
             while True:
@@ -219,9 +260,9 @@ class HtxTransport(PacketTransport):
         host, port = peer.address[0], int(peer.address[1])
         try:
             conn = await asyncio.wait_for(
-                htx.connect(host, port, peer.htx_public_key, transport=peer.transport[len("htx-"):],
-                            static_private_key=self._private, cafile=self.cafile, verify=self.verify,
-                            handshake_timeout=self.connect_timeout, idle_timeout=self.idle_timeout),
+                htx.connect(host, port, peer.htx_public_key, static_private_key=self._private,
+                            handshake_timeout=self.connect_timeout, idle_timeout=self.idle_timeout,
+                            **self._dial_options(peer)),
                 self.connect_timeout * 2)
         except (BetanetError, OSError, asyncio.TimeoutError) as exc:
             reason = ("auth" if isinstance(exc, AuthenticationError) else
@@ -236,6 +277,16 @@ class HtxTransport(PacketTransport):
         link.conn, link.stream = conn, await conn.open_stream()
         self.counters.links_opened += 1
         return link.stream
+
+    def _dial_options(self, peer: Descriptor) -> dict:
+        if peer.transport != HTX_WEB:
+            return {"transport": peer.transport[len("htx-"):], "cafile": self.cafile, "verify": self.verify}
+        from betanet.tls.htxweb import WebClient
+        # A pinned key authenticates the origin's TLS by itself (self-signed is fine); the
+        # chain is verified too when a CA is configured. Without a pin, only the chain.
+        web = WebClient(peer.ticket, impersonate=self.impersonate, pin_sha256=peer.spki_pin or None)
+        verify = bool(self.cafile) if peer.spki_pin else self.verify
+        return {"transport": HTX_WEB, "web": web, "cafile": self.cafile, "verify": verify}
 
     async def close(self) -> None:
         self._closed = True

@@ -71,7 +71,7 @@ class Mixnode:
     def descriptor(self) -> Descriptor:
         assert self.address is not None, "start() first"
         return Descriptor(self.node_id, self.address, self.key.public_key, self.sender.as_group,
-                          self.transport.public_key, self.transport.kind)
+                          self.transport.public_key, self.transport.kind, **self.transport.advertised())
 
     async def start(self) -> Address:
         self.address = await self.transport.start(self._on_frame)

@@ -386,8 +386,17 @@ class MixClientProtocol:
 
     # -- receive
     def receive_frame(self, frame_type: int, data: bytes, now: float,
-                      link: Hashable = None) -> list[Event]:
+                      link: Hashable = None, peer_key: bytes | None = None) -> list[Event]:
+        """A frame from a link peer. ``peer_key``: the static key the link authenticated
+        (HTX: the initiator's Noise XK key; ``b""`` if the link is authenticated but the key
+        is unknown), or None for a link that authenticates nobody (plain framing).
+        DELIVER and REPLY frames come only from mixnodes: on an authenticated link they are
+        refused (``unexpected-sender``) unless ``peer_key`` is a mixnode's HTX key in the
+        directory; plain framing cannot tell (docs/sphinx.md, "Links")."""
         self.counters.received += 1
+        if (frame_type in (FRAME_DELIVER, FRAME_REPLY) and peer_key is not None
+                and not self.directory.is_mixnode_link_key(peer_key)):
+            return _drop(self.counters, "unexpected-sender")
         if frame_type == FRAME_REPLY and len(data) == 48 + self.geometry.payload_bytes:
             return self._open_reply(data[32:48], data[48:])
         if frame_type == FRAME_DELIVER and len(data) >= 32:

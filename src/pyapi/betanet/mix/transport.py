@@ -36,11 +36,12 @@ class _Accepted:
     """One accepted link: when it opened, its last complete frame, whether a frame is
     being read right now (traffic in flight), and how to close it."""
 
-    __slots__ = ("link_id", "opened", "last", "frames", "busy", "closer", "closing")
+    __slots__ = ("link_id", "opened", "last", "frames", "busy", "closer", "closing", "peer_key")
 
     def __init__(self, link_id: int, now: float, closer: Callable[[], None]) -> None:
         self.link_id, self.opened, self.last, self.frames = link_id, now, now, 0
         self.busy, self.closer, self.closing = 0, closer, False
+        self.peer_key: bytes | None = None     # the peer's authenticated static key (HTX links)
 
 
 class LinkTable:
@@ -72,6 +73,11 @@ class LinkTable:
         self.links[a.link_id] = a
         self.counters.links_accepted += 1
         return a
+
+    def peer_key(self, link_id: Hashable) -> bytes | None:
+        """The static key the link's peer authenticated; b"" for a link gone already."""
+        a = self.links.get(link_id)
+        return b"" if a is None else a.peer_key
 
     def remove(self, a: _Accepted) -> None:
         self.links.pop(a.link_id, None)
@@ -148,6 +154,16 @@ class PacketTransport(abc.ABC):
     def public_key(self) -> bytes:
         """The link-level static public key peers need to reach us (b"" when none)."""
         return b""
+
+    def advertised(self) -> dict:
+        """Extra :class:`~betanet.mix.types.Descriptor` fields a dialer needs (htx-web: the
+        ticket publication and SPKI pin); valid once started."""
+        return {}
+
+    def link_peer_key(self, link: Hashable) -> bytes | None:
+        """The static key the peer of accepted link ``link`` proved, or None when this
+        transport's links authenticate nobody (plain framing)."""
+        return None
 
     @abc.abstractmethod
     async def start(self, on_frame: FrameHandler) -> Address:

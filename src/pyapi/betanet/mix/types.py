@@ -13,7 +13,7 @@ from betanet.errors import (AuthenticationError, ExpiredError, InvalidArgumentEr
 from betanet.sphinx import Geometry
 
 __all__ = [
-    "FRAME_PACKET", "FRAME_DELIVER", "FRAME_REPLY", "MAX_FRAME", "TCP_FRAMING", "TRANSPORT_KINDS",
+    "FRAME_PACKET", "FRAME_DELIVER", "FRAME_REPLY", "MAX_FRAME", "TCP_FRAMING", "HTX_WEB", "TRANSPORT_KINDS",
     "KIND_DATA", "KIND_LOOP", "KIND_DROP", "DELAY_CAP_FACTOR", "Address",
     "encode_frame", "encode_body", "decode_body", "Descriptor", "Directory", "MixCounters",
     "Message", "drop_reason",
@@ -23,7 +23,8 @@ __all__ = [
 FRAME_PACKET, FRAME_DELIVER, FRAME_REPLY = 1, 2, 3
 MAX_FRAME = 1 << 17                    # bytes of type + data in one frame
 TCP_FRAMING = "tcp-framing"
-TRANSPORT_KINDS = ("htx-tcp", "htx-quic", "htx-plain", TCP_FRAMING)
+HTX_WEB = "htx-web"
+TRANSPORT_KINDS = ("htx-tcp", "htx-quic", "htx-plain", TCP_FRAMING, HTX_WEB)
 
 Address = tuple[str, int]
 
@@ -63,12 +64,32 @@ def decode_body(body: bytes) -> tuple[int, bytes, bytes]:
 
 
 # ---- directory ------------------------------------------------------------------------------
+def check_spki_pin(pin: str) -> str:
+    """``""`` or ``sha256//`` + Base64 of 32 bytes (curl's PINNEDPUBLICKEY form)."""
+    import base64
+    import binascii
+    if pin:
+        try:
+            ok = pin.startswith("sha256//") and len(base64.b64decode(pin[8:], validate=True)) == 32
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            raise InvalidArgumentError("descriptor spki_pin must be 'sha256//<base64 of 32 bytes>', "
+                                       f"not {pin[:60]!r}")
+    return pin
+
+
 @dataclass(frozen=True)
 class Descriptor:
     """A reachable endpoint: a mixnode (with a Sphinx key and AS group) or a client.
 
     ``transport`` says how to reach it (one of ``TRANSPORT_KINDS``); for the HTX kinds
-    ``htx_public_key`` is its X25519 HTX static key, which connecting peers pin (Noise XK)."""
+    ``htx_public_key`` is its X25519 HTX static key, which connecting peers pin (Noise XK).
+    "htx-web" endpoints also publish what a dialer needs to get past their decoy site:
+    ``ticket`` (the access-ticket publication line, ``BN-Ticket: v1; ...``: ticket public
+    key, key id, carrier policy, cookie name) and ``spki_pin`` (``sha256//<base64>`` of the
+    TLS certificate's key; empty: dialers verify the chain only when given a CA, as for
+    htx-tcp)."""
 
     node_id: bytes
     address: Address
@@ -76,6 +97,8 @@ class Descriptor:
     as_group: int = 0
     htx_public_key: bytes = b""
     transport: str = TCP_FRAMING
+    ticket: str = ""
+    spki_pin: str = ""
 
     @classmethod
     def at_address(cls, address: Address) -> Descriptor:
@@ -87,9 +110,12 @@ class Descriptor:
         return len(self.sphinx_public_key) == 32
 
     def to_json(self) -> dict:
-        return {"node_id": self.node_id.hex(), "address": list(self.address),
-                "sphinx_public_key": self.sphinx_public_key.hex(), "as_group": self.as_group,
-                "transport": self.transport, "htx_public_key": self.htx_public_key.hex()}
+        d = {"node_id": self.node_id.hex(), "address": list(self.address),
+             "sphinx_public_key": self.sphinx_public_key.hex(), "as_group": self.as_group,
+             "transport": self.transport, "htx_public_key": self.htx_public_key.hex()}
+        if self.transport == HTX_WEB:
+            d["ticket"], d["spki_pin"] = self.ticket, self.spki_pin
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> Descriptor:
@@ -99,9 +125,15 @@ class Descriptor:
         htx_key = bytes.fromhex(d.get("htx_public_key", ""))
         if transport != TCP_FRAMING and len(htx_key) != 32:
             raise InvalidArgumentError(f"descriptor for {transport} needs a 32-byte htx_public_key")
+        ticket, pin = "", ""
+        if transport == HTX_WEB:
+            from betanet.tls.tickets import TicketPublication
+            ticket, pin = str(d.get("ticket", "")), str(d.get("spki_pin", ""))
+            TicketPublication.from_text(ticket)          # MalformedError if unusable
+            check_spki_pin(pin)
         return cls(bytes.fromhex(d["node_id"]), (d["address"][0], int(d["address"][1])),
                    bytes.fromhex(d.get("sphinx_public_key", "")), int(d.get("as_group", 0)),
-                   htx_key, transport)
+                   htx_key, transport, ticket, pin)
 
     def vrf_descriptor(self):
         """As a :class:`betanet.vrf.MixnodeDescriptor` for route selection."""
@@ -120,6 +152,12 @@ class Directory:
 
     def add(self, entry: Descriptor) -> None:
         self._by_id[entry.node_id] = entry
+
+    def is_mixnode_link_key(self, htx_public_key: bytes) -> bool:
+        """Whether a mixnode listed here advertises this HTX static key (the key a link
+        peer proved in its Noise XK handshake)."""
+        return bool(htx_public_key) and any(e.htx_public_key == htx_public_key
+                                            for e in self._by_id.values() if e.is_mixnode)
 
     def get(self, node_id: bytes) -> Descriptor | None:
         return self._by_id.get(node_id)

@@ -1,0 +1,124 @@
+"""Origin calibration (Betanet 1.1 §5.1) of htx-web clients: TLS version, ALPN and the
+certificate chain checked after the upgrade and before any HTX byte; each mismatch fails
+closed with a clear AuthenticationError. Real curl_cffi against local origins."""
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import pytest
+
+from betanet.errors import AuthenticationError, InvalidArgumentError
+from betanet.htx import connect, serve
+from betanet.htx.keys import generate_private_key, public_key
+from betanet.htx.tls import write_self_signed
+from betanet.tls.htxweb import WebClient, WebServer, server_context
+from betanet.tls.origin import OriginExpectation, OriginObservation, chain_sha256, check_origin
+from betanet.tls.tickets import TicketKey
+
+pytest.importorskip("curl_cffi")
+pytestmark = pytest.mark.timeout(120)
+PAGE = b"<!doctype html><title>Tea</title><p>Loose leaf.</p>\n"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return write_self_signed(tmp_path_factory.mktemp("certs"), ["localhost", "127.0.0.1"])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    d = tmp_path_factory.mktemp("site")
+    (d / "index.html").write_bytes(PAGE)
+    return d
+
+
+def _context(certs, *, max_tls12=False, alpn=("http/1.1",)):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if max_tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    ctx.load_cert_chain(str(certs[0]), str(certs[1]))
+    return ctx
+
+
+async def _attempt(site, certs, ctx, origin):
+    """Connect a ticket-holding client to an htx-web origin served with ``ctx``; returns
+    whether the server ever saw an HTX connection."""
+    sk, tk = generate_private_key(), TicketKey.generate()
+    seen = []
+
+    async def handler(conn):
+        seen.append(conn)
+    srv = await serve(handler, "127.0.0.1", 0, sk, transport="htx-web", ssl_context=ctx,
+                      web=WebServer(site, tk), handshake_timeout=3)
+    async with srv:
+        web = WebClient(tk.publication, origin=origin)
+        try:
+            conn = await connect("127.0.0.1", srv.port, public_key(sk), transport="htx-web",
+                                 cafile=certs[0], server_hostname="localhost", web=web,
+                                 handshake_timeout=10)
+            await conn.close()
+            return True, None
+        except AuthenticationError as exc:
+            await asyncio.sleep(0.1)
+            assert not seen                      # no Noise handshake reached the server
+            return False, exc
+
+
+def test_expected_origin_passes_with_and_without_a_chain(site, certs):
+    async def main():
+        ok, _ = await _attempt(site, certs, server_context(*certs), OriginExpectation())
+        assert ok
+        chain = chain_sha256([open(certs[0]).read()])
+        ok, _ = await _attempt(site, certs, server_context(*certs), OriginExpectation(chain_sha256=chain))
+        assert ok
+    asyncio.run(main())
+
+
+def test_tls_version_mismatch_fails_closed(site, certs):
+    async def main():
+        ok, exc = await _attempt(site, certs, _context(certs, max_tls12=True), OriginExpectation())
+        assert not ok and "TLS version TLSv1.2, expected TLSv1.3" in str(exc)
+        # an origin known to speak 1.2 may be expected to
+        ok, _ = await _attempt(site, certs, _context(certs, max_tls12=True),
+                               OriginExpectation(tls_versions=("TLSv1.2",)))
+        assert ok
+    asyncio.run(main())
+
+
+def test_alpn_mismatch_fails_closed(site, certs):
+    async def main():
+        ok, exc = await _attempt(site, certs, _context(certs, alpn=()), OriginExpectation())
+        assert not ok and "ALPN none, expected http/1.1" in str(exc)
+        ok, _ = await _attempt(site, certs, _context(certs, alpn=()), OriginExpectation(alpn=None))
+        assert ok
+    asyncio.run(main())
+
+
+def test_chain_mismatch_fails_closed(site, certs, tmp_path):
+    other, _ = write_self_signed(tmp_path, ["localhost"])
+
+    async def main():
+        ok, exc = await _attempt(site, certs, server_context(*certs),
+                                 OriginExpectation(chain_sha256=chain_sha256([open(other).read()])))
+        assert not ok and "certificate chain" in str(exc)
+    asyncio.run(main())
+
+
+def test_check_origin_fails_closed_on_what_curl_did_not_report():
+    good = OriginObservation("TLSv1.3", "TLS_AES_128_GCM_SHA256", "http/1.1", True, 2, ("ab" * 32,))
+    check_origin(OriginExpectation(), good)
+    cases = {"TLS version not reported": OriginObservation(None, None, "http/1.1", True, 2),
+             "did not report the ALPN": OriginObservation("TLSv1.3", "x", None, False, 2),
+             "ALPN h2, expected http/1.1": OriginObservation("TLSv1.3", "x", "h2", True, 3),
+             "HTTP version 3 does not match": OriginObservation("TLSv1.3", "x", "http/1.1", True, 3)}
+    for words, obs in cases.items():
+        with pytest.raises(AuthenticationError, match=words):
+            check_origin(OriginExpectation(), obs)
+    for bad in ({"tls_versions": ("SSLv3",)}, {"tls_versions": ()}, {"alpn": "spdy"},
+                {"chain_sha256": ()}, {"chain_sha256": ("zz",)}):
+        with pytest.raises(InvalidArgumentError):
+            OriginExpectation(**bad)
