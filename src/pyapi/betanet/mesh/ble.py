@@ -8,13 +8,8 @@ bytes: it scans for BitChat's service UUID, connects (up to `max_links`), subscr
 the characteristic's notifications, writes without response (one ordered writer per link),
 and reconnects when the scanner, which keeps running, sees the device again. It implements the `Radio` protocol, so `MeshService` runs on it unchanged.
 
-The peripheral role (being found and written to by phones) is not implemented: BlueZ
-offers it through D-Bus (`org.bluez.GattManager1.RegisterApplication` for the service
-and characteristic, `LEAdvertisingManager1.RegisterAdvertisement` for the advertisement),
-which `dbus-fast` (installed with bleak) can speak; it needs a running bluetoothd and an
-adapter to be exercised at all, and neither exists on the machines this is built and
-tested on, so it would ship untested. Two Betanet nodes and a BitChat phone still meet:
-phones are peripherals *and* centrals, so a central-only node connects to them.
+The peripheral role (being found and written to by phones) is in `ble_peripheral.py`
+(BlueZ over D-Bus, Linux), and `ble_peripheral.BleRadio` runs both roles as one radio.
 
 Link quality: BLE gives no delivery feedback for writes without response, so a connected
 link reports 1.0 and a lost one disappears. Energy is estimated with radio.py's per-byte
