@@ -155,6 +155,39 @@ def test_write_and_notify_through_the_exported_objects_on_a_fake_bus():
     asyncio.run(run())
 
 
+def test_mesh_service_runs_on_the_peripheral():
+    from betanet.mesh.service import MeshService, NeighbourChanged
+
+    async def run():
+        (me, x), rng = _routers(2, seed=11)
+        p = BluezPeripheral(me.me)
+        bus = _FakeBus()
+        await p.export(bus)
+        char = bus.exported[CHARACTERISTIC_PATH]
+        values = []
+        char.emit_properties_changed = lambda changed, invalidated=[]: values.extend(
+            [changed["Value"]] if "Value" in changed else [])
+        svc = MeshService(me, p)
+        await svc.start()
+        up = svc.wait_for(lambda e: isinstance(e, NeighbourChanged) and e.up, 5)
+        char.StartNotify()
+        char.WriteValue(_announce(x), _opts(DEV_A, 247))
+        assert (await up).peer_id == x.me
+        body = rng.randbytes(1000)
+        svc.send_to(x.me, body)
+        await asyncio.sleep(0.05)
+        got = [e.packet.payload for v in values for e in x.receive(v, me.me, 5) if isinstance(e, Delivered)]
+        assert body in got and all(len(v) <= write_limit(247) for v in values)
+        x.broadcast(b"from the central", 6)
+        seen = svc.wait_for(lambda e: isinstance(e, Delivered) and e.packet.payload == b"from the central", 5)
+        for f in x.frames_to_send():
+            char.WriteValue(f, _opts(DEV_A, 247))
+        assert (await seen).link == x.me
+        await svc.stop()
+        await p.stop()
+    asyncio.run(run())
+
+
 def test_both_roles_make_one_neighbour_per_peer():
     r = BleRadio(b"\1" * 8, role="both")
     ups = []
