@@ -23,7 +23,6 @@ calls into frames, notifications into PropertiesChanged("Value") signals, and a 
 `org.bluez.Device1.Connected` going false into a lost link (a central that comes back is
 a new link, bound again by its first announce).
 """
-import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
