@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from betanet.errors import BetanetError, InvalidArgumentError, StateError, UnsupportedError
-from betanet.mesh.gatt import ATT_MTU_DEFAULT, ATT_MTU_REQUEST, WriteAssembler, plan_writes, write_limit
+from betanet.mesh.gatt import (ATT_HEADER_BYTES, ATT_MTU_DEFAULT, ATT_MTU_REQUEST, MIN_WRITE_LIMIT, WriteAssembler,
+                               plan_writes, write_limit)
 from betanet.mesh.packet import ANNOUNCE, Packet
 from betanet.mesh.radio import MTU_BYTES, RX_J_PER_BYTE, TX_J_PER_BYTE, Energy
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"
 TESTNET_SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5a"
 CHARACTERISTIC_UUID = "a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d"
+MIN_ATT_MTU = MIN_WRITE_LIMIT + ATT_HEADER_BYTES      # the smallest link that carries BitChat (110)
 
 
 @dataclass
@@ -54,7 +56,10 @@ class BleLinks:
         self.by_peer: dict[bytes, str] = {}
 
     def connected(self, address: str, att_mtu: int) -> None:
-        write_limit(att_mtu)                                   # validates
+        # a smaller link could not carry a frame (plan_writes refuses it), so it is refused
+        # here, once, rather than at every send (BitChat Android drops such links too)
+        if write_limit(att_mtu) < MIN_WRITE_LIMIT:
+            raise InvalidArgumentError(f"a link with ATT_MTU {att_mtu} cannot carry BitChat (needs {MIN_ATT_MTU})")
         self.links[address] = _Link(address, att_mtu)
 
     def disconnected(self, address: str) -> bytes | None:
@@ -121,7 +126,8 @@ class BleakRadio:
             raise InvalidArgumentError("peer id must be 8 bytes")
         if max_links < 1:
             raise InvalidArgumentError("max_links must be >= 1")
-        write_limit(att_mtu)                                   # validates
+        if write_limit(att_mtu) < MIN_WRITE_LIMIT:
+            raise InvalidArgumentError(f"att_mtu {att_mtu} cannot carry BitChat (needs {MIN_ATT_MTU})")
         self.bleak = _bleak()
         self.peer_id = bytes(peer_id)
         self.service_uuid, self.adapter = service_uuid, adapter

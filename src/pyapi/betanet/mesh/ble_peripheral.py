@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from betanet.errors import BetanetError, InvalidArgumentError, StateError, UnsupportedError
-from betanet.mesh.ble import CHARACTERISTIC_UUID, SERVICE_UUID, BleakRadio, BleLinks
-from betanet.mesh.gatt import (ATT_HEADER_BYTES, ATT_MTU_DEFAULT, MIN_WRITE_LIMIT, plan_writes,
-                               write_limit)
+from betanet.mesh.ble import CHARACTERISTIC_UUID, MIN_ATT_MTU, SERVICE_UUID, BleakRadio, BleLinks
+from betanet.mesh.gatt import ATT_HEADER_BYTES, ATT_MTU_DEFAULT, plan_writes, write_limit
 from betanet.mesh.radio import MTU_BYTES, RX_J_PER_BYTE, TX_J_PER_BYTE, Energy
 
 __all__ = ["APP_PATH", "SERVICE_PATH", "CHARACTERISTIC_PATH", "ADVERTISEMENT_PATH", "CHARACTERISTIC_FLAGS",
@@ -45,7 +44,6 @@ SERVICE_PATH = APP_PATH + "/service0"
 CHARACTERISTIC_PATH = SERVICE_PATH + "/char0"
 ADVERTISEMENT_PATH = "/org/betanet/advertisement0"            # outside the application tree
 CHARACTERISTIC_FLAGS = ("write", "write-without-response", "notify")   # as BitChat's characteristic
-MIN_ATT_MTU = MIN_WRITE_LIMIT + ATT_HEADER_BYTES                         # smallest link that carries BitChat
 
 GATT_SERVICE = "org.bluez.GattService1"
 GATT_CHARACTERISTIC = "org.bluez.GattCharacteristic1"
