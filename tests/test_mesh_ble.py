@@ -104,7 +104,7 @@ def _fake_bleak(air):
             pass
 
         async def disconnect(self):
-            pass
+            self.closed = True
 
         async def start_notify(self, char, cb):
             assert char == CHARACTERISTIC_UUID
@@ -170,6 +170,7 @@ def test_a_link_too_small_for_bitchat_is_refused_not_a_crash_at_send():
         for _ in range(20):
             await asyncio.sleep(0)
         assert "11:22:33:44:55:66" in air.clients and radio.links.links == {} and radio.neighbours() == []
+        assert air.clients["11:22:33:44:55:66"].closed      # and not left connected
         radio.send(_announce(me))                    # before the fix: plan_writes raised here
         await radio.stop()
     asyncio.run(run())

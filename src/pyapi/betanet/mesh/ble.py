@@ -205,6 +205,7 @@ class BleakRadio:
 
     async def _connect(self, device: Any) -> None:
         addr = device.address
+        client = None
         try:
             client = self.bleak.BleakClient(device, disconnected_callback=lambda c, a=addr: self._lost(a))
             await client.connect()
@@ -217,6 +218,9 @@ class BleakRadio:
         except (OSError, asyncio.TimeoutError, BetanetError, self.bleak.exc.BleakError) as exc:
             log.info("BLE: could not link to %s: %s", addr, exc)
             self._lost(addr)
+            if client is not None:             # connected but unusable: do not hold the link open
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
         finally:
             self._connecting.discard(addr)
 
