@@ -233,9 +233,12 @@ def _fake_bluez():
         def __init__(self, name):
             super().__init__(name)
             self.calls = []
+            self.refuse = None              # a D-Bus error name to answer RegisterApplication with
 
         @dbus_method()
         def RegisterApplication(self, path: "o", options: "a{sv}"):  # noqa: F821
+            if self.refuse:
+                raise dbus_fast.DBusError(self.refuse, "refused by the test")
             self.calls.append(("RegisterApplication", path))
 
         @dbus_method()
@@ -343,6 +346,28 @@ def test_application_over_a_real_session_bus(session_bus):
         await p.stop()
         assert ("UnregisterApplication", APP_PATH) in gatt.calls
         assert ("UnregisterAdvertisement", ADVERTISEMENT_PATH) in adv.calls
+        bluez.disconnect()
+    asyncio.run(run())
+
+
+def test_missing_adapter_or_refused_registration_is_a_clear_error_and_cleans_up(session_bus):
+    from dbus_fast.aio import MessageBus
+
+    async def run():
+        bluez = await MessageBus(bus_address=session_bus).connect()
+        gatt, adv, _ = _fake_bluez()
+        bluez.export("/org/bluez/hci0", gatt)
+        bluez.export("/org/bluez/hci0", adv)
+        await bluez.request_name("org.bluez")
+        p = BluezPeripheral(b"\1" * 8, bus_address=session_bus, adapter="hci1")
+        with pytest.raises(UnsupportedError, match="named hci1"):
+            await p.start()
+        assert p.bus is None and gatt.calls == []
+        gatt.refuse = "org.bluez.Error.AlreadyExists"
+        p = BluezPeripheral(b"\1" * 8, bus_address=session_bus)
+        with pytest.raises(UnsupportedError, match="RegisterApplication failed: org.bluez.Error.AlreadyExists"):
+            await p.start()
+        assert p.bus is None and adv.calls == []
         bluez.disconnect()
     asyncio.run(run())
 

@@ -352,7 +352,7 @@ class BluezPeripheral:
     def _signal(self, msg: Any) -> None:
         """A central's Device1.Connected went false: its link is lost."""
         if (msg.member != "PropertiesChanged" or msg.interface != "org.freedesktop.DBus.Properties"
-                or not msg.body or msg.body[0] != DEVICE or msg.path not in self.links.links):
+                or msg.signature != "sa{sv}as" or msg.body[0] != DEVICE or msg.path not in self.links.links):
             return
         connected = msg.body[1].get("Connected")
         if connected is not None and getattr(connected, "value", connected) is False:
