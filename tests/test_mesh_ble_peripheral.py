@@ -379,6 +379,20 @@ def test_no_bluez_on_the_bus_gives_a_clear_error(session_bus):
     asyncio.run(run())
 
 
+def test_both_roles_start_together_or_not_at_all(session_bus):
+    from test_mesh_ble import _FakeAir, _fake_bleak
+
+    async def run():
+        (me, x), _ = _routers(2)
+        r = BleRadio(me.me, role="both", bus_address=session_bus)     # no bluetoothd on this bus
+        central = r.parts["central"]
+        central.bleak = _fake_bleak(_FakeAir({"11:22:33:44:55:66": x}))
+        with pytest.raises(UnsupportedError, match="bluetoothd is not on the bus"):
+            await r.start()
+        assert not central._running and r.parts["peripheral"].bus is None
+    asyncio.run(run())
+
+
 def _adapter_present() -> bool:
     return os.path.isdir("/sys/class/bluetooth") and bool(os.listdir("/sys/class/bluetooth"))
 
