@@ -54,6 +54,9 @@ def test_links_bind_on_announce_and_cut_writes_per_link():
     assert links.received("AA", early) == ([], None)
     with pytest.raises(InvalidArgumentError):
         links.connected("CC", 10)
+    with pytest.raises(InvalidArgumentError, match="cannot carry BitChat"):
+        links.connected("CC", 109)                   # a write limit of 106 bytes cannot carry a fragment
+    links.connected("CC", 110)
 
 
 # ---- a fake bleak: just the surface BleakRadio uses ----------------------------------------
@@ -91,7 +94,7 @@ def _fake_bleak(air):
     class BleakClient:
         def __init__(self, device, disconnected_callback=None):
             self.address = device.address
-            self.mtu_size = 185
+            self.mtu_size = getattr(air, "mtu", 185)
             self.on_disc = disconnected_callback
             self.notify = None
             self.written = []
@@ -101,7 +104,7 @@ def _fake_bleak(air):
             pass
 
         async def disconnect(self):
-            pass
+            self.closed = True
 
         async def start_notify(self, char, cb):
             assert char == CHARACTERISTIC_UUID
@@ -156,11 +159,30 @@ def test_bleak_radio_glue_against_a_fake_backend():
     asyncio.run(run())
 
 
+def test_a_link_too_small_for_bitchat_is_refused_not_a_crash_at_send():
+    async def run():
+        (me, x), _ = _routers(2)
+        air = _FakeAir({"11:22:33:44:55:66": x})
+        air.mtu = 23                                 # an exchange that never happened
+        radio = BleakRadio(me.me)
+        radio.bleak = _fake_bleak(air)
+        await radio.start()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert "11:22:33:44:55:66" in air.clients and radio.links.links == {} and radio.neighbours() == []
+        assert air.clients["11:22:33:44:55:66"].closed      # and not left connected
+        radio.send(_announce(me))                    # before the fix: plan_writes raised here
+        await radio.stop()
+    asyncio.run(run())
+
+
 def test_bad_arguments_and_send_before_start():
     with pytest.raises(InvalidArgumentError):
         BleakRadio(b"short")
     with pytest.raises(InvalidArgumentError):
         BleakRadio(b"\1" * 8, att_mtu=5)
+    with pytest.raises(InvalidArgumentError):
+        BleakRadio(b"\1" * 8, att_mtu=100)
     r = BleakRadio(b"\1" * 8)
     with pytest.raises(Exception) as info:
         r.send(b"x")

@@ -8,13 +8,8 @@ bytes: it scans for BitChat's service UUID, connects (up to `max_links`), subscr
 the characteristic's notifications, writes without response (one ordered writer per link),
 and reconnects when the scanner, which keeps running, sees the device again. It implements the `Radio` protocol, so `MeshService` runs on it unchanged.
 
-The peripheral role (being found and written to by phones) is not implemented: BlueZ
-offers it through D-Bus (`org.bluez.GattManager1.RegisterApplication` for the service
-and characteristic, `LEAdvertisingManager1.RegisterAdvertisement` for the advertisement),
-which `dbus-fast` (installed with bleak) can speak; it needs a running bluetoothd and an
-adapter to be exercised at all, and neither exists on the machines this is built and
-tested on, so it would ship untested. Two Betanet nodes and a BitChat phone still meet:
-phones are peripherals *and* centrals, so a central-only node connects to them.
+The peripheral role (being found and written to by phones) is in `ble_peripheral.py`
+(BlueZ over D-Bus, Linux), and `ble_peripheral.BleRadio` runs both roles as one radio.
 
 Link quality: BLE gives no delivery feedback for writes without response, so a connected
 link reports 1.0 and a lost one disappears. Energy is estimated with radio.py's per-byte
@@ -29,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from betanet.errors import BetanetError, InvalidArgumentError, StateError, UnsupportedError
-from betanet.mesh.gatt import ATT_MTU_DEFAULT, ATT_MTU_REQUEST, WriteAssembler, plan_writes, write_limit
+from betanet.mesh.gatt import (ATT_HEADER_BYTES, ATT_MTU_DEFAULT, ATT_MTU_REQUEST, MIN_WRITE_LIMIT, WriteAssembler,
+                               plan_writes, write_limit)
 from betanet.mesh.packet import ANNOUNCE, Packet
 from betanet.mesh.radio import MTU_BYTES, RX_J_PER_BYTE, TX_J_PER_BYTE, Energy
 
@@ -40,6 +36,7 @@ log = logging.getLogger(__name__)
 SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"
 TESTNET_SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5a"
 CHARACTERISTIC_UUID = "a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d"
+MIN_ATT_MTU = MIN_WRITE_LIMIT + ATT_HEADER_BYTES      # the smallest link that carries BitChat (110)
 
 
 @dataclass
@@ -59,7 +56,10 @@ class BleLinks:
         self.by_peer: dict[bytes, str] = {}
 
     def connected(self, address: str, att_mtu: int) -> None:
-        write_limit(att_mtu)                                   # validates
+        # a smaller link could not carry a frame (plan_writes refuses it), so it is refused
+        # here, once, rather than at every send (BitChat Android drops such links too)
+        if write_limit(att_mtu) < MIN_WRITE_LIMIT:
+            raise InvalidArgumentError(f"a link with ATT_MTU {att_mtu} cannot carry BitChat (needs {MIN_ATT_MTU})")
         self.links[address] = _Link(address, att_mtu)
 
     def disconnected(self, address: str) -> bytes | None:
@@ -126,7 +126,8 @@ class BleakRadio:
             raise InvalidArgumentError("peer id must be 8 bytes")
         if max_links < 1:
             raise InvalidArgumentError("max_links must be >= 1")
-        write_limit(att_mtu)                                   # validates
+        if write_limit(att_mtu) < MIN_WRITE_LIMIT:
+            raise InvalidArgumentError(f"att_mtu {att_mtu} cannot carry BitChat (needs {MIN_ATT_MTU})")
         self.bleak = _bleak()
         self.peer_id = bytes(peer_id)
         self.service_uuid, self.adapter = service_uuid, adapter
@@ -204,6 +205,7 @@ class BleakRadio:
 
     async def _connect(self, device: Any) -> None:
         addr = device.address
+        client = None
         try:
             client = self.bleak.BleakClient(device, disconnected_callback=lambda c, a=addr: self._lost(a))
             await client.connect()
@@ -216,6 +218,9 @@ class BleakRadio:
         except (OSError, asyncio.TimeoutError, BetanetError, self.bleak.exc.BleakError) as exc:
             log.info("BLE: could not link to %s: %s", addr, exc)
             self._lost(addr)
+            if client is not None:             # connected but unusable: do not hold the link open
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
         finally:
             self._connecting.discard(addr)
 
