@@ -32,11 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chat = msub.add_parser("chat", help="a BitChat-compatible chat on the simulated air or real BLE")
     where = chat.add_mutually_exclusive_group(required=True)
     where.add_argument("--air", metavar="SOCKET", help="an air server's Unix socket (betanet mesh air)")
-    where.add_argument("--ble", action="store_true", help="a real Bluetooth LE adapter (central role)")
+    where.add_argument("--ble", action="store_true", help="a real Bluetooth LE adapter (--role: central, peripheral or both)")
     chat.add_argument("--nick", required=True, help="your nickname (announced)")
     chat.add_argument("--pos", default="0,0", help="position on the air, metres: X,Y")
     chat.add_argument("--mtu", type=int, default=517, help="ATT_MTU this radio offers")
     chat.add_argument("--adapter", default=None, help="BLE adapter (e.g. hci0)")
+    chat.add_argument("--role", choices=("central", "peripheral", "both"), default="both",
+                      help="with --ble: scan and connect, advertise and accept, or both (phones do both)")
     chat.set_defaults(func=_chat)
     air = msub.add_parser("air", help="serve a real-time simulated BLE medium on a Unix socket")
     air.add_argument("--socket", required=True)
@@ -113,8 +115,8 @@ def _chat(args: argparse.Namespace) -> int:
     async def run() -> int:
         ident = Identity.generate(args.nick)
         if args.ble:
-            from betanet.mesh.ble import BleakRadio
-            radio = BleakRadio(ident.peer_id, adapter=args.adapter, att_mtu=args.mtu)
+            from betanet.mesh.ble_peripheral import BleRadio
+            radio = BleRadio(ident.peer_id, role=args.role, adapter=args.adapter, att_mtu=args.mtu)
             await radio.start()
         else:
             from betanet.mesh.air import AirRadio
