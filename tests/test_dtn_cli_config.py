@@ -179,6 +179,14 @@ def _chain_configs(tmp_path, cla: str) -> tuple[dict, dict]:
                                 "tls_cert": "cert.pem", "tls_key": "key.pem"}]}
         a["peers"] = {"links": [{"node": "ipn:2.0", "cla": "htx", "address": f"127.0.0.1:{port}",
                                  "htx_key": htx.public_key(priv).hex(), "tls_ca": "cert.pem"}]}
+    elif cla == "tcpcl-tls":
+        from betanet.htx.tls import write_self_signed
+        write_self_signed(tmp_path)
+        port = _port()
+        b["listen"] = {"tcpcl": [{"address": f"127.0.0.1:{port}", "tls_cert": "cert.pem",
+                                  "tls_key": "key.pem", "node_id_policy": "prefer"}]}
+        a["peers"] = {"links": [{"node": "ipn:2.0", "cla": "tcpcl", "address": f"127.0.0.1:{port}",
+                                 "tls_ca": "cert.pem"}]}
     else:
         ua, ub = _port(socket.SOCK_DGRAM), _port(socket.SOCK_DGRAM)
         a["peers"] = {"links": [{"node": "ipn:2.0", "cla": "udp", "address": f"127.0.0.1:{ub}",
@@ -188,7 +196,7 @@ def _chain_configs(tmp_path, cla: str) -> tuple[dict, dict]:
     return a, b
 
 
-@pytest.mark.parametrize("cla", ["htx", "udp"])
+@pytest.mark.parametrize("cla", ["htx", "udp", "tcpcl-tls"])
 def test_two_node_chain_from_config_files(tmp_path, cla):
     a, b = _chain_configs(tmp_path, cla)
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(a))
@@ -199,8 +207,8 @@ def test_two_node_chain_from_config_files(tmp_path, cla):
             procs.append(subprocess.Popen([*BETANET, "dtn", "node", "--config", str(tmp_path / f"{name}.yaml")],
                                           stdout=subprocess.PIPE, text=True, cwd="/"))
         pb, pa = (_Lines(p) for p in procs)
-        if cla == "htx":
-            assert pb.get().startswith("htx listening on port")
+        if cla != "udp":
+            assert pb.get().startswith(f"{cla[:5]} listening on port")
         assert "node ipn:2.0 running" in pb.get()
         assert pa.get().startswith("tcpcl listening")
         assert "node ipn:1.0 running" in pa.get()

@@ -12,13 +12,13 @@ from typing import Any
 from betanet.configschema import (REQUIRED, ConfigError, Key, endpoint, in_range, load_yaml,
                                   one_of, optional, render, str_list, validate)
 from betanet.configschema import defaults as _defaults
+from betanet.dtn.tcpcl.protocol import NODE_ID_POLICIES
 from betanet.errors import BetanetError
 
 __all__ = ["ConfigError", "SCHEMA", "load", "from_dict", "defaults", "render_default"]
 
 STRATEGIES = ("static", "cgr", "epidemic", "spray")
 CLAS = ("tcpcl", "mtcp", "udp", "htx")
-NODE_ID_POLICIES = ("prefer", "require", "none")   # betanet.dtn.tcpcl.protocol's, checked there too
 
 
 def _eid(v: Any) -> str | None:
