@@ -80,6 +80,8 @@ def test_defaults_are_valid_and_print_config_is_them():
      r"peers.links\[0\].cla must be one of"),
     ({"peers": {"links": [{"node": "ipn:3.0", "cla": "htx", "address": ":1"}]}},
      r"peers.links\[0\].htx_key must be 64 hex digits"),
+    ({"peers": {"links": [{"node": "ipn:3.0", "cla": "tcpcl", "address": ":1", "tls_key": "k"}]}},
+     r"peers.links\[0\].tls_cert is required with tls_key"),
     ({"peers": {"links": [{"node": "ipn:3.0", "cla": "udp", "address": ":1", "local": "x"}]}},
      r"peers.links\[0\].local must be host:port"),
     ({"peers": {"links": [{"node": "ipn:3.0", "cla": "mtcp", "address": ":1"},
@@ -183,10 +185,11 @@ def _chain_configs(tmp_path, cla: str) -> tuple[dict, dict]:
         from betanet.htx.tls import write_self_signed
         write_self_signed(tmp_path)
         port = _port()
+        # mutual TLS: the self-signed certificate is each side's CA and the client's certificate
         b["listen"] = {"tcpcl": [{"address": f"127.0.0.1:{port}", "tls_cert": "cert.pem",
-                                  "tls_key": "key.pem", "node_id_policy": "prefer"}]}
+                                  "tls_key": "key.pem", "tls_ca": "cert.pem", "node_id_policy": "prefer"}]}
         a["peers"] = {"links": [{"node": "ipn:2.0", "cla": "tcpcl", "address": f"127.0.0.1:{port}",
-                                 "tls_ca": "cert.pem"}]}
+                                 "tls_ca": "cert.pem", "tls_cert": "cert.pem", "tls_key": "key.pem"}]}
     else:
         ua, ub = _port(socket.SOCK_DGRAM), _port(socket.SOCK_DGRAM)
         a["peers"] = {"links": [{"node": "ipn:2.0", "cla": "udp", "address": f"127.0.0.1:{ub}",

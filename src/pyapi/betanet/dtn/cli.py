@@ -98,7 +98,7 @@ def _link(spec: str, node: Any) -> Any:
     if cla not in ("tcpcl", "mtcp", "udp"):
         raise InvalidArgumentError(f"{spec!r}: convergence layer must be tcpcl, mtcp or udp")
     return _peer_link({"cla": cla, "address": address, "local": "127.0.0.1:0", "tls_ca": "",
-                       "verify": True}, node)
+                       "tls_cert": "", "tls_key": "", "verify": True}, node)
 
 
 def _peer_link(p: dict[str, Any], node: Any) -> Any:
@@ -108,9 +108,10 @@ def _peer_link(p: dict[str, Any], node: Any) -> Any:
     host, port = _hostport(p["address"])
     if p["cla"] == "tcpcl":
         ssl = None
-        if p["tls_ca"]:
+        if p["tls_ca"] or p["tls_cert"]:
             from betanet.dtn.tcpcl.aio import client_context
-            ssl = client_context(cafile=p["tls_ca"], verify=p["verify"])
+            ssl = client_context(cafile=p["tls_ca"] or None, certfile=p["tls_cert"] or None,
+                                 keyfile=p["tls_key"] or None, verify=p["verify"])
         return TcpclLink(host, port, config=SessionConfig(node_id=node.agent.name), ssl=ssl,
                          on_bundle=node.receive_bundle)
     if p["cla"] == "mtcp":

@@ -63,7 +63,9 @@ PEER = {
     "htx_key": Key(str, "", "htx: the peer listener's static public key (64 hex digits)"),
     "transport": Key(str, "tcp", "htx: tcp (TLS 1.3) or plain", one_of("tcp", "plain")),
     "tls_ca": Key(str, "", "htx over tcp and tcpcl: CA file that verifies the peer's "
-                  "certificate ('' with tcpcl: no TLS)"),
+                  "certificate (tcpcl runs TLS when tls_ca or tls_cert is set)"),
+    "tls_cert": Key(str, "", "tcpcl: PEM client certificate shown to the peer (RFC 9174 4.4.1)"),
+    "tls_key": Key(str, "", "tcpcl: private key of tls_cert ('' = in the certificate file)"),
     "verify": Key(bool, True, "verify the peer's TLS certificate"),
 }
 ROUTE = {
@@ -108,7 +110,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
 _PATHS = [("store", "path"), ("routing", "plan")]
 _ITEM_PATHS = {("listen", "tcpcl"): ("tls_cert", "tls_key", "tls_ca"),
                ("listen", "htx"): ("static_key", "tls_cert", "tls_key"),
-               ("peers", "links"): ("tls_ca",)}
+               ("peers", "links"): ("tls_ca", "tls_cert", "tls_key")}
 
 
 def defaults() -> dict[str, dict[str, Any]]:
@@ -128,6 +130,8 @@ def _consistent(cfg: dict[str, dict[str, Any]], source: str) -> None:
                               "with transport tcp")
     seen = set()
     for i, p in enumerate(cfg["peers"]["links"]):
+        if p["tls_key"] and not p["tls_cert"]:
+            raise ConfigError(f"{source}: peers.links[{i}].tls_cert is required with tls_key")
         if p["cla"] == "htx":
             k = p["htx_key"]
             if len(k) != 64 or any(c not in "0123456789abcdefABCDEF" for c in k):
