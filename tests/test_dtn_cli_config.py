@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import re
 import socket
 import subprocess
 import sys
@@ -148,6 +149,21 @@ def test_htx_static_key_file_errors_name_the_key(tmp_path):
     r = subprocess.run([*BETANET, "dtn", "node", "--config", str(f)], capture_output=True, text=True,
                        timeout=60, cwd=tmp_path)
     assert r.returncode == 2 and "listen.htx[0].static_key" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"listen": {"tcpcl": [{"address": "127.0.0.1:0", "tls_cert": "missing.pem"}]}},
+     r"listen.tcpcl\[0\]: .*No such file"),
+    ({"routing": {"strategy": "cgr", "plan": "missing.ion"}}, r"routing.plan \(.*missing.ion\)"),
+    ({"peers": {"links": [{"node": "ipn:3.0", "cla": "tcpcl", "address": "127.0.0.1:1",
+                           "tls_ca": "missing.pem"}]}}, r"peers.links\[0\]: .*No such file"),
+])
+def test_files_a_config_names_that_cannot_be_used_name_the_key(tmp_path, data, match):
+    f = tmp_path / "node.yaml"
+    f.write_text(yaml.safe_dump(dict(data, node={"id": "ipn:1.0"}, store={"path": "b.db"})))
+    r = subprocess.run([*BETANET, "dtn", "node", "--config", str(f)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and re.search(match, r.stderr) and "Traceback" not in r.stderr, r.stderr
 
 
 class _Lines:

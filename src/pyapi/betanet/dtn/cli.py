@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -163,6 +164,18 @@ def _status_path(store: str) -> str:
     return store + ".status.json"
 
 
+@contextlib.contextmanager
+def _about(where: str):
+    """An error while setting up what a config key describes names that key."""
+    from betanet.dtn.config import ConfigError
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (OSError, ValueError, BetanetError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
 async def _listen_htx(node: Any, h: dict[str, Any], where: str) -> Any:
     from betanet.dtn.config import ConfigError
     from betanet.dtn.htxcla import serve_htx
@@ -190,7 +203,7 @@ async def _run_node(cfg: dict[str, dict[str, Any]]) -> int:
     nid = EID.parse(c_node["id"])
     if c_routing["strategy"] == "cgr":
         from betanet.cgr import ContactPlan
-        with open(c_routing["plan"], encoding="utf-8") as f:
+        with _about(f"routing.plan ({c_routing['plan']})"), open(c_routing["plan"], encoding="utf-8") as f:
             plan = ContactPlan.from_ion(f.read())
     strategy = make_strategy(c_routing["strategy"],
                              routes=[(r["pattern"], r["via"]) for r in c_routing["routes"]],
@@ -204,21 +217,26 @@ async def _run_node(cfg: dict[str, dict[str, Any]]) -> int:
     servers: list[Any] = []
     await node.start()
     try:
-        for t in cfg["listen"]["tcpcl"]:
-            ssl = None
-            if t["tls_cert"]:
-                from betanet.dtn.tcpcl.aio import server_context
-                ssl = server_context(t["tls_cert"], t["tls_key"] or None, t["tls_ca"] or None)
-            sc = SessionConfig(node_id=node.agent.name, node_id_policy=t["node_id_policy"])
-            port = await node.listen_tcpcl(*_hostport(t["address"]), config=sc, ssl=ssl)
+        for i, t in enumerate(cfg["listen"]["tcpcl"]):
+            with _about(f"listen.tcpcl[{i}]"):
+                ssl = None
+                if t["tls_cert"]:
+                    from betanet.dtn.tcpcl.aio import server_context
+                    ssl = server_context(t["tls_cert"], t["tls_key"] or None, t["tls_ca"] or None)
+                sc = SessionConfig(node_id=node.agent.name, node_id_policy=t["node_id_policy"])
+                port = await node.listen_tcpcl(*_hostport(t["address"]), config=sc, ssl=ssl)
             print(f"tcpcl listening on port {port}", flush=True)
-        for m in cfg["listen"]["mtcp"]:
-            print(f"mtcp listening on port {await node.listen_mtcp(*_hostport(m['address']))}", flush=True)
+        for i, m in enumerate(cfg["listen"]["mtcp"]):
+            with _about(f"listen.mtcp[{i}]"):
+                port = await node.listen_mtcp(*_hostport(m["address"]))
+            print(f"mtcp listening on port {port}", flush=True)
         for i, h in enumerate(cfg["listen"]["htx"]):
-            servers.append(await _listen_htx(node, h, f"listen.htx[{i}]"))
+            with _about(f"listen.htx[{i}]"):
+                servers.append(await _listen_htx(node, h, f"listen.htx[{i}]"))
             print(f"htx listening on port {servers[-1].port}", flush=True)
-        for p in cfg["peers"]["links"]:
-            node.add_link(p["node"], _peer_link(p, node))
+        for i, p in enumerate(cfg["peers"]["links"]):
+            with _about(f"peers.links[{i}]"):
+                node.add_link(p["node"], _peer_link(p, node))
         for ep in c_node["register"]:
             def show(d: Any) -> None:
                 print(json.dumps({"endpoint": str(d.destination), "source": str(d.source),
