@@ -1,5 +1,6 @@
 """``betanet dtn``: run a bundle node, send a bundle, ping an echo endpoint, show a store.
 
+    betanet dtn node --config node.yaml       # betanet dtn node --print-config: every key
     betanet dtn node --id ipn:2.0 --store b.db --tcpcl 127.0.0.1:4556 \\
         --peer ipn:3.0=tcpcl:127.0.0.1:4557 --route 'ipn:3.*=ipn:3.0' --register ipn:2.1
     betanet dtn send --via tcpcl:127.0.0.1:4556 --to ipn:3.1 "hello"
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -31,22 +33,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         return 2
 
     dtn.set_defaults(func=usage)
-    node = dsub.add_parser("node", help="run a bundle node until interrupted")
-    node.add_argument("--id", required=True, help="node id: ipn:N.0 or dtn://name/")
-    node.add_argument("--store", required=True, help="bundle store (SQLite file)")
+    node = dsub.add_parser("node", help="run a bundle node until interrupted",
+                           description="Run a bundle node from a config file (docs/dtn.md "
+                           "\"Configuration file\") and/or flags; flags override the file, and a "
+                           "repeated flag (--tcpcl, --peer, ...) replaces the file's list.")
+    node.add_argument("--config", metavar="FILE", help="YAML configuration (--print-config shows every key)")
+    node.add_argument("--print-config", action="store_true", help="print the commented default configuration")
+    node.add_argument("--id", help="node id: ipn:N.0 or dtn://name/")
+    node.add_argument("--store", help="bundle store (SQLite file)")
     node.add_argument("--tcpcl", action="append", default=[], metavar="HOST:PORT", help="TCPCLv4 listener")
     node.add_argument("--mtcp", action="append", default=[], metavar="HOST:PORT", help="MTCP listener")
     node.add_argument("--peer", action="append", default=[], metavar="NODE=CLA:HOST:PORT",
                       help="link to a next hop, CLA tcpcl, mtcp or udp (e.g. ipn:3.0=tcpcl:10.0.0.3:4556)")
     node.add_argument("--route", action="append", default=[], metavar="PATTERN=NODE",
                       help="static route: destination EID pattern (fnmatch) -> next-hop node")
-    node.add_argument("--strategy", choices=["static", "cgr", "epidemic", "spray"], default="static")
+    node.add_argument("--strategy", choices=["static", "cgr", "epidemic", "spray"])
     node.add_argument("--plan", help="ION contact plan (for --strategy cgr); times relative to start")
-    node.add_argument("--copies", type=int, default=8, help="spray-and-wait copies")
+    node.add_argument("--copies", type=int, help="spray-and-wait copies (default 8)")
     node.add_argument("--register", action="append", default=[], metavar="EID",
                       help="application endpoint whose bundles are printed (one JSON line each)")
     node.add_argument("--no-custody", action="store_true", help="do not accept custody")
-    node.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: never)")
+    node.add_argument("--duration", type=float, help="stop after this many seconds (default 0: never)")
     node.set_defaults(func=_node)
 
     send = dsub.add_parser("send", help="send one bundle through a node")
@@ -88,81 +95,178 @@ def _hostport(text: str) -> tuple[str, int]:
 
 
 def _link(spec: str, node: Any) -> Any:
+    cla, _, address = spec.partition(":")
+    if cla not in ("tcpcl", "mtcp", "udp"):
+        raise InvalidArgumentError(f"{spec!r}: convergence layer must be tcpcl, mtcp or udp")
+    return _peer_link({"cla": cla, "address": address, "local": "127.0.0.1:0", "tls_ca": "",
+                       "tls_cert": "", "tls_key": "", "verify": True}, node)
+
+
+def _peer_link(p: dict[str, Any], node: Any) -> Any:
+    """The convergence-layer link a validated ``peers.links`` entry describes."""
     from betanet.dtn.cla import MtcpLink, TcpclLink, UdpLink
     from betanet.dtn.tcpcl.protocol import SessionConfig
-    cla, _, rest = spec.partition(":")
-    host, port = _hostport(rest)
-    if cla == "tcpcl":
-        return TcpclLink(host, port, config=SessionConfig(node_id=node.agent.name),
+    host, port = _hostport(p["address"])
+    if p["cla"] == "tcpcl":
+        ssl = None
+        if p["tls_ca"] or p["tls_cert"]:
+            from betanet.dtn.tcpcl.aio import client_context
+            ssl = client_context(cafile=p["tls_ca"] or None, certfile=p["tls_cert"] or None,
+                                 keyfile=p["tls_key"] or None, verify=p["verify"])
+        return TcpclLink(host, port, config=SessionConfig(node_id=node.agent.name), ssl=ssl,
                          on_bundle=node.receive_bundle)
-    if cla == "mtcp":
+    if p["cla"] == "mtcp":
         return MtcpLink(host, port, on_bundle=node.receive_bundle)
-    if cla == "udp":
-        return UdpLink(host, port, on_bundle=node.receive_bundle)
-    raise InvalidArgumentError(f"{spec!r}: convergence layer must be tcpcl, mtcp or udp")
+    if p["cla"] == "udp":
+        return UdpLink(host, port, local=_hostport(p["local"]), on_bundle=node.receive_bundle)
+    from betanet.dtn.htxcla import HtxLink
+    return HtxLink(host, port, p["htx_key"], on_bundle=node.receive_bundle,
+                   transport=p["transport"], cafile=p["tls_ca"] or None, verify=p["verify"])
+
+
+def _node_config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The config file (or the defaults) with the flags applied, validated."""
+    from betanet.dtn import config as dconfig
+    cfg = dconfig.load(args.config) if args.config else dconfig.defaults()
+    flags = {("node", "id"): args.id, ("store", "path"): args.store,
+             ("routing", "strategy"): args.strategy, ("routing", "plan"): args.plan,
+             ("routing", "copies"): args.copies, ("node", "duration"): args.duration,
+             ("node", "custody"): False if args.no_custody else None,
+             ("node", "register"): args.register or None,
+             ("listen", "tcpcl"): [{"address": a} for a in args.tcpcl] or None,
+             ("listen", "mtcp"): [{"address": a} for a in args.mtcp] or None}
+    routes = []
+    for r in args.route:
+        pat, sep, hop = r.partition("=")
+        if not sep:
+            raise InvalidArgumentError(f"--route {r!r}: expected PATTERN=NODE")
+        routes.append({"pattern": pat, "via": hop})
+    peers = []
+    for p in args.peer:
+        peer, sep, spec = p.partition("=")
+        cla, sep2, address = spec.partition(":")
+        if not sep or not sep2:
+            raise InvalidArgumentError(f"--peer {p!r}: expected NODE=CLA:HOST:PORT")
+        peers.append({"node": peer, "cla": cla, "address": address})
+    flags[("routing", "routes")] = routes or None
+    flags[("peers", "links")] = peers or None
+    if any(v is not None for v in flags.values()):
+        for (section, key), v in flags.items():
+            if v is not None:
+                cfg[section][key] = v
+        cfg = dconfig.from_dict(cfg, "command line")
+    if not cfg["node"]["id"]:
+        raise dconfig.ConfigError("node.id is required (in the config file or --id)")
+    return cfg
 
 
 def _status_path(store: str) -> str:
     return store + ".status.json"
 
 
-async def _run_node(args: argparse.Namespace) -> int:
-    from betanet.dtn.agent import AgentConfig
+@contextlib.contextmanager
+def _about(where: str):
+    """An error while setting up what a config key describes names that key."""
+    from betanet.dtn.config import ConfigError
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (OSError, ValueError, BetanetError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+async def _listen_htx(node: Any, h: dict[str, Any], where: str) -> Any:
+    from betanet.dtn.config import ConfigError
+    from betanet.dtn.htxcla import serve_htx
+    try:
+        with open(h["static_key"], encoding="ascii") as f:
+            key = bytes.fromhex(f.read().strip())
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}.static_key: cannot read a hex key from {h['static_key']} ({e})") from None
+    if len(key) != 32:
+        raise ConfigError(f"{where}.static_key: {h['static_key']} must hold 64 hex digits")
+    tls = {"certfile": h["tls_cert"], "keyfile": h["tls_key"]} if h["transport"] == "tcp" else {}
+    return await serve_htx(*_hostport(h["address"]), key, on_bundle=node.receive_bundle,
+                           transport=h["transport"], **tls)
+
+
+async def _run_node(cfg: dict[str, dict[str, Any]]) -> int:
+    from betanet.dtn.agent import AgentConfig, unix_to_dtn_ms
+    from betanet.dtn.eid import EID
     from betanet.dtn.node import Node
     from betanet.dtn.routing import make_strategy
-    from betanet.dtn.eid import EID
-    routes = []
-    for r in args.route:
-        pat, sep, hop = r.partition("=")
-        if not sep:
-            raise InvalidArgumentError(f"--route {r!r}: expected PATTERN=NODE")
-        routes.append((pat, hop))
+    from betanet.dtn.store import StoreLimits
+    from betanet.dtn.tcpcl.protocol import SessionConfig
+    c_node, c_store, c_routing = cfg["node"], cfg["store"], cfg["routing"]
     plan = None
-    nid = EID.parse(args.id)
-    if args.strategy == "cgr":
+    nid = EID.parse(c_node["id"])
+    if c_routing["strategy"] == "cgr":
         from betanet.cgr import ContactPlan
-        if not args.plan:
-            raise InvalidArgumentError("--strategy cgr needs --plan")
-        with open(args.plan, encoding="utf-8") as f:
+        with _about(f"routing.plan ({c_routing['plan']})"), open(c_routing["plan"], encoding="utf-8") as f:
             plan = ContactPlan.from_ion(f.read())
-    from betanet.dtn.agent import unix_to_dtn_ms
-    strategy = make_strategy(args.strategy, routes=routes, plan=plan, local_node=nid.node,
-                             copies=args.copies, epoch_ms=unix_to_dtn_ms(time.time()))
-    node = Node(nid, args.store, strategy=strategy, config=AgentConfig(accept_custody=not args.no_custody))
+    strategy = make_strategy(c_routing["strategy"],
+                             routes=[(r["pattern"], r["via"]) for r in c_routing["routes"]],
+                             plan=plan, local_node=nid.node, copies=c_routing["copies"],
+                             epoch_ms=unix_to_dtn_ms(time.time()))
+    limits = StoreLimits(max_bytes=c_store["max_bytes"] or None, max_count=c_store["max_count"] or None,
+                         max_bundle_bytes=c_store["max_bundle_bytes"])
+    store = c_store["path"]
+    node = Node(nid, store, strategy=strategy, store_limits=limits,
+                config=AgentConfig(accept_custody=c_node["custody"]))
+    servers: list[Any] = []
     await node.start()
     try:
-        for hp in args.tcpcl:
-            print(f"tcpcl listening on port {await node.listen_tcpcl(*_hostport(hp))}", flush=True)
-        for hp in args.mtcp:
-            print(f"mtcp listening on port {await node.listen_mtcp(*_hostport(hp))}", flush=True)
-        for p in args.peer:
-            peer, sep, spec = p.partition("=")
-            if not sep:
-                raise InvalidArgumentError(f"--peer {p!r}: expected NODE=CLA:HOST:PORT")
-            node.add_link(peer, _link(spec, node))
-        for ep in args.register:
+        for i, t in enumerate(cfg["listen"]["tcpcl"]):
+            with _about(f"listen.tcpcl[{i}]"):
+                ssl = None
+                if t["tls_cert"]:
+                    from betanet.dtn.tcpcl.aio import server_context
+                    ssl = server_context(t["tls_cert"], t["tls_key"] or None, t["tls_ca"] or None)
+                sc = SessionConfig(node_id=node.agent.name, node_id_policy=t["node_id_policy"])
+                port = await node.listen_tcpcl(*_hostport(t["address"]), config=sc, ssl=ssl)
+            print(f"tcpcl listening on port {port}", flush=True)
+        for i, m in enumerate(cfg["listen"]["mtcp"]):
+            with _about(f"listen.mtcp[{i}]"):
+                port = await node.listen_mtcp(*_hostport(m["address"]))
+            print(f"mtcp listening on port {port}", flush=True)
+        for i, h in enumerate(cfg["listen"]["htx"]):
+            with _about(f"listen.htx[{i}]"):
+                servers.append(await _listen_htx(node, h, f"listen.htx[{i}]"))
+            print(f"htx listening on port {servers[-1].port}", flush=True)
+        for i, p in enumerate(cfg["peers"]["links"]):
+            with _about(f"peers.links[{i}]"):
+                node.add_link(p["node"], _peer_link(p, node))
+        for ep in c_node["register"]:
             def show(d: Any) -> None:
                 print(json.dumps({"endpoint": str(d.destination), "source": str(d.source),
                                   "bundle_id": d.bundle_id[:32],
                                   "payload": d.payload.decode("utf-8", "replace")}), flush=True)
             node.register(ep, show)
-        print(f"node {node.agent.name} running ({args.strategy})", flush=True)
+        print(f"node {node.agent.name} running ({c_routing['strategy']})", flush=True)
         started = time.monotonic()
-        while not args.duration or time.monotonic() - started < args.duration:
+        duration = c_node["duration"]
+        while not duration or time.monotonic() - started < duration:
             await asyncio.sleep(1.0)
             st = await node.status()
-            tmp = _status_path(args.store) + ".tmp"
+            tmp = _status_path(store) + ".tmp"
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(dict(st, written_at=time.time()), f)
-            os.replace(tmp, _status_path(args.store))
+            os.replace(tmp, _status_path(store))
     finally:
+        for srv in servers:
+            await srv.close()
         await node.close()
     return 0
 
 
 def _node(args: argparse.Namespace) -> int:
+    if args.print_config:
+        from betanet.dtn.config import render_default
+        print(render_default(), end="")
+        return 0
     try:
-        return asyncio.run(_run_node(args))
+        return asyncio.run(_run_node(_node_config(args)))
     except (BetanetError, OSError) as e:
         print(f"betanet dtn node: {e}", file=sys.stderr)
         return 2

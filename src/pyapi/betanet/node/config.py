@@ -7,49 +7,17 @@ key path (``routing.deadline_ms``) and say what is wrong.
 """
 from __future__ import annotations
 
-import copy
 import os
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from betanet.errors import InvalidArgumentError
+from betanet.configschema import ConfigError, Key, load_yaml, render, validate
+from betanet.configschema import defaults as _defaults
+from betanet.configschema import endpoint as _endpoint
+from betanet.configschema import in_range as _range
+from betanet.configschema import one_of as _one_of
+from betanet.configschema import str_list as _str_list
 
 __all__ = ["ConfigError", "SCHEMA", "load", "from_dict", "defaults", "render_default"]
-
-
-class ConfigError(InvalidArgumentError):
-    """A configuration file that does not validate (the message names the key)."""
-
-
-@dataclass(frozen=True)
-class Key:
-    type: type | tuple
-    default: Any
-    help: str
-    check: Callable[[Any], str | None] | None = None
-
-
-def _range(lo=None, hi=None):
-    def check(v):
-        if lo is not None and v < lo:
-            return f"must be >= {lo}"
-        if hi is not None and v > hi:
-            return f"must be <= {hi}"
-        return None
-    return check
-
-
-def _one_of(*choices):
-    return lambda v: None if v in choices else f"must be one of {', '.join(map(str, choices))}"
-
-
-def _endpoint(v):
-    host, sep, port = str(v).rpartition(":")
-    return None if sep and port.isdigit() and 0 <= int(port) < 65536 else "must be host:port"
-
-
-def _str_list(v):
-    return None if all(isinstance(x, str) for x in v) else "must be a list of strings"
 
 
 QOS = ("balanced", "real_time", "energy_efficient", "privacy_first")
@@ -119,55 +87,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
 
 
 def defaults() -> dict[str, dict[str, Any]]:
-    return {s: {k: copy.deepcopy(key.default) for k, key in keys.items()} for s, keys in SCHEMA.items()}
-
-
-def _tname(t) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-            list: "a list"}.get(t, str(t))
+    return _defaults(SCHEMA)
 
 
 def from_dict(data: Any, source: str = "config") -> dict[str, dict[str, Any]]:
     """Validate a parsed config (sections of keys) and fill in defaults."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections")
-    out = defaults()
-    for section, values in data.items():
-        if section not in SCHEMA:
-            raise ConfigError(f"{source}: unknown section {section!r} (known: {', '.join(SCHEMA)})")
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise ConfigError(f"{source}: section {section} must be a mapping")
-        for k, v in values.items():
-            key = SCHEMA[section].get(k)
-            if key is None:
-                raise ConfigError(f"{source}: unknown key {section}.{k}")
-            if key.type is float and isinstance(v, int) and not isinstance(v, bool):
-                v = float(v)
-            if isinstance(v, bool) and key.type is not bool or not isinstance(v, key.type):
-                raise ConfigError(f"{source}: {section}.{k} must be {_tname(key.type)}, "
-                                  f"got {type(v).__name__} {v!r:.60}")
-            problem = key.check(v) if key.check else None
-            if problem:
-                raise ConfigError(f"{source}: {section}.{k} {problem}, got {v!r:.60}")
-            out[section][k] = v
-    return out
+    return validate(SCHEMA, data, source)
 
 
 def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Read and validate a YAML config; relative paths become relative to its directory."""
-    import yaml
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = load_yaml(path)
     cfg = from_dict(data, path)
     base = os.path.dirname(os.path.abspath(path))
     cfg["application"]["data_dir"] = os.path.join(base, cfg["application"]["data_dir"])
@@ -177,15 +108,8 @@ def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 
 def render_default(overrides: dict[str, dict[str, Any]] | None = None) -> str:
     """The commented YAML ``betanet node init`` writes (every key with its default)."""
-    import json
     cfg = defaults()
     for s, kv in (overrides or {}).items():
         cfg[s].update(kv)
-    lines = ["# betanet node configuration (docs/node.md, \"Configuration\").",
-             "# Every key is optional; unknown keys are errors."]
-    for section, keys in SCHEMA.items():
-        lines.append(f"\n{section}:")
-        for k, key in keys.items():
-            lines.append(f"  # {key.help}")
-            lines.append(f"  {k}: {json.dumps(cfg[section][k])}")
-    return "\n".join(lines) + "\n"
+    return render(SCHEMA, cfg, ["# betanet node configuration (docs/node.md, \"Configuration\").",
+                                "# Every key is optional; unknown keys are errors."])
