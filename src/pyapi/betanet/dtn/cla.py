@@ -138,7 +138,7 @@ class TcpclLink(ConvergenceLayer):
         return self._client.conn
 
     async def open_contact(self) -> None:
-        await self._client._session()
+        await self._client.open()
         self._opened_at = time.monotonic()
 
     async def close_contact(self) -> None:

@@ -436,7 +436,7 @@ class HtxLink(ConvergenceLayer):
         return self._sender.undelivered
 
     async def open_contact(self) -> None:
-        await self._sender._session()
+        await self._sender.open()
         self._opened_at = time.monotonic()
 
     async def close_contact(self) -> None:

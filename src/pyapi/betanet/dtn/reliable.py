@@ -110,6 +110,12 @@ class ReliableSender:
                 self.sessions_opened += 1
             return self.conn
 
+    async def open(self) -> Any:
+        """Open (or reopen) the link: a sender closed by :meth:`close` takes bundles again,
+        because a convergence layer's contact closes and comes back (a scheduled window)."""
+        self._closing = False
+        return await self._session()
+
     def _up(self) -> Any:
         c = self.conn
         return c if c is not None and self._usable(c) else None
