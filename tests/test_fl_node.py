@@ -194,3 +194,18 @@ def test_channel_maps_peer_ids_refuses_strangers_and_ends_on_bye(tmp_path):
             for n in (coord, part, stranger):
                 await n.stop()
     run(main())
+
+
+def test_fl_run_over_nodes(tmp_path):
+    """``betanet fl run --transport node``'s path: a training round between 1 + 8 nodes."""
+    pytest.importorskip("sklearn")
+    from betanet.errors import InvalidArgumentError
+    from betanet.fl import simulation
+
+    with pytest.raises(InvalidArgumentError, match="transport"):
+        simulation.RunConfig(transport="carrier pigeon")
+    cfg = simulation.RunConfig(participants=8, rounds=1, sample_rate=1.0, epsilon=float("inf"),
+                               dropout=0.0, transport="node", stage_timeout=10.0)
+    records = asyncio.run(asyncio.wait_for(simulation.run(cfg, workdir=tmp_path), 150))
+    assert len(records) == 1 and not records[0].error, records
+    assert records[0].survivors == 8 and records[0].receipts == 8
