@@ -18,7 +18,7 @@ from betanet.fl.node_channel import (NodeCoordinatorTransport, NodeParticipantTr
                                      fl_identity, peer_of)
 from betanet.fl.orchestrator import CoordinatorService, ParticipantClient, RoundPlan
 
-from node_helpers import introduce, make_node, wait_for
+from node_helpers import LocalAir, introduce, make_node, wait_for
 
 N, DIM = 7, 50
 
@@ -69,9 +69,10 @@ class NodeFederation:
     """A coordinator node and N participant nodes, each on its own HTX listener. The
     participants know the coordinator's record; it learns theirs from their HELLOs."""
 
-    def __init__(self, tmp_path, stage_timeout: float = 4.0) -> None:
-        self.coord = make_node(tmp_path, "coord")
-        self.nodes = {i: make_node(tmp_path, f"p{i}") for i in range(1, N + 1)}
+    def __init__(self, tmp_path, stage_timeout: float = 4.0, air: LocalAir | None = None) -> None:
+        mesh = dict(htx=air is None, air=air)
+        self.coord = make_node(tmp_path, "coord", **mesh)
+        self.nodes = {i: make_node(tmp_path, f"p{i}", seed=i, **mesh) for i in range(1, N + 1)}
         self.directory = {i: n.identity.signing_public for i, n in self.nodes.items()}
         self.plan = RoundPlan(sample_rate=1.0, noise_multiplier=1e-4, clip=1.0, dropout=0.3,
                               stage_timeout=stage_timeout)
@@ -145,6 +146,29 @@ def test_secagg_round_between_nodes_aborts_when_three_nodes_stop(tmp_path):
             assert await wait_for(lambda: all(r.round_id in f.clients[i].outcomes for i in living), 20)
             assert not any(f.clients[i].outcomes[r.round_id].ok for i in living)
             assert f.service.model.tolist() == [0.0] * DIM
+        finally:
+            await f.stop()
+    run(main())
+
+
+def test_secagg_round_between_nodes_on_the_mesh_only(tmp_path):
+    """No HTX at all: every node only on the (in-process) BLE air, each participant a
+    neighbour of the coordinator. The same round code completes with the exact sum."""
+    async def main():
+        air = LocalAir()
+        f = NodeFederation(tmp_path, stage_timeout=8.0, air=air)
+        hub = f.coord.links[-1].router.me
+        for n in f.nodes.values():
+            air.connect(hub, n.links[-1].router.me)
+        assert all(link.transport == "ble" for n in [f.coord, *f.nodes.values()] for link in n.links)
+        await f.start()
+        try:
+            r = await f.service.run_round()
+            assert r.ok, r.error
+            assert r.survivors == list(range(1, N + 1))
+            np.testing.assert_allclose(r.aggregate, expected_sum(r.survivors), atol=0.01)
+            r.receipt.verify(r.receipts)
+            assert air.frames > 0 and f.coord.counters.get("messages_received", 0) >= 5 * N
         finally:
             await f.stop()
     run(main())

@@ -1,6 +1,7 @@
 """A whole federated training run on one machine: a coordinator service and every
 participant as asyncio clients in one process, each participant on its own HTX connection
-(TLS 1.3 + Noise XK over loopback), training on its non-IID share of the digits
+(TLS 1.3 + Noise XK over loopback) -- or, with ``transport="node"``, every party a
+``betanet.node.Node`` and FL frames node messages (``node_channel``) -- training on its non-IID share of the digits
 (``betanet.fl.digits``) with client-level DP and SecAgg+; a fraction of the sampled
 participants drops out mid-round (``DropoutChannel``). Used by ``betanet fl run`` and the
 demo; docs/fl.md ("Training results") has the numbers."""
