@@ -38,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--hidden", type=int, default=0, help="MLP hidden units (0: softmax regression)")
     run.add_argument("--stage-timeout", type=float, default=5.0, help="seconds per SecAgg+ stage")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--transport", choices=("htx", "node"), default="htx",
+                     help="htx: one HTX connection per participant; node: every party a Node, "
+                          "FL frames as node messages")
     run.add_argument("--plot", default="fl_run.png", help="PNG to write ('' for none)")
     run.add_argument("--json", action="store_true", help="print the records as JSON")
     run.set_defaults(func=_run)
@@ -52,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
             participants=args.participants, rounds=args.rounds, sample_rate=args.sample_rate,
             epsilon=args.epsilon, delta=args.delta, clip=args.clip, noise_multiplier=args.noise,
             dropout=args.dropout, drop_at=tuple(s for s in args.drop_at.split(",") if s),
-            secure=not args.no_secagg, topk=args.topk, hidden=args.hidden, stage_timeout=args.stage_timeout, seed=args.seed)
+            secure=not args.no_secagg, topk=args.topk, hidden=args.hidden, stage_timeout=args.stage_timeout, seed=args.seed,
+            transport=args.transport)
         noise = cfg.noise()
     except BetanetError as exc:
         print(f"betanet fl run: {exc}", file=sys.stderr)
@@ -60,7 +64,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{cfg.participants} participants, q={cfg.sample_rate}, {cfg.rounds} rounds, "
           f"budget epsilon={cfg.epsilon:g} delta={cfg.delta:g}, noise multiplier {noise:.3f}, "
           f"clip {cfg.clip:g}, {cfg.dropout:.0%} dropping mid-round, "
-          f"{'SecAgg+' if cfg.secure else 'no SecAgg (central noise)'} over HTX"
+          f"{'SecAgg+' if cfg.secure else 'no SecAgg (central noise)'} over "
+          f"{'node messages (HTX links)' if cfg.transport == 'node' else 'HTX'}"
           f"{f', top-{cfg.topk}' if cfg.topk else ''}",
           file=sys.stderr)
 

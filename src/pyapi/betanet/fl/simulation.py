@@ -1,6 +1,7 @@
 """A whole federated training run on one machine: a coordinator service and every
 participant as asyncio clients in one process, each participant on its own HTX connection
-(TLS 1.3 + Noise XK over loopback), training on its non-IID share of the digits
+(TLS 1.3 + Noise XK over loopback) -- or, with ``transport="node"``, every party a
+``betanet.node.Node`` and FL frames node messages (``node_channel``) -- training on its non-IID share of the digits
 (``betanet.fl.digits``) with client-level DP and SecAgg+; a fraction of the sampled
 participants drops out mid-round (``DropoutChannel``). Used by ``betanet fl run`` and the
 demo; docs/fl.md ("Training results") has the numbers."""
@@ -23,6 +24,7 @@ from betanet.fl import digits, wire
 from betanet.fl import messages as m
 from betanet.fl.accountant import noise_multiplier_for
 from betanet.fl.budget import BudgetExceededError, PrivacyBudgetManager
+from betanet.fl.node_channel import NodeCoordinatorTransport, NodeParticipantTransport, fl_identity
 from betanet.fl.orchestrator import CoordinatorService, ParticipantClient, RoundPlan
 from betanet.fl.transport import HtxCoordinatorTransport, HtxParticipantTransport
 from betanet.htx.tls import write_self_signed
@@ -54,6 +56,7 @@ class RunConfig:
     lr: float = 0.5
     stage_timeout: float = 5.0       # all participants share this machine's CPU: be generous
     seed: int = 0
+    transport: str = "htx"           # "node": every participant and the coordinator a Node (node_channel)
 
     def __post_init__(self) -> None:
         if self.participants < 3 or self.rounds < 1:
@@ -64,6 +67,8 @@ class RunConfig:
             raise InvalidArgumentError("epsilon must be > 0 (math.inf: no differential privacy)")
         if not self.drop_at or any(s not in DROP_POINTS for s in self.drop_at):
             raise InvalidArgumentError(f"drop_at: stages among {sorted(DROP_POINTS)}")
+        if self.transport not in ("htx", "node"):
+            raise InvalidArgumentError(f"transport must be 'htx' or 'node', got {self.transport!r}")
 
     def noise(self) -> float:
         if self.noise_multiplier is not None:
@@ -143,23 +148,32 @@ async def _run(cfg: RunConfig, on_round, work: Path) -> list[RoundRecord]:
     plan = RoundPlan(sample_rate=cfg.sample_rate, noise_multiplier=noise, clip=cfg.clip,
                      dropout=min(0.6, cfg.dropout + 0.15), stage_timeout=cfg.stage_timeout,
                      secure=cfg.secure, topk=cfg.topk)
-    cert, key = write_self_signed(work / "tls")
-    server_key = htx.generate_private_key()
     ids = range(1, cfg.participants + 1)
-    htx_keys = {i: htx.generate_private_key() for i in ids}
-    identities = {i: Ed25519PrivateKey.generate() for i in ids}
+    nodes = await _start_nodes(work, cfg.participants) if cfg.transport == "node" else None
+    if nodes is not None:           # a participant is its node: its key signs the round too
+        identities = {i: fl_identity(nodes[i].identity) for i in ids}
+        coord_identity = fl_identity(nodes[0].identity)
+    else:
+        cert, key = write_self_signed(work / "tls")
+        server_key = htx.generate_private_key()
+        htx_keys = {i: htx.generate_private_key() for i in ids}
+        identities = {i: Ed25519PrivateKey.generate() for i in ids}
+        coord_identity = Ed25519PrivateKey.generate()
     directory = {i: k.public_key().public_bytes_raw() for i, k in identities.items()}
     budget = None
     if noise > 0:
         (work / "budget.sqlite").unlink(missing_ok=True)
         budget = PrivacyBudgetManager(work / "budget.sqlite", cfg.epsilon, cfg.delta)
-    transport = HtxCoordinatorTransport("127.0.0.1", 0, server_key,
-                                        {htx.public_key(k): i for i, k in htx_keys.items()},
-                                        certfile=cert, keyfile=key,
-                                        max_handshakes=cfg.participants + 1,
-                                        max_handshakes_per_host=cfg.participants + 1)
+    if nodes is not None:
+        transport = NodeCoordinatorTransport(nodes[0], directory)
+    else:
+        transport = HtxCoordinatorTransport("127.0.0.1", 0, server_key,
+                                            {htx.public_key(k): i for i, k in htx_keys.items()},
+                                            certfile=cert, keyfile=key,
+                                            max_handshakes=cfg.participants + 1,
+                                            max_handshakes_per_host=cfg.participants + 1)
     service = CoordinatorService(transport, plan, model.init(cfg.seed), directory=directory,
-                                 budget=budget, identity=Ed25519PrivateKey.generate(),
+                                 budget=budget, identity=coord_identity,
                                  rng=np.random.default_rng(cfg.seed + 1))
     await service.start()
     rng = np.random.default_rng(cfg.seed + 2)
@@ -172,8 +186,11 @@ async def _run(cfg: RunConfig, on_round, work: Path) -> list[RoundRecord]:
                                       epochs=cfg.local_epochs, lr=cfg.lr, seed=round_id * 100003 + i)
             return upd, len(idx)
 
-        t = HtxParticipantTransport("127.0.0.1", service.transport.port, htx.public_key(server_key),
-                                    htx_keys[i], cafile=cert)
+        if nodes is not None:
+            t = NodeParticipantTransport(nodes[i], nodes[0].me)
+        else:
+            t = HtxParticipantTransport("127.0.0.1", service.transport.port, htx.public_key(server_key),
+                                        htx_keys[i], cafile=cert)
         drops = _DropoutTransport(t, cfg.dropout, rng, tuple(DROP_POINTS[s] for s in cfg.drop_at))
         client = ParticipantClient(i, drops, trainer,
                                    identity=identities[i], directory=directory,
@@ -204,7 +221,32 @@ async def _run(cfg: RunConfig, on_round, work: Path) -> list[RoundRecord]:
         await asyncio.gather(*tasks, return_exceptions=True)
         if budget is not None:
             budget.close()
+        for n in nodes or []:
+            await n.stop()
     return records
+
+
+async def _start_nodes(work: Path, participants: int) -> list:
+    """Node 0 (the coordinator) and one node per participant, each with an HTX link on
+    loopback; every participant knows the coordinator's record, which learns theirs from
+    their HELLOs."""
+    from betanet.node.identity import Identity
+    from betanet.node.link_htx import HtxLink
+    from betanet.node.node import Node
+
+    nodes = []
+    for i in range(participants + 1):
+        d = work / "nodes" / str(i)
+        d.mkdir(parents=True, exist_ok=True)
+        ident = Identity.generate()
+        node = Node(ident, d / "store.db")
+        node.links.append(HtxLink(ident, node.peers, listen="127.0.0.1:0", cert_dir=str(d)))
+        await node.start()
+        nodes.append(node)
+    rec = nodes[0].record()
+    for node in nodes[1:]:
+        node.add_peer(rec.raw)
+    return nodes
 
 
 def plot(records: list[RoundRecord], path: str | Path, title: str = "") -> None:
