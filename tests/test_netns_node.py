@@ -21,6 +21,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,12 +65,12 @@ class NodeHost:
     nodes' directories given as ``--peer`` are re-read every second; ``send`` and ``status``
     print JSON."""
 
-    def __init__(self, net, name: str, root: Path, peers: list[str]) -> None:
+    def __init__(self, net, name: str, root: Path, peers: list[str], *, htx: bool = True) -> None:
         self.net, self.name = net, name
         self.host = net[name]
         self.dir = root / name
-        addr = net.addr(name)
-        args = ["init", str(self.dir), "--listen", f"{addr}:{HTX_PORT}"]
+        # htx=False: a phone with only the mesh (a namespace with no IP link)
+        args = ["init", str(self.dir), "--listen", f"{net.addr(name)}:{HTX_PORT}" if htx else ""]
         for p in peers:
             args += ["--peer", str(root / p)]
         p = subprocess.run([*BETANET, "node", *args], capture_output=True, text=True, timeout=60)
@@ -164,10 +165,90 @@ def test_1_online_htx_route_and_ack(netns, tmp_path):
     print(f"online: route {handle['route']} transports {handle['transports']}")
 
 
+# a sender in a's namespace: one message every STREAM_GAP_S through a's control socket,
+# without waiting for acknowledgments, each line {"i": I, "t": wall-clock time it was accepted}
+STREAM = """
+import json, socket, sys, time
+host, _, port = open(sys.argv[1]).read().strip().rpartition(":")
+s = socket.create_connection((host, int(port)))
+f = s.makefile("rwb")
+print("ready", flush=True)
+for i in range(int(sys.argv[3])):
+    data = ("%s-%03d" % (sys.argv[2], i)).encode().hex()
+    f.write((json.dumps({"cmd": "send", "to": sys.argv[4], "data": data}) + "\\n").encode())
+    f.flush()
+    r = json.loads(f.readline())
+    assert r.get("ok"), r
+    print(json.dumps({"i": i, "t": time.time()}), flush=True)
+    time.sleep(float(sys.argv[5]))
+"""
+STREAM_GAP_S = 0.1
+
+
 @needs_air
 def test_2_internet_cut_mid_stream_falls_back_to_mesh_within_2s(netns, tmp_path):
-    pytest.skip("needs the node's mesh link on betanet.mesh.air (the node refuses transport.mesh "
-                "until the air is merged)")
+    """a and d on the internet (a - r - d) and on the air; b and c phones with only the air,
+    in a line a (0 m) - b (25 m) - c (50 m) - d (75 m) with a 30 m range: the mesh path from a
+    to d is a -> b -> c -> d. a streams to d; a's internet link is cut mid-stream."""
+    net = netns("a-r", "r-d", hosts=("air", "b", "c"))
+    sock = tmp_path / "air.sock"
+    air = net["air"].python("air", "-m", "betanet.mesh.air", "--socket", sock, "--range", "30", "--seed", "1")
+    air.wait_for(r"listening", 30)
+    nodes = {"a": NodeHost(net, "a", tmp_path, ["d"]), "b": NodeHost(net, "b", tmp_path, [], htx=False),
+             "c": NodeHost(net, "c", tmp_path, [], htx=False), "d": NodeHost(net, "d", tmp_path, ["a"])}
+    for i, n in enumerate(nodes.values()):
+        n.configure(transport={"mesh": True, "mesh_air": str(sock), "mesh_x": 25.0 * i},
+                    routing={"hop_timeout_ms": 500, "ack_timeout_ms": 1500, "retry_interval_ms": 100},
+                    application={"name": n.name})
+    a, d = nodes["a"], nodes["d"]
+    for n in nodes.values():
+        n.run()
+    for n, other in ((a, d), (d, a)):
+        _wait(lambda: other.peer_id in {p["peer"] for p in n.cli("peers").get("peers", [])}, 20,
+              f"{n.name} to import {other.name}'s record")
+
+    def reaches(n, dest, transport):
+        return any(dest.peer_id in link["reaches"] for link in n.status()["links"]
+                   if link["transport"] == transport)
+    # both paths up before the stream starts: htx direct, ble through b and c (announces, TTL 7)
+    _wait(lambda: reaches(a, d, "htx") and reaches(a, d, "ble") and reaches(d, a, "ble"), 45,
+          "a and d to reach each other over htx and over the air")
+    assert a.send(d, "warm-up", "--wait")["transports"] == ["htx"]
+
+    count, cut_at = 40, 15
+    texts = [f"stream-{i:03d}" for i in range(count)]
+    seen_t: dict[str, float] = {}                    # first time each message showed up at d
+
+    def watch():
+        while len(seen_t) < count and d.proc.alive():
+            for t in d.received_order(texts):
+                seen_t.setdefault(t, time.time())
+            time.sleep(0.02)
+    threading.Thread(target=watch, daemon=True).start()
+    stream = a.host.python("stream", "-c", STREAM, a.dir / "control.addr", "stream", str(count),
+                           d.peer_id, str(STREAM_GAP_S))
+    stream.wait_for("ready", 30)
+    sent_t = {}
+    for i in range(count):
+        if i == cut_at:
+            net.link_down("a", "r")                  # ip link set down on both ends of a - r
+            t_cut = time.time()
+        ev = json.loads(stream.wait_for(r'^\{"i"', 30).string)
+        sent_t[ev["i"]] = ev["t"]
+    _wait(lambda: len(seen_t) == count, 45, "every message of the stream")
+    time.sleep(2 * STREAM_GAP_S + 1.0)               # let a late duplicate show up if there is one
+    got = d.received_order(texts)
+    assert sorted(got) == texts, f"lost or duplicated: {len(got)} deliveries of {len(texts)}"
+    assert got == texts, "not in order"
+    ble = next(link for link in a.status()["links"] if link["transport"] == "ble")
+    assert ble["stats"]["frames_sent"] > 0, "nothing went over the mesh"
+    first_after = next(t for i, t in enumerate(texts) if sent_t[i] > t_cut)
+    failover = seen_t[first_after] - t_cut
+    latency = sorted(seen_t[t] - sent_t[i] for i, t in enumerate(texts) if sent_t[i] > t_cut)
+    print(f"cut: {first_after} (first sent after it) delivered {failover:.2f} s after the cut; "
+          f"latency after the cut median {latency[len(latency) // 2]:.2f} s max {latency[-1]:.2f} s; "
+          f"{ble['stats']['frames_sent']} frames over the mesh")
+    assert failover <= 2.0, f"failover took {failover:.2f} s"
 
 
 def test_3_every_link_down_messages_wait_then_arrive_in_order(netns, tmp_path):
