@@ -317,7 +317,55 @@ def test_5a_a_relay_on_the_path_sees_no_plaintext_and_no_peer_ids(netns, tmp_pat
 
 
 def test_5_privacy_qos_mixnode_sees_no_plaintext_nor_destination(netns, tmp_path):
-    pytest.skip("needs the node's mixnet path (privacy_first through mixnodes)")
+    """The mixnode's half of scenario 5: three mixnode processes in m (plain length-prefixed
+    framing, so what a mixnode receives is the Sphinx packet itself, not a TLS record); each
+    is reached only through a capturing relay in r, so every byte any mixnode receives, from
+    a's client or from another mixnode, is recorded. a sends with the privacy QoS."""
+    from betanet.mix.types import TCP_FRAMING, Descriptor
+    from betanet.node.link_mix import mix_id
+    from betanet.sphinx import Geometry, KeyPair
+    net = netns("a-r", "r-d", "r-m")
+    nodes = {"a": NodeHost(net, "a", tmp_path, ["d"]), "d": NodeHost(net, "d", tmp_path, ["a"])}
+    a, d = nodes["a"], nodes["d"]
+    directory = tmp_path / "mix-directory.json"
+    for n in nodes.values():
+        n.configure(transport={"mix_directory": str(directory), "mix_listen": f"{net.addr(n.name)}:7444",
+                               "mix_delay_ms": 5.0})
+    _start(nodes)
+    mixnodes = [(9001 + i, bytes([i + 1]) * 32, bytes([0x40 + i]) * 32) for i in range(3)]
+    front = net.addr("r", "m")                       # each mixnode's advertised address: the relay
+    entries = [Descriptor(node_id, (front, port), KeyPair.from_seed(seed).public_key, 0, b"",
+                          TCP_FRAMING).to_json() for port, seed, node_id in mixnodes]
+    entries += [json.loads((n.dir / "mix.descriptor").read_text()) for n in nodes.values()]
+    directory.write_text(json.dumps(entries))
+    cap = tmp_path / "capture"
+    relay = net["r"].python("relay", "-m", "betanet.tools.relay", "--capture", cap,
+                            *[x for port, _, _ in mixnodes
+                              for x in ("--tcp", f"{front}:{port}={net.addr('m')}:{port}")])
+    relay.wait_for(r'^\{"ready"', 30)
+    for port, seed, node_id in mixnodes:
+        m = net["m"].python(f"mix{port}", "-m", "betanet", "mixnode", "--listen", f"{net.addr('m')}:{port}",
+                            "--key-seed", seed.hex(), "--node-id", node_id.hex(), "--directory", directory,
+                            "--transport", TCP_FRAMING, "--mean-delay-ms", "5")
+        m.wait_for("listening", 30)
+
+    def mix_reaches(n, dest):
+        return any(dest.peer_id in link["reaches"] for link in n.status()["links"] if link["transport"] == "mix")
+    _wait(lambda: mix_reaches(a, d), 20, "a to reach d through the mixnet")
+    secret = "attack at dawn, bring the 7 blue folders"
+    handle = a.send(d, secret, "--qos", "privacy_first", "--wait")
+    assert handle["acked"] is True, handle
+    assert handle["qos"] == "privacy_first" and handle["transports"] == ["mix"], handle
+    _wait(lambda: d.received(secret), 20, "delivery through the mixnodes")
+    assert [ev["from"] for ev in d.received(secret)] == [a.peer_id]
+    seen = (cap / "up.bin").read_bytes() + (cap / "down.bin").read_bytes()
+    # a's client -> first mixnode, then two mixnode -> mixnode hops: three Sphinx packets at least
+    assert len(seen) >= 3 * Geometry().packet_bytes, f"the mixnodes did not carry the message ({len(seen)} B)"
+    dest = mix_id(d.peer_id)
+    for needle in (secret.encode(), secret.encode().hex().encode(), b"blue folders",
+                   d.peer_id.encode(), dest, dest.hex().encode(), a.peer_id.encode()):
+        assert needle not in seen, f"a mixnode received {needle!r}"
+    print(f"privacy: {len(seen)} bytes into the mixnodes, route {handle['route']}")
 
 
 def test_6_low_battery_takes_energy_route_shown_in_handle(netns, tmp_path):
