@@ -386,3 +386,58 @@ def test_6_low_battery_takes_energy_route_shown_in_handle(netns, tmp_path):
     _wait(lambda: d.received("low-battery-1"), 20, "delivery on the energy route")
     (bat / "status").write_text("Charging\n")   # charging lifts the condition
     assert a.send(d, "charging-1", "--wait")["policy"] == "normal"
+
+
+# a third party on b's LAN announcing a record whose signature does not verify
+FORGER = """
+import asyncio
+from zeroconf import ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+from betanet.node.identity import Identity
+from betanet.node.mdns import SERVICE_TYPE, txt_from_record
+from betanet.node.peers import PeerRecord
+
+async def main():
+    ident = Identity.generate()
+    raw = PeerRecord.create(ident, 1, htx_tcp=["10.9.9.9:7443"]).raw
+    assert b"10.9.9.9" in raw
+    raw = raw.replace(b"10.9.9.9", b"10.9.9.8")      # redirect the endpoint: the signature breaks
+    zc = AsyncZeroconf()
+    await zc.async_register_service(ServiceInfo(SERVICE_TYPE, ident.peer_id_text + "." + SERVICE_TYPE,
+                                                port=7443, properties=txt_from_record(raw),
+                                                server="forger.local.", parsed_addresses=["10.9.9.8"]))
+    print("forged", ident.peer_id_text, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_7_mdns_discovery_on_one_lan_without_static_peers(netns, tmp_path):
+    """a and b on one veth LAN, no static peers: each finds the other's record over mDNS
+    (_betanet._udp), imports it (verified) and a message goes through; a forged record
+    announced on the same LAN is refused; with network.mdns off nobody is found."""
+    net = netns("a-b")
+    for h, other in (("a", "b"), ("b", "a")):        # namespaces start with no multicast route
+        net[h].run("ip", "route", "add", "224.0.0.0/4", "dev", net.ifname(h, other))
+    nodes = {"a": NodeHost(net, "a", tmp_path, []), "b": NodeHost(net, "b", tmp_path, [])}
+    a, b = nodes["a"], nodes["b"]
+    forger = net["b"].python("forger", "-c", FORGER)
+    forged = forger.wait_for(r"^forged (\S+)", 30).group(1)
+    _start(nodes)                                    # waits until each has imported the other
+    handle = a.send(b, "found by mdns", "--wait")
+    assert handle["acked"] is True and handle["transports"] == ["htx"], handle
+    _wait(lambda: b.received("found by mdns"), 20, "delivery to the discovered peer")
+    _wait(lambda: a.status()["counters"].get("mdns_refused", 0) >= 1, 20, "a to refuse the forged record")
+    assert forged not in {p["peer"] for p in a.cli("peers")["peers"]}
+    assert a.status()["counters"].get("mdns_imported", 0) >= 1
+
+    # the same LAN with discovery off: nobody imports anybody
+    for n in nodes.values():
+        n.proc.terminate()
+        n.dir.joinpath("store.db").unlink()
+        n.configure(network={"mdns": False})
+        n.run()
+    time.sleep(5)                                    # several mDNS announce rounds
+    for n, other in ((a, b), (b, a)):
+        assert other.peer_id not in {p["peer"] for p in n.cli("peers")["peers"]}, "imported with mdns off"

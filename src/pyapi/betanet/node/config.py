@@ -106,6 +106,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "network": {
         "peers": Key(list, [], "peer record files (relative to the config file) imported at start",
                      _str_list),
+        "mdns": Key(bool, True, "announce our peer record and import others' on the local network "
+                    "(mDNS service _betanet._udp; records are verified like record files)"),
         "custodians": Key(list, [], "PeerIDs of DTN custodians: with no route to a destination, "
                           "messages are handed to one of them to store and forward", _str_list),
         "metrics_listen": Key(str, "", "Prometheus metrics on host:port ('' = off)",

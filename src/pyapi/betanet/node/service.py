@@ -122,6 +122,7 @@ class Service:
         self._tasks: list[asyncio.Task] = []
         self._control = None
         self._metrics = None
+        self._mdns = None
         self._stop = asyncio.Event()
 
     def emit(self, obj: dict) -> None:
@@ -188,6 +189,11 @@ class Service:
             os.replace(tmp, os.path.join(data, "mix.descriptor"))
             load_mix_directory(mix, self.cfg["transport"]["mix_directory"])
         n = self.cfg["network"]
+        if n["mdns"]:
+            from betanet.node.mdns import MdnsDiscovery
+            port = next((l.port for l in self.node.links if getattr(l, "port", 0)), 0)
+            self._mdns = MdnsDiscovery(self.node, rec, port)
+            await self._mdns.start()
         if n["status_listen"]:
             host, _, port = n["status_listen"].rpartition(":")
             self._control = await asyncio.start_server(self._client, host, int(port), limit=MAX_CONTROL_LINE)
@@ -262,6 +268,8 @@ class Service:
             self._control.close()
         if self._metrics:
             self._metrics.shutdown()
+        if self._mdns:
+            await self._mdns.stop()
         await self.node.stop()
 
 
