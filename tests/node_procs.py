@@ -15,7 +15,8 @@ from betanet.node.identity import Identity
 from betanet.node.service import init
 
 FAST = {"routing": {"hop_timeout_ms": 500, "ack_timeout_ms": 1500, "retry_interval_ms": 100},
-        "platform": {"power_source": "none"}}
+        "platform": {"power_source": "none"},
+        "network": {"mdns": False}}      # peers from record files only (tests share one LAN)
 
 
 def make(base: str, name: str, peers: list[str], extra: dict | None = None) -> str:

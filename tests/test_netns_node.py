@@ -21,6 +21,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,12 +65,12 @@ class NodeHost:
     nodes' directories given as ``--peer`` are re-read every second; ``send`` and ``status``
     print JSON."""
 
-    def __init__(self, net, name: str, root: Path, peers: list[str]) -> None:
+    def __init__(self, net, name: str, root: Path, peers: list[str], *, htx: bool = True) -> None:
         self.net, self.name = net, name
         self.host = net[name]
         self.dir = root / name
-        addr = net.addr(name)
-        args = ["init", str(self.dir), "--listen", f"{addr}:{HTX_PORT}"]
+        # htx=False: a phone with only the mesh (a namespace with no IP link)
+        args = ["init", str(self.dir), "--listen", f"{net.addr(name)}:{HTX_PORT}" if htx else ""]
         for p in peers:
             args += ["--peer", str(root / p)]
         p = subprocess.run([*BETANET, "node", *args], capture_output=True, text=True, timeout=60)
@@ -164,10 +165,90 @@ def test_1_online_htx_route_and_ack(netns, tmp_path):
     print(f"online: route {handle['route']} transports {handle['transports']}")
 
 
+# a sender in a's namespace: one message every STREAM_GAP_S through a's control socket,
+# without waiting for acknowledgments, each line {"i": I, "t": wall-clock time it was accepted}
+STREAM = """
+import json, socket, sys, time
+host, _, port = open(sys.argv[1]).read().strip().rpartition(":")
+s = socket.create_connection((host, int(port)))
+f = s.makefile("rwb")
+print("ready", flush=True)
+for i in range(int(sys.argv[3])):
+    data = ("%s-%03d" % (sys.argv[2], i)).encode().hex()
+    f.write((json.dumps({"cmd": "send", "to": sys.argv[4], "data": data}) + "\\n").encode())
+    f.flush()
+    r = json.loads(f.readline())
+    assert r.get("ok"), r
+    print(json.dumps({"i": i, "t": time.time()}), flush=True)
+    time.sleep(float(sys.argv[5]))
+"""
+STREAM_GAP_S = 0.1
+
+
 @needs_air
 def test_2_internet_cut_mid_stream_falls_back_to_mesh_within_2s(netns, tmp_path):
-    pytest.skip("needs the node's mesh link on betanet.mesh.air (the node refuses transport.mesh "
-                "until the air is merged)")
+    """a and d on the internet (a - r - d) and on the air; b and c phones with only the air,
+    in a line a (0 m) - b (25 m) - c (50 m) - d (75 m) with a 30 m range: the mesh path from a
+    to d is a -> b -> c -> d. a streams to d; a's internet link is cut mid-stream."""
+    net = netns("a-r", "r-d", hosts=("air", "b", "c"))
+    sock = tmp_path / "air.sock"
+    air = net["air"].python("air", "-m", "betanet.mesh.air", "--socket", sock, "--range", "30", "--seed", "1")
+    air.wait_for(r"listening", 30)
+    nodes = {"a": NodeHost(net, "a", tmp_path, ["d"]), "b": NodeHost(net, "b", tmp_path, [], htx=False),
+             "c": NodeHost(net, "c", tmp_path, [], htx=False), "d": NodeHost(net, "d", tmp_path, ["a"])}
+    for i, n in enumerate(nodes.values()):
+        n.configure(transport={"mesh": True, "mesh_air": str(sock), "mesh_x": 25.0 * i},
+                    routing={"hop_timeout_ms": 500, "ack_timeout_ms": 1500, "retry_interval_ms": 100},
+                    application={"name": n.name})
+    a, d = nodes["a"], nodes["d"]
+    for n in nodes.values():
+        n.run()
+    for n, other in ((a, d), (d, a)):
+        _wait(lambda: other.peer_id in {p["peer"] for p in n.cli("peers").get("peers", [])}, 20,
+              f"{n.name} to import {other.name}'s record")
+
+    def reaches(n, dest, transport):
+        return any(dest.peer_id in link["reaches"] for link in n.status()["links"]
+                   if link["transport"] == transport)
+    # both paths up before the stream starts: htx direct, ble through b and c (announces, TTL 7)
+    _wait(lambda: reaches(a, d, "htx") and reaches(a, d, "ble") and reaches(d, a, "ble"), 45,
+          "a and d to reach each other over htx and over the air")
+    assert a.send(d, "warm-up", "--wait")["transports"] == ["htx"]
+
+    count, cut_at = 40, 15
+    texts = [f"stream-{i:03d}" for i in range(count)]
+    seen_t: dict[str, float] = {}                    # first time each message showed up at d
+
+    def watch():
+        while len(seen_t) < count and d.proc.alive():
+            for t in d.received_order(texts):
+                seen_t.setdefault(t, time.time())
+            time.sleep(0.02)
+    threading.Thread(target=watch, daemon=True).start()
+    stream = a.host.python("stream", "-c", STREAM, a.dir / "control.addr", "stream", str(count),
+                           d.peer_id, str(STREAM_GAP_S))
+    stream.wait_for("ready", 30)
+    sent_t = {}
+    for i in range(count):
+        if i == cut_at:
+            net.link_down("a", "r")                  # ip link set down on both ends of a - r
+            t_cut = time.time()
+        ev = json.loads(stream.wait_for(r'^\{"i"', 30).string)
+        sent_t[ev["i"]] = ev["t"]
+    _wait(lambda: len(seen_t) == count, 45, "every message of the stream")
+    time.sleep(2 * STREAM_GAP_S + 1.0)               # let a late duplicate show up if there is one
+    got = d.received_order(texts)
+    assert sorted(got) == texts, f"lost or duplicated: {len(got)} deliveries of {len(texts)}"
+    assert got == texts, "not in order"
+    ble = next(link for link in a.status()["links"] if link["transport"] == "ble")
+    assert ble["stats"]["frames_sent"] > 0, "nothing went over the mesh"
+    first_after = next(t for i, t in enumerate(texts) if sent_t[i] > t_cut)
+    failover = seen_t[first_after] - t_cut
+    latency = sorted(seen_t[t] - sent_t[i] for i, t in enumerate(texts) if sent_t[i] > t_cut)
+    print(f"cut: {first_after} (first sent after it) delivered {failover:.2f} s after the cut; "
+          f"latency after the cut median {latency[len(latency) // 2]:.2f} s max {latency[-1]:.2f} s; "
+          f"{ble['stats']['frames_sent']} frames over the mesh")
+    assert failover <= 2.0, f"failover took {failover:.2f} s"
 
 
 def test_3_every_link_down_messages_wait_then_arrive_in_order(netns, tmp_path):
@@ -236,7 +317,55 @@ def test_5a_a_relay_on_the_path_sees_no_plaintext_and_no_peer_ids(netns, tmp_pat
 
 
 def test_5_privacy_qos_mixnode_sees_no_plaintext_nor_destination(netns, tmp_path):
-    pytest.skip("needs the node's mixnet path (privacy_first through mixnodes)")
+    """The mixnode's half of scenario 5: three mixnode processes in m (plain length-prefixed
+    framing, so what a mixnode receives is the Sphinx packet itself, not a TLS record); each
+    is reached only through a capturing relay in r, so every byte any mixnode receives, from
+    a's client or from another mixnode, is recorded. a sends with the privacy QoS."""
+    from betanet.mix.types import TCP_FRAMING, Descriptor
+    from betanet.node.link_mix import mix_id
+    from betanet.sphinx import Geometry, KeyPair
+    net = netns("a-r", "r-d", "r-m")
+    nodes = {"a": NodeHost(net, "a", tmp_path, ["d"]), "d": NodeHost(net, "d", tmp_path, ["a"])}
+    a, d = nodes["a"], nodes["d"]
+    directory = tmp_path / "mix-directory.json"
+    for n in nodes.values():
+        n.configure(transport={"mix_directory": str(directory), "mix_listen": f"{net.addr(n.name)}:7444",
+                               "mix_delay_ms": 5.0})
+    _start(nodes)
+    mixnodes = [(9001 + i, bytes([i + 1]) * 32, bytes([0x40 + i]) * 32) for i in range(3)]
+    front = net.addr("r", "m")                       # each mixnode's advertised address: the relay
+    entries = [Descriptor(node_id, (front, port), KeyPair.from_seed(seed).public_key, 0, b"",
+                          TCP_FRAMING).to_json() for port, seed, node_id in mixnodes]
+    entries += [json.loads((n.dir / "mix.descriptor").read_text()) for n in nodes.values()]
+    directory.write_text(json.dumps(entries))
+    cap = tmp_path / "capture"
+    relay = net["r"].python("relay", "-m", "betanet.tools.relay", "--capture", cap,
+                            *[x for port, _, _ in mixnodes
+                              for x in ("--tcp", f"{front}:{port}={net.addr('m')}:{port}")])
+    relay.wait_for(r'^\{"ready"', 30)
+    for port, seed, node_id in mixnodes:
+        m = net["m"].python(f"mix{port}", "-m", "betanet", "mixnode", "--listen", f"{net.addr('m')}:{port}",
+                            "--key-seed", seed.hex(), "--node-id", node_id.hex(), "--directory", directory,
+                            "--transport", TCP_FRAMING, "--mean-delay-ms", "5")
+        m.wait_for("listening", 30)
+
+    def mix_reaches(n, dest):
+        return any(dest.peer_id in link["reaches"] for link in n.status()["links"] if link["transport"] == "mix")
+    _wait(lambda: mix_reaches(a, d), 20, "a to reach d through the mixnet")
+    secret = "attack at dawn, bring the 7 blue folders"
+    handle = a.send(d, secret, "--qos", "privacy_first", "--wait")
+    assert handle["acked"] is True, handle
+    assert handle["qos"] == "privacy_first" and handle["transports"] == ["mix"], handle
+    _wait(lambda: d.received(secret), 20, "delivery through the mixnodes")
+    assert [ev["from"] for ev in d.received(secret)] == [a.peer_id]
+    seen = (cap / "up.bin").read_bytes() + (cap / "down.bin").read_bytes()
+    # a's client -> first mixnode, then two mixnode -> mixnode hops: three Sphinx packets at least
+    assert len(seen) >= 3 * Geometry().packet_bytes, f"the mixnodes did not carry the message ({len(seen)} B)"
+    dest = mix_id(d.peer_id)
+    for needle in (secret.encode(), secret.encode().hex().encode(), b"blue folders",
+                   d.peer_id.encode(), dest, dest.hex().encode(), a.peer_id.encode()):
+        assert needle not in seen, f"a mixnode received {needle!r}"
+    print(f"privacy: {len(seen)} bytes into the mixnodes, route {handle['route']}")
 
 
 def test_6_low_battery_takes_energy_route_shown_in_handle(netns, tmp_path):
@@ -257,3 +386,58 @@ def test_6_low_battery_takes_energy_route_shown_in_handle(netns, tmp_path):
     _wait(lambda: d.received("low-battery-1"), 20, "delivery on the energy route")
     (bat / "status").write_text("Charging\n")   # charging lifts the condition
     assert a.send(d, "charging-1", "--wait")["policy"] == "normal"
+
+
+# a third party on b's LAN announcing a record whose signature does not verify
+FORGER = """
+import asyncio
+from zeroconf import ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+from betanet.node.identity import Identity
+from betanet.node.mdns import SERVICE_TYPE, txt_from_record
+from betanet.node.peers import PeerRecord
+
+async def main():
+    ident = Identity.generate()
+    raw = PeerRecord.create(ident, 1, htx_tcp=["10.9.9.9:7443"]).raw
+    assert b"10.9.9.9" in raw
+    raw = raw.replace(b"10.9.9.9", b"10.9.9.8")      # redirect the endpoint: the signature breaks
+    zc = AsyncZeroconf()
+    await zc.async_register_service(ServiceInfo(SERVICE_TYPE, ident.peer_id_text + "." + SERVICE_TYPE,
+                                                port=7443, properties=txt_from_record(raw),
+                                                server="forger.local.", parsed_addresses=["10.9.9.8"]))
+    print("forged", ident.peer_id_text, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_7_mdns_discovery_on_one_lan_without_static_peers(netns, tmp_path):
+    """a and b on one veth LAN, no static peers: each finds the other's record over mDNS
+    (_betanet._udp), imports it (verified) and a message goes through; a forged record
+    announced on the same LAN is refused; with network.mdns off nobody is found."""
+    net = netns("a-b")
+    for h, other in (("a", "b"), ("b", "a")):        # namespaces start with no multicast route
+        net[h].run("ip", "route", "add", "224.0.0.0/4", "dev", net.ifname(h, other))
+    nodes = {"a": NodeHost(net, "a", tmp_path, []), "b": NodeHost(net, "b", tmp_path, [])}
+    a, b = nodes["a"], nodes["b"]
+    forger = net["b"].python("forger", "-c", FORGER)
+    forged = forger.wait_for(r"^forged (\S+)", 30).group(1)
+    _start(nodes)                                    # waits until each has imported the other
+    handle = a.send(b, "found by mdns", "--wait")
+    assert handle["acked"] is True and handle["transports"] == ["htx"], handle
+    _wait(lambda: b.received("found by mdns"), 20, "delivery to the discovered peer")
+    _wait(lambda: a.status()["counters"].get("mdns_refused", 0) >= 1, 20, "a to refuse the forged record")
+    assert forged not in {p["peer"] for p in a.cli("peers")["peers"]}
+    assert a.status()["counters"].get("mdns_imported", 0) >= 1
+
+    # the same LAN with discovery off: nobody imports anybody
+    for n in nodes.values():
+        n.proc.terminate()
+        n.dir.joinpath("store.db").unlink()
+        n.configure(network={"mdns": False})
+        n.run()
+    time.sleep(5)                                    # several mDNS announce rounds
+    for n, other in ((a, b), (b, a)):
+        assert other.peer_id not in {p["peer"] for p in n.cli("peers")["peers"]}, "imported with mdns off"

@@ -62,11 +62,20 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         "'' = no mesh for a standalone node"),
         "mesh_x": Key(float, 0.0, "position on the air, metres"),
         "mesh_y": Key(float, 0.0, "position on the air, metres"),
+        "mix_directory": Key(str, "", "JSON file (relative to the config file): list of mixnet "
+                             "descriptors (mixnodes and clients), re-read every second; '' = no "
+                             "mixnet link"),
+        "mix_listen": Key(str, "127.0.0.1:0", "where our mix client listens for packets from "
+                          "the last mixnode (plain length-prefixed framing)", _endpoint),
+        "mix_hops": Key(int, 3, "mixnodes per route", _range(1, 5)),
+        "mix_delay_ms": Key(float, 50.0, "mean per-hop mixing delay", _range(0.0, 10_000.0)),
         "dtn": Key(bool, True, "store messages that cannot leave now (store-and-forward)"),
     },
     "network": {
         "peers": Key(list, [], "peer record files (relative to the config file) imported at start",
                      _str_list),
+        "mdns": Key(bool, True, "announce our peer record and import others' on the local network "
+                    "(mDNS service _betanet._udp; records are verified like record files)"),
         "custodians": Key(list, [], "PeerIDs of DTN custodians: with no route to a destination, "
                           "messages are handed to one of them to store and forward", _str_list),
         "metrics_listen": Key(str, "", "Prometheus metrics on host:port ('' = off)",
@@ -103,6 +112,8 @@ def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     base = os.path.dirname(os.path.abspath(path))
     cfg["application"]["data_dir"] = os.path.join(base, cfg["application"]["data_dir"])
     cfg["network"]["peers"] = [os.path.join(base, p) for p in cfg["network"]["peers"]]
+    if cfg["transport"]["mix_directory"]:
+        cfg["transport"]["mix_directory"] = os.path.join(base, cfg["transport"]["mix_directory"])
     return cfg
 
 

@@ -60,10 +60,44 @@ def build(cfg: dict) -> Node:
     if t["quic_listen"]:
         node.links.append(HtxLink(ident, node.peers, transport="quic", listen=t["quic_listen"], cert_dir=data,
                                   retry_s=max(0.2, cfg["routing"]["retry_interval_ms"] / 1000)))
+    if t["mix_directory"]:
+        node.links.append(mix_link(node, t))
     if t["mesh"] and not t["mesh_air"]:
         raise UnsupportedError("transport.mesh: a standalone node reaches the mesh through an air "
                                "server; set transport.mesh_air to its socket")
     return node
+
+
+def mix_link(node: Node, t: dict):
+    """The mixnet link (privacy QoS): a mix client on ``mix_listen`` whose directory is the
+    ``mix_directory`` file (re-read by the service; see ``load_mix_directory``)."""
+    from betanet.mix.client import MixClient
+    from betanet.mix.transport import TcpTransport
+    from betanet.mix.types import Directory
+    from betanet.node.link_mix import MixLink, mix_id
+    host, _, port = t["mix_listen"].rpartition(":")
+    directory = Directory()
+    client = MixClient(mix_id(node.me), directory, transport=TcpTransport(host.strip("[]"), int(port)),
+                       hops=t["mix_hops"], mean_delay_ms=t["mix_delay_ms"])
+    return MixLink(client, directory, node.peers, hops=t["mix_hops"], mean_delay_ms=t["mix_delay_ms"])
+
+
+def load_mix_directory(link, path: str) -> None:
+    """Add (or replace) every descriptor of the JSON list in ``path``; a bad file is logged
+    and changes nothing."""
+    from betanet.mix.types import Descriptor
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(1 << 20)
+        entries = [Descriptor.from_json(d) for d in json.loads(raw)]
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError, BetanetError) as e:
+        log.warning("mix directory %s refused: %s", path, e)
+        return
+    for d in entries:
+        if d.node_id != link.client.client_id:
+            link.directory.add(d)
 
 
 async def join_air(node: Node, cfg: dict) -> None:
@@ -88,6 +122,7 @@ class Service:
         self._tasks: list[asyncio.Task] = []
         self._control = None
         self._metrics = None
+        self._mdns = None
         self._stop = asyncio.Event()
 
     def emit(self, obj: dict) -> None:
@@ -119,10 +154,15 @@ class Service:
         except BetanetError:
             return ""
 
+    def _mix(self):
+        return next((l for l in self.node.links if l.transport == "mix"), None)
+
     async def _watch_peers(self) -> None:
         while True:
             await asyncio.sleep(1.0)
             self.load_peers()
+            if self._mix() is not None:
+                load_mix_directory(self._mix(), self.cfg["transport"]["mix_directory"])
 
     async def _consume(self) -> None:
         async for m in self.node.messages():
@@ -141,7 +181,19 @@ class Service:
             f.write(rec.raw)
         os.replace(tmp, os.path.join(data, "peer.record"))
         self.load_peers()
+        mix = self._mix()
+        if mix is not None:            # our client descriptor, for whoever builds the directory
+            tmp = os.path.join(data, ".mix.descriptor.tmp")
+            with open(tmp, "w") as f:
+                json.dump(mix.client.descriptor().to_json(), f)
+            os.replace(tmp, os.path.join(data, "mix.descriptor"))
+            load_mix_directory(mix, self.cfg["transport"]["mix_directory"])
         n = self.cfg["network"]
+        if n["mdns"]:
+            from betanet.node.mdns import MdnsDiscovery
+            port = next((l.port for l in self.node.links if getattr(l, "port", 0)), 0)
+            self._mdns = MdnsDiscovery(self.node, rec, port)
+            await self._mdns.start()
         if n["status_listen"]:
             host, _, port = n["status_listen"].rpartition(":")
             self._control = await asyncio.start_server(self._client, host, int(port), limit=MAX_CONTROL_LINE)
@@ -216,6 +268,8 @@ class Service:
             self._control.close()
         if self._metrics:
             self._metrics.shutdown()
+        if self._mdns:
+            await self._mdns.stop()
         await self.node.stop()
 
 
