@@ -5,3 +5,10 @@
 - ``envelope``: the sealed, signed end-to-end message; chunking with FEC.
 - ``config``: the YAML configuration; ``power``: battery and temperature sources.
 """
+
+from betanet.node.identity import Identity
+from betanet.node.link_htx import HtxLink
+from betanet.node.node import DeliveryHandle, Node, Received
+from betanet.node.peers import PeerRecord
+
+__all__ = ["DeliveryHandle", "HtxLink", "Identity", "Node", "PeerRecord", "Received"]
