@@ -8,34 +8,11 @@
  * passed only where the contract bounds it before any access: payload lengths by
  * BETANET_MESH_MAX_PAYLOAD_BYTES, fragment slices by the output capacity, fragment bytes
  * by the reassembler's max_bytes, fragment headers (parse reads only the header). */
-#include <betanet.h>
+#include "hostile_sizes.h"
 
-#include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-static long checks, failures;
-
-static void expect_in(int rc, const char *what, int line, const int *ok, size_t n) {
-    size_t i;
-    checks++;
-    for (i = 0; i < n; i++)
-        if (rc == ok[i]) return;
-    failures++;
-    if (failures <= 50) fprintf(stderr, "line %d: %s returned %d (%s)\n", line, what, rc, betanet_strerror(rc));
-}
-#define EXPECT(expr, ...)                                                                   \
-    do {                                                                                    \
-        const int ok_[] = {__VA_ARGS__};                                                    \
-        expect_in((expr), #expr, __LINE__, ok_, sizeof ok_ / sizeof ok_[0]);                \
-    } while (0)
-#define TRUE_(cond) EXPECT((cond) ? 0 : -1000, 0)
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MAXP BETANET_MESH_MAX_PAYLOAD_BYTES
-static const size_t SIZES[] = {
+/* mesh lengths around the 14-byte v1 header, 469-byte fragment chunks and the v1/v2 payload limits */
+static const size_t MESH_SIZES[] = {
     0, 1, 2, 7, 8, 13, 14, 17, 18, 255, 256, 469, 470, 0xFFFB, 0xFFFD, 0xFFFF, 0x10000,
     MAXP - 4, MAXP - 1, MAXP, MAXP + 1,
     (size_t)INT_MAX, (size_t)INT_MAX + 1, (size_t)UINT32_MAX, (size_t)UINT32_MAX + 1,
@@ -117,7 +94,7 @@ static void hostile_codec(void) {
     size_t vi, si, pi, oi;
     betanet_mesh_packet_t p;
     for (vi = 0; vi < NELEM(versions); vi++)
-        for (si = 0; si < NELEM(SIZES); si++)
+        for (si = 0; si < NELEM(MESH_SIZES); si++)
             for (pi = 0; pi < 2; pi++) {
                 memset(&p, 0, sizeof p);
                 p.version = versions[vi];
@@ -125,7 +102,7 @@ static void hostile_codec(void) {
                 p.ttl = 7;
                 p.sender = SENDER;
                 p.payload = big;
-                p.payload_len = SIZES[si];
+                p.payload_len = MESH_SIZES[si];
                 p.compressed = (uint8_t)pi;
                 p.original_size = 100;
                 codec_one(&p, pads[si % NELEM(pads)]);
@@ -137,12 +114,12 @@ static void hostile_codec(void) {
             }
     /* route hop counts */
     for (vi = 1; vi <= 2; vi++)
-        for (si = 0; si < NELEM(SIZES); si++) {
+        for (si = 0; si < NELEM(MESH_SIZES); si++) {
             memset(&p, 0, sizeof p);
             p.version = (uint8_t)vi;
             p.sender = SENDER;
             p.route = big;
-            p.route_hops = SIZES[si];
+            p.route_hops = MESH_SIZES[si];
             p.payload = big;
             p.payload_len = 3;
             codec_one(&p, 1);
@@ -204,9 +181,9 @@ static void hostile_decode(void) {
         }
     }
     EXPECT(betanet_mesh_decode(pkt, n, &v), BETANET_OK);
-    for (i = 0; i < NELEM(SIZES); i++) {
-        EXPECT(betanet_mesh_decode(NULL, SIZES[i], &v), BETANET_E_INVALID);
-        EXPECT(betanet_mesh_decode(pkt, SIZES[i] % sizeof pkt, NULL), BETANET_E_INVALID);
+    for (i = 0; i < NELEM(MESH_SIZES); i++) {
+        EXPECT(betanet_mesh_decode(NULL, MESH_SIZES[i], &v), BETANET_E_INVALID);
+        EXPECT(betanet_mesh_decode(pkt, MESH_SIZES[i] % sizeof pkt, NULL), BETANET_E_INVALID);
     }
     EXPECT(betanet_mesh_view_packet(NULL, &v, &q), BETANET_E_INVALID);
     EXPECT(betanet_mesh_view_packet(pkt, NULL, &q), BETANET_E_INVALID);
@@ -244,11 +221,11 @@ static void hostile_decode(void) {
 static void hostile_padding(void) {
     uint8_t buf[4096];
     size_t i, n;
-    for (i = 0; i < NELEM(SIZES); i++) {
-        n = betanet_mesh_padded_bytes(SIZES[i]);
-        if (SIZES[i] + 16 <= 2048 && SIZES[i] <= 2048) TRUE_(n >= SIZES[i] + 1 && n - SIZES[i] <= 255 ? 1 : n == SIZES[i]);
-        else TRUE_(n == SIZES[i]);
-        TRUE_(betanet_mesh_unpadded_bytes(NULL, SIZES[i]) == SIZES[i]);
+    for (i = 0; i < NELEM(MESH_SIZES); i++) {
+        n = betanet_mesh_padded_bytes(MESH_SIZES[i]);
+        if (MESH_SIZES[i] + 16 <= 2048 && MESH_SIZES[i] <= 2048) TRUE_(n >= MESH_SIZES[i] + 1 && n - MESH_SIZES[i] <= 255 ? 1 : n == MESH_SIZES[i]);
+        else TRUE_(n == MESH_SIZES[i]);
+        TRUE_(betanet_mesh_unpadded_bytes(NULL, MESH_SIZES[i]) == MESH_SIZES[i]);
     }
     memset(buf, 0xFF, sizeof buf);        /* 255 bytes of 0xFF: valid padding */
     TRUE_(betanet_mesh_unpadded_bytes(buf, sizeof buf) == sizeof buf - 255);
@@ -277,12 +254,12 @@ static void hostile_sign(void) {
     p.version = 2;
     p.sender = SENDER;
     p.payload = big;
-    for (si = 0; si < NELEM(SIZES); si++) {
+    for (si = 0; si < NELEM(MESH_SIZES); si++) {
         int want;
-        p.payload_len = SIZES[si];
+        p.payload_len = MESH_SIZES[si];
         p.signature = NULL;
         want = expected(&p, 1, &n);
-        if (SIZES[si] > 70000 && SIZES[si] <= MAXP && SIZES[si] != MAXP) continue;  /* keep it quick */
+        if (MESH_SIZES[si] > 70000 && MESH_SIZES[si] <= MAXP && MESH_SIZES[si] != MAXP) continue;  /* keep it quick */
         EXPECT(betanet_mesh_sign(&p, sk, sig), want);
         p.signature = sig;
         if (want == BETANET_OK) {
@@ -316,26 +293,26 @@ static void hostile_fragments(void) {
     unsigned u;
     memset(enc, 0x5A, sizeof enc);
     /* fragment_count */
-    for (i = 0; i < NELEM(SIZES); i++) {
-        TRUE_(betanet_mesh_fragment_count(SIZES[i], 0) == 0);
-        TRUE_(betanet_mesh_fragment_count(0, SIZES[i]) == 0);
-        TRUE_(betanet_mesh_fragment_count(SIZES[i], 1) == SIZES[i]);
-        TRUE_(betanet_mesh_fragment_count(SIZES[i], SIZE_MAX) == (SIZES[i] ? 1u : 0u));
-        for (j = 1; j < NELEM(SIZES); j++)
-            TRUE_(betanet_mesh_fragment_count(SIZES[i], SIZES[j]) ==
-                  SIZES[i] / SIZES[j] + (SIZES[i] % SIZES[j] != 0));
+    for (i = 0; i < NELEM(MESH_SIZES); i++) {
+        TRUE_(betanet_mesh_fragment_count(MESH_SIZES[i], 0) == 0);
+        TRUE_(betanet_mesh_fragment_count(0, MESH_SIZES[i]) == 0);
+        TRUE_(betanet_mesh_fragment_count(MESH_SIZES[i], 1) == MESH_SIZES[i]);
+        TRUE_(betanet_mesh_fragment_count(MESH_SIZES[i], SIZE_MAX) == (MESH_SIZES[i] ? 1u : 0u));
+        for (j = 1; j < NELEM(MESH_SIZES); j++)
+            TRUE_(betanet_mesh_fragment_count(MESH_SIZES[i], MESH_SIZES[j]) ==
+                  MESH_SIZES[i] / MESH_SIZES[j] + (MESH_SIZES[i] % MESH_SIZES[j] != 0));
     }
     /* fragment_parse: only the header is read, so any length is fine over a header buffer */
     memset(hdr, 0, sizeof hdr);
     memcpy(hdr, id, 8);
     put16(hdr + 8, 0);                   /* data: index 0 of 1 */
     put16(hdr + 10, 1);
-    for (i = 0; i < NELEM(SIZES); i++) {
-        EXPECT(betanet_mesh_fragment_parse(NULL, SIZES[i], 0, &fr), BETANET_E_INVALID);
-        EXPECT(betanet_mesh_fragment_parse(hdr, SIZES[i], 0, NULL), BETANET_E_INVALID);
-        EXPECT(betanet_mesh_fragment_parse(hdr, SIZES[i], 0, &fr),
-               SIZES[i] <= BETANET_MESH_FRAGMENT_HEADER_BYTES ? BETANET_E_MALFORMED : BETANET_OK);
-        if (SIZES[i] > BETANET_MESH_FRAGMENT_HEADER_BYTES) TRUE_(fr.data_len == SIZES[i] - 13);
+    for (i = 0; i < NELEM(MESH_SIZES); i++) {
+        EXPECT(betanet_mesh_fragment_parse(NULL, MESH_SIZES[i], 0, &fr), BETANET_E_INVALID);
+        EXPECT(betanet_mesh_fragment_parse(hdr, MESH_SIZES[i], 0, NULL), BETANET_E_INVALID);
+        EXPECT(betanet_mesh_fragment_parse(hdr, MESH_SIZES[i], 0, &fr),
+               MESH_SIZES[i] <= BETANET_MESH_FRAGMENT_HEADER_BYTES ? BETANET_E_MALFORMED : BETANET_OK);
+        if (MESH_SIZES[i] > BETANET_MESH_FRAGMENT_HEADER_BYTES) TRUE_(fr.data_len == MESH_SIZES[i] - 13);
     }
     for (u = 0; u < NELEM(UINTS); u++) {      /* hostile index / total */
         put16(hdr + 8, UINTS[u] & 0xFFFF);
@@ -354,15 +331,15 @@ static void hostile_fragments(void) {
         size_t ki, oi;
         for (ki = 0; ki < NELEM(ks); ki++)
             for (oi = 0; oi < NELEM(ols); oi++)
-                for (i = 0; i < NELEM(SIZES); i++) {
-                    size_t chunk = SIZES[i] - 17;
+                for (i = 0; i < NELEM(MESH_SIZES); i++) {
+                    size_t chunk = MESH_SIZES[i] - 17;
                     int want;
                     memset(hdr, 0, sizeof hdr);
                     put16(hdr + 8, ks[ki] & 0xFFFF);
                     hdr[10] = 1;
                     hdr[11] = 0;
                     put32(hdr + 12, ols[oi]);
-                    if (SIZES[i] <= 17) want = BETANET_E_MALFORMED;
+                    if (MESH_SIZES[i] <= 17) want = BETANET_E_MALFORMED;
                     else if ((ks[ki] & 0xFFFF) == 0 || (ks[ki] & 0xFFFF) + 1 > 255 || ols[oi] == 0)
                         want = BETANET_E_MALFORMED;
                     else {   /* (k-1)*chunk < len <= k*chunk, exactly (no wrap) */
@@ -371,7 +348,7 @@ static void hostile_fragments(void) {
                         int ok_lo = k == 1 || (chunk < ols[oi] && (ols[oi] - 1) / chunk >= k - 1);
                         want = ok_hi && ok_lo ? BETANET_OK : BETANET_E_MALFORMED;
                     }
-                    EXPECT(betanet_mesh_fragment_parse(hdr, SIZES[i], 1, &fr), want);
+                    EXPECT(betanet_mesh_fragment_parse(hdr, MESH_SIZES[i], 1, &fr), want);
                 }
         /* the wrap case of issue 9's kind: k = 3 and a 2^63-byte slice */
         put16(hdr + 8, 3);
@@ -381,10 +358,10 @@ static void hostile_fragments(void) {
         EXPECT(betanet_mesh_fragment_parse(hdr, 100, 1, &fr), BETANET_E_MALFORMED);
     }
     /* fragment_payload: enc_len and chunk hostile; the slice is bounded by cap */
-    for (i = 0; i < NELEM(SIZES); i++)
-        for (c = 0; c < NELEM(SIZES); c++)
+    for (i = 0; i < NELEM(MESH_SIZES); i++)
+        for (c = 0; c < NELEM(MESH_SIZES); c++)
             for (j = 0; j < NELEM(CAPS); j++) {
-                size_t len = SIZES[i], chunk = SIZES[c], cap = CAPS[j], total, slice;
+                size_t len = MESH_SIZES[i], chunk = MESH_SIZES[c], cap = CAPS[j], total, slice;
                 int want;
                 if (cap > sizeof out) {          /* a huge claim only over a slice that fits */
                     size_t s = chunk < len ? chunk : len;
@@ -413,9 +390,9 @@ static void hostile_fragments(void) {
         static const size_t chunks[] = {0, 1, 64};
         for (i = 0; i < 255; i++) po[i] = pbuf[i];
         for (c = 0; c < NELEM(chunks); c++)
-            for (i = 0; i < NELEM(SIZES); i++)
+            for (i = 0; i < NELEM(MESH_SIZES); i++)
                 for (u = 0; u < NELEM(UINTS); u++) {
-                    size_t len = SIZES[i], chunk = chunks[c], k = betanet_mesh_fragment_count(len, chunk);
+                    size_t len = MESH_SIZES[i], chunk = chunks[c], k = betanet_mesh_fragment_count(len, chunk);
                     unsigned m = UINTS[u];
                     int want;
                     if (chunk == 0 || m == 0 || k == 0 || k + m > 255 || len > UINT32_MAX) want = BETANET_E_INVALID;
@@ -440,10 +417,10 @@ static void hostile_reasm(void) {
     size_t i, j, n, fl[2];
     unsigned u;
     for (u = 0; u < NELEM(UINTS); u++)
-        for (i = 0; i < NELEM(SIZES); i++) {
-            int want = UINTS[u] >= 1 && UINTS[u] <= 65536 && SIZES[i] >= 1 ? BETANET_OK : BETANET_E_INVALID;
+        for (i = 0; i < NELEM(MESH_SIZES); i++) {
+            int want = UINTS[u] >= 1 && UINTS[u] <= 65536 && MESH_SIZES[i] >= 1 ? BETANET_OK : BETANET_E_INVALID;
             if (u % 3 && i % 5) continue;        /* each table size allocates: sample the grid */
-            EXPECT(betanet_mesh_reasm_new(UINTS[u], SIZES[i], TIMES[i % NELEM(TIMES)], &r), want);
+            EXPECT(betanet_mesh_reasm_new(UINTS[u], MESH_SIZES[i], TIMES[i % NELEM(TIMES)], &r), want);
             if (want == BETANET_OK) TRUE_(r != NULL); else TRUE_(r == NULL);
             betanet_mesh_reasm_free(r);
             r = NULL;
@@ -460,12 +437,12 @@ static void hostile_reasm(void) {
     memcpy(hdr, id, 8);
     put16(hdr + 8, 0);
     put16(hdr + 10, 2);
-    for (i = 0; i < NELEM(SIZES); i++) {
+    for (i = 0; i < NELEM(MESH_SIZES); i++) {
         int want;
-        if (SIZES[i] <= 13) want = BETANET_E_MALFORMED;
-        else if (SIZES[i] - 13 > (1u << 20) - 257 * (sizeof(uint8_t *) + sizeof(uint32_t))) want = BETANET_E_LIMIT;
+        if (MESH_SIZES[i] <= 13) want = BETANET_E_MALFORMED;
+        else if (MESH_SIZES[i] - 13 > (1u << 20) - 257 * (sizeof(uint8_t *) + sizeof(uint32_t))) want = BETANET_E_LIMIT;
         else continue;                    /* would be read: tested with real buffers below */
-        EXPECT(betanet_mesh_reasm_add(r, SENDER, 0, hdr, SIZES[i], 5, out, sizeof out, &n), want);
+        EXPECT(betanet_mesh_reasm_add(r, SENDER, 0, hdr, MESH_SIZES[i], 5, out, sizeof out, &n), want);
         hdr[0]++;                         /* a fresh assembly each time */
     }
     /* parity fragments over max_bytes: k = 1, original length fits the slice */
@@ -473,12 +450,12 @@ static void hostile_reasm(void) {
     put16(hdr + 8, 1);
     hdr[10] = 1;
     put32(hdr + 12, 100);
-    for (i = 0; i < NELEM(SIZES); i++) {
+    for (i = 0; i < NELEM(MESH_SIZES); i++) {
         int want;
-        if (SIZES[i] <= 17 || SIZES[i] - 17 < 100) continue;
-        if (SIZES[i] - 17 <= (1u << 20) - 256 * (sizeof(uint8_t *) + sizeof(uint32_t))) continue;
+        if (MESH_SIZES[i] <= 17 || MESH_SIZES[i] - 17 < 100) continue;
+        if (MESH_SIZES[i] - 17 <= (1u << 20) - 256 * (sizeof(uint8_t *) + sizeof(uint32_t))) continue;
         want = BETANET_E_LIMIT;
-        EXPECT(betanet_mesh_reasm_add(r, SENDER, 1, hdr, SIZES[i], 5, out, sizeof out, &n), want);
+        EXPECT(betanet_mesh_reasm_add(r, SENDER, 1, hdr, MESH_SIZES[i], 5, out, sizeof out, &n), want);
         hdr[0]++;
     }
     EXPECT(betanet_mesh_reasm_stats(r, &st), BETANET_OK);
@@ -560,6 +537,5 @@ int main(void) {
     hostile_dedup();
     free(big);
     free(outbuf);
-    printf("hostile: %ld checks, %ld failures\n", checks, failures);
-    return failures != 0;
+    return hostile_report();
 }
