@@ -131,6 +131,25 @@ def _resolve(items: list[tuple[asyncio.Future, bool, Any]]) -> None:
             fut.set_exception(value)
 
 
+def next_batch(q: "queue.SimpleQueue", max_batch: int) -> tuple[list, bool]:
+    """A writer thread's next group commit: the operation it waits for, then whatever else
+    is already queued (at most ``max_batch``). Returns (batch, stop); ``None`` in the queue
+    asks the writer to stop after this batch (a batch may then be empty)."""
+    op = q.get()
+    if op is None:
+        return [], True
+    batch = [op]
+    while len(batch) < max_batch:
+        try:
+            nxt = q.get_nowait()
+        except queue.Empty:
+            break
+        if nxt is None:
+            return batch, True
+        batch.append(nxt)
+    return batch, False
+
+
 class BundleStore:
     """Durable bundle store. Create it, ``await`` its methods from one or more event loops,
     and ``await close()`` (or use ``async with``).
@@ -224,20 +243,9 @@ class BundleStore:
     def _run(self) -> None:
         stop = False
         while not stop:
-            op = self._queue.get()
-            if op is None:
-                break
-            batch = [op]
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._execute(batch)
+            batch, stop = next_batch(self._queue, self._max_batch)
+            if batch:
+                self._execute(batch)
         self._conn.close()
 
     def _execute(self, batch: list[_Op]) -> None:

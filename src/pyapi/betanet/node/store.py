@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from betanet.dtn.store import BundleStore, StoreLimits
+from betanet.dtn.store import BundleStore, StoreLimits, next_batch
 from betanet.errors import BetanetError, LimitExceededError, StateError
 
 __all__ = ["NodeStore", "Outgoing", "Incoming", "PENDING", "ACKED", "FAILED"]
@@ -135,19 +135,9 @@ class NodeStore:
     def _worker(self) -> None:
         c = self._conn
         while True:
-            op = self._queue.get()
-            if op is None:
+            batch, stop = next_batch(self._queue, self._max_batch)
+            if not batch:
                 break
-            batch, stop = [op], False
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
             results: list[tuple[bool, Any]] = []
             try:
                 c.execute("BEGIN IMMEDIATE")
