@@ -104,6 +104,19 @@ class BleLinks:
         return list(self.by_peer)
 
 
+def hand_up(radio: Any, received: tuple[list, bytes | None]) -> None:
+    """What a BLE radio (either role) does with what its ``BleLinks`` reassembled from a
+    link's bytes: report a neighbour its announce just bound, and pass every complete frame
+    to ``on_frame``."""
+    frames, bound = received
+    if bound is not None and radio.on_neighbour:
+        radio.on_neighbour(bound, True)
+    for frame, link in frames:
+        radio.energy.frames_received += 1
+        if radio.on_frame:
+            radio.on_frame(frame, link)
+
+
 def _provisional(address: str) -> bytes:
     import hashlib
     return b"\0" + hashlib.sha256(address.encode()).digest()[:7]
@@ -240,13 +253,7 @@ class BleakRadio:
 
     def _notified(self, addr: str, data: bytes) -> None:
         self.energy.rx += len(data) * RX_J_PER_BYTE
-        frames, bound = self.links.received(addr, data)
-        if bound is not None and self.on_neighbour:
-            self.on_neighbour(bound, True)
-        for frame, link in frames:
-            self.energy.frames_received += 1
-            if self.on_frame:
-                self.on_frame(frame, link)
+        hand_up(self, self.links.received(addr, data))
 
     def _lost(self, addr: str) -> None:
         """A link ended (disconnected, failed write or failed connect); scanning finds

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from betanet.errors import BetanetError, InvalidArgumentError, StateError, UnsupportedError
-from betanet.mesh.ble import CHARACTERISTIC_UUID, MIN_ATT_MTU, SERVICE_UUID, BleakRadio, BleLinks
+from betanet.mesh.ble import CHARACTERISTIC_UUID, MIN_ATT_MTU, SERVICE_UUID, BleakRadio, BleLinks, hand_up
 from betanet.mesh.gatt import ATT_HEADER_BYTES, ATT_MTU_DEFAULT, plan_writes, write_limit
 from betanet.mesh.radio import MTU_BYTES, RX_J_PER_BYTE, TX_J_PER_BYTE, Energy
 
@@ -361,13 +361,7 @@ class BluezPeripheral:
     # ---- callbacks from the exported objects ---------------------------------------------
     def _written(self, value: bytes, options: Any) -> None:
         self.energy.rx += len(value) * RX_J_PER_BYTE
-        frames, bound = self.links.written(value, options)
-        if bound is not None and self.on_neighbour:
-            self.on_neighbour(bound, True)
-        for frame, link in frames:
-            self.energy.frames_received += 1
-            if self.on_frame:
-                self.on_frame(frame, link)
+        hand_up(self, self.links.written(value, options))
 
     def _set_notifying(self, on: bool) -> None:
         self.links.notifying = on
