@@ -3,20 +3,7 @@
 #   make cross-deps     # the apt steps (dpkg --add-architecture, cross gcc, qemu-user)
 #   cmake -S . -B build/cross-arm-linux-gnueabihf -DCMAKE_TOOLCHAIN_FILE=cmake/arm-linux-gnueabihf.cmake
 # Nothing in the library links Python: the same --no-undefined guard as on x86 checks it.
-set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR armv7l)
 set(BETANET_TRIPLET arm-linux-gnueabihf)
-set(CMAKE_C_COMPILER ${BETANET_TRIPLET}-gcc)
-set(CMAKE_CXX_COMPILER ${BETANET_TRIPLET}-g++)
-
-# Libraries and headers of the target come from the multiarch directories, never the host's.
-set(CMAKE_LIBRARY_ARCHITECTURE ${BETANET_TRIPLET})
-set(CMAKE_FIND_ROOT_PATH /usr/${BETANET_TRIPLET})
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
-set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/${BETANET_TRIPLET}/pkgconfig:/usr/share/pkgconfig")
-set(ENV{PKG_CONFIG_PATH} "")
-
-# Target programs (tests, examples) run under qemu-user: make test-cross.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-arm -L /usr/${BETANET_TRIPLET})
+set(BETANET_QEMU qemu-arm)
+include(${CMAKE_CURRENT_LIST_DIR}/debian-multiarch.cmake)
