@@ -175,3 +175,11 @@ isal-current: venv
 	cp build/isal-current/src/bin/isa-l.a build/isal-current/lib/libisal.a; \
 	sed -n '/AC_INIT/,/)/p' build/isal-current/src/configure.ac | grep -o '[0-9][0-9.]*[0-9]' | head -1 > build/isal-current/VERSION; \
 	echo "ISA-L $$(cat build/isal-current/VERSION) in build/isal-current (bench/fec_bench.py uses it)"
+
+# Opt-in (chromium is large, so not a dependency of `make test`): capture the raw ClientHello
+# real headless Chromium sends for a page load and for a page's WebSocket into
+# tests/vectors/chrome<major>/ (tools/chrome_capture.py; docs/stealth.md, "Fingerprints").
+.PHONY: chrome-capture
+chrome-capture: install
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; $(APT_MISSING)
+	$(PY) tools/chrome_capture.py --out tests/vectors/chrome$$(chromium --version 2>/dev/null | grep -o '[0-9][0-9]*\.' | head -1 | tr -d .)

@@ -52,7 +52,7 @@ async def _run(transport: str, n_setup: int, size: int, d: Path, target: str) ->
     srv = await serve(_sink, "127.0.0.1", 0, sk, transport=transport, certfile=cert, keyfile=key, web=web)
 
     async def dial():
-        kw = {"web": WebClient(tk.publication, impersonate=target)} if web else {}
+        kw = {"web": WebClient(tk.publication, **({"impersonate": target} if target else {}))} if web else {}
         return await connect("127.0.0.1", srv.port, public_key(sk), transport=transport, cafile=cert,
                              server_hostname="localhost", **kw)
     async with srv:
@@ -95,7 +95,7 @@ def _curl_cffi():
 
 def main() -> None:
     ap = harness.parser(__doc__.splitlines()[0])
-    ap.add_argument("--impersonate", default="chrome142")
+    ap.add_argument("--impersonate", default=None, help="a CHROME_TARGETS name (default: the first)")
     a = ap.parse_args()
     harness.header("Stealth htx-web (bench/stealth_bench.py)", a.smoke)
     peers = harness.Peers()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import socket
 import ssl
+from pathlib import Path
 
 import pytest
 
@@ -21,22 +23,26 @@ from stealth_helpers import HelloRelay, read_response, upgrade_request
 pytestmark = pytest.mark.timeout(300)
 
 # JA4 of real Chrome, per version and connection kind (sources: docs/stealth.md).
-# WebSocket (ALPN http/1.1 only, no ALPS): captured from real Chrome 149 opening a wss://
-# connection; Chrome 142-149 send the same hello.
-CHROME_WS_JA4 = {"chrome142": "t13d1515h1_8daaf6152771_0a20fe35d3a5"}
+# Measured here: real Chromium 156 (tests/vectors/chrome156/, tools/chrome_capture.py), whose
+# hellos chrome152 reproduces (tests/test_tls_chrome_capture.py).
+_CAPTURED = json.loads((Path(__file__).parent / "vectors/chrome156/meta.json").read_text())["captures"]
+# WebSocket (ALPN http/1.1 only, no ALPS): chrome142 from real Chrome 149 opening a wss://
+# connection (Chrome 142-149 send the same hello).
+CHROME_WS_JA4 = {"chrome142": "t13d1515h1_8daaf6152771_0a20fe35d3a5",
+                 "chrome152": _CAPTURED["ws_localhost_1.bin"]["ja4"]}
 # Page loads (ALPN h2,http/1.1 + ALPS), captured from real Chrome: 135-149 (browserleaks,
 # curl_cffi issue #529; apify/impit PR #510 for 142) and 151.0.7922.72 (apify/impit PR #510).
-# Chromium 152: FoxIO's published JA4 of its initial TCP hello (pcap/sigalg-grease.pcap).
 CHROME_PAGE_JA4 = {"chrome142": "t13d1516h2_8daaf6152771_d8a2da3f94cd",
                    "chrome151": "t13d1516h2_8daaf6152771_806a8c22fdea",
-                   "chrome152": "t13d1517h2_8daaf6152771_cb7bf5808d99"}
+                   "chrome152": _CAPTURED["page_localhost.bin"]["ja4"]}
 CHROME151_PAGE_JA4_R = ("t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_"
                         "0005,000a,000b,000d,0012,0017,001b,0023,002b,002d,0033,44cd,fe0d,ff01_"
                         "0904,0905,0906,0403,0804,0401,0503,0805,0501,0806,0601")
 
 
 def ws_kind_from_page(ja4_r: str) -> str:
-    """Chrome's WebSocket hello is its page-load hello with ALPN http/1.1 only and no ALPS."""
+    """Chrome's WebSocket hello is its page-load hello with ALPN http/1.1 only and no ALPS
+    (the rule the Chromium 156 capture shows; used to derive chrome151's WebSocket value)."""
     head, ciphers, exts, sigs = ja4_r.split("_")
     exts = ",".join(e for e in exts.split(",") if e not in ("44cd", "4469"))
     n = int(head[6:8]) - 1

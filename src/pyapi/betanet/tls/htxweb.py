@@ -23,8 +23,10 @@ from betanet.tls.web import StaticSite, WebFront
 
 __all__ = ["WebClient", "WebServer", "CHROME_TARGETS", "connect_chrome", "server_context", "spki_pin"]
 
-# curl_cffi impersonation targets supported here (N-2 policy: keep the newest few current).
-CHROME_TARGETS = ("chrome142", "chrome151", "chrome152")
+# curl_cffi impersonation targets supported here, newest first (the default). N-2 policy: keep
+# the newest few current. chrome152 (curl_cffi 0.17's newest) sends the hello real Chromium 156
+# sends (JA4, JA3N, structure; tests/vectors/chrome156/, docs/stealth.md).
+CHROME_TARGETS = ("chrome152", "chrome151", "chrome142")
 WS_CARRIERS = ("cookie", "query")        # what a WebSocket upgrade can carry (curl sends no body)
 _CHUNK = 64 * 1024
 _HIGH, _LOW = 1 << 20, 256 * 1024
