@@ -1,6 +1,7 @@
 """Origin calibration (Betanet 1.1 §5.1) of htx-web clients: TLS version, ALPN and the
-certificate chain checked after the upgrade and before any HTX byte; each mismatch fails
-closed with a clear AuthenticationError. Real curl_cffi against local origins."""
+certificate chain checked after the TLS handshake and before the request that carries the
+access ticket; each mismatch fails closed with a clear AuthenticationError and the server sees
+no ticket attempt. Real curl_cffi against local origins."""
 from __future__ import annotations
 
 import asyncio
@@ -46,14 +47,16 @@ def _context(certs, *, max_tls12=False, alpn=("http/1.1",)):
 
 async def _attempt(site, certs, ctx, origin):
     """Connect a ticket-holding client to an htx-web origin served with ``ctx``; returns
-    whether the server ever saw an HTX connection."""
+    whether it connected (and the error if not). A refused origin has seen no HTX connection
+    and no ticket attempt (the server-side count of ticket verifications is 0)."""
     sk, tk = generate_private_key(), TicketKey.generate()
     seen = []
 
     async def handler(conn):
         seen.append(conn)
+    server_web = WebServer(site, tk)
     srv = await serve(handler, "127.0.0.1", 0, sk, transport="htx-web", ssl_context=ctx,
-                      web=WebServer(site, tk), handshake_timeout=3)
+                      web=server_web, handshake_timeout=3)
     async with srv:
         web = WebClient(tk.publication, origin=origin)
         try:
@@ -61,10 +64,12 @@ async def _attempt(site, certs, ctx, origin):
                                  cafile=certs[0], server_hostname="localhost", web=web,
                                  handshake_timeout=10)
             await conn.close()
+            assert server_web.verifier.counters == {"ok": 1}
             return True, None
         except AuthenticationError as exc:
             await asyncio.sleep(0.1)
             assert not seen                      # no Noise handshake reached the server
+            assert sum(server_web.verifier.counters.values()) == 0, server_web.verifier.counters
             return False, exc
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from betanet.errors import AuthenticationError, InvalidArgumentError, ProtocolError
-from betanet.tls.origin import OriginExpectation, OriginRecorder, check_origin
+from betanet.tls.origin import OriginExpectation, OriginGate
 from betanet.tls.tickets import FIELD, TicketKey, TicketPublication, TicketVerifier, make_ticket
 from betanet.tls.web import StaticSite, WebFront
 
@@ -90,7 +90,8 @@ class WebClient:
     carrier: str | None = None               # force "cookie" or "query" (tests); None: by the policy
     pin_sha256: str | None = None            # expected server key (``spki_pin``); mismatch fails closed
     # origin calibration (§5.1): TLS version, ALPN and optionally the exact chain, checked
-    # after the upgrade and before any HTX byte (betanet.tls.origin); None: not checked
+    # after the TLS handshake and before the request carrying the ticket (betanet.tls.origin);
+    # None: not checked
     origin: OriginExpectation | None = field(default_factory=OriginExpectation)
 
     def __post_init__(self) -> None:
@@ -285,12 +286,10 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
             curl.setopt(CurlOpt.TIMEOUT_MS, int(timeout * 1000))
         curl.setopt(CurlOpt.TCP_NODELAY, 1)
         curl.setopt(CurlOpt.CONNECT_ONLY, 2)         # WebSocket: stop after the upgrade
-        recorder = None
+        gate = None
         if web.origin is not None:
-            recorder = OriginRecorder()
-            curl.setopt(CurlOpt.VERBOSE, 1)          # curl's text names the TLS version and ALPN
-            curl.setopt(CurlOpt.DEBUGFUNCTION, recorder)
-            curl.setopt(CurlOpt.CERTINFO, 1)
+            gate = OriginGate(web.origin)
+            gate.install(curl)
         for k, v in web.extra_curl_options.items():
             curl.setopt(k, v)
     except BaseException:
@@ -303,12 +302,13 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
         await asyncio.wait_for(asyncio.shield(task), timeout)
     except BaseException as exc:
         task.add_done_callback(lambda _t: curl.close())
+        if gate is not None and gate.failure is not None:
+            raise gate.failure from None         # the origin was refused before the request
         raise _translate(exc) from exc
     curl.setopt(CurlOpt.TIMEOUT_MS, 0)
-    if recorder is not None:
-        curl.setopt(CurlOpt.VERBOSE, 0)              # no callback per WebSocket frame
+    if gate is not None:
         try:
-            check_origin(web.origin, recorder.observe(curl))
+            gate.after_upgrade(curl)
         except BaseException:
             curl.close()
             raise

@@ -1,6 +1,9 @@
 """Origin calibration (Betanet 1.1 §5.1) for htx-web clients: after curl_cffi's TLS handshake
-and WebSocket upgrade, and before any HTX byte, check what the origin presented — TLS
-version, ALPN, certificate chain — against what the client expects, and fail closed.
+and before any request byte (so before the access ticket leaves), check what the origin
+presented — TLS version, ALPN, certificate chain — against what the client expects, and fail
+closed. The check runs in curl's pre-request callback (``CURLOPT_PREREQFUNCTION``, called
+once the connection is up, before the WebSocket upgrade request is sent); returning
+``CURL_PREREQFUNC_ABORT`` ends the transfer with nothing sent.
 
 Where each fact comes from (docs/stealth.md, "Origin calibration"): curl exports no SSL
 symbols and ``CURLINFO_TLS_SSL_PTR`` is an opaque ``SSL*`` here, so the negotiated TLS
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 
 from betanet.errors import AuthenticationError, InvalidArgumentError
 
-__all__ = ["OriginExpectation", "OriginObservation", "OriginRecorder", "check_origin", "chain_sha256"]
+__all__ = ["OriginExpectation", "OriginObservation", "OriginRecorder", "OriginGate", "check_origin",
+           "chain_sha256"]
 
 TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 _CURLINFO_TEXT = 0
@@ -63,7 +67,7 @@ class OriginObservation:
     cipher: str | None = None
     alpn: str | None = None
     alpn_seen: bool = False          # curl said whether the server agreed on a protocol
-    http_version: int = 0
+    http_version: int | None = 0     # None: before any response (the pre-request check)
     chain_sha256: tuple[str, ...] = ()
 
 
@@ -77,10 +81,12 @@ class OriginRecorder:
         if type_ == _CURLINFO_TEXT and len(self.lines) < _MAX_LINES:
             self.lines.append(bytes(data[:512]))
 
-    def observe(self, curl) -> OriginObservation:
+    def observe(self, curl, *, after_response: bool = True) -> OriginObservation:
+        """What curl reported; before a response (``after_response=False``) there is no
+        HTTP version yet, and the ALPN comes from curl's text alone."""
         from curl_cffi.const import CurlInfo
-        obs = OriginObservation(http_version=int(curl.getinfo(CurlInfo.HTTP_VERSION) or 0),
-                                chain_sha256=chain_sha256(_certinfo_pems(curl)))
+        http_version = int(curl.getinfo(CurlInfo.HTTP_VERSION) or 0) if after_response else None
+        obs = OriginObservation(http_version=http_version, chain_sha256=chain_sha256(_certinfo_pems(curl)))
         for line in self.lines:
             if m := _TLS_LINE.match(line):
                 obs.tls_version, obs.cipher = m.group(1).decode(), m.group(2).decode()
@@ -117,14 +123,64 @@ def _certinfo_pems(curl) -> list[str]:
 def check_origin(expect: OriginExpectation, obs: OriginObservation) -> None:
     """AuthenticationError naming the first mismatch (fail closed)."""
     def fail(what: str) -> None:
-        raise AuthenticationError(f"htx-web: origin calibration failed: {what}; nothing HTX was sent")
+        raise AuthenticationError(f"htx-web: origin calibration failed: {what}; no request was sent")
     if obs.tls_version not in expect.tls_versions:
         fail(f"TLS version {obs.tls_version or 'not reported'}, expected {' or '.join(expect.tls_versions)}")
     if not obs.alpn_seen:
         fail("curl did not report the ALPN outcome")
     if obs.alpn != expect.alpn:
         fail(f"ALPN {obs.alpn or 'none'}, expected {expect.alpn or 'none'}")
-    if expect.alpn is not None and obs.http_version != _HTTP_VERSION[expect.alpn]:
+    if expect.alpn is not None and obs.http_version is not None and obs.http_version != _HTTP_VERSION[expect.alpn]:
         fail(f"HTTP version {obs.http_version} does not match ALPN {expect.alpn}")
     if expect.chain_sha256 is not None and obs.chain_sha256 != expect.chain_sha256:
         fail(f"certificate chain of {len(obs.chain_sha256)} certificate(s) is not the expected one")
+
+
+_PREREQ_OK, _PREREQ_ABORT = 0, 1          # CURL_PREREQFUNC_OK / CURL_PREREQFUNC_ABORT
+
+
+class OriginGate:
+    """Installs origin calibration on a curl handle: curl's text during the handshake
+    (VERBOSE + DEBUGFUNCTION), CERTINFO, and the pre-request callback that checks the
+    expectation after the TLS handshake and aborts before the request (and its ticket) is
+    sent. ``failure`` holds the AuthenticationError of a refused origin; any error inside
+    the callback aborts too (fail closed)."""
+
+    def __init__(self, expect: OriginExpectation) -> None:
+        self.expect = expect
+        self.recorder = OriginRecorder()
+        self.failure: BaseException | None = None
+        self.checked = False
+        self._callback = None            # kept alive while curl may call it
+
+    def install(self, curl) -> None:
+        from curl_cffi._wrapper import ffi, lib
+        from curl_cffi.const import CurlOpt
+
+        def prereq(_clientp, _ip, _local_ip, _port, _local_port) -> int:
+            try:
+                check_origin(self.expect, self.recorder.observe(curl, after_response=False))
+            except BaseException as exc:   # noqa: BLE001 - reported by check(); never a pass
+                self.failure = exc
+                return _PREREQ_ABORT
+            self.checked = True
+            return _PREREQ_OK
+
+        self._callback = ffi.callback("int(void *, char *, char *, int, int)", prereq,
+                                      onerror=lambda *_a: _PREREQ_ABORT)
+        curl.setopt(CurlOpt.VERBOSE, 1)              # curl's text names the TLS version and ALPN
+        curl.setopt(CurlOpt.DEBUGFUNCTION, self.recorder)
+        curl.setopt(CurlOpt.CERTINFO, 1)
+        if lib._curl_easy_setopt(curl._curl, CurlOpt.PREREQFUNCTION, self._callback) != 0:
+            raise AuthenticationError("htx-web: curl refused the pre-request callback; origin not checked")
+
+    def after_upgrade(self, curl) -> None:
+        """After the upgrade: the pre-request check must have run and passed; the HTTP
+        version of the response is cross-checked with the ALPN."""
+        from curl_cffi.const import CurlOpt
+        curl.setopt(CurlOpt.VERBOSE, 0)              # no callback per WebSocket frame
+        if self.failure is not None:
+            raise self.failure
+        if not self.checked:
+            raise AuthenticationError("htx-web: origin calibration failed: the pre-request check did not run")
+        check_origin(self.expect, self.recorder.observe(curl))
