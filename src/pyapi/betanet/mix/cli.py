@@ -65,7 +65,28 @@ def add_parser(sub) -> None:
     p.add_argument("--chrome", metavar="TARGET", default=None,
                    help="the Chrome version whose TLS ClientHello dials htx-web peers "
                         "(one of betanet.tls.htxweb.CHROME_TARGETS; default: the first)")
+    p.add_argument("--ticket-rate", type=_positive, default=5.0, metavar="PER_S",
+                   help="htx-web: ticket attempts per second per source /24 (IPv4) or /56 (IPv6); "
+                        "mixnodes that share a prefix share this budget (docs/stealth.md, \"Rate limits\")")
+    p.add_argument("--ticket-burst", type=_at_least_one, default=20.0, metavar="N",
+                   help="htx-web: ticket attempts a /24 or /56 may make at once (bucket size)")
     p.set_defaults(func=_main)
+
+
+def _positive(v: str) -> float:
+    import argparse
+    x = float(v)
+    if not x > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return x
+
+
+def _at_least_one(v: str) -> float:
+    import argparse
+    x = float(v)
+    if not x >= 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return x
 
 
 def _htx_key(path: str | None) -> bytes | None:
@@ -101,7 +122,7 @@ def _web_options(args) -> dict:
     if not args.decoy_site:
         raise SystemExit("betanet mixnode: --transport htx-web needs --decoy-site DIR")
     return {"site_root": args.decoy_site, "ticket_key": _ticket_key(args.ticket_key),
-            "impersonate": args.chrome}
+            "impersonate": args.chrome, "ticket_rate": args.ticket_rate, "ticket_burst": args.ticket_burst}
 
 
 def _cli_transport(args, host: str = "127.0.0.1", port: int = 0) -> PacketTransport:

@@ -15,12 +15,18 @@ from betanet.configschema import defaults as _defaults
 from betanet.configschema import endpoint as _endpoint
 from betanet.configschema import in_range as _range
 from betanet.configschema import one_of as _one_of
+from betanet.configschema import optional as _optional
 from betanet.configschema import str_list as _str_list
 
 __all__ = ["ConfigError", "SCHEMA", "load", "from_dict", "defaults", "render_default"]
 
 
 QOS = ("balanced", "real_time", "energy_efficient", "privacy_first")
+
+
+def _chrome_targets() -> tuple[str, ...]:
+    from betanet.tls.htxweb import CHROME_TARGETS
+    return CHROME_TARGETS
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "application": {
@@ -56,6 +62,22 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "quic_listen": Key(str, "", "HTX over QUIC listen address ('' = off)",
                            lambda v: None if v == "" else _endpoint(v)),
         "advertise_host": Key(str, "", "host written into our peer record ('' = the listen host)"),
+        "htx_mode": Key(str, "tls", "how htx_listen looks to the network: 'tls' (HTX right after TLS) or "
+                        "'web' (an ordinary HTTPS site, htx_decoy_site, to everyone without an access "
+                        "ticket; docs/stealth.md); peers whose record carries a ticket line are always "
+                        "dialled over htx-web", _one_of("tls", "web")),
+        "htx_decoy_site": Key(str, "", "htx_mode web: folder of the static decoy site (relative to the "
+                              "config file; required in web mode)"),
+        "htx_ticket_key": Key(str, "ticket.key", "htx_mode web: access-ticket key file (relative to "
+                              "data_dir; created, mode 0600, when missing); its publication line and "
+                              "the certificate's SPKI pin go into our peer record"),
+        "htx_chrome": Key(str, "", "the Chrome version whose TLS ClientHello dials htx-web peers ('' = "
+                          "the newest supported)", _optional(lambda v: _one_of(*_chrome_targets())(v))),
+        "htx_ticket_rate": Key(float, 5.0, "htx_mode web: ticket attempts per second per source /24 "
+                               "(IPv4) or /56 (IPv6); raise it when many peers share a prefix",
+                               _range(0.001, 1e6)),
+        "htx_ticket_burst": Key(float, 20.0, "htx_mode web: ticket attempts a /24 or /56 may make at "
+                                "once (token bucket size)", _range(1.0, 1e7)),
         "mesh": Key(bool, False, "join the BLE mesh (in process: a radio given to the node; "
                     "standalone: through mesh_air)"),
         "mesh_air": Key(str, "", "Unix socket of a BLE air server (python -m betanet.mesh.air); "
@@ -101,7 +123,12 @@ def defaults() -> dict[str, dict[str, Any]]:
 
 def from_dict(data: Any, source: str = "config") -> dict[str, dict[str, Any]]:
     """Validate a parsed config (sections of keys) and fill in defaults."""
-    return validate(SCHEMA, data, source)
+    cfg = validate(SCHEMA, data, source)
+    t = cfg["transport"]
+    if t["htx_mode"] == "web" and not (t["htx_listen"] and t["htx_decoy_site"] and t["htx_ticket_key"]):
+        raise ConfigError(f"{source}: transport.htx_mode web needs transport.htx_listen, "
+                          "transport.htx_decoy_site and transport.htx_ticket_key")
+    return cfg
 
 
 def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -112,6 +139,8 @@ def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     base = os.path.dirname(os.path.abspath(path))
     cfg["application"]["data_dir"] = os.path.join(base, cfg["application"]["data_dir"])
     cfg["network"]["peers"] = [os.path.join(base, p) for p in cfg["network"]["peers"]]
+    if cfg["transport"]["htx_decoy_site"]:
+        cfg["transport"]["htx_decoy_site"] = os.path.join(base, cfg["transport"]["htx_decoy_site"])
     if cfg["transport"]["mix_directory"]:
         cfg["transport"]["mix_directory"] = os.path.join(base, cfg["transport"]["mix_directory"])
     return cfg

@@ -37,7 +37,7 @@ def _hostport(v: str) -> tuple[str, int]:
 class HtxLink:
     def __init__(self, identity: Identity, peers: PeerBook, *, transport: str = "tcp",
                  listen: str = "127.0.0.1:0", cert_dir: str = ".", retry_s: float = 1.0,
-                 connect_timeout: float = 2.0) -> None:
+                 connect_timeout: float = 2.0, web=None) -> None:
         self.transport = "htx" if transport == "tcp" else "quic"
         self._htx_transport = transport
         self.identity, self.peers = identity, peers
@@ -56,6 +56,26 @@ class HtxLink:
         self.counters = {"frames_sent": 0, "frames_received": 0, "send_failures": 0,
                          "connects": 0, "connect_failures": 0, "refused": 0}
         self.enabled = True
+        self.web = web                       # betanet.tls.weblink.WebLink (TCP link only) or None
+
+    # ---- connection set-up: plain HTX TLS or htx-web (docs/stealth.md) ------------------
+    def _listen_options(self, cert: str, key: str) -> dict:
+        if self.web is not None and self.web.listens and self._htx_transport == "tcp":
+            return self.web.serve_options(cert, key)
+        return {"transport": self._htx_transport, "certfile": cert, "keyfile": key}
+
+    def _dial_options(self, rec) -> dict:
+        """A peer advertising a ticket line is dialled over htx-web, whatever we listen with."""
+        if self._htx_transport == "tcp" and rec.htx_ticket is not None:
+            if self.web is None:
+                from betanet.tls.weblink import WebLink
+                self.web = WebLink()
+            return self.web.dial_options(rec.htx_ticket, rec.htx_pin)
+        return {"transport": self._htx_transport}
+
+    def advertised(self) -> dict:
+        """Extra peer-record fields for our listener (htx-web: ticket line and SPKI pin)."""
+        return self.web.advertised() if self.web is not None and self.server is not None else {}
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -67,7 +87,7 @@ class HtxLink:
         if not (os.path.exists(cert) and os.path.exists(key)):
             cert, key = write_self_signed(self.cert_dir)
         self.server = await serve(self._handle, host, port, self.identity.exchange_private,
-                                  transport=self._htx_transport, certfile=cert, keyfile=key)
+                                  **self._listen_options(cert, key))
         self.port = self.server.port
 
     async def close(self) -> None:
@@ -166,7 +186,7 @@ class HtxLink:
                 host, port = _hostport(ep)
                 try:
                     self.counters["connects"] += 1
-                    c = await connect(host, port, rec.exchange_public, transport=self._htx_transport,
+                    c = await connect(host, port, rec.exchange_public, **self._dial_options(rec),
                                       static_private_key=self.identity.exchange_private, verify=False,
                                       handshake_timeout=self.connect_timeout, idle_timeout=None)
                     self._conns[peer] = c

@@ -200,16 +200,18 @@ class Node:
 
     def record(self) -> PeerRecord:
         """Our signed peer record with the endpoints our links listen on."""
-        tcp, quic, ble = [], [], None
+        tcp, quic, ble, web = [], [], None, {}
         host = self.config["transport"].get("advertise_host") or ""
         for link in self.links:
             if getattr(link, "port", 0):
                 h = host or link.listen.rpartition(":")[0]
                 (tcp if link.transport == "htx" else quic).append(f"{h}:{link.port}")
+                if link.transport == "htx":
+                    web = link.advertised()          # htx-web: ticket line and SPKI pin
             if link.transport == "ble":
                 ble = link.router.me
         return PeerRecord.create(self.identity, self._record_seq, htx_tcp=tcp, htx_quic=quic,
-                                 dtn_eids=[f"dtn://{self.me}/"], ble_id=ble)
+                                 dtn_eids=[f"dtn://{self.me}/"], ble_id=ble, **web)
 
     def add_peer(self, record: bytes | PeerRecord) -> PeerRecord:
         rec = self.peers.add(record)

@@ -50,6 +50,10 @@ class PeerRecord:
     dtn_eids: tuple[str, ...] = ()
     ble_id: bytes | None = None
     raw: bytes = field(default=b"", compare=False, repr=False)
+    # htx-web (docs/stealth.md): the ticket publication line and SPKI pin a dialer needs to
+    # reach htx_tcp endpoints through the decoy site; absent (None) for plain HTX TLS
+    htx_ticket: str | None = None
+    htx_pin: str | None = None
 
     @property
     def peer_id(self) -> bytes:
@@ -61,11 +65,14 @@ class PeerRecord:
 
     @classmethod
     def create(cls, identity: Identity, seq: int, *, htx_tcp=(), htx_quic=(), dtn_eids=(),
-               ble_id: bytes | None = None) -> "PeerRecord":
+               ble_id: bytes | None = None, htx_ticket: str | None = None,
+               htx_pin: str | None = None) -> "PeerRecord":
         body = {"peer": identity.peer_id_text, "ed25519": identity.signing_public.hex(),
                 "x25519": identity.exchange_public.hex(), "seq": int(seq),
                 "htx_tcp": list(htx_tcp), "htx_quic": list(htx_quic), "dtn_eids": list(dtn_eids),
                 "ble": ble_id.hex() if ble_id else None}
+        if htx_ticket is not None or htx_pin is not None:      # only then: older records stay as they were
+            body.update(htx_ticket=htx_ticket, htx_pin=htx_pin)
         enc = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         head = _HDR.pack(MAGIC, VERSION, len(enc)) + enc
         raw = head + identity.sign(SIG_CONTEXT + head)
@@ -93,6 +100,7 @@ class PeerRecord:
             lists = {k: tuple(body.get(k) or ()) for k in _LIST_KEYS}
             ble = bytes.fromhex(body["ble"]) if body.get("ble") else None
             claimed = body["peer"]
+            web = body.get("htx_ticket"), body.get("htx_pin")
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
             raise MalformedError("peer record body is not a valid record") from None
         if len(ed) != 32 or len(x) != 32 or not isinstance(seq, int) or isinstance(seq, bool) \
@@ -104,8 +112,13 @@ class PeerRecord:
         for k in ("htx_tcp", "htx_quic"):
             for v in lists[k]:
                 _endpoint(v, k)
+        from betanet.tls.weblink import check_advertised
+        try:
+            check_advertised(*web)
+        except MalformedError as e:
+            raise MalformedError(f"peer record: {e}") from None
         verify(ed, raw[-64:], SIG_CONTEXT + raw[:-64], "peer record")
-        rec = cls(ed, x, seq, lists["htx_tcp"], lists["htx_quic"], lists["dtn_eids"], ble, raw)
+        rec = cls(ed, x, seq, lists["htx_tcp"], lists["htx_quic"], lists["dtn_eids"], ble, raw, *web)
         if claimed != rec.peer:
             raise MalformedError("peer record: its peer id is not the hash of its key")
         return rec

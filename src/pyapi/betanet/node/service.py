@@ -56,7 +56,8 @@ def build(cfg: dict) -> Node:
     t = cfg["transport"]
     if t["htx_listen"]:
         node.links.append(HtxLink(ident, node.peers, transport="tcp", listen=t["htx_listen"], cert_dir=data,
-                                  retry_s=max(0.2, cfg["routing"]["retry_interval_ms"] / 1000)))
+                                  retry_s=max(0.2, cfg["routing"]["retry_interval_ms"] / 1000),
+                                  web=web_link(cfg)))
     if t["quic_listen"]:
         node.links.append(HtxLink(ident, node.peers, transport="quic", listen=t["quic_listen"], cert_dir=data,
                                   retry_s=max(0.2, cfg["routing"]["retry_interval_ms"] / 1000)))
@@ -66,6 +67,19 @@ def build(cfg: dict) -> Node:
         raise UnsupportedError("transport.mesh: a standalone node reaches the mesh through an air "
                                "server; set transport.mesh_air to its socket")
     return node
+
+
+def web_link(cfg: dict):
+    """htx-web for the TCP HTX link (``transport.htx_mode`` and friends; docs/stealth.md), or
+    None (plain HTX TLS; htx-web peers are still dialled, with the newest Chrome target)."""
+    from betanet.tls.weblink import WebLink, load_or_create_ticket_key
+    t = cfg["transport"]
+    chrome = t["htx_chrome"] or None
+    if t["htx_mode"] != "web":
+        return WebLink(impersonate=chrome) if chrome else None
+    key = load_or_create_ticket_key(os.path.join(cfg["application"]["data_dir"], t["htx_ticket_key"]))
+    return WebLink(t["htx_decoy_site"], key, impersonate=chrome, rate=t["htx_ticket_rate"],
+                   burst=t["htx_ticket_burst"])
 
 
 def mix_link(node: Node, t: dict):
