@@ -127,3 +127,64 @@ def test_check_origin_fails_closed_on_what_curl_did_not_report():
                 {"chain_sha256": ()}, {"chain_sha256": ("zz",)}):
         with pytest.raises(InvalidArgumentError):
             OriginExpectation(**bad)
+
+
+def test_resumption_follows_the_origin_and_is_visible(site, certs):
+    """With a SessionCache, the second connection to an origin offers a PSK (as Chrome does),
+    the server takes it, curl's handshake trace shows it (no Certificate message), and origin
+    calibration still sees the chain; never early data (0-RTT); without one, never a PSK."""
+    from betanet.tls.clienthello import parse_client_hello
+    from betanet.tls.htxweb import SessionCache, connect_chrome, spki_pin
+    from stealth_helpers import HelloRelay
+
+    async def main():
+        tk = TicketKey.generate()
+        srv = await serve(lambda c: asyncio.sleep(1), "127.0.0.1", 0, generate_private_key(),
+                          transport="htx-web", certfile=certs[0], keyfile=certs[1], web=WebServer(site, tk))
+        chain = chain_sha256([open(certs[0]).read()])
+        out = []
+        async with srv:
+            relay = await HelloRelay(srv.port).start()
+            try:
+                for sessions in (SessionCache(), None):
+                    for _ in range(2):
+                        # a resumed session has no certificate to see: the key pin (curl's
+                        # PINNEDPUBLICKEY) is what holds across resumption, not chain_sha256
+                        web = WebClient(tk.publication, sessions=sessions, pin_sha256=spki_pin(certs[0]),
+                                        origin=OriginExpectation(chain_sha256=None if sessions else chain))
+                        chan = await connect_chrome(web, "127.0.0.1", relay.port, server_hostname="localhost",
+                                                    cafile=certs[0], timeout=10)
+                        out.append(chan.origin)
+                        chan.abort()
+            finally:
+                await relay.close()
+        return out, relay.hellos
+    obs, hellos = asyncio.run(main())
+    exts = [{t for t, _ in parse_client_hello(h).extensions} for h in hellos]
+    assert [0x0029 in e for e in exts] == [False, True, False, False]       # pre_shared_key
+    assert not any(0x002A in e for e in exts)                                # early_data: never
+    assert [(o.offered_resumption, o.resumed) for o in obs] == [(False, False), (True, True),
+                                                                 (False, False), (False, False)]
+    assert [bool(o.chain_sha256) for o in obs] == [True, False, True, True]   # no chain when resumed
+    with pytest.raises(InvalidArgumentError, match="resum"):
+        WebClient(TicketKey.generate().publication, sessions=SessionCache(),
+                  origin=OriginExpectation(chain_sha256=("ab" * 32,)))
+
+
+def test_a_wrong_pin_fails_even_with_a_cached_session(site, certs, tmp_path):
+    from betanet.tls.htxweb import SessionCache, connect_chrome, spki_pin
+    other, _ = write_self_signed(tmp_path, ["localhost"])
+
+    async def main():
+        tk = TicketKey.generate()
+        srv = await serve(lambda c: asyncio.sleep(1), "127.0.0.1", 0, generate_private_key(),
+                          transport="htx-web", certfile=certs[0], keyfile=certs[1], web=WebServer(site, tk))
+        sessions = SessionCache()
+        async with srv:
+            chan = await connect_chrome(WebClient(tk.publication, sessions=sessions, pin_sha256=spki_pin(certs[0])),
+                                        "127.0.0.1", srv.port, server_hostname="localhost", verify=False, timeout=10)
+            chan.abort()
+            with pytest.raises(AuthenticationError):
+                await connect_chrome(WebClient(tk.publication, sessions=sessions, pin_sha256=spki_pin(other)),
+                                     "127.0.0.1", srv.port, server_hostname="localhost", verify=False, timeout=10)
+    asyncio.run(main())

@@ -21,7 +21,8 @@ from betanet.tls.origin import OriginExpectation, OriginGate
 from betanet.tls.tickets import FIELD, TicketKey, TicketPublication, TicketVerifier, make_ticket
 from betanet.tls.web import StaticSite, WebFront
 
-__all__ = ["WebClient", "WebServer", "CHROME_TARGETS", "connect_chrome", "server_context", "spki_pin"]
+__all__ = ["WebClient", "WebServer", "SessionCache", "CHROME_TARGETS", "connect_chrome", "server_context",
+           "spki_pin"]
 
 # curl_cffi impersonation targets supported here, newest first (the default). N-2 policy: keep
 # the newest few current. chrome152 (curl_cffi 0.17's newest) sends the hello real Chromium 156
@@ -77,6 +78,23 @@ class WebServer:
         return WebFront(self.site, self.verifier, peer, self.clock, self.path)
 
 
+class SessionCache:
+    """TLS sessions shared by htx-web connections (a locked curl share handle): a later
+    connection to the same origin (curl keys sessions by host, port and TLS settings) offers
+    resumption with a PSK as Chrome does; never 0-RTT (curl sends no early data unless asked).
+    Trade-off (docs/stealth.md, "Resumption"): the PSK identity travels in clear and links
+    this client's connections to that origin for an observer."""
+
+    def __init__(self) -> None:
+        from curl_cffi.curl import CurlShare
+        self._share = CurlShare(dns=False, ssl_session=True)
+
+    def attach(self, curl) -> None:
+        from curl_cffi.const import CurlOpt
+        curl.setopt(CurlOpt.SHARE, self._share._curl_share)
+        curl._share = self._share            # curl_cffi's own pattern: the share outlives the handle
+
+
 @dataclass
 class WebClient:
     """Client side of htx-web: the server's ticket publication (object or its text), the
@@ -93,6 +111,9 @@ class WebClient:
     # after the TLS handshake and before the request carrying the ticket (betanet.tls.origin);
     # None: not checked
     origin: OriginExpectation | None = field(default_factory=OriginExpectation)
+    # TLS session resumption across connections (SessionCache shared by the connections that
+    # should resume, e.g. one per dialling node); None: every connection is a full handshake
+    sessions: SessionCache | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.publication, str):
@@ -101,6 +122,10 @@ class WebClient:
             raise InvalidArgumentError(f"htx-web: impersonate must be one of {CHROME_TARGETS}, not {self.impersonate!r}")
         if not self.path.startswith("/"):
             raise InvalidArgumentError("htx-web: path must start with '/'")
+        if self.sessions is not None and self.origin is not None and self.origin.chain_sha256 is not None:
+            # a resumed handshake carries no certificate: the chain could not be checked
+            raise InvalidArgumentError("htx-web: chain_sha256 cannot be checked on resumed sessions; "
+                                       "use pin_sha256 with sessions, or no sessions")
         if self.carrier not in (None,) + WS_CARRIERS:
             raise InvalidArgumentError(f"htx-web: a WebSocket upgrade carries the ticket in {WS_CARRIERS}")
 
@@ -140,6 +165,7 @@ class _ChromeChannel:
         self._writing = False
         self._done = False
         self._closing: asyncio.Future | None = None
+        self.origin = None                   # OriginObservation when calibrated (resumption too)
 
     def start(self, conn) -> None:
         self.conn = conn
@@ -286,6 +312,8 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
             curl.setopt(CurlOpt.TIMEOUT_MS, int(timeout * 1000))
         curl.setopt(CurlOpt.TCP_NODELAY, 1)
         curl.setopt(CurlOpt.CONNECT_ONLY, 2)         # WebSocket: stop after the upgrade
+        if web.sessions is not None:
+            web.sessions.attach(curl)
         gate = None
         if web.origin is not None:
             gate = OriginGate(web.origin)
@@ -312,4 +340,6 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
         except BaseException:
             curl.close()
             raise
-    return _ChromeChannel(curl)
+    chan = _ChromeChannel(curl)
+    chan.origin = gate.observation if gate is not None else None
+    return chan

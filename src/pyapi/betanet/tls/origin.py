@@ -30,6 +30,8 @@ _MAX_LINES = 256                     # curl's text before the upgrade is a few d
 _TLS_LINE = re.compile(rb"^SSL connection using (TLSv1\.[0-3]) / (\S+)")
 _ALPN_LINE = re.compile(rb"^ALPN: server accepted (\S+)")
 _NO_ALPN_LINE = re.compile(rb"^ALPN: server did not agree")
+_REUSE_LINE = re.compile(rb"^SSL reusing session")               # curl offers a cached session
+_CERT_MSG_LINE = re.compile(rb"^TLSv1\.[23] \(IN\), TLS handshake, Certificate \(11\)")
 _HTTP_VERSION = {"http/1.1": 2, "h2": 3}          # CURLINFO_HTTP_VERSION values (CURL_HTTP_VERSION_*)
 
 
@@ -69,6 +71,8 @@ class OriginObservation:
     alpn_seen: bool = False          # curl said whether the server agreed on a protocol
     http_version: int | None = 0     # None: before any response (the pre-request check)
     chain_sha256: tuple[str, ...] = ()
+    offered_resumption: bool = False # curl offered a cached session (PSK) in the ClientHello
+    resumed: bool = False            # ... and the server took it (no Certificate message came)
 
 
 class OriginRecorder:
@@ -87,13 +91,19 @@ class OriginRecorder:
         from curl_cffi.const import CurlInfo
         http_version = int(curl.getinfo(CurlInfo.HTTP_VERSION) or 0) if after_response else None
         obs = OriginObservation(http_version=http_version, chain_sha256=chain_sha256(_certinfo_pems(curl)))
+        cert_msg = False
         for line in self.lines:
-            if m := _TLS_LINE.match(line):
+            if _REUSE_LINE.match(line):
+                obs.offered_resumption = True
+            elif _CERT_MSG_LINE.match(line):
+                cert_msg = True
+            elif m := _TLS_LINE.match(line):
                 obs.tls_version, obs.cipher = m.group(1).decode(), m.group(2).decode()
             elif m := _ALPN_LINE.match(line):
                 obs.alpn, obs.alpn_seen = m.group(1).decode(), True
             elif _NO_ALPN_LINE.match(line):
                 obs.alpn, obs.alpn_seen = None, True
+        obs.resumed = obs.offered_resumption and not cert_msg
         return obs
 
 
@@ -151,6 +161,7 @@ class OriginGate:
         self.recorder = OriginRecorder()
         self.failure: BaseException | None = None
         self.checked = False
+        self.observation: OriginObservation | None = None
         self._callback = None            # kept alive while curl may call it
 
     def install(self, curl) -> None:
@@ -183,4 +194,5 @@ class OriginGate:
             raise self.failure
         if not self.checked:
             raise AuthenticationError("htx-web: origin calibration failed: the pre-request check did not run")
-        check_origin(self.expect, self.recorder.observe(curl))
+        self.observation = self.recorder.observe(curl)
+        check_origin(self.expect, self.observation)
