@@ -139,4 +139,4 @@ def test_demo_section():
     from betanet import demo
     out = io.StringIO()
     assert demo.run(["stealth"], out=out) == 0, out.getvalue()
-    assert "t13d1515h1_8daaf6152771_0a20fe35d3a5" in out.getvalue()
+    assert "t13d1516h1_8daaf6152771_5b37b36a67c0" in out.getvalue()   # Chromium 156, captured

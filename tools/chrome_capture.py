@@ -142,13 +142,13 @@ async def capture(binary: str, host: str, certs: tuple[str, str], timeout: float
         try:
             await asyncio.wait_for(cap.done.wait(), timeout)
         finally:
-            with_group_kill(proc.pid)
+            _kill_group(proc.pid)
             await proc.wait()
             cap.close()
     return cap, cmd
 
 
-def with_group_kill(pid: int) -> None:
+def _kill_group(pid: int) -> None:
     import signal
     try:
         os.killpg(pid, signal.SIGTERM)           # chromium's own process group (start_new_session)

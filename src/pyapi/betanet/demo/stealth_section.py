@@ -87,7 +87,7 @@ async def run(report) -> None:
                 body, who = await _probe_with_python(srv.port), "a Python ssl client"
             report.result(body == PAGE, f"probe ({who}, no ticket) sees the website: {body[:48]!r}...")
             conn = await connect("127.0.0.1", port, public_key(sk), transport="htx-web", cafile=cert,
-                                 server_hostname="localhost", web=WebClient(tk.publication, "chrome142"))
+                                 server_hostname="localhost", web=WebClient(tk.publication, "chrome152"))
             st = await conn.open_stream()
             st.write(b"hello through Chrome's TLS")
             st.write_eof()
@@ -96,7 +96,7 @@ async def run(report) -> None:
             await conn.close()
         tap.close()
         fp = fingerprints(parse_client_hello(hellos[0]))
-        chrome = "t13d1515h1_8daaf6152771_0a20fe35d3a5"
+        chrome = "t13d1516h1_8daaf6152771_5b37b36a67c0"   # tests/vectors/chrome156/ws_localhost_1.bin
         report.line(f"JA4 of the client's ClientHello: {fp.ja4}")
-        report.line(f"JA4 of Chrome 142-149 opening a WebSocket: {chrome}")
+        report.line(f"JA4 of real Chromium 156 opening a WebSocket (captured): {chrome}")
         report.result(fp.ja4 == chrome, "the fingerprints are equal (docs/stealth.md cites the reference)")
