@@ -166,6 +166,7 @@ class _ChromeChannel:
         self._done = False
         self._closing: asyncio.Future | None = None
         self.origin = None                   # OriginObservation when calibrated (resumption too)
+        self._gate = None                    # keeps the pre-request callback alive with the handle
 
     def start(self, conn) -> None:
         self.conn = conn
@@ -329,7 +330,8 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout)
     except BaseException as exc:
-        task.add_done_callback(lambda _t: curl.close())
+        # the gate (its cffi callback) must outlive a perform() still running in the worker
+        task.add_done_callback(lambda _t, _keep=gate: curl.close())
         if gate is not None and gate.failure is not None:
             raise gate.failure from None         # the origin was refused before the request
         raise _translate(exc) from exc
@@ -342,4 +344,5 @@ async def connect_chrome(web: WebClient, host: str, port: int, *, server_hostnam
             raise
     chan = _ChromeChannel(curl)
     chan.origin = gate.observation if gate is not None else None
+    chan._gate = gate                        # curl holds its callback pointer as long as the handle
     return chan
