@@ -41,6 +41,16 @@ cdef extern from "betanet.h" nogil:
     int betanet_mesh_dedup_new(uint32_t capacity, betanet_mesh_dedup_t **out)
     void betanet_mesh_dedup_free(betanet_mesh_dedup_t *d)
     int betanet_mesh_dedup_check(betanet_mesh_dedup_t *d, const uint8_t *id)
+    int betanet_mesh_encode_batch_bytes(const betanet_mesh_packet_t *packets, size_t n, int pad,
+                                        size_t *out_len, size_t *done)
+    int betanet_mesh_encode_batch(const betanet_mesh_packet_t *packets, size_t n, int pad,
+                                  uint8_t *out, size_t cap, size_t *offsets, size_t *done)
+    int betanet_mesh_decode_batch(const uint8_t *inp, size_t length, const size_t *offsets,
+                                  size_t n, betanet_mesh_view_t *views, int *status)
+    int betanet_mesh_packet_id_batch(const uint8_t *buf, const betanet_mesh_view_t *views,
+                                     size_t n, uint8_t *ids)
+    int betanet_mesh_dedup_check_batch(betanet_mesh_dedup_t *d, const uint8_t *ids, size_t n,
+                                       uint8_t *seen)
 
 FRAGMENT_HEADER_BYTES = BETANET_MESH_FRAGMENT_HEADER_BYTES
 PARITY_HEADER_BYTES = BETANET_MESH_PARITY_HEADER_BYTES
@@ -50,6 +60,10 @@ MAX_PAYLOAD_BYTES = BETANET_MESH_MAX_PAYLOAD_BYTES
 MAX_FRAGMENTS = BETANET_MESH_MAX_FRAGMENTS
 PACKET_ID_BYTES = BETANET_MESH_PACKET_ID_BYTES
 TYPE_FEC_PARITY = BETANET_MESH_TYPE_FEC_PARITY
+
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+cimport cython
+import numpy as np
 
 from betanet.errors import InvalidArgumentError
 
@@ -312,3 +326,216 @@ cdef class Dedup:
         cdef size_t n = 0
         cdef const uint8_t *b = _ptr(packet_id, keep, &n, 16, "packet_id")
         return check(betanet_mesh_dedup_check(self._d, b), "betanet_mesh_dedup_check") == 1
+
+    def check_batch(self, ids):
+        """check() over an (n, 16) uint8 array of identities (packet_id_batch) in one call:
+        a bool array, True where seen (also for the all-zero rows of frames that failed)."""
+        cdef const uint8_t[:, ::1] v = _rows(ids, 16, "ids")
+        cdef size_t n = v.shape[0]
+        seen = np.empty(n, dtype=np.uint8)
+        cdef uint8_t[::1] sv = seen
+        cdef int rc = 0
+        if n:
+            with nogil:
+                rc = betanet_mesh_dedup_check_batch(self._d, &v[0, 0], n, &sv[0])
+        check(rc, "betanet_mesh_dedup_check_batch")
+        return seen.view(np.bool_)
+
+
+# ---- batches: many packets in one flat buffer (include/betanet/mesh.h) ------------------
+
+cdef betanet_mesh_view_t _v0
+cdef size_t _at(void *field):
+    return <size_t>(<char *>field - <char *>&_v0)
+
+# betanet_mesh_view_t as a NumPy record, offsets taken from the C struct (platform layout).
+VIEW_DTYPE = np.dtype({
+    "names": ["version", "type", "ttl", "flags", "timestamp", "original_size", "sender_off",
+              "recipient_off", "route_off", "route_hops", "payload_off", "payload_len",
+              "signature_off", "packet_len"],
+    "formats": [np.uint8] * 4 + [np.uint64, np.uint32] + [np.uintp] * 8,
+    "offsets": [_at(&_v0.version), _at(&_v0.type), _at(&_v0.ttl), _at(&_v0.flags),
+                _at(&_v0.timestamp), _at(&_v0.original_size), _at(&_v0.sender_off),
+                _at(&_v0.recipient_off), _at(&_v0.route_off), _at(&_v0.route_hops),
+                _at(&_v0.payload_off), _at(&_v0.payload_len), _at(&_v0.signature_off),
+                _at(&_v0.packet_len)],
+    "itemsize": sizeof(betanet_mesh_view_t)})
+
+
+cdef const uint8_t[:, ::1] _rows(obj, Py_ssize_t width, str what):
+    # An (n, width) C-contiguous uint8 view of a 2-D array or a flat buffer of n * width bytes.
+    try:
+        a = np.frombuffer(obj, dtype=np.uint8) if isinstance(obj, (bytes, bytearray, memoryview)) \
+            else np.ascontiguousarray(obj, dtype=np.uint8)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{what}: expected bytes or a uint8 array", BETANET_E_INVALID) from None
+    if a.size % width or (a.ndim == 2 and a.shape[1] != width) or a.ndim > 2:
+        raise InvalidArgumentError(f"{what}: rows of {width} bytes expected, got shape {a.shape}",
+                                   BETANET_E_INVALID)
+    return a.reshape(-1, width)
+
+
+cdef const size_t[::1] _offsets(obj, str what):
+    try:
+        a = np.ascontiguousarray(obj, dtype=np.uintp)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{what}: expected an array of non-negative integers",
+                                   BETANET_E_INVALID) from None
+    if a.ndim != 1 or a.shape[0] < 1:
+        raise InvalidArgumentError(f"{what}: n + 1 offsets expected", BETANET_E_INVALID)
+    return a
+
+
+cdef object _column(obj, Py_ssize_t n, dtype, str what):
+    # A scalar (same for every packet) or one value per packet.
+    try:
+        a = np.asarray(obj)
+        if a.ndim == 0:
+            if not 0 <= int(a) <= np.iinfo(dtype).max:
+                raise ValueError
+            return np.full(n, a, dtype=dtype)
+        if a.dtype.kind not in "ui" or (a.size and (a.min() < 0 or a.max() > np.iinfo(dtype).max)):
+            raise ValueError
+        a = np.ascontiguousarray(a, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{what}: integers in 0..{np.iinfo(dtype).max} expected",
+                                   BETANET_E_INVALID) from None
+    if a.shape != (n,):
+        raise InvalidArgumentError(f"{what}: a scalar or {n} values expected, got shape {a.shape}",
+                                   BETANET_E_INVALID)
+    return a
+
+
+cdef const uint8_t *_row_ptr(const uint8_t[:, ::1] rows, Py_ssize_t n, size_t *stride, str what) except? NULL:
+    # One row for all packets (stride 0) or one row per packet.
+    if rows.shape[0] == 1:
+        stride[0] = 0
+    elif rows.shape[0] == n:
+        stride[0] = rows.shape[1]
+    else:
+        raise InvalidArgumentError(f"{what}: 1 or {n} rows expected, got {rows.shape[0]}",
+                                   BETANET_E_INVALID)
+    return &rows[0, 0]
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def encode_batch(sender, payload, payload_offsets, *, type, timestamp, ttl=7, version=1,
+                 recipient=None, signature=None, bint pad=True) -> tuple:
+    """Encode n packets from columns in one core call: payload i is
+    payload[payload_offsets[i]:payload_offsets[i+1]]; sender (8 bytes), recipient (8 bytes)
+    and signature (64 bytes) are one row for all packets or n rows; type, ttl, version and
+    timestamp a scalar or n values. Returns (buffer, offsets): packet i is
+    buffer[offsets[i]:offsets[i+1]]."""
+    cdef const size_t[::1] po = _offsets(payload_offsets, "payload_offsets")
+    cdef Py_ssize_t n = po.shape[0] - 1
+    cdef const uint8_t[::1] pay = np.frombuffer(payload, dtype=np.uint8) if len(payload) else np.zeros(1, np.uint8)
+    cdef size_t pay_len = len(payload)
+    cdef const uint8_t[::1] ver = _column(version, n, np.uint8, "version")
+    cdef const uint8_t[::1] typ = _column(type, n, np.uint8, "type")
+    cdef const uint8_t[::1] tl = _column(ttl, n, np.uint8, "ttl")
+    cdef const uint64_t[::1] ts = _column(timestamp, n, np.uint64, "timestamp")
+    cdef const uint8_t[:, ::1] snd = _rows(sender, 8, "sender")
+    cdef const uint8_t[:, ::1] rcp
+    cdef const uint8_t[:, ::1] sgn
+    cdef size_t s_stride = 0, r_stride = 0, g_stride = 0, i, total = 0, done = 0
+    cdef const uint8_t *s_ptr = _row_ptr(snd, n, &s_stride, "sender")
+    cdef const uint8_t *r_ptr = NULL
+    cdef const uint8_t *g_ptr = NULL
+    cdef betanet_mesh_packet_t *pk
+    cdef uint8_t *o
+    cdef int rc = 0, bad = 0
+    if recipient is not None:
+        rcp = _rows(recipient, 8, "recipient")
+        r_ptr = _row_ptr(rcp, n, &r_stride, "recipient")
+    if signature is not None:
+        sgn = _rows(signature, 64, "signature")
+        g_ptr = _row_ptr(sgn, n, &g_stride, "signature")
+    offsets = np.empty(n + 1, dtype=np.uintp)
+    cdef size_t[::1] ov = offsets
+    pk = <betanet_mesh_packet_t *>PyMem_Malloc(sizeof(betanet_mesh_packet_t) * (n if n else 1))
+    if pk == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            memset(pk, 0, sizeof(betanet_mesh_packet_t) * n)
+            for i in range(<size_t>n):
+                if po[i] > po[i + 1] or po[i + 1] > pay_len:
+                    bad = 1
+                    break
+                pk[i].version = ver[i]
+                pk[i].type = typ[i]
+                pk[i].ttl = tl[i]
+                pk[i].timestamp = ts[i]
+                pk[i].sender = s_ptr + i * s_stride
+                if r_ptr != NULL:
+                    pk[i].recipient = r_ptr + i * r_stride
+                if g_ptr != NULL:
+                    pk[i].signature = g_ptr + i * g_stride
+                pk[i].payload = &pay[0] + po[i]
+                pk[i].payload_len = po[i + 1] - po[i]
+            if not bad:
+                rc = betanet_mesh_encode_batch_bytes(pk, n, pad, &total, &done)
+        if bad:
+            raise InvalidArgumentError(f"payload_offsets: not nondecreasing within the {pay_len}-byte payload",
+                                       BETANET_E_INVALID)
+        check(rc, f"mesh batch packet {done}")
+        out = PyBytes_FromStringAndSize(NULL, total)
+        o = <uint8_t *>PyBytes_AS_STRING(out)
+        with nogil:
+            rc = betanet_mesh_encode_batch(pk, n, pad, o, total, &ov[0], &done)
+        check(rc, f"mesh batch packet {done}")
+    finally:
+        PyMem_Free(pk)
+    return out, offsets
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def decode_batch(buffer, offsets) -> tuple:
+    """Decode the frames buffer[offsets[i]:offsets[i+1]] in one core call: (views, status,
+    ok) — views a VIEW_DTYPE record array with offsets into `buffer`, status the C status
+    per frame (0 decoded), ok how many decoded. No per-packet Python object."""
+    cdef const size_t[::1] off = _offsets(offsets, "offsets")
+    cdef size_t n = off.shape[0] - 1
+    cdef const uint8_t[::1] buf = np.frombuffer(buffer, dtype=np.uint8) if len(buffer) else np.zeros(1, np.uint8)
+    cdef size_t blen = len(buffer)
+    views = np.empty(n, dtype=VIEW_DTYPE)
+    status = np.empty(n, dtype=np.intc)
+    cdef uint8_t[::1] vv = views.view(np.uint8) if n else np.zeros(1, np.uint8)
+    cdef int[::1] sv = status if n else np.zeros(1, np.intc)
+    cdef int rc
+    with nogil:
+        rc = betanet_mesh_decode_batch(&buf[0], blen, &off[0], n, <betanet_mesh_view_t *>&vv[0], &sv[0])
+    check(rc, "betanet_mesh_decode_batch")
+    return views, status, rc
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def packet_id_batch(buffer, views) -> object:
+    """(n, 16) uint8 array of the de-duplication identities of decode_batch's views over
+    buffer (zero rows for frames that did not decode)."""
+    cdef const uint8_t[::1] buf = np.frombuffer(buffer, dtype=np.uint8) if len(buffer) else np.zeros(1, np.uint8)
+    if not isinstance(views, np.ndarray) or views.dtype != VIEW_DTYPE or views.ndim != 1:
+        raise InvalidArgumentError("views: the record array decode_batch returned", BETANET_E_INVALID)
+    cdef size_t n = views.shape[0], i
+    cdef const uint8_t[::1] vv = np.ascontiguousarray(views).view(np.uint8) if n else np.zeros(1, np.uint8)
+    cdef const betanet_mesh_view_t *vp = <const betanet_mesh_view_t *>&vv[0]
+    cdef size_t blen = len(buffer)
+    ids = np.zeros((n, 16), dtype=np.uint8)
+    cdef uint8_t[:, ::1] iv = ids if n else np.zeros((1, 16), np.uint8)
+    cdef int rc, bad = 0
+    with nogil:
+        for i in range(n):     # views come from Python: they must lie inside the buffer
+            if vp[i].sender_off != 0 and (vp[i].sender_off > blen or blen - vp[i].sender_off < 8
+                                          or vp[i].payload_off > blen
+                                          or vp[i].payload_len > blen - vp[i].payload_off):
+                bad = 1
+                break
+        if not bad:
+            rc = betanet_mesh_packet_id_batch(&buf[0], vp, n, &iv[0, 0])
+    if bad:
+        raise InvalidArgumentError("views: offsets outside the buffer", BETANET_E_INVALID)
+    check(rc, "betanet_mesh_packet_id_batch")
+    return ids

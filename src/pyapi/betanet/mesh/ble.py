@@ -106,13 +106,24 @@ class BleLinks:
 
 def hand_up(radio: Any, received: tuple[list, bytes | None]) -> None:
     """What a BLE radio (either role) does with what its ``BleLinks`` reassembled from a
-    link's bytes: report a neighbour its announce just bound, and pass every complete frame
-    to ``on_frame``."""
+    link's bytes: report a neighbour its announce just bound, and pass the complete frames
+    to ``on_frames`` (one call per run of frames from one link: the router takes them as a
+    batch) when the owner set it, else to ``on_frame`` one by one."""
     frames, bound = received
     if bound is not None and radio.on_neighbour:
         radio.on_neighbour(bound, True)
+    radio.energy.frames_received += len(frames)
+    batch = getattr(radio, "on_frames", None)
+    if batch is not None:
+        i = 0
+        while i < len(frames):
+            j = i
+            while j < len(frames) and frames[j][1] == frames[i][1]:
+                j += 1
+            batch([f for f, _ in frames[i:j]], frames[i][1])
+            i = j
+        return
     for frame, link in frames:
-        radio.energy.frames_received += 1
         if radio.on_frame:
             radio.on_frame(frame, link)
 

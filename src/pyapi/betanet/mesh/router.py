@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from betanet._native import mesh as _m
 from betanet.errors import AuthenticationError, BetanetError, ReplayError
 from betanet.mesh.announce import CAP_FEC, CAP_FRIEND, Announce, peer_id as derive_peer_id
+from betanet.mesh.batch import PacketArray
 from betanet.mesh.fragment import CHUNK_BYTES, split
 from betanet.mesh.friend import FRIEND_POLL, FriendQueues
 from betanet.mesh.noise import (NOISE_ENCRYPTED, NOISE_HANDSHAKE, NoiseSession, parse_private_message,
@@ -391,14 +392,47 @@ class MeshRouter:
             return self._reject("malformed", link)
         pid = packet_id(frame)
         if self._dedup.check(pid):
-            self._inc("duplicates")
-            pend = self._pending.get(pid)
-            if pend is not None:
-                pend.heard[link] = max(pend.heard.get(link, 0), p.ttl)
-                if p.ttl - 1 > pend.send_ttl:      # a shorter path arrived late: carry its TTL
-                    pend.send_ttl = p.ttl - 1
-                    pend.frame = with_ttl(pend.frame, pend.send_ttl)
+            self._duplicate(pid, p.ttl, link)
             return []
+        return self._fresh(p, frame, pid, link, now_ms)
+
+    def receive_batch(self, frames: list[bytes], link: bytes, now_ms: int) -> list:
+        """`receive` for several frames from one link (a BLE link's burst): decoding,
+        identities and de-duplication run in one core call for the batch (PacketArray), and
+        only the frames seen for the first time become `Packet` objects — in a mesh most
+        frames a node hears are copies of one it already has."""
+        if not frames:
+            return []
+        arr = PacketArray.from_frames(frames)
+        self._inc("rx_frames", len(frames))
+        ids = arr.ids()
+        seen = self._dedup.check_batch(ids).tolist()
+        ok, ttls = arr.ok.tolist(), arr.field("ttl").tolist()
+        events: list = []
+        for i, frame in enumerate(frames):
+            if not ok[i]:
+                events += self._reject("malformed", link)
+            elif seen[i]:
+                self._duplicate(ids[i].tobytes(), ttls[i], link)
+            else:
+                try:
+                    p = Packet.decode(frame)
+                except BetanetError:
+                    events += self._reject("malformed", link)
+                    continue
+                events += self._fresh(p, frame, ids[i].tobytes(), link, now_ms)
+        return events
+
+    def _duplicate(self, pid: bytes, ttl: int, link: bytes) -> None:
+        self._inc("duplicates")
+        pend = self._pending.get(pid)
+        if pend is not None:
+            pend.heard[link] = max(pend.heard.get(link, 0), ttl)
+            if ttl - 1 > pend.send_ttl:      # a shorter path arrived late: carry its TTL
+                pend.send_ttl = ttl - 1
+                pend.frame = with_ttl(pend.frame, pend.send_ttl)
+
+    def _fresh(self, p: Packet, frame: bytes, pid: bytes, link: bytes, now_ms: int) -> list:
         if p.sender == self.me:
             return []
         if not self._allow(p.sender, now_ms):
