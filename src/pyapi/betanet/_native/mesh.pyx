@@ -386,28 +386,39 @@ cdef const size_t[::1] _offsets(obj, str what):
     return a
 
 
-cdef object _column(obj, Py_ssize_t n, dtype, str what):
-    # A scalar (same for every packet) or one value per packet.
+cdef object _column(obj, Py_ssize_t n, dtype, uint64_t maxv, str what, uint64_t *scalar):
+    # A scalar (returns None, the value in *scalar: read with stride 0) or n values (an array).
+    cdef object a
     try:
-        a = np.asarray(obj)
-        if a.ndim == 0:
-            if not 0 <= int(a) <= np.iinfo(dtype).max:
+        if isinstance(obj, int) or (isinstance(obj, np.generic) and np.ndim(obj) == 0):
+            if not 0 <= obj <= maxv:
                 raise ValueError
-            return np.full(n, a, dtype=dtype)
-        if a.dtype.kind not in "ui" or (a.size and (a.min() < 0 or a.max() > np.iinfo(dtype).max)):
-            raise ValueError
+            scalar[0] = <uint64_t>int(obj)
+            return None
+        a = np.asarray(obj)
+        if a.dtype != dtype:
+            if a.dtype.kind not in "ui" or (a.size and (a.min() < 0 or a.max() > maxv)):
+                raise ValueError
         a = np.ascontiguousarray(a, dtype=dtype)
     except (TypeError, ValueError, OverflowError):
-        raise InvalidArgumentError(f"{what}: integers in 0..{np.iinfo(dtype).max} expected",
-                                   BETANET_E_INVALID) from None
+        raise InvalidArgumentError(f"{what}: integers in 0..{maxv} expected", BETANET_E_INVALID) from None
     if a.shape != (n,):
         raise InvalidArgumentError(f"{what}: a scalar or {n} values expected, got shape {a.shape}",
                                    BETANET_E_INVALID)
     return a
 
 
-cdef const uint8_t *_row_ptr(const uint8_t[:, ::1] rows, Py_ssize_t n, size_t *stride, str what) except? NULL:
-    # One row for all packets (stride 0) or one row per packet.
+cdef const uint8_t *_row_ptr(obj, Py_ssize_t width, Py_ssize_t n, size_t *stride, list keep,
+                             str what) except? NULL:
+    # One row for all packets (stride 0) or one row per packet; a bytes object of exactly one
+    # row is read in place without NumPy (the common case: one sender, one signature).
+    cdef const uint8_t[:, ::1] rows
+    if type(obj) is bytes and PyBytes_GET_SIZE(obj) == width:
+        keep.append(obj)
+        stride[0] = 0
+        return <const uint8_t *>PyBytes_AS_STRING(obj)
+    rows = _rows(obj, width, what)
+    keep.append(rows)
     if rows.shape[0] == 1:
         stride[0] = 0
     elif rows.shape[0] == n:
@@ -416,6 +427,17 @@ cdef const uint8_t *_row_ptr(const uint8_t[:, ::1] rows, Py_ssize_t n, size_t *s
         raise InvalidArgumentError(f"{what}: 1 or {n} rows expected, got {rows.shape[0]}",
                                    BETANET_E_INVALID)
     return &rows[0, 0]
+
+
+cdef const uint8_t *_col8(object a, uint64_t scalar, uint8_t *one, size_t *stride):
+    cdef const uint8_t[::1] v
+    if a is None:
+        one[0] = <uint8_t>scalar
+        stride[0] = 0
+        return one
+    v = a
+    stride[0] = 1
+    return &v[0] if v.shape[0] else one
 
 
 @cython.boundscheck(False)
@@ -429,28 +451,38 @@ def encode_batch(sender, payload, payload_offsets, *, type, timestamp, ttl=7, ve
     buffer[offsets[i]:offsets[i+1]]."""
     cdef const size_t[::1] po = _offsets(payload_offsets, "payload_offsets")
     cdef Py_ssize_t n = po.shape[0] - 1
-    cdef const uint8_t[::1] pay = np.frombuffer(payload, dtype=np.uint8) if len(payload) else np.zeros(1, np.uint8)
-    cdef size_t pay_len = len(payload)
-    cdef const uint8_t[::1] ver = _column(version, n, np.uint8, "version")
-    cdef const uint8_t[::1] typ = _column(type, n, np.uint8, "type")
-    cdef const uint8_t[::1] tl = _column(ttl, n, np.uint8, "ttl")
-    cdef const uint64_t[::1] ts = _column(timestamp, n, np.uint64, "timestamp")
-    cdef const uint8_t[:, ::1] snd = _rows(sender, 8, "sender")
-    cdef const uint8_t[:, ::1] rcp
-    cdef const uint8_t[:, ::1] sgn
-    cdef size_t s_stride = 0, r_stride = 0, g_stride = 0, i, total = 0, done = 0
-    cdef const uint8_t *s_ptr = _row_ptr(snd, n, &s_stride, "sender")
+    cdef list keep = []
+    cdef size_t pay_len = 0
+    cdef const uint8_t *pay = _ptr(payload, keep, &pay_len, -1, "payload")
+    cdef uint64_t sv = 0, sy = 0, sl = 0, st = 0
+    cdef uint8_t one_v, one_y, one_l
+    cdef size_t dv, dy, dl, dt = 1, i, total = 0, done = 0
+    cdef size_t s_stride = 0, r_stride = 0, g_stride = 0
+    av = _column(version, n, np.uint8, 255, "version", &sv)
+    ay = _column(type, n, np.uint8, 255, "type", &sy)
+    al = _column(ttl, n, np.uint8, 255, "ttl", &sl)
+    at = _column(timestamp, n, np.uint64, 0xFFFFFFFFFFFFFFFF, "timestamp", &st)
+    keep += [av, ay, al, at]
+    cdef const uint8_t *ver = _col8(av, sv, &one_v, &dv)
+    cdef const uint8_t *typ = _col8(ay, sy, &one_y, &dy)
+    cdef const uint8_t *tl = _col8(al, sl, &one_l, &dl)
+    cdef const uint64_t[::1] tsv
+    cdef const uint64_t *ts = &st
+    if at is None:
+        dt = 0
+    elif n:
+        tsv = at
+        ts = &tsv[0]
+    cdef const uint8_t *s_ptr = _row_ptr(sender, 8, n, &s_stride, keep, "sender")
     cdef const uint8_t *r_ptr = NULL
     cdef const uint8_t *g_ptr = NULL
     cdef betanet_mesh_packet_t *pk
     cdef uint8_t *o
     cdef int rc = 0, bad = 0
     if recipient is not None:
-        rcp = _rows(recipient, 8, "recipient")
-        r_ptr = _row_ptr(rcp, n, &r_stride, "recipient")
+        r_ptr = _row_ptr(recipient, 8, n, &r_stride, keep, "recipient")
     if signature is not None:
-        sgn = _rows(signature, 64, "signature")
-        g_ptr = _row_ptr(sgn, n, &g_stride, "signature")
+        g_ptr = _row_ptr(signature, 64, n, &g_stride, keep, "signature")
     offsets = np.empty(n + 1, dtype=np.uintp)
     cdef size_t[::1] ov = offsets
     pk = <betanet_mesh_packet_t *>PyMem_Malloc(sizeof(betanet_mesh_packet_t) * (n if n else 1))
@@ -463,28 +495,30 @@ def encode_batch(sender, payload, payload_offsets, *, type, timestamp, ttl=7, ve
                 if po[i] > po[i + 1] or po[i + 1] > pay_len:
                     bad = 1
                     break
-                pk[i].version = ver[i]
-                pk[i].type = typ[i]
-                pk[i].ttl = tl[i]
-                pk[i].timestamp = ts[i]
+                pk[i].version = ver[i * dv]
+                pk[i].type = typ[i * dy]
+                pk[i].ttl = tl[i * dl]
+                pk[i].timestamp = ts[i * dt]
                 pk[i].sender = s_ptr + i * s_stride
                 if r_ptr != NULL:
                     pk[i].recipient = r_ptr + i * r_stride
                 if g_ptr != NULL:
                     pk[i].signature = g_ptr + i * g_stride
-                pk[i].payload = &pay[0] + po[i]
+                pk[i].payload = pay + po[i]
                 pk[i].payload_len = po[i + 1] - po[i]
             if not bad:
                 rc = betanet_mesh_encode_batch_bytes(pk, n, pad, &total, &done)
         if bad:
             raise InvalidArgumentError(f"payload_offsets: not nondecreasing within the {pay_len}-byte payload",
                                        BETANET_E_INVALID)
-        check(rc, f"mesh batch packet {done}")
+        if rc < 0:
+            check(rc, f"mesh batch packet {done}")
         out = PyBytes_FromStringAndSize(NULL, total)
         o = <uint8_t *>PyBytes_AS_STRING(out)
         with nogil:
             rc = betanet_mesh_encode_batch(pk, n, pad, o, total, &ov[0], &done)
-        check(rc, f"mesh batch packet {done}")
+        if rc < 0:
+            check(rc, f"mesh batch packet {done}")
     finally:
         PyMem_Free(pk)
     return out, offsets
