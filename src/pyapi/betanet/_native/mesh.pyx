@@ -275,7 +275,9 @@ cdef class Reassembler:
         check(betanet_mesh_reasm_new(max_assemblies, max_bytes, timeout_ms, &self._r),
               "betanet_mesh_reasm_new")
         self._max_bytes = max_bytes
-        self._scratch = bytearray(max_bytes)
+        # grown on demand (a completion that does not fit is retried with the size the core
+        # reports): a mesh of many routers should not hold max_bytes each up front
+        self._scratch = bytearray(min(max_bytes, 4096))
 
     def __dealloc__(self):
         betanet_mesh_reasm_free(self._r)
@@ -289,10 +291,17 @@ cdef class Reassembler:
         cdef const uint8_t *b = _ptr(payload, keep, &n, -1, "fragment")
         cdef bytearray out = self._scratch
         cdef uint8_t *o = out
+        cdef size_t cap = len(out)
         cdef int rc
         with nogil:
-            rc = betanet_mesh_reasm_add(self._r, s, is_parity, b, n, now_ms, o, self._max_bytes,
-                                        &out_len)
+            rc = betanet_mesh_reasm_add(self._r, s, is_parity, b, n, now_ms, o, cap, &out_len)
+        if rc == BETANET_E_BUFFER_TOO_SMALL and cap < out_len <= self._max_bytes:
+            # the assembly is kept: add the same fragment again into a buffer that fits
+            self._scratch = out = bytearray(out_len)
+            o = out
+            cap = out_len
+            with nogil:
+                rc = betanet_mesh_reasm_add(self._r, s, is_parity, b, n, now_ms, o, cap, &out_len)
         check(rc, "mesh fragment")
         if rc == 1:
             return PyBytes_FromStringAndSize(<char *>o, out_len)
