@@ -394,13 +394,16 @@ class MeshRouter:
     def receive(self, frame: bytes, link: bytes, now_ms: int) -> list:
         self._inc("rx_frames")
         try:
+            pid = packet_id(frame)          # the core decodes the header; no Packet for a copy
+        except BetanetError:
+            return self._reject("malformed", link)
+        if self._dedup.check(pid):
+            self._duplicate(pid, frame[2], link, now_ms)      # byte 2 is the TTL (v1 and v2)
+            return []
+        try:
             p = Packet.decode(frame)
         except BetanetError:
             return self._reject("malformed", link)
-        pid = packet_id(frame)
-        if self._dedup.check(pid):
-            self._duplicate(pid, p.ttl, link, now_ms)
-            return []
         return self._fresh(p, frame, pid, link, now_ms)
 
     def receive_batch(self, frames: list[bytes], link: bytes, now_ms: int) -> list:
