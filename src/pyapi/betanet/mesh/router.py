@@ -453,6 +453,8 @@ class MeshRouter:
         if done is not None and ttl > 1 and ttl - 1 > done[1] and done[2] < MAX_RELAYS:
             self._inc("relay_upgrades")
             self._schedule_relay(pid, done[0], ttl, link, now_ms)
+            if pid in self._recent:           # new neighbours are handed the longer reach too
+                self._remember(pid, with_ttl(done[0], ttl - 1), self._recent[pid][1])
 
     def _fresh(self, p: Packet, frame: bytes, pid: bytes, link: bytes, now_ms: int) -> list:
         if p.sender == self.me:
