@@ -321,3 +321,16 @@ def test_a_later_copy_with_more_hops_left_is_relayed_once_more(first_ttl):
     assert _relay_copy(rb, frame, 7, ra.me, 60_000) == []          # never more than MAX_RELAYS
     assert max(rb.transmitted.values()) <= 2
     assert _relay_copy(rb, frame, 3, far, 80_000) == []            # fewer hops left: a plain copy
+
+
+def test_per_packet_relay_state_is_bounded():
+    """A long-running router keeps its relay state and transmit counts for recent packets
+    only (before: one entry per packet it ever sent, forever)."""
+    ra, rb = _pair(dedup_capacity=256, policy="flood")      # relay memory 32 packets
+    for i in range(200):
+        ra.broadcast(b"m%d" % i, 1000 + i)
+        for f in ra.frames_to_send():
+            rb.receive(f, ra.me, 1000 + i)
+        rb.tick(10_000 + i)
+        rb.frames_to_send()
+    assert len(ra.transmitted) == len(rb.transmitted) == 32 and len(rb._relays) == 32

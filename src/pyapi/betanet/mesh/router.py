@@ -173,7 +173,8 @@ class MeshRouter:
         self._relays: OrderedDict[bytes, tuple[bytes, int, int]] = OrderedDict()
         self._out: list[bytes] = []
         self._buckets: OrderedDict[bytes, _Bucket] = OrderedDict()
-        self.transmitted: dict[bytes, int] = {}      # packet id -> times this node sent it
+        # packet id -> times this node sent it, for the last relay_memory packets (bounded)
+        self.transmitted: OrderedDict[bytes, int] = OrderedDict()
         self.relay = relay                           # False on low-power nodes
         self.extra_caps = 0                          # capability bits of layers above (dtn_cla)
         self.friends = FriendQueues() if friend else None
@@ -324,6 +325,9 @@ class MeshRouter:
     def _emit(self, frame: bytes) -> None:
         pid = packet_id(frame)
         self.transmitted[pid] = self.transmitted.get(pid, 0) + 1
+        self.transmitted.move_to_end(pid)
+        if len(self.transmitted) > self.relay_memory:
+            self.transmitted.popitem(last=False)
         self._inc("tx_frames")
         self._out.append(frame)
 
