@@ -522,6 +522,109 @@ static void hostile_dedup(void) {
     betanet_mesh_dedup_free(NULL);
 }
 
+/* The batch calls: hostile counts, capacities and offset arrays; a bad packet or frame in
+ * the middle of a batch. Counts above INT_MAX are refused before any element is read. */
+static void hostile_batch(void) {
+    static const size_t CAPS[] = {0, 1, 255, 256, 511, 512, 767, SIZE_MAX / 2, SIZE_MAX - 1, SIZE_MAX};
+    betanet_mesh_packet_t p[3];
+    betanet_mesh_view_t v[4];
+    size_t ends[4], total = 7, done = 9, i, offs[5];
+    uint8_t ids[16 * 4], seen[4];
+    int st[4];
+    betanet_mesh_dedup_t *d = NULL;
+    memset(p, 0, sizeof p);
+    for (i = 0; i < 3; i++) {
+        p[i].version = 1;
+        p[i].type = BETANET_MESH_TYPE_MESSAGE;
+        p[i].ttl = 7;
+        p[i].sender = SENDER;
+        p[i].payload = big;
+        p[i].payload_len = 64;
+    }
+    EXPECT(betanet_mesh_encode_batch_bytes(p, 3, 1, &total, &done), BETANET_OK);
+    TRUE_(total == 768 && done == 3);
+    EXPECT(betanet_mesh_encode_batch_bytes(p, 0, 1, &total, &done), BETANET_OK);
+    TRUE_(total == 0 && done == 0);
+    EXPECT(betanet_mesh_encode_batch_bytes(NULL, 3, 1, &total, &done), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_encode_batch_bytes(NULL, SIZE_MAX, 1, &total, &done), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_encode_batch_bytes(p, 3, 1, NULL, &done), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_encode_batch_bytes(p, 3, 1, &total, NULL), BETANET_E_INVALID);
+    for (i = 0; i < NELEM(CAPS); i++) {
+        int want = CAPS[i] >= 768 ? BETANET_OK : BETANET_E_BUFFER_TOO_SMALL;
+        EXPECT(betanet_mesh_encode_batch(p, 3, 1, outbuf, CAPS[i] < BIG ? CAPS[i] : BIG, ends, &done), want);
+        TRUE_(done == (want == BETANET_OK ? 3 : CAPS[i] / 256));
+    }
+    EXPECT(betanet_mesh_encode_batch(p, 3, 1, NULL, 768, ends, &done), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_encode_batch(NULL, 3, 1, outbuf, 768, ends, &done), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_encode_batch(p, 3, 1, outbuf, 768, NULL, &done), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_encode_batch(p, 3, 1, outbuf, 768, ends, NULL), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_encode_batch(p, 0, 1, NULL, 0, ends, &done), BETANET_OK);
+    /* a bad packet in the middle: the ones before it are written */
+    p[1].payload_len = MAXP + 1;
+    EXPECT(betanet_mesh_encode_batch_bytes(p, 3, 1, &total, &done), BETANET_E_LIMIT);
+    TRUE_(done == 1);
+    EXPECT(betanet_mesh_encode_batch(p, 3, 1, outbuf, BIG, ends, &done), BETANET_E_LIMIT);
+    TRUE_(done == 1 && ends[1] == 256);
+    p[1].payload_len = 64;
+    p[1].version = 3;
+    EXPECT(betanet_mesh_encode_batch(p, 3, 0, outbuf, BIG, ends, &done), BETANET_E_INVALID);
+    TRUE_(done == 1);
+    p[1].version = 1;
+    EXPECT(betanet_mesh_encode_batch(p, 3, 1, outbuf, BIG, ends, &done), BETANET_OK);
+
+    /* decode: three 256-byte frames, the middle one with a bad version, and an empty one */
+    outbuf[256] = 9;
+    offs[0] = 0; offs[1] = 256; offs[2] = 512; offs[3] = 768; offs[4] = 768;
+    EXPECT(betanet_mesh_decode_batch(outbuf, 768, offs, 4, v, st), 2);
+    TRUE_(st[0] == 0 && st[1] == BETANET_E_MALFORMED && st[2] == 0 && st[3] == BETANET_E_MALFORMED);
+    TRUE_(v[1].sender_off == 0 && v[2].payload_off == 512 + 22 && v[2].packet_len == 86);
+    EXPECT(betanet_mesh_decode_batch(outbuf, 767, offs, 4, v, st), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_decode_batch(outbuf, 0, offs, 0, v, st), 0);
+    EXPECT(betanet_mesh_decode_batch(NULL, 0, NULL, 0, NULL, NULL), 0);
+    EXPECT(betanet_mesh_decode_batch(NULL, 768, offs, 4, v, st), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_decode_batch(outbuf, 768, NULL, 4, v, st), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_decode_batch(outbuf, 768, offs, 4, NULL, st), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_decode_batch(outbuf, 768, offs, 4, v, NULL), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_decode_batch(outbuf, 768, offs, (size_t)INT_MAX + 1, v, st), BETANET_E_LIMIT);
+    EXPECT(betanet_mesh_decode_batch(outbuf, 768, offs, SIZE_MAX, v, st), BETANET_E_LIMIT);
+    for (i = 0; i < NELEM(MESH_SIZES); i++) {       /* hostile offsets: refused before any read */
+        size_t o[3] = {0, MESH_SIZES[i], 768};
+        size_t want_ok = MESH_SIZES[i] <= 768;
+        int rc = betanet_mesh_decode_batch(outbuf, 768, o, 2, v, st);
+        TRUE_(want_ok ? rc >= 0 : rc == BETANET_E_INVALID);
+        o[1] = 0; o[2] = MESH_SIZES[i];
+        rc = betanet_mesh_decode_batch(outbuf, 768, o, 2, v, st);
+        TRUE_(MESH_SIZES[i] <= 768 ? rc >= 0 : rc == BETANET_E_INVALID);
+    }
+    EXPECT(betanet_mesh_decode_batch(outbuf, 768, offs, 4, v, st), 2);
+
+    /* identities and their de-duplication */
+    EXPECT(betanet_mesh_packet_id_batch(outbuf, v, 4, ids), 2);
+    {
+        uint8_t one[16], zero[16] = {0};
+        EXPECT(betanet_mesh_packet_id(outbuf, &v[0], one), BETANET_OK);
+        TRUE_(memcmp(one, ids, 16) == 0 && memcmp(ids + 16, zero, 16) == 0);
+    }
+    EXPECT(betanet_mesh_packet_id_batch(outbuf, v, 0, NULL), 0);
+    EXPECT(betanet_mesh_packet_id_batch(NULL, v, 4, ids), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_packet_id_batch(outbuf, NULL, 4, ids), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_packet_id_batch(outbuf, v, 4, NULL), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_packet_id_batch(outbuf, v, (size_t)INT_MAX + 1, ids), BETANET_E_LIMIT);
+    EXPECT(betanet_mesh_packet_id_batch(outbuf, v, SIZE_MAX, ids), BETANET_E_LIMIT);
+    EXPECT(betanet_mesh_dedup_new(64, &d), BETANET_OK);
+    /* frames 0 and 2 have equal identities (same sender, time, type, payload); 1 and 3 are zero */
+    EXPECT(betanet_mesh_dedup_check_batch(d, ids, 4, seen), 1);
+    TRUE_(seen[0] == 0 && seen[1] == 1 && seen[2] == 1 && seen[3] == 1);
+    EXPECT(betanet_mesh_dedup_check_batch(d, ids, 4, seen), 0);
+    EXPECT(betanet_mesh_dedup_check_batch(d, ids, 0, NULL), 0);
+    EXPECT(betanet_mesh_dedup_check_batch(NULL, ids, 4, seen), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_dedup_check_batch(d, NULL, 4, seen), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_dedup_check_batch(d, ids, 4, NULL), BETANET_E_INVALID);
+    EXPECT(betanet_mesh_dedup_check_batch(d, ids, (size_t)INT_MAX + 1, seen), BETANET_E_LIMIT);
+    EXPECT(betanet_mesh_dedup_check_batch(d, ids, SIZE_MAX, seen), BETANET_E_LIMIT);
+    betanet_mesh_dedup_free(d);
+}
+
 int main(void) {
     EXPECT(betanet_init(), BETANET_OK);
     big = calloc(BIG, 1);
@@ -535,6 +638,7 @@ int main(void) {
     hostile_fragments();
     hostile_reasm();
     hostile_dedup();
+    hostile_batch();
     free(big);
     free(outbuf);
     return hostile_report();

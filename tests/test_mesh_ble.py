@@ -21,8 +21,8 @@ def _routers(n=3, seed=3):
     return [MeshRouter(Identity.generate(f"p{i}", rng), rng=random.Random(i)) for i in range(n)], rng
 
 
-def _announce(r):
-    r.announce(1)
+def _announce(r, ttl=7):
+    r.announce(1, ttl=ttl)           # TTL 7: direct, as BitChat and MeshService send them
     (f,) = r.frames_to_send()
     return f
 
@@ -172,6 +172,65 @@ def test_a_link_too_small_for_bitchat_is_refused_not_a_crash_at_send():
         assert "11:22:33:44:55:66" in air.clients and radio.links.links == {} and radio.neighbours() == []
         assert air.clients["11:22:33:44:55:66"].closed      # and not left connected
         radio.send(_announce(me))                    # before the fix: plan_writes raised here
+        await radio.stop()
+    asyncio.run(run())
+
+
+def test_only_a_direct_genuine_announce_binds_a_link():
+    """A relayed announce (TTL below 7) names a peer further away, and a forged one nobody:
+    neither may bind the link (before the fix the first announce heard bound it)."""
+    (me, x, y), _ = _routers()
+    links = BleLinks(me.me)
+    links.connected("AA", 517)
+    relayed = _announce(y, ttl=7)
+    relayed = relayed[:2] + bytes([6]) + relayed[3:]          # y's announce one hop on
+    assert links.received("AA", relayed)[1] is None
+    assert links.received("AA", _announce(y, ttl=1))[1] is None   # cannot tell: not bound
+    genuine = _announce(x)
+    forged = bytearray(genuine)
+    forged[24] ^= 1                                            # a nickname byte: signed, still decodes
+    assert links.received("AA", bytes(forged))[1] is None
+    other = bytearray(_announce(y))
+    other[14:22] = x.me                                        # y's keys, x's sender id
+    assert links.received("AA", bytes(other))[1] is None
+    assert links.unbound_announces == 4 and links.neighbours() == []
+    assert links.received("AA", genuine)[1] == x.me and links.neighbours() == [x.me]
+
+
+def test_a_refused_small_mtu_device_is_retried_after_a_bounded_growing_backoff():
+    from betanet.mesh import ble
+    links = BleLinks(b"\1" * 8)
+    waits = [links.refused("AA", 0.0) for _ in range(8)]
+    assert waits == [30.0, 60.0, 120.0, 240.0, 480.0, 960.0, 960.0, 960.0]
+    assert not links.may_connect("AA", 959.0) and links.may_connect("AA", 960.0)
+    assert links.may_connect("BB", 0.0)
+    for i in range(ble.REFUSED_MEMORY + 10):                   # memory is bounded
+        links.refused(f"D{i}", 0.0)
+    assert len(links._refused) == ble.REFUSED_MEMORY
+
+    async def run():
+        (me, x), _ = _routers(2)
+        air = _FakeAir({"11:22:33:44:55:66": x})
+        air.mtu = 23
+        radio = BleakRadio(me.me)
+        radio.bleak = _fake_bleak(air)
+        connects = []
+        real_client = radio.bleak.BleakClient
+        radio.bleak.BleakClient = lambda *a, **kw: connects.append(1) or real_client(*a, **kw)
+        await radio.start()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(connects) == 1 and radio.links.links == {}
+        for _ in range(50):                                    # the phone keeps advertising
+            air.scanner.callback(_Device("11:22:33:44:55:66"), None)
+            await asyncio.sleep(0)
+        assert len(connects) == 1                              # before the fix: 51
+        radio.links._refused["11:22:33:44:55:66"] = (0.0, 1)   # the backoff ran out
+        air.scanner.callback(_Device("11:22:33:44:55:66"), None)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(connects) == 2
+        assert radio.links._refused["11:22:33:44:55:66"][1] == 2
         await radio.stop()
     asyncio.run(run())
 

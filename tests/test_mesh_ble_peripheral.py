@@ -34,7 +34,7 @@ def _routers(n=3, seed=5):
 
 
 def _announce(r, t=1):
-    r.announce(t)
+    r.announce(t, ttl=7)             # direct, as BitChat and MeshService send them (binds links)
     (f,) = r.frames_to_send()
     return f
 

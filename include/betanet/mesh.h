@@ -144,6 +144,44 @@ BETANET_NODISCARD int betanet_mesh_verify(const betanet_mesh_packet_t *p, const 
  * so a relayed copy has the identity of the original. */
 int betanet_mesh_packet_id(const uint8_t *buf, const betanet_mesh_view_t *view, uint8_t *id);
 
+/* ---- batches: many packets in one flat buffer ------------------------------------- */
+/* For bulk users (simulators, relays, DTN convergence-layer batches): one call encodes or
+ * decodes a whole batch, with no per-packet allocation. Frames lie back to back in one
+ * buffer; an offsets array of n + 1 entries delimits them (frame i is
+ * buf[offsets[i]..offsets[i+1])). */
+
+/* Bytes betanet_mesh_encode_batch writes for packets[0..n) (each padded when pad is
+ * nonzero) into *out_len. *done receives n, or on error the index of the first packet that
+ * cannot be encoded. Errors: as packet_bytes; BETANET_E_INVALID (NULL with n > 0, NULL
+ * out_len or done), BETANET_E_LIMIT (the total overflows size_t). */
+int betanet_mesh_encode_batch_bytes(const betanet_mesh_packet_t *packets, size_t n, int pad,
+                                    size_t *out_len, size_t *done);
+
+/* Encode packets[0..n) back to back into out[0..cap): offsets (n + 1 entries) receives 0
+ * and the end of each packet, so packet i is out[offsets[i]..offsets[i+1]). *done receives
+ * the number of packets written; on error it is the index of the packet that failed (the
+ * ones before it are written and their offsets set). Errors: as encode; BETANET_E_INVALID
+ * (NULL offsets or done; NULL packets or out with n > 0). Thread-safe. */
+int betanet_mesh_encode_batch(const betanet_mesh_packet_t *packets, size_t n, int pad,
+                              uint8_t *out, size_t cap, size_t *offsets, size_t *done);
+
+/* Decode the n frames in[offsets[i]..offsets[i+1]) (offsets: n + 1 nondecreasing entries,
+ * offsets[n] <= len) as betanet_mesh_decode does each. views[i] receives frame i's view
+ * with its offsets counted from `in` (not from the frame: buf + view.payload_off is the
+ * payload; packet_id and view_packet take `in` and the view as they are), status[i] the
+ * frame's status (its view zeroed when it fails). Returns how many frames decoded
+ * (0..n), or BETANET_E_INVALID (NULL with n > 0, offsets out of order or past len),
+ * BETANET_E_LIMIT (n > INT_MAX). A bad frame never stops the batch. Thread-safe. */
+BETANET_NODISCARD int betanet_mesh_decode_batch(const uint8_t *in, size_t len, const size_t *offsets,
+                                                size_t n, betanet_mesh_view_t *views, int *status);
+
+/* The de-duplication identity of each of n decoded views over buf into
+ * ids[16 * i .. 16 * i + 16); a view that did not decode (sender_off 0) gets 16 zero bytes.
+ * Returns how many identities were computed, or BETANET_E_INVALID / BETANET_E_LIMIT
+ * (n > INT_MAX). */
+int betanet_mesh_packet_id_batch(const uint8_t *buf, const betanet_mesh_view_t *views, size_t n,
+                                 uint8_t *ids);
+
 /* ---- fragments ------------------------------------------------------------------- */
 
 /* A parsed fragment (type 0x20) or parity (type 0x60) payload; data at data_off. */
@@ -242,5 +280,13 @@ void betanet_mesh_dedup_free(betanet_mesh_dedup_t *d);
 /* Returns 1 when `id` (BETANET_MESH_PACKET_ID_BYTES) was (probably) seen, else 0 and
  * remembers it. Errors: BETANET_E_INVALID. */
 BETANET_NODISCARD int betanet_mesh_dedup_check(betanet_mesh_dedup_t *d, const uint8_t *id);
+
+/* betanet_mesh_dedup_check over n identities (ids: 16 * n bytes, e.g. from
+ * packet_id_batch): seen[i] = 1 when identity i was (probably) seen before, by an earlier
+ * call or earlier in this batch, else 0 and remembered. Identities that are all zero (views
+ * that did not decode) are skipped with seen[i] = 1. Returns how many were new, or
+ * BETANET_E_INVALID / BETANET_E_LIMIT (n > INT_MAX). */
+int betanet_mesh_dedup_check_batch(betanet_mesh_dedup_t *d, const uint8_t *ids, size_t n,
+                                   uint8_t *seen);
 
 #endif /* BETANET_MESH_H */

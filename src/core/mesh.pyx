@@ -11,6 +11,7 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset, memcmp
+from libc.limits cimport INT_MAX
 from bnt cimport *
 from bnt_internal cimport bnt_alloc, bnt_free
 from betanet_mesh cimport *
@@ -210,10 +211,17 @@ cdef int decode_core(const uint8_t *inp, size_t length, betanet_mesh_view_t *v) 
     lf = 4 if inp[0] == 2 else 2
     if length < hdr + 8:
         return BETANET_E_MALFORMED
-    memset(v, 0, sizeof(betanet_mesh_view_t))
+    # Every field is assigned below (no memset: a rep stos per view cost more than the rest
+    # of the decode in batches).
+    v.recipient_off = 0
+    v.route_off = 0
+    v.route_hops = 0
+    v.original_size = 0
+    v.signature_off = 0
     v.version = inp[0]
     v.type = inp[1]
     v.ttl = inp[2]
+    v.timestamp = 0
     for i in range(8):
         v.timestamp = (v.timestamp << 8) | inp[3 + i]
     flags = inp[11]
@@ -404,6 +412,111 @@ cdef public int betanet_mesh_packet_id(const uint8_t *buf, const betanet_mesh_vi
     crypto_hash_sha256_final(&st, digest)
     memcpy(id, digest, 16)
     return BETANET_OK
+
+
+# ---- batches ---------------------------------------------------------------------------
+# One call per batch for bulk users: the per-packet functions above in a C loop over
+# columns the caller laid out, so a Python caller pays its interpreter once per batch.
+
+cdef public int betanet_mesh_encode_batch_bytes(const betanet_mesh_packet_t *packets, size_t n,
+                                                int pad, size_t *out_len, size_t *done) noexcept nogil:
+    cdef size_t i, total = 0, one = 0
+    cdef int rc
+    if out_len == NULL or done == NULL or (packets == NULL and n > 0):
+        return BETANET_E_INVALID
+    done[0] = 0
+    out_len[0] = 0
+    for i in range(n):
+        rc = betanet_mesh_packet_bytes(&packets[i], pad, &one)
+        if rc != BETANET_OK:
+            done[0] = i
+            return rc
+        if one > <size_t>-1 - total:
+            done[0] = i
+            return BETANET_E_LIMIT
+        total += one
+    out_len[0] = total
+    done[0] = n
+    return BETANET_OK
+
+
+cdef public int betanet_mesh_encode_batch(const betanet_mesh_packet_t *packets, size_t n, int pad,
+                                          uint8_t *out, size_t cap, size_t *offsets,
+                                          size_t *done) noexcept nogil:
+    cdef size_t i, o = 0, one = 0
+    cdef int rc
+    if done == NULL:
+        return BETANET_E_INVALID
+    done[0] = 0
+    if offsets == NULL or (n > 0 and (packets == NULL or out == NULL)):
+        return BETANET_E_INVALID
+    offsets[0] = 0
+    for i in range(n):
+        # encode() checks cap - o against the packet's size before writing anything
+        rc = betanet_mesh_encode(&packets[i], pad, out + o, cap - o, &one)
+        if rc != BETANET_OK:
+            done[0] = i
+            return rc
+        o += one
+        offsets[i + 1] = o
+    done[0] = n
+    return BETANET_OK
+
+
+cdef inline void view_shift(betanet_mesh_view_t *v, size_t base) noexcept nogil:
+    # Offsets of a frame decoded at in + base, made relative to in (absent fields stay 0).
+    v.sender_off += base
+    if v.recipient_off:
+        v.recipient_off += base
+    if v.route_off:
+        v.route_off += base
+    if v.payload_off:
+        v.payload_off += base
+    if v.signature_off:
+        v.signature_off += base
+
+
+cdef public int betanet_mesh_decode_batch(const uint8_t *inp, size_t length, const size_t *offsets,
+                                          size_t n, betanet_mesh_view_t *views,
+                                          int *status) noexcept nogil:
+    cdef size_t i
+    cdef int ok = 0, rc
+    if n == 0:
+        return 0
+    if inp == NULL or offsets == NULL or views == NULL or status == NULL:
+        return BETANET_E_INVALID
+    if n > <size_t>INT_MAX:
+        return BETANET_E_LIMIT
+    for i in range(n):           # validate every offset before touching a frame
+        if offsets[i] > offsets[i + 1]:
+            return BETANET_E_INVALID
+    if offsets[n] > length:
+        return BETANET_E_INVALID
+    for i in range(n):
+        rc = betanet_mesh_decode(inp + offsets[i], offsets[i + 1] - offsets[i], &views[i])
+        status[i] = rc
+        if rc == BETANET_OK:
+            view_shift(&views[i], offsets[i])
+            ok += 1
+    return ok
+
+
+cdef public int betanet_mesh_packet_id_batch(const uint8_t *buf, const betanet_mesh_view_t *views,
+                                             size_t n, uint8_t *ids) noexcept nogil:
+    cdef size_t i
+    cdef int done = 0
+    if n == 0:
+        return 0
+    if buf == NULL or views == NULL or ids == NULL:
+        return BETANET_E_INVALID
+    if n > <size_t>INT_MAX:
+        return BETANET_E_LIMIT
+    for i in range(n):
+        if betanet_mesh_packet_id(buf, &views[i], ids + 16 * i) == BETANET_OK:
+            done += 1
+        else:
+            memset(ids + 16 * i, 0, 16)
+    return done
 
 
 # ---- fragments -------------------------------------------------------------------------
@@ -926,3 +1039,34 @@ cdef public int betanet_mesh_dedup_check(betanet_mesh_dedup_t *handle, const uin
         memset(d.cur, 0, <size_t>((d.nbits + 63) // 64) * 8)
         d.count = 0
     return 0
+
+
+cdef inline bint all_zero(const uint8_t *p, size_t n) noexcept nogil:
+    cdef size_t i
+    cdef uint8_t acc = 0
+    for i in range(n):
+        acc |= p[i]
+    return acc == 0
+
+
+cdef public int betanet_mesh_dedup_check_batch(betanet_mesh_dedup_t *handle, const uint8_t *ids,
+                                               size_t n, uint8_t *seen) noexcept nogil:
+    cdef size_t i
+    cdef int fresh = 0
+    if handle == NULL:
+        return BETANET_E_INVALID
+    if n == 0:
+        return 0
+    if ids == NULL or seen == NULL:
+        return BETANET_E_INVALID
+    if n > <size_t>INT_MAX:
+        return BETANET_E_LIMIT
+    for i in range(n):
+        if all_zero(ids + 16 * i, 16):       # a frame that did not decode: nothing to remember
+            seen[i] = 1
+        elif betanet_mesh_dedup_check(handle, ids + 16 * i) == 1:
+            seen[i] = 1
+        else:
+            seen[i] = 0
+            fresh += 1
+    return fresh

@@ -1,6 +1,9 @@
 """Type stubs for betanet._native.mesh (the mesh section of betanet.h)."""
 from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 Buffer = bytes | bytearray | memoryview
 
 FRAGMENT_HEADER_BYTES: int
@@ -11,6 +14,7 @@ MAX_PAYLOAD_BYTES: int
 MAX_FRAGMENTS: int
 PACKET_ID_BYTES: int
 TYPE_FEC_PARITY: int
+VIEW_DTYPE: np.dtype
 
 def encode(version: int, type: int, ttl: int, timestamp: int, sender: Buffer, payload: Buffer,
            recipient: Buffer | None = ..., route: Sequence[Buffer] | None = ...,
@@ -43,3 +47,11 @@ class Reassembler:
 class Dedup:
     def __init__(self, capacity: int = ...) -> None: ...
     def check(self, packet_id: Buffer) -> bool: ...
+    def check_batch(self, ids: ArrayLike) -> np.ndarray: ...
+
+def encode_batch(sender: Buffer | ArrayLike, payload: Buffer, payload_offsets: ArrayLike, *, type: int | ArrayLike,
+                 timestamp: int | ArrayLike, ttl: int | ArrayLike = ..., version: int | ArrayLike = ...,
+                 recipient: Buffer | ArrayLike | None = ..., signature: Buffer | ArrayLike | None = ...,
+                 pad: bool = ...) -> tuple[bytes, np.ndarray]: ...
+def decode_batch(buffer: Buffer, offsets: ArrayLike) -> tuple[np.ndarray, np.ndarray, int]: ...
+def packet_id_batch(buffer: Buffer, views: np.ndarray) -> np.ndarray: ...

@@ -3,3 +3,4 @@ sans-IO router, and radios behind one interface (a simulated medium for tests an
 from __future__ import annotations
 
 from betanet.mesh.packet import BROADCAST, Packet, packet_id  # noqa: F401
+from betanet.mesh.batch import PacketArray  # noqa: F401

@@ -2,8 +2,12 @@
 
 Split as everywhere else: `BleLinks` is sans-IO — the links to peripherals by address,
 each with its negotiated ATT_MTU and a `gatt.WriteAssembler`; which peer id a link
-belongs to (learnt from the first announce heard on it, as BitChat binds links); and
-which writes carry a frame to each link (`gatt.plan_writes`). `BleakRadio` only moves
+belongs to (learnt from the first *direct* announce heard on it: TTL 7, as BitChat iOS
+binds links — a relayed announce has lost a hop and names someone further away — whose
+signature verifies against the key it carries and whose peer id is its Noise key's);
+which writes carry a frame to each link (`gatt.plan_writes`); and which devices not to
+reconnect yet (a device refused for a too-small ATT_MTU is retried after a backoff that
+doubles up to REFUSED_BACKOFF_MAX_S, not at every advertisement the scanner sees). `BleakRadio` only moves
 bytes: it scans for BitChat's service UUID, connects (up to `max_links`), subscribes to
 the characteristic's notifications, writes without response (one ordered writer per link),
 and reconnects when the scanner, which keeps running, sees the device again. It implements the `Radio` protocol, so `MeshService` runs on it unchanged.
@@ -26,6 +30,7 @@ from typing import Any, Callable
 from betanet.errors import BetanetError, InvalidArgumentError, StateError, UnsupportedError
 from betanet.mesh.gatt import (ATT_HEADER_BYTES, ATT_MTU_DEFAULT, ATT_MTU_REQUEST, MIN_WRITE_LIMIT, WriteAssembler,
                                plan_writes, write_limit)
+from betanet.mesh.announce import Announce, peer_id as derive_peer_id
 from betanet.mesh.packet import ANNOUNCE, Packet
 from betanet.mesh.radio import MTU_BYTES, RX_J_PER_BYTE, TX_J_PER_BYTE, Energy
 
@@ -37,6 +42,10 @@ SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"
 TESTNET_SERVICE_UUID = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5a"
 CHARACTERISTIC_UUID = "a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d"
 MIN_ATT_MTU = MIN_WRITE_LIMIT + ATT_HEADER_BYTES      # the smallest link that carries BitChat (110)
+DIRECT_ANNOUNCE_TTL = 7          # BitChat's messageTTL: an announce with it has not been relayed
+REFUSED_BACKOFF_S = 30.0         # first wait before reconnecting a device refused for its MTU
+REFUSED_BACKOFF_MAX_S = 960.0    # the wait doubles per refusal up to this
+REFUSED_MEMORY = 256             # refused devices remembered (oldest forgotten first)
 
 
 @dataclass
@@ -54,6 +63,8 @@ class BleLinks:
         self.me = me
         self.links: dict[str, _Link] = {}
         self.by_peer: dict[bytes, str] = {}
+        self.unbound_announces = 0       # announces that did not bind a link: relayed or not genuine
+        self._refused: dict[str, tuple[float, int]] = {}     # address -> (retry at, refusals)
 
     def connected(self, address: str, att_mtu: int) -> None:
         # a smaller link could not carry a frame (plan_writes refuses it), so it is refused
@@ -88,10 +99,28 @@ class BleLinks:
                 except BetanetError:
                     p = None
                 if p is not None and p.type == ANNOUNCE and p.sender != self.me and p.sender not in self.by_peer:
-                    link.peer = bound = p.sender
-                    self.by_peer[p.sender] = address
+                    if p.ttl == DIRECT_ANNOUNCE_TTL and _genuine(p):
+                        link.peer = bound = p.sender
+                        self.by_peer[p.sender] = address
+                    else:
+                        self.unbound_announces += 1
             out.append((frame, link.peer if link.peer is not None else _provisional(address)))
         return out, bound
+
+    def refused(self, address: str, now: float) -> float:
+        """The device at `address` was refused (its link cannot carry BitChat): returns how
+        long to wait before connecting it again (doubling per refusal, bounded)."""
+        _, n = self._refused.pop(address, (0.0, 0))
+        wait = min(REFUSED_BACKOFF_S * 2 ** n, REFUSED_BACKOFF_MAX_S)
+        self._refused[address] = (now + wait, n + 1)
+        while len(self._refused) > REFUSED_MEMORY:
+            del self._refused[next(iter(self._refused))]
+        return wait
+
+    def may_connect(self, address: str, now: float) -> bool:
+        """False while a refused device's backoff runs."""
+        entry = self._refused.get(address)
+        return entry is None or now >= entry[0]
 
     def writes(self, frame: bytes) -> list[tuple[str, bytes]]:
         """(address, write) for every link, each cut to that link's write limit."""
@@ -104,15 +133,38 @@ class BleLinks:
         return list(self.by_peer)
 
 
+def _genuine(p: Packet) -> bool:
+    """An announce signed by the key it carries, from the peer id its Noise key gives."""
+    try:
+        a = Announce.decode(p.payload)
+        if p.signature is None or derive_peer_id(a.noise_key) != p.sender:
+            return False
+        p.verify(a.signing_key)
+    except BetanetError:
+        return False
+    return True
+
+
 def hand_up(radio: Any, received: tuple[list, bytes | None]) -> None:
     """What a BLE radio (either role) does with what its ``BleLinks`` reassembled from a
-    link's bytes: report a neighbour its announce just bound, and pass every complete frame
-    to ``on_frame``."""
+    link's bytes: report a neighbour its announce just bound, and pass the complete frames
+    to ``on_frames`` (one call per run of frames from one link: the router takes them as a
+    batch) when the owner set it, else to ``on_frame`` one by one."""
     frames, bound = received
     if bound is not None and radio.on_neighbour:
         radio.on_neighbour(bound, True)
+    radio.energy.frames_received += len(frames)
+    batch = getattr(radio, "on_frames", None)
+    if batch is not None:
+        i = 0
+        while i < len(frames):
+            j = i
+            while j < len(frames) and frames[j][1] == frames[i][1]:
+                j += 1
+            batch([f for f, _ in frames[i:j]], frames[i][1])
+            i = j
+        return
     for frame, link in frames:
-        radio.energy.frames_received += 1
         if radio.on_frame:
             radio.on_frame(frame, link)
 
@@ -211,7 +263,8 @@ class BleakRadio:
     def _seen(self, device: Any, adv: Any) -> None:
         addr = device.address
         if (not self._running or addr in self._clients or addr in self._connecting
-                or len(self._clients) + len(self._connecting) >= self.max_links):
+                or len(self._clients) + len(self._connecting) >= self.max_links
+                or not self.links.may_connect(addr, asyncio.get_running_loop().time())):
             return
         self._connecting.add(addr)
         self._spawn(self._connect(device))
@@ -223,7 +276,12 @@ class BleakRadio:
             client = self.bleak.BleakClient(device, disconnected_callback=lambda c, a=addr: self._lost(a))
             await client.connect()
             mtu = int(getattr(client, "mtu_size", ATT_MTU_DEFAULT) or ATT_MTU_DEFAULT)
-            self.links.connected(addr, min(mtu, self.att_mtu))
+            try:
+                self.links.connected(addr, min(mtu, self.att_mtu))
+            except InvalidArgumentError:
+                wait = self.links.refused(addr, asyncio.get_running_loop().time())
+                log.info("BLE: %s offers ATT_MTU %d; retrying in %.0f s", addr, mtu, wait)
+                raise
             self._clients[addr] = client
             self._queues[addr] = asyncio.Queue()
             await client.start_notify(CHARACTERISTIC_UUID, lambda _c, data, a=addr: self._notified(a, bytes(data)))

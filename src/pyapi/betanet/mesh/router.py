@@ -23,7 +23,11 @@ least the TTL ours would carry count, so pruning never shortens a packet's reach
 loss this is neighbour-coverage self-pruning, which never loses coverage. Where a node has
 31 or more neighbours (announced lists are truncated there) it falls back to counter-based
 suppression: silent after hearing 3 such copies. `policy="flood"` relays every first copy (BitChat's behaviour).
-Every node transmits each packet at most once.
+First copy wins the de-duplication; when a copy with more hops left (a shorter path)
+arrives after the node relayed, or after a copy it could not relay, it relays once more
+with that TTL (counted as `relay_upgrades`, same policy and delay). So a node transmits
+each packet it relays at most twice (MAX_RELAYS), once where copies arrive shortest path
+first, and the packet reaches every node within its TTL in hops.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from betanet._native import mesh as _m
 from betanet.errors import AuthenticationError, BetanetError, ReplayError
 from betanet.mesh.announce import CAP_FEC, CAP_FRIEND, Announce, peer_id as derive_peer_id
+from betanet.mesh.batch import PacketArray
 from betanet.mesh.fragment import CHUNK_BYTES, split
 from betanet.mesh.friend import FRIEND_POLL, FriendQueues
 from betanet.mesh.noise import (NOISE_ENCRYPTED, NOISE_HANDSHAKE, NoiseSession, parse_private_message,
@@ -51,6 +56,7 @@ MAX_NEIGHBOURS_TLV = 31        # 255 // 8: a full list may be truncated, so it p
 MAX_NESTING = 2               # fragments of fragments (a small-MTU link cut them again)
 EARLY_NOISE_FRAMES = 16       # per peer, held while its handshake completes
 DENSE_COPIES = 3               # counter threshold where neighbour lists are truncated
+MAX_RELAYS = 2                 # relays of one packet by one node: the first, and one TTL upgrade
 
 
 def _raw(key) -> bytes:
@@ -163,9 +169,12 @@ class MeshRouter:
         self._dedup = _m.Dedup(dedup_capacity)
         self._reasm = _m.Reassembler(reasm_assemblies, reasm_bytes, reasm_timeout_ms)
         self._pending: dict[bytes, _Pending] = {}
+        self.relay_memory = dedup_capacity // 8        # packets whose relay state is kept
+        self._relays: OrderedDict[bytes, tuple[bytes, int, int]] = OrderedDict()
         self._out: list[bytes] = []
         self._buckets: OrderedDict[bytes, _Bucket] = OrderedDict()
-        self.transmitted: dict[bytes, int] = {}      # packet id -> times this node sent it
+        # packet id -> times this node sent it, for the last relay_memory packets (bounded)
+        self.transmitted: OrderedDict[bytes, int] = OrderedDict()
         self.relay = relay                           # False on low-power nodes
         self.extra_caps = 0                          # capability bits of layers above (dtn_cla)
         self.friends = FriendQueues() if friend else None
@@ -316,6 +325,9 @@ class MeshRouter:
     def _emit(self, frame: bytes) -> None:
         pid = packet_id(frame)
         self.transmitted[pid] = self.transmitted.get(pid, 0) + 1
+        self.transmitted.move_to_end(pid)
+        if len(self.transmitted) > self.relay_memory:
+            self.transmitted.popitem(last=False)
         self._inc("tx_frames")
         self._out.append(frame)
 
@@ -386,19 +398,69 @@ class MeshRouter:
     def receive(self, frame: bytes, link: bytes, now_ms: int) -> list:
         self._inc("rx_frames")
         try:
+            pid = packet_id(frame)          # the core decodes the header; no Packet for a copy
+        except BetanetError:
+            return self._reject("malformed", link)
+        if self._dedup.check(pid):
+            self._duplicate(pid, frame[2], link, now_ms)      # byte 2 is the TTL (v1 and v2)
+            return []
+        try:
             p = Packet.decode(frame)
         except BetanetError:
             return self._reject("malformed", link)
-        pid = packet_id(frame)
-        if self._dedup.check(pid):
-            self._inc("duplicates")
-            pend = self._pending.get(pid)
-            if pend is not None:
-                pend.heard[link] = max(pend.heard.get(link, 0), p.ttl)
-                if p.ttl - 1 > pend.send_ttl:      # a shorter path arrived late: carry its TTL
-                    pend.send_ttl = p.ttl - 1
-                    pend.frame = with_ttl(pend.frame, pend.send_ttl)
+        return self._fresh(p, frame, pid, link, now_ms)
+
+    def receive_batch(self, frames: list[bytes], link: bytes, now_ms: int) -> list:
+        """`receive` for several frames from one link (a BLE link's burst): decoding,
+        identities and de-duplication run in one core call for the batch (PacketArray), and
+        only the frames seen for the first time become `Packet` objects — in a mesh most
+        frames a node hears are copies of one it already has."""
+        if not frames:
             return []
+        arr = PacketArray.from_frames(frames)
+        self._inc("rx_frames", len(frames))
+        ids = arr.ids()
+        seen = self._dedup.check_batch(ids).tolist()
+        ok, ttls = arr.ok.tolist(), arr.field("ttl").tolist()
+        events: list = []
+        for i, frame in enumerate(frames):
+            if not ok[i]:
+                events += self._reject("malformed", link)
+            elif seen[i]:
+                self._duplicate(ids[i].tobytes(), ttls[i], link, now_ms)
+            else:
+                try:
+                    p = Packet.decode(frame)
+                except BetanetError:
+                    events += self._reject("malformed", link)
+                    continue
+                events += self._fresh(p, frame, ids[i].tobytes(), link, now_ms)
+        return events
+
+    def _duplicate(self, pid: bytes, ttl: int, link: bytes, now_ms: int) -> None:
+        self._inc("duplicates")
+        pend = self._pending.get(pid)
+        if pend is not None:
+            pend.heard[link] = max(pend.heard.get(link, 0), ttl)
+            if ttl - 1 > pend.send_ttl:      # a shorter path arrived late: carry its TTL
+                pend.send_ttl = ttl - 1
+                pend.frame = with_ttl(pend.frame, pend.send_ttl)
+                frame, _, scheduled = self._relays.get(pid, (pend.frame, 0, 1))
+                self._note_relay(pid, frame, pend.send_ttl, scheduled)
+            return
+        # First copy wins the de-duplication, but it may have come the long way round: when
+        # a copy with more hops left arrives after our relay (or after a copy we could not
+        # relay), relay once more with that TTL so the packet still reaches as far as its
+        # TTL allows. Bounded: at most MAX_RELAYS relays per packet per node. The frame
+        # relayed is the one this node checked first, not the copy's bytes.
+        done = self._relays.get(pid)
+        if done is not None and ttl > 1 and ttl - 1 > done[1] and done[2] < MAX_RELAYS:
+            self._inc("relay_upgrades")
+            self._schedule_relay(pid, done[0], ttl, link, now_ms)
+            if pid in self._recent:           # new neighbours are handed the longer reach too
+                self._remember(pid, with_ttl(done[0], ttl - 1), self._recent[pid][1])
+
+    def _fresh(self, p: Packet, frame: bytes, pid: bytes, link: bytes, now_ms: int) -> list:
         if p.sender == self.me:
             return []
         if not self._allow(p.sender, now_ms):
@@ -478,20 +540,36 @@ class MeshRouter:
         return []
 
     def _maybe_relay(self, p: Packet, frame: bytes, pid: bytes, link: bytes, now_ms: int) -> None:
-        if p.ttl <= 1 or p.recipient == self.me or not self.relay:
+        if p.recipient == self.me or not self.relay:
             return
         if p.route:
             # v2 source route: only listed hops carry it on, and nobody else relays it
-            if self.me not in p.route:
+            if p.ttl <= 1 or self.me not in p.route:
                 return
             self._inc("relayed")
             self._emit(with_ttl(frame, p.ttl - 1))
             return
-        n = max(1, min(len(self.links), 8))
-        delay = self.rng.uniform(0, self.rad_ms * n) if self.policy == "adaptive" else self.rng.uniform(0, self.rad_ms)
-        self._pending[pid] = _Pending(with_ttl(frame, p.ttl - 1), now_ms + int(delay), p.ttl - 1, {link: p.ttl})
+        if p.ttl <= 1:
+            self._note_relay(pid, frame, 0, 0)     # a later copy with hops left may still go on
+            return
+        self._schedule_relay(pid, frame, p.ttl, link, now_ms)
         if p.is_broadcast and p.type != ANNOUNCE:
             self._remember(pid, with_ttl(frame, p.ttl - 1), now_ms)
+
+    def _schedule_relay(self, pid: bytes, frame: bytes, ttl: int, link: bytes, now_ms: int) -> None:
+        n = max(1, min(len(self.links), 8))
+        delay = self.rng.uniform(0, self.rad_ms * n) if self.policy == "adaptive" else self.rng.uniform(0, self.rad_ms)
+        self._pending[pid] = _Pending(with_ttl(frame, ttl - 1), now_ms + int(delay), ttl - 1, {link: ttl})
+        prior = self._relays.get(pid)
+        self._note_relay(pid, frame, ttl - 1, (prior[2] if prior else 0) + 1)
+
+    def _note_relay(self, pid: bytes, frame: bytes, send_ttl: int, scheduled: int) -> None:
+        # Bounded memory of what this node did with recent packets: the frame it holds, the
+        # TTL its relay carried (0: none) and how many relays it scheduled.
+        self._relays[pid] = (frame, send_ttl, scheduled)
+        self._relays.move_to_end(pid)
+        while len(self._relays) > self.relay_memory:
+            self._relays.popitem(last=False)
 
     def _process(self, p: Packet, link: bytes, now_ms: int, verified: bool = False) -> list:
         if p.type in (NOISE_HANDSHAKE, NOISE_ENCRYPTED):

@@ -113,6 +113,7 @@ class MeshService:
         self._loop = asyncio.get_running_loop()
         self._running = True
         self.radio.on_frame = self._on_frame
+        self.radio.on_frames = self._on_frames       # radios that deliver bursts (ble.hand_up)
         self.radio.on_neighbour = self._on_neighbour
         for peer in self.radio.neighbours():
             self.router.link_up(peer, 1.0 - self.radio.link_quality(peer))
@@ -125,6 +126,7 @@ class MeshService:
             return
         self._running = False
         self.radio.on_frame = None
+        self.radio.on_frames = None
         self.radio.on_neighbour = None
         if self._timer is not None:
             self._timer.cancel()
@@ -265,12 +267,18 @@ class MeshService:
         self.counters[name] = self.counters.get(name, 0) + n
 
     def _on_frame(self, frame: bytes, src: bytes) -> None:
+        self._on_frames([frame], src)
+
+    def _on_frames(self, frames: list[bytes], src: bytes) -> None:
         link = self._links.setdefault(src, _Link())
-        link.frames += 1
-        link.bytes += len(frame)
+        link.frames += len(frames)
+        link.bytes += sum(map(len, frames))
         link.last = self.clock()
         try:
-            events = self.router.receive(frame, src, self.now_ms())
+            if len(frames) == 1:
+                events = self.router.receive(frames[0], src, self.now_ms())
+            else:
+                events = self.router.receive_batch(frames, src, self.now_ms())
         except Exception:                         # the radio's reader must survive any frame
             log.exception("mesh router failed on a frame from %s", src.hex())
             self._inc("receive_errors")
