@@ -221,8 +221,8 @@ async def test_udp_loss_delay_cut_and_answers_come_back():
 
 @aio(60)
 async def test_udp_mappings_are_bounded(monkeypatch):
-    import betanet.tools.relay as relay_mod
-    monkeypatch.setattr(relay_mod, "MAX_UDP_MAPPINGS", 2)
+    import betanet.tools.flows as flows
+    monkeypatch.setattr(flows, "MAX_UDP_MAPPINGS", 2)
     loop = asyncio.get_running_loop()
     t_srv, srv = await loop.create_datagram_endpoint(_Collect, local_addr=("127.0.0.1", 0))
     relay = Relay(udp=[(("127.0.0.1", 0), ("127.0.0.1", t_srv.get_extra_info("sockname")[1]))])
