@@ -41,7 +41,7 @@ __all__ = [
 
 BIB_HMAC_SHA2 = 1          # RFC 9173 §3
 BCB_AES_GCM = 2            # RFC 9173 §4
-BIB_ED25519 = -8           # ours: a negative id (RFC 9172 leaves those to private use); -8 as COSE EdDSA
+BIB_ED25519 = -8           # ours: negative ids are local (RFC 9172, docs/dtn.md "Numbers"); -8 as COSE EdDSA
 
 # parameter / result ids
 _P_SHA, _P_WRAPPED, _P_SCOPE = 1, 2, 3                   # BIB-HMAC-SHA2
