@@ -4,19 +4,19 @@ and the cbor2 second implementation uses them."""
 from __future__ import annotations
 
 
-def crc16_x25(data: bytes) -> int:
-    c = 0xFFFF
+def _reflected(data: bytes, poly: int, ones: int) -> int:
+    """A reflected CRC starting from and finally xored with all ones (``ones``)."""
+    c = ones
     for b in data:
         c ^= b
         for _ in range(8):
-            c = (c >> 1) ^ (0x8408 if c & 1 else 0)
-    return c ^ 0xFFFF
+            c = (c >> 1) ^ (poly if c & 1 else 0)
+    return c ^ ones
+
+
+def crc16_x25(data: bytes) -> int:
+    return _reflected(data, 0x8408, 0xFFFF)
 
 
 def crc32c(data: bytes) -> int:
-    c = 0xFFFFFFFF
-    for b in data:
-        c ^= b
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    return c ^ 0xFFFFFFFF
+    return _reflected(data, 0x82F63B78, 0xFFFFFFFF)
