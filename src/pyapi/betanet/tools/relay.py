@@ -10,6 +10,8 @@ for operators injecting faults in front of a service).
 Both directions of every forwarded flow share one ``Pipe`` per direction (``shaper``), so the
 cap is per link, not per connection. Control: one JSON object per line on a Unix socket,
 ``{"cmd": "set", "loss": 0.1}`` / ``{"cmd": "stats"}``, answered by one JSON line.
+What a relay forwards (flows, datagram mappings) is in ``flows``; its command line in
+``relay_cli``.
 """
 from __future__ import annotations
 
@@ -48,7 +50,6 @@ def _parse_addr(text: str, spec: str) -> tuple[str, int]:
     if not port.isdigit() or int(port) > 65535:
         raise InvalidArgumentError(f"relay forward {spec!r}: bad port {port!r}")
     return host, int(port)
-
 
 
 class Relay:
