@@ -60,12 +60,15 @@ class Forwarder:
             self._on_drain()
         self.kick()
 
-    def drop_queued(self) -> None:
+    def drop_queued(self) -> int:
+        """Forget what is waiting for its delivery time; returns how many chunks that was."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        dropped = len(self._queue)
         self._queue.clear()
         self.queued = 0
+        return dropped
 
     def close(self) -> None:
         self.closed = True

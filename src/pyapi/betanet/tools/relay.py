@@ -116,12 +116,13 @@ class Relay:
         else:
             self._usable.set()
         if s.cut:
-            # datagrams in flight die with the link; TCP bytes are held (TCP would resend them)
+            # datagrams in flight die with the link (counted as cut drops); TCP bytes are held
+            # (TCP would resend them)
             for lst in self._udp_listeners:
                 for m in lst.mappings.values():
-                    m.fwd_down.drop_queued()
+                    self.down.counters["dropped_cut"] += m.fwd_down.drop_queued()
                     if m.fwd_up is not None:
-                        m.fwd_up.drop_queued()
+                        self.up.counters["dropped_cut"] += m.fwd_up.drop_queued()
         if s.cut == "reset":
             for f in list(self._flows):
                 f.abort()
