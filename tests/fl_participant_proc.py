@@ -14,30 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from betanet.fl.orchestrator import ParticipantClient
 from betanet.fl.transport import HtxParticipantTransport
+from fl_helpers import StageTransport
 
 
-class KillingChannel:
-    def __init__(self, inner, die_before: int) -> None:
-        self._inner, self._die, self.peer = inner, die_before, inner.peer
-
-    async def send(self, data: bytes) -> None:
-        if data[0] == 1 and len(data) > 4 and data[4] == self._die:
-            os.kill(os.getpid(), signal.SIGKILL)
-        await self._inner.send(data)
-
-    async def recv(self) -> bytes:
-        return await self._inner.recv()
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class KillingTransport:
-    def __init__(self, inner, die_before: int) -> None:
-        self._inner, self._die = inner, die_before
-
-    async def connect(self):
-        return KillingChannel(await self._inner.connect(), self._die)
+async def kill_myself(channel) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)       # no goodbye
 
 
 def main() -> None:
@@ -48,7 +29,7 @@ def main() -> None:
     t = HtxParticipantTransport("127.0.0.1", cfg["port"], bytes.fromhex(cfg["server_pk"]),
                                 bytes.fromhex(cfg["htx_keys"][str(me)]), cafile=cfg["cert"])
     if die_before:
-        t = KillingTransport(t, die_before)
+        t = StageTransport(t, die_before, kill_myself)
     update = np.random.default_rng(me).normal(0, 0.1, cfg["dim"])
     client = ParticipantClient(me, t, lambda model, rid: (update, 10), directory=directory,
                                identity=Ed25519PrivateKey.from_private_bytes(

@@ -8,8 +8,9 @@ from betanet.dtn import Bundle, BundleFlags, EID, ReasonCode, StatusFlags
 from betanet.dtn.agent import (Agent, AgentConfig, Deliver, Forget, Persist, ReportReceived,
                                Transmit)
 from betanet.dtn.bundle import CanonicalBlock
-from betanet.dtn.extensions import (BLOCK_CUSTODY, BLOCK_SPRAY, CustodySignal, decode_uint,
-                                    record_type)
+from betanet.dtn.extensions import (BLOCK_CUSTODY, BLOCK_SPRAY, RECORD_SUMMARY_VECTOR, CustodySignal,
+                                    decode_summary, decode_uint, encode_summary, record_type,
+                                    summary_digest)
 from betanet.dtn.routing import ContactGraphRouting, Epidemic, SprayAndWait, StaticRoutes
 from betanet.errors import InvalidArgumentError, MalformedError
 
@@ -422,7 +423,7 @@ def test_epidemic_skips_peers_whose_summary_vector_has_the_bundle():
     sv = b.contact_up("ipn:5.0", now_ms=T0)
     c = Agent("ipn:5.0", strategy=Epidemic())
     c.receive(sv[0].data, now_ms=T0)
-    assert record_type(Bundle.parse(sv[0].data).payload)[0] == 250
+    assert record_type(Bundle.parse(sv[0].data).payload)[0] == RECORD_SUMMARY_VECTOR
     # c holds the same bundle, and b's vector lists it: c does not send it to b
     acts = c.receive(out[0].data, now_ms=T0)
     c.persisted(acts[0].held.id, True, now_ms=T0)
@@ -460,8 +461,21 @@ def test_custody_signal_record_round_trip_and_hostile_forms():
     ids = (bytes(range(64)),)
     sig = CustodySignal(0, ids)
     raw = sig.encode()
-    assert raw.hex() == "8204820081" + "5840" + bytes(range(64)).hex()    # pinned in docs/dtn.md
+    # pinned in docs/dtn.md: record type 64516 (private use, RFC 9713) = 19 fc04
+    assert raw.hex() == "8219fc04820081" + "5840" + bytes(range(64)).hex()
     assert CustodySignal.decode(raw) == sig
-    for bad in (b"\x82\x04\x82\x00\x80", b"\x82\x04\x82\x00\x81\x41\x00", b"\x82\x04\x80", b"\x83", b""):
+    assert CustodySignal.refused(ReasonCode.DEPLETED_STORAGE, ids).encode().hex().startswith("8219fc04820481")
+    t = b"\x82\x19\xfc\x04"
+    old_type_4 = b"\x82\x04" + raw[4:]           # the first, colliding number is not a custody signal
+    for bad in (t + b"\x82\x00\x80", t + b"\x82\x00\x81\x41\x00", t + b"\x80", b"\x83", b"", old_type_4):
         with pytest.raises(MalformedError):
             CustodySignal.decode(bad)
+
+
+def test_summary_vector_record_bytes():
+    digest = summary_digest(bytes(range(64)))
+    raw = encode_summary([digest])
+    # pinned in docs/dtn.md: record type 64762 (private use, RFC 9713) = 19 fcfa
+    assert raw.hex() == "8219fcfa81" + "50" + digest.hex()
+    assert record_type(raw) == (RECORD_SUMMARY_VECTOR, [digest])
+    assert decode_summary(record_type(raw)[1]) == frozenset([digest])

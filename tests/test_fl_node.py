@@ -18,6 +18,7 @@ from betanet.fl.node_channel import (NodeCoordinatorTransport, NodeParticipantTr
                                      fl_identity, peer_of)
 from betanet.fl.orchestrator import CoordinatorService, ParticipantClient, RoundPlan
 
+from fl_helpers import StageTransport
 from node_helpers import LocalAir, introduce, make_node, wait_for
 
 N, DIM = 7, 50
@@ -35,34 +36,14 @@ def run(coro, timeout=150):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-class StoppingChannel:
-    """A participant whose node is stopped instead of sending SecAgg message ``stop_before``
-    -- after everything it sent earlier was acknowledged, so it drops exactly there."""
-
-    def __init__(self, inner, node, stop_before: int) -> None:
-        self._inner, self._node, self._stop = inner, node, stop_before
-        self.peer = inner.peer
-
-    async def send(self, data: bytes) -> None:
-        if data[0] == 1 and len(data) > 4 and data[4] == self._stop:
-            await self._inner.drain(30)
-            await self._node.stop()
-            raise ConnectionError("node stopped")
-        await self._inner.send(data)
-
-    async def recv(self) -> bytes:
-        return await self._inner.recv()
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class StoppingTransport:
-    def __init__(self, inner, stop_before: int) -> None:
-        self._inner, self._stop = inner, stop_before
-
-    async def connect(self):
-        return StoppingChannel(await self._inner.connect(), self._inner.node, self._stop)
+def stop_node(node):
+    """The participant's node is stopped -- after everything it sent earlier was
+    acknowledged, so it drops exactly at that stage."""
+    async def action(channel) -> None:
+        await channel.drain(30)
+        await node.stop()
+        raise ConnectionError("node stopped")
+    return action
 
 
 class NodeFederation:
@@ -93,7 +74,7 @@ class NodeFederation:
         for i, node in self.nodes.items():
             t = NodeParticipantTransport(node, self.coord.me)
             if stop and i in stop:
-                t = StoppingTransport(t, stop[i])
+                t = StageTransport(t, stop[i], stop_node(node))
             c = self.clients[i] = ParticipantClient(
                 i, t, lambda model, rid, i=i: (update_of(i), 10 + i),
                 identity=fl_identity(node.identity), directory=self.directory,

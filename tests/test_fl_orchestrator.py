@@ -16,6 +16,7 @@ from betanet.fl.budget import BudgetExceededError, PrivacyBudgetManager
 from betanet.fl.orchestrator import CoordinatorService, ParticipantClient, RoundPlan
 from betanet.fl.transport import HtxCoordinatorTransport, HtxParticipantTransport
 from betanet.htx.tls import write_self_signed
+from fl_helpers import StageTransport
 
 N, DIM = 10, 300
 
@@ -28,33 +29,10 @@ def trainer_for(i: int):
     return lambda model, round_id: (update_of(i), 10 + i)
 
 
-class DyingChannel:
-    """A participant that dies (closes its connection) instead of sending SecAgg message
-    type ``die_before``: what a phone losing the network mid-round looks like."""
-
-    def __init__(self, inner, die_before: int) -> None:
-        self._inner, self._die = inner, die_before
-        self.peer = inner.peer
-
-    async def send(self, data: bytes) -> None:
-        if data[0] == 1 and len(data) > 4 and data[4] == self._die:
-            await self._inner.close()
-            raise ConnectionError("died")
-        await self._inner.send(data)
-
-    async def recv(self) -> bytes:
-        return await self._inner.recv()
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class DyingTransport:
-    def __init__(self, inner, die_before: int) -> None:
-        self._inner, self._die = inner, die_before
-
-    async def connect(self):
-        return DyingChannel(await self._inner.connect(), self._die)
+async def drop_connection(channel) -> None:
+    """What a phone losing the network mid-round looks like: the connection just closes."""
+    await channel.close()
+    raise ConnectionError("died")
 
 
 class Federation:
@@ -84,7 +62,7 @@ class Federation:
             t = HtxParticipantTransport("127.0.0.1", port, htx.public_key(self.server_key),
                                         self.htx_keys[i], cafile=self.cert)
             if die and i in die:
-                t = DyingTransport(t, die[i])
+                t = StageTransport(t, die[i], drop_connection)
             c = self.clients[i] = ParticipantClient(i, t, trainer_for(i), identity=self.ids[i],
                                                     directory=self.directory,
                                                     stage_timeout=self.plan.stage_timeout * 4,

@@ -14,6 +14,14 @@ from betanet.cli import main
 from betanet.fl import digits, simulation
 
 
+def test_digits_read_from_the_file_equal_load_digits():
+    from sklearn.datasets import load_digits
+    pixels, labels = digits._read_digits()
+    d = load_digits()
+    assert np.array_equal(pixels, d.data) and np.array_equal(labels, d.target)
+    assert pixels.shape == (1797, digits.FEATURES)
+
+
 def test_non_iid_split_covers_every_sample_once_and_is_skewed():
     ds = digits.load(0)
     parts = digits.split_non_iid(ds.y_train, 20, 2, seed=1)

@@ -13,6 +13,7 @@ from betanet.errors import ArgumentTypeError, InvalidArgumentError, StateError
 from betanet.tools.relay import Relay, control, parse_forward
 from betanet.tools.shaper import LinkSettings, Pipe
 from htx_helpers import aio
+from node_helpers import wait_for
 
 
 # -- shaper ------------------------------------------------------------------------------
@@ -203,17 +204,20 @@ async def test_udp_loss_delay_cut_and_answers_come_back():
     for i in range(20):
         t_cli.sendto(b"lost%d" % i)
     await asyncio.sleep(0.3)                                # the relay reads them under loss=1
-    relay.set(loss=0.0, delay_ms=300)
-    t_cli.sendto(b"in flight")                              # queued for 300 ms ...
+    # queued for 30 s (a 300 ms delay raced the cut on a loaded machine: a stalled test
+    # process woke up after the delivery time had passed) ...
+    relay.set(loss=0.0, delay_ms=30_000)
+    t_cli.sendto(b"in flight")
     await asyncio.sleep(0.1)
     relay.set(cut="drop")                                   # ... when the link dies
     t_cli.sendto(b"cut")
     await asyncio.sleep(0.1)
-    relay.set(cut="")
+    relay.set(cut="", delay_ms=0)
     await asyncio.sleep(0.5)                                # nothing held comes out afterwards
     assert srv.got == [b"one"]
     st = relay.stats()
-    assert st["up"]["dropped_loss"] == 20 and st["up"]["dropped_cut"] == 1
+    # both died with the link: the one in flight and the one sent into the cut
+    assert st["up"]["dropped_loss"] == 20 and st["up"]["dropped_cut"] == 2
     t_cli.close()
     t_srv.close()
     await relay.close()
@@ -221,8 +225,8 @@ async def test_udp_loss_delay_cut_and_answers_come_back():
 
 @aio(60)
 async def test_udp_mappings_are_bounded(monkeypatch):
-    import betanet.tools.relay as relay_mod
-    monkeypatch.setattr(relay_mod, "MAX_UDP_MAPPINGS", 2)
+    import betanet.tools.flows as flows
+    monkeypatch.setattr(flows, "MAX_UDP_MAPPINGS", 2)
     loop = asyncio.get_running_loop()
     t_srv, srv = await loop.create_datagram_endpoint(_Collect, local_addr=("127.0.0.1", 0))
     relay = Relay(udp=[(("127.0.0.1", 0), ("127.0.0.1", t_srv.get_extra_info("sockname")[1]))])
@@ -230,9 +234,11 @@ async def test_udp_mappings_are_bounded(monkeypatch):
     clients = [await loop.create_datagram_endpoint(lambda: _Collect(False),
                                                    remote_addr=("127.0.0.1", relay.ports["udp"][0]))
                for _ in range(3)]
+    # each datagram in turn, once the one before went through or was refused (not after a
+    # fixed sleep: a loaded machine may need longer to open an upstream socket)
     for i, (t, _) in enumerate(clients):
         t.sendto(b"c%d" % i)
-        await asyncio.sleep(0.1)
+        assert await wait_for(lambda: len(srv.got) + relay.stats()["udp_mappings_refused"] == i + 1)
     assert sorted(srv.got) == [b"c0", b"c1"]
     st = relay.stats()
     assert st["udp_mappings"] == 2 and st["udp_mappings_refused"] == 1

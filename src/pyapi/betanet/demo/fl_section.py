@@ -6,12 +6,11 @@ TITLE = "Federated learning: SecAgg+ over HTX, differential privacy, receipts"
 
 
 async def run(report) -> None:
-    try:
-        import sklearn  # noqa: F401  (the digits ship with it)
-    except ImportError:
+    from betanet.fl import digits, simulation
+
+    if not digits.available():             # the digits ship with scikit-learn
         report.line("skipped: the digits task needs scikit-learn (pip install 'betanet[fl]')")
         return
-    from betanet.fl import simulation
 
     cfg = simulation.RunConfig(participants=10, rounds=3, sample_rate=1.0, epsilon=30.0, clip=2.0,
                                dropout=0.2, local_epochs=10, stage_timeout=0.4, seed=5)

@@ -41,7 +41,7 @@ __all__ = [
 
 BIB_HMAC_SHA2 = 1          # RFC 9173 §3
 BCB_AES_GCM = 2            # RFC 9173 §4
-BIB_ED25519 = -8           # ours: a negative id (RFC 9172 leaves those to private use); -8 as COSE EdDSA
+BIB_ED25519 = -8           # ours: negative ids are local (RFC 9172, docs/dtn.md "Numbers"); -8 as COSE EdDSA
 
 # parameter / result ids
 _P_SHA, _P_WRAPPED, _P_SCOPE = 1, 2, 3                   # BIB-HMAC-SHA2
@@ -346,6 +346,21 @@ def _key(keys: KeyLookup, source: EID) -> bytes:
         raise AuthenticationError(f"no key for security source {source}")
     return bytes(k)
 
+
+def _acceptor_key(keys: KeyLookup, asb: SecurityBlock, kek: bool, wrapped_param: int, where: str) -> bytes:
+    """The key for ``asb``'s security source; with ``kek`` that is a key-encryption key, and
+    the key is the one the block carries wrapped under it (parameter ``wrapped_param``)."""
+    key = _key(keys, asb.source)
+    if not kek:
+        return key
+    wrapped = asb.param(wrapped_param)
+    if not isinstance(wrapped, bytes):
+        raise AuthenticationError(f"{where}: no wrapped key")
+    try:
+        return aes_key_unwrap(key, wrapped)
+    except (InvalidUnwrap, ValueError):
+        raise AuthenticationError(f"{where}: key unwrap failed") from None
+
 # ---- BIB-HMAC-SHA2 -----------------------------------------------------------------------------
 
 
@@ -386,15 +401,7 @@ def verify_hmac(bundle: Bundle, keys: KeyLookup, *, kek: bool = False) -> list[i
         scope = asb.param(_P_SCOPE, Scope.ALL)
         if variant not in _HASH or not isinstance(scope, int):
             raise MalformedError(f"BIB {blk.number}: bad SHA variant or scope")
-        key = _key(keys, asb.source)
-        if kek:
-            wrapped = asb.param(_P_WRAPPED)
-            if not isinstance(wrapped, bytes):
-                raise AuthenticationError(f"BIB {blk.number}: no wrapped key")
-            try:
-                key = aes_key_unwrap(key, wrapped)
-            except (InvalidUnwrap, ValueError):
-                raise AuthenticationError(f"BIB {blk.number}: key unwrap failed") from None
+        key = _acceptor_key(keys, asb, kek, _P_WRAPPED, f"BIB {blk.number}")
         for x, res in zip(asb.targets, asb.results):
             got = dict(res).get(_R_RESULT)
             h = crypto_hmac.HMAC(key, _HASH[ShaVariant(variant)]())
@@ -462,15 +469,7 @@ def decrypt_aes_gcm(bundle: Bundle, keys: KeyLookup, *, kek: bool = False) -> Bu
         scope = asb.param(_P_AAD_SCOPE, Scope.ALL)
         if not isinstance(iv, bytes) or variant not in (1, 3) or not isinstance(scope, int):
             raise MalformedError(f"BCB {blk.number}: bad IV, AES variant or scope")
-        key = _key(keys, asb.source)
-        if kek:
-            wrapped = asb.param(_P_KEY)
-            if not isinstance(wrapped, bytes):
-                raise AuthenticationError(f"BCB {blk.number}: no wrapped key")
-            try:
-                key = aes_key_unwrap(key, wrapped)
-            except (InvalidUnwrap, ValueError):
-                raise AuthenticationError(f"BCB {blk.number}: key unwrap failed") from None
+        key = _acceptor_key(keys, asb, kek, _P_KEY, f"BCB {blk.number}")
         if len(key) != _KEY_LEN[AesVariant(variant)]:
             raise AuthenticationError(f"BCB {blk.number}: key of the wrong size for {AesVariant(variant).name}")
         gcm = AESGCM(key)

@@ -272,6 +272,15 @@ def _node(args: argparse.Namespace) -> int:
         return 2
 
 
+def _run_client(args: argparse.Namespace, work, command: str) -> int:
+    """``work(node)`` on a short-lived node that hands bundles to ``--via``; errors exit 2."""
+    try:
+        return asyncio.run(_client(args, work))
+    except (BetanetError, OSError, asyncio.TimeoutError) as e:
+        print(f"betanet dtn {command}: {e or type(e).__name__}", file=sys.stderr)
+        return 2
+
+
 async def _client(args: argparse.Namespace, work):
     from betanet.dtn.node import Node
     from betanet.dtn.routing import StaticRoutes
@@ -320,11 +329,7 @@ def _send(args: argparse.Namespace) -> int:
             return 1
         print("handed over" + (" (custody accepted)" if args.custody else ""))
         return 0
-    try:
-        return asyncio.run(_client(args, work))
-    except (BetanetError, OSError, asyncio.TimeoutError) as e:
-        print(f"betanet dtn send: {e or type(e).__name__}", file=sys.stderr)
-        return 2
+    return _run_client(args, work, "send")
 
 
 def _ping(args: argparse.Namespace) -> int:
@@ -343,11 +348,7 @@ def _ping(args: argparse.Namespace) -> int:
               (f", rtt min/avg/max {min(ok) * 1000:.2f}/{sum(ok) / len(ok) * 1000:.2f}/{max(ok) * 1000:.2f} ms"
                if ok else ""))
         return 0 if ok else 1
-    try:
-        return asyncio.run(_client(args, work))
-    except (BetanetError, OSError, asyncio.TimeoutError) as e:
-        print(f"betanet dtn ping: {e or type(e).__name__}", file=sys.stderr)
-        return 2
+    return _run_client(args, work, "ping")
 
 
 def _status(args: argparse.Namespace) -> int:

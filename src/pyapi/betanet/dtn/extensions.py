@@ -1,16 +1,18 @@
 """Betanet's extension blocks and administrative records beyond RFC 9171 (pinned in docs/dtn.md).
 
 RFC 9171 has no custody transfer; draft-ietf-dtn-bibect defines one for encapsulated bundles.
-We keep its shape (a custody signal is administrative record type 4, sent by the accepting
+We keep its shape (a custody signal is an administrative record sent by the accepting
 custodian to the previous one) but identify subject bundles directly by their 64-byte bundle
-id instead of BIBE transmission ids, and carry the request in an extension block:
+id instead of BIBE transmission ids, and carry the request in an extension block. Every
+number is in a private-use range (docs/dtn.md, "Numbers"): block types 192-255 (RFC 9171
+§4.3.2), administrative record types 64512-65535 (RFC 9713):
 
 - block 192 ``PRIORITY``: CBOR uint, 0 bulk / 1 normal / 2 expedited.
 - block 193 ``CUSTODY``: the EID of the current custodian; its presence requests custody.
 - block 194 ``SPRAY``: CBOR uint, the copies this holder of the bundle may still hand out.
-- admin record 4 ``custody signal``: ``[4, [disposition, [bundle id (bstr 64), ...]]]``,
+- admin record 64516 ``custody signal``: ``[64516, [disposition, [bundle id (bstr 64), ...]]]``,
   disposition 0 = accepted, otherwise the RFC 9171 reason code of the refusal.
-- admin record 250 ``summary vector``: ``[250, [digest (bstr 16), ...]]``, digests are
+- admin record 64762 ``summary vector``: ``[64762, [digest (bstr 16), ...]]``, digests are
   BLAKE2b-128 of the bundle ids the sender holds (epidemic / spray-and-wait, at contact start).
 """
 from __future__ import annotations
@@ -32,8 +34,10 @@ __all__ = ["BLOCK_PRIORITY", "BLOCK_CUSTODY", "BLOCK_SPRAY", "RECORD_CUSTODY_SIG
 BLOCK_PRIORITY = 192
 BLOCK_CUSTODY = 193
 BLOCK_SPRAY = 194
-RECORD_CUSTODY_SIGNAL = 4
-RECORD_SUMMARY_VECTOR = 250
+# Private use (RFC 9713): 0xFC00 + the number they had first; 4 is CCSDS's Aggregate Custody
+# Signal in the IANA registry and 250 lies in its unassigned range.
+RECORD_CUSTODY_SIGNAL = 0xFC04         # 64516
+RECORD_SUMMARY_VECTOR = 0xFCFA         # 64762
 MAX_SIGNAL_IDS = 1024          # ids per custody signal we send or accept
 MAX_SUMMARY = 1024             # digests per summary vector (the CBOR reader's array bound)
 DIGEST_BYTES = 16

@@ -4,13 +4,16 @@ one float64 parameter vector -- multinomial logistic regression, or a one-hidden
 with ``hidden`` > 0. Needs the ``fl`` extra (scikit-learn)."""
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from betanet.errors import InvalidArgumentError
 
-__all__ = ["Dataset", "load", "split_non_iid", "Model", "local_update", "accuracy"]
+__all__ = ["Dataset", "available", "load", "split_non_iid", "Model", "local_update", "accuracy"]
 
 FEATURES, CLASSES = 64, 10
 
@@ -23,14 +26,33 @@ class Dataset:
     y_test: np.ndarray
 
 
+def available() -> bool:
+    """True when scikit-learn (which ships the digits) is installed; does not import it."""
+    return importlib.util.find_spec("sklearn") is not None
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, labels) of the digits scikit-learn ships. Its CSV file is read directly, as
+    ``load_digits`` reads it (a test checks they agree): importing scikit-learn pulls in
+    SciPy, ~1 s, longer than the demo's whole training run."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise InvalidArgumentError("the digits task needs scikit-learn: pip install 'betanet[fl]'")
+    for where in spec.submodule_search_locations or ():
+        path = Path(where, "datasets", "data", "digits.csv.gz")
+        if path.is_file():
+            with gzip.open(path, "rt") as f:
+                table = np.loadtxt(f, delimiter=",")
+            return table[:, :-1], table[:, -1]
+    from sklearn.datasets import load_digits       # a release that keeps the file elsewhere
+    d = load_digits()
+    return d.data, d.target
+
+
 def load(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     """The digits, pixels scaled to [0, 1], a stratified-by-chance random test split."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise InvalidArgumentError("the digits task needs scikit-learn: pip install 'betanet[fl]'") from None
-    d = load_digits()
-    x, y = d.data.astype(np.float64) / 16.0, d.target.astype(np.int64)
+    pixels, labels = _read_digits()
+    x, y = pixels.astype(np.float64) / 16.0, labels.astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(y))
     cut = int(len(y) * (1 - test_fraction))
     tr, te = order[:cut], order[cut:]

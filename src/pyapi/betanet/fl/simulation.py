@@ -25,7 +25,9 @@ from betanet.fl import messages as m
 from betanet.fl.accountant import noise_multiplier_for
 from betanet.fl.budget import BudgetExceededError, PrivacyBudgetManager
 from betanet.fl.node_channel import NodeCoordinatorTransport, NodeParticipantTransport, fl_identity
-from betanet.fl.orchestrator import CoordinatorService, ParticipantClient, RoundPlan
+from betanet.fl.coordinator import CoordinatorService
+from betanet.fl.participant import ParticipantClient
+from betanet.fl.rounds import RoundPlan
 from betanet.fl.transport import HtxCoordinatorTransport, HtxParticipantTransport
 from betanet.htx.tls import write_self_signed
 

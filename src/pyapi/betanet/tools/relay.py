@@ -10,31 +10,28 @@ for operators injecting faults in front of a service).
 Both directions of every forwarded flow share one ``Pipe`` per direction (``shaper``), so the
 cap is per link, not per connection. Control: one JSON object per line on a Unix socket,
 ``{"cmd": "set", "loss": 0.1}`` / ``{"cmd": "stats"}``, answered by one JSON line.
+What a relay forwards (flows, datagram mappings) is in ``flows``; its command line in
+``relay_cli``.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import json
 import logging
 import os
 import random
-import sys
 import typing
-from typing import Callable
 
 from betanet._log import Throttle, escape
 from betanet.errors import BetanetError, InvalidArgumentError
-from betanet.tools.shaper import CUT_MODES, LinkSettings, Pipe
+from betanet.tools.flows import UDP_IDLE_S, Forwarder, TcpFlow, UdpListener
+from betanet.tools.shaper import LinkSettings, Pipe
 
 __all__ = ["Relay", "parse_forward", "control", "add_parser", "main"]
 
 log = logging.getLogger("betanet.relay")
 
-READ_HIGH = 256 * 1024      # bytes of one TCP direction held before we stop reading its source
-UDP_IDLE_S = 60.0           # a UDP mapping with no traffic this long is closed
-MAX_UDP_MAPPINGS = 1024
 CONTROL_LINE_MAX = 4096
 
 
@@ -53,215 +50,6 @@ def _parse_addr(text: str, spec: str) -> tuple[str, int]:
     if not port.isdigit() or int(port) > 65535:
         raise InvalidArgumentError(f"relay forward {spec!r}: bad port {port!r}")
     return host, int(port)
-
-
-class _Forwarder:
-    """Delivers chunks in order at the times a ``Pipe`` gave them; holds them while cut."""
-
-    def __init__(self, relay: "Relay", write: Callable[[bytes], None],
-                 on_drain: Callable[[], None] | None = None) -> None:
-        self._relay = relay
-        self._write = write
-        self._on_drain = on_drain
-        self._queue: collections.deque[tuple[float, bytes]] = collections.deque()
-        self.queued = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self.closed = False
-
-    def push(self, at: float, data: bytes) -> None:
-        self._queue.append((at, data))
-        self.queued += len(data)
-        self.kick()
-
-    def kick(self) -> None:
-        if self._timer is None and self._queue and not self.closed and not self._relay.settings.cut:
-            self._timer = self._relay.loop.call_at(self._queue[0][0], self._flush)
-
-    def _flush(self) -> None:
-        self._timer = None
-        now = self._relay.loop.time()
-        while self._queue and self._queue[0][0] <= now and not self._relay.settings.cut:
-            _, data = self._queue.popleft()
-            self.queued -= len(data)
-            if not self.closed:
-                self._write(data)
-        if self._on_drain is not None and self.queued < READ_HIGH // 2:
-            self._on_drain()
-        self.kick()
-
-    def drop_queued(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._queue.clear()
-        self.queued = 0
-
-    def close(self) -> None:
-        self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._queue.clear()
-        self.queued = 0
-
-
-class _TcpFlow:
-    """One relayed TCP connection: client side accepted, upstream connected when the link
-    allows; bytes each way pass through the relay's pipes."""
-
-    def __init__(self, relay: "Relay", target: tuple[str, int], client: asyncio.StreamReader,
-                 client_w: asyncio.StreamWriter) -> None:
-        self.relay = relay
-        self.target = target
-        self.client_r, self.client_w = client, client_w
-        self.up_w: asyncio.StreamWriter | None = None
-        self.forwarders: list[_Forwarder] = []
-
-    async def run(self) -> None:
-        r = self.relay
-        try:
-            await r.link_usable()            # a cut link: the connect waits (as a SYN would)
-            up_r, self.up_w = await asyncio.wait_for(asyncio.open_connection(*self.target), 10)
-        except (OSError, asyncio.TimeoutError) as exc:
-            r.counters["tcp_upstream_failed"] += 1
-            suppressed = r.throttle.allow()
-            if suppressed is not None:
-                log.info("relay: upstream %s:%d failed: %s%s", *self.target, escape(exc),
-                         f" ({suppressed} similar suppressed)" if suppressed else "")
-            self.abort()
-            return
-        fwd_up = _Forwarder(r, self.up_w.write)
-        fwd_down = _Forwarder(r, self.client_w.write)
-        self.forwarders = [fwd_up, fwd_down]
-        pumps = [asyncio.ensure_future(self._pump(self.client_r, r.up, fwd_up, self.up_w)),
-                 asyncio.ensure_future(self._pump(up_r, r.down, fwd_down, self.client_w))]
-        clean = False
-        try:
-            # both directions end with EOF (a clean close), or one fails and both go
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
-            clean = all(t.done() and not t.cancelled() and t.exception() is None for t in pumps)
-        finally:
-            for t in pumps:
-                t.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-            fwd_up.close()
-            fwd_down.close()
-            if clean:
-                for w in (self.client_w, self.up_w):
-                    w.close()
-            else:
-                self.abort()
-
-    async def _pump(self, reader: asyncio.StreamReader, pipe: Pipe, fwd: _Forwarder,
-                    dest: asyncio.StreamWriter) -> None:
-        r = self.relay
-        drained = asyncio.Event()
-        fwd._on_drain = drained.set
-        while True:
-            await r.link_usable()
-            data = await reader.read(65536)
-            if not data:
-                # EOF: pass it on once everything before it has been delivered
-                while fwd.queued and not fwd.closed:
-                    drained.clear()
-                    await drained.wait()
-                if dest.can_write_eof():
-                    dest.write_eof()
-                return
-            r.seen(pipe, data)
-            at = pipe.admit(len(data), r.loop.time(), droppable=False)
-            if at is None:                   # cut between the wait and the read: hold it
-                at = r.loop.time()
-            fwd.push(at, data)
-            while fwd.queued >= READ_HIGH and not fwd.closed:
-                drained.clear()
-                await drained.wait()
-            await dest.drain()
-
-    def abort(self) -> None:
-        for w in (self.client_w, self.up_w):
-            if w is not None and not w.is_closing():
-                w.transport.abort()
-
-
-class _UdpMapping(asyncio.DatagramProtocol):
-    """The upstream socket of one client address (like a NAT entry)."""
-
-    def __init__(self, relay: "Relay", listener: "_UdpListener", client: tuple) -> None:
-        self.relay, self.listener, self.client = relay, listener, client
-        self.transport: asyncio.DatagramTransport | None = None
-        self.fwd_up: _Forwarder | None = None
-        self.fwd_down = _Forwarder(relay, lambda d: listener.transport.sendto(d, client))
-        self.last = relay.loop.time()
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.fwd_up = _Forwarder(self.relay, transport.sendto)
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        self.last = self.relay.loop.time()
-        self.relay._udp(self.relay.down, self.fwd_down, data)
-
-    def error_received(self, exc) -> None:
-        self.relay.counters["udp_errors"] += 1
-
-    def close(self) -> None:
-        self.fwd_down.close()
-        if self.fwd_up is not None:
-            self.fwd_up.close()
-        if self.transport is not None:
-            self.transport.close()
-
-
-class _UdpListener(asyncio.DatagramProtocol):
-    def __init__(self, relay: "Relay", target: tuple[str, int]) -> None:
-        self.relay, self.target = relay, target
-        self.transport: asyncio.DatagramTransport | None = None
-        self.mappings: dict[tuple, _UdpMapping] = {}
-        self._opening: dict[tuple, list[bytes]] = {}
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        m = self.mappings.get(addr)
-        if m is not None and m.fwd_up is not None:
-            m.last = self.relay.loop.time()
-            self.relay._udp(self.relay.up, m.fwd_up, data)
-        elif addr in self._opening:
-            self._opening[addr].append(data)
-        elif len(self.mappings) + len(self._opening) >= MAX_UDP_MAPPINGS:
-            self.relay.counters["udp_mappings_refused"] += 1
-        else:
-            self._opening[addr] = [data]
-            self.relay._spawn(self._open(addr))
-
-    async def _open(self, addr) -> None:
-        r = self.relay
-        try:
-            _, m = await r.loop.create_datagram_endpoint(lambda: _UdpMapping(r, self, addr),
-                                                         remote_addr=self.target)
-        except OSError as exc:
-            if r.throttle.allow() is not None:
-                log.info("relay: udp upstream %s:%d failed: %s", *self.target, escape(exc))
-            self._opening.pop(addr, None)
-            return
-        self.mappings[addr] = m
-        for data in self._opening.pop(addr, []):
-            r._udp(r.up, m.fwd_up, data)
-
-    def expire(self, now: float) -> None:
-        for addr, m in list(self.mappings.items()):
-            if now - m.last > UDP_IDLE_S:
-                m.close()
-                del self.mappings[addr]
-
-    def close(self) -> None:
-        for m in self.mappings.values():
-            m.close()
-        self.mappings.clear()
-        if self.transport is not None:
-            self.transport.close()
 
 
 class Relay:
@@ -289,8 +77,8 @@ class Relay:
                                              "udp_mappings_refused": 0})
         self.throttle = Throttle(5.0)
         self._servers: list[asyncio.AbstractServer] = []
-        self._udp_listeners: list[_UdpListener] = []
-        self._flows: set[_TcpFlow] = set()
+        self._udp_listeners: list[UdpListener] = []
+        self._flows: set[TcpFlow] = set()
         self._tasks: set[asyncio.Task] = set()
         self._usable = asyncio.Event()
         self._capture: dict[int, typing.BinaryIO] = {}
@@ -309,7 +97,7 @@ class Relay:
             self._servers.append(srv)
             self.ports["tcp"].append(srv.sockets[0].getsockname()[1])
         for (lh, lp), target in self.udp_specs:
-            _, lst = await self.loop.create_datagram_endpoint(lambda t=target: _UdpListener(self, t),
+            _, lst = await self.loop.create_datagram_endpoint(lambda t=target: UdpListener(self, t),
                                                               local_addr=(lh, lp))
             self._udp_listeners.append(lst)
             self.ports["udp"].append(lst.transport.get_extra_info("sockname")[1])
@@ -328,12 +116,13 @@ class Relay:
         else:
             self._usable.set()
         if s.cut:
-            # datagrams in flight die with the link; TCP bytes are held (TCP would resend them)
+            # datagrams in flight die with the link (counted as cut drops); TCP bytes are held
+            # (TCP would resend them)
             for lst in self._udp_listeners:
                 for m in lst.mappings.values():
-                    m.fwd_down.drop_queued()
+                    self.down.counters["dropped_cut"] += m.fwd_down.drop_queued()
                     if m.fwd_up is not None:
-                        m.fwd_up.drop_queued()
+                        self.up.counters["dropped_cut"] += m.fwd_up.drop_queued()
         if s.cut == "reset":
             for f in list(self._flows):
                 f.abort()
@@ -353,7 +142,7 @@ class Relay:
     async def link_usable(self) -> None:
         await self._usable.wait()
 
-    def _spawn(self, coro) -> asyncio.Task:
+    def spawn(self, coro) -> asyncio.Task:
         t = asyncio.ensure_future(coro)
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
@@ -365,9 +154,9 @@ class Relay:
             writer.transport.abort()
             return
         self.counters["tcp_connections"] += 1
-        flow = _TcpFlow(self, target, reader, writer)
+        flow = TcpFlow(self, target, reader, writer)
         self._flows.add(flow)
-        t = self._spawn(flow.run())
+        t = self.spawn(flow.run())
         t.add_done_callback(lambda _t: self._flows.discard(flow))
 
     def seen(self, pipe: Pipe, data: bytes) -> None:
@@ -376,7 +165,7 @@ class Relay:
             f.write(data)
             f.flush()
 
-    def _udp(self, pipe: Pipe, fwd: _Forwarder, data: bytes) -> None:
+    def forward_datagram(self, pipe: Pipe, fwd: Forwarder, data: bytes) -> None:
         self.seen(pipe, data)
         at = pipe.admit(len(data), self.loop.time(), droppable=True)
         if at is not None:
@@ -475,87 +264,16 @@ def control(path: str, cmd: str = "stats", timeout: float = 5.0, **settings) -> 
     return reply
 
 
-# -- command line ------------------------------------------------------------------------
-def _settings_arg(text: str) -> tuple[str, object]:
-    name, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
-    return name, (value if name == "cut" else float(value))
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("relay", help="TCP/UDP relay with loss, delay, bandwidth cap and cut (fault injection)")
-    _add_run_args(p)
-    p.set_defaults(func=_cli_main, _parser=p)
-
-
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tcp", action="append", default=[], metavar="LISTEN=TARGET",
-                   help="forward TCP from LISTEN_HOST:PORT to TARGET_HOST:PORT (repeatable)")
-    p.add_argument("--udp", action="append", default=[], metavar="LISTEN=TARGET",
-                   help="forward UDP datagrams likewise (repeatable)")
-    p.add_argument("--loss", type=float, default=0.0, help="datagram loss probability 0..1")
-    p.add_argument("--delay-ms", type=float, default=0.0, help="one-way delay")
-    p.add_argument("--rate-bps", type=float, default=0.0, help="bandwidth cap, bits/s per direction (0: none)")
-    p.add_argument("--queue-ms", type=float, default=1000.0, help="datagram queue limit behind the cap")
-    p.add_argument("--cut", default="", choices=CUT_MODES, help="start cut (drop or reset)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the loss decisions")
-    p.add_argument("--control", metavar="SOCKET", help="Unix socket for run-time control")
-    p.add_argument("--capture", metavar="DIR", help="append every byte received to DIR/up.bin, DIR/down.bin")
-    p.add_argument("ctl", nargs="*", metavar="ctl SOCKET (set NAME=VALUE...|stats)",
-                   help="talk to a running relay instead of starting one")
-
-
-def _cli_main(args: argparse.Namespace) -> int:
-    if args.ctl:
-        if args.ctl[0] != "ctl" or len(args.ctl) < 3 or args.ctl[2] not in ("set", "stats"):
-            print("betanet relay: usage: betanet relay ctl SOCKET set NAME=VALUE... | stats", file=sys.stderr)
-            return 2
-        try:
-            changes = dict(_settings_arg(a) for a in args.ctl[3:])
-            print(json.dumps(control(args.ctl[1], args.ctl[2], **changes)))
-        except (argparse.ArgumentTypeError, ValueError, OSError, BetanetError) as exc:
-            print(f"betanet relay ctl: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    try:
-        relay = Relay([parse_forward(s) for s in args.tcp], [parse_forward(s) for s in args.udp],
-                      LinkSettings(loss=args.loss, delay_ms=args.delay_ms, rate_bps=args.rate_bps,
-                                   queue_ms=args.queue_ms, cut=args.cut), seed=args.seed,
-                      capture=args.capture)
-    except BetanetError as exc:
-        print(f"betanet relay: {exc}", file=sys.stderr)
-        return 2
-    if not relay.tcp_specs and not relay.udp_specs:
-        print("betanet relay: give at least one --tcp or --udp forward", file=sys.stderr)
-        return 2
-    return asyncio.run(_run(relay, args.control))
-
-
-async def _run(relay: Relay, control_path: str | None) -> int:
-    try:
-        await relay.start()
-        if control_path:
-            await relay.serve_control(control_path)
-    except OSError as exc:
-        print(f"betanet relay: {exc}", file=sys.stderr)
-        await relay.close()
-        return 1
-    # one machine-readable line: scripts and tests wait for it
-    print(json.dumps({"ready": relay.ports, "control": control_path}), flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await relay.close()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m betanet.tools.relay", description=__doc__.split("\n")[0])
-    _add_run_args(p)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    return _cli_main(p.parse_args(argv))
+def __getattr__(name: str):
+    # the command line lives in relay_cli (it imports this module); its names stay importable here
+    if name in ("add_parser", "main"):
+        from betanet.tools import relay_cli
+        return getattr(relay_cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from betanet.tools.relay_cli import main as _main
+    sys.exit(_main())
