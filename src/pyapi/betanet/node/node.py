@@ -30,10 +30,11 @@ import hashlib
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from betanet._check import byte_buffer
 from betanet._log import escape
@@ -108,11 +109,24 @@ class DeliveryHandle:
 
 @dataclass(frozen=True)
 class Received:
+    """A message for the application. ``await m.ack(effect)`` marks it consumed in the node's
+    store; ``effect(conn)`` — the application's own writes to its tables in that SQLite file
+    — commits in the same transaction, so it happens exactly once even across ``kill -9``
+    (docs/node.md "Receiving: the acknowledgment contract")."""
     sender: str
     topic: str
     body: bytes
     message_id: bytes
     seq: int
+    _consume: Callable[..., Awaitable[bool]] | None = field(default=None, repr=False, compare=False)
+
+    async def ack(self, effect: Callable[[sqlite3.Connection], Any] | None = None) -> bool:
+        """Consume the message: True for the call that did, False if it was already consumed
+        (then ``effect`` does not run). ``effect`` must not commit or roll back; if it raises,
+        nothing is marked and the exception propagates."""
+        if self._consume is None:
+            raise StateError("this message is not bound to a node")
+        return await self._consume(self.message_id, effect)
 
 
 class _Bucket:
@@ -519,10 +533,28 @@ class Node:
             except Exception as e:
                 log.warning("node relay loop: %s", e)
 
-    # ---- application side ---------------------------------------------------------------
+    # ---- application side ----------------------------------------------------------------
     def on(self, topic: str, handler: Callable[[Received], Awaitable[None]]) -> None:
-        """Messages of ``topic`` go to ``await handler(message)`` instead of ``messages()``."""
+        """Messages of ``topic`` go to ``await handler(message)`` instead of ``messages()``.
+        The message is acknowledged when the handler returns (or raises: logged, not retried)
+        unless the handler called ``await message.ack(effect)`` itself."""
         self._handlers[topic] = handler
+
+    def _received(self, m: Incoming) -> Received:
+        return Received(m.sender, m.topic, m.body, m.msg_id, m.seq, self._consume)
+
+    async def _consume(self, msg_id: bytes, effect=None) -> bool:
+        ok = await self.store.mark_delivered(msg_id, effect)
+        self._queued.discard(msg_id)
+        self.count("messages_consumed" if ok else "consume_repeated")
+        return ok
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``fn(conn)`` in one transaction of the node's store (the application's own tables,
+        e.g. to create them or read what ``ack`` effects wrote)."""
+        if self.store is None:
+            raise StateError("node is not running")
+        return await self.store.transaction(fn)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -538,9 +570,10 @@ class Node:
                     self._queued.add(m.msg_id)
                     if h is not None:
                         try:
-                            await h(Received(m.sender, m.topic, m.body, m.msg_id, m.seq))
+                            await h(self._received(m))
                         except Exception as e:
                             log.warning("handler for topic %s failed: %s", escape(m.topic), e)
+                        # no-op (False) when the handler acknowledged it itself
                         await self.store.mark_delivered(m.msg_id)
                         self._queued.discard(m.msg_id)
                     else:
@@ -551,16 +584,24 @@ class Node:
                 log.warning("node dispatch: %s", e)
                 await asyncio.sleep(0.1)
 
-    async def messages(self) -> AsyncIterator[Received]:
-        """Messages in order per sender, each once: it is marked delivered when the consumer
-        asks for the next one (or leaves the loop)."""
+    async def messages(self, *, manual_ack: bool = False) -> AsyncIterator[Received]:
+        """Messages in order per sender.
+
+        ``manual_ack=False``: each message is marked consumed when the consumer asks for the
+        next one (or leaves the loop) — at least once across a crash: one taken but not yet
+        marked comes again after a restart.
+        ``manual_ack=True``: a message is consumed only by ``await m.ack(effect)``; one not
+        acknowledged is given again after the next start (never twice in one run). With the
+        application's writes in ``effect``, they happen exactly once."""
         while True:
             m = await self._app_queue.get()
+            if manual_ack:
+                yield self._received(m)
+                continue
             try:
-                yield Received(m.sender, m.topic, m.body, m.msg_id, m.seq)
+                yield self._received(m)
             finally:
-                await self.store.mark_delivered(m.msg_id)
-                self._queued.discard(m.msg_id)
+                await self._consume(m.msg_id)
 
     # ---- status -------------------------------------------------------------------------
     async def status(self) -> dict:
