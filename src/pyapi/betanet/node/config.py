@@ -70,6 +70,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "mix_hops": Key(int, 3, "mixnodes per route", _range(1, 5)),
         "mix_delay_ms": Key(float, 50.0, "mean per-hop mixing delay", _range(0.0, 10_000.0)),
         "dtn": Key(bool, True, "store messages that cannot leave now (store-and-forward)"),
+        "dtn_config": Key(str, "", "a `betanet dtn` YAML file (relative to the config file): run "
+                          "the bundle agent in the node's store and send what cannot leave now as "
+                          "custody bundles over its convergence layers (routing, listen, peers of "
+                          "docs/dtn.md; node.id optional, default dtn://<PeerID>/); '' = messages "
+                          "wait in the outbox (and custodians)"),
+        "dtn_resend_ms": Key(int, 600_000, "a message handed to the bundle agent without an "
+                             "end-to-end acknowledgment after this is handed again", _range(1000)),
     },
     "network": {
         "peers": Key(list, [], "peer record files (relative to the config file) imported at start",
@@ -101,7 +108,11 @@ def defaults() -> dict[str, dict[str, Any]]:
 
 def from_dict(data: Any, source: str = "config") -> dict[str, dict[str, Any]]:
     """Validate a parsed config (sections of keys) and fill in defaults."""
-    return validate(SCHEMA, data, source)
+    cfg = validate(SCHEMA, data, source)
+    if cfg["transport"]["dtn_config"] and not cfg["transport"]["dtn"]:
+        raise ConfigError(f"{source}: transport.dtn_config needs transport.dtn true "
+                          "(store-and-forward is off)")
+    return cfg
 
 
 def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -114,6 +125,8 @@ def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     cfg["network"]["peers"] = [os.path.join(base, p) for p in cfg["network"]["peers"]]
     if cfg["transport"]["mix_directory"]:
         cfg["transport"]["mix_directory"] = os.path.join(base, cfg["transport"]["mix_directory"])
+    if cfg["transport"]["dtn_config"]:
+        cfg["transport"]["dtn_config"] = os.path.join(base, cfg["transport"]["dtn_config"])
     return cfg
 
 

@@ -169,6 +169,7 @@ class Node:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._queued: set[bytes] = set()
         self._app_queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self._bundled: OrderedDict[bytes, float] = OrderedDict()    # handed to the DTN link
         self._record_seq = record_seq if record_seq is not None else int(time.time() * 1000)
         self.counters: dict[str, int] = {}
         self.events: list[tuple[float, str]] = []     # recent fallbacks and policy switches
@@ -222,8 +223,10 @@ class Node:
                 (tcp if link.transport == "htx" else quic).append(f"{h}:{link.port}")
             if link.transport == "ble":
                 ble = link.router.me
+        dtn = self._link("dtn")
+        eids = [str(dtn.node_id)] if dtn is not None else [f"dtn://{self.me}/"]
         return PeerRecord.create(self.identity, self._record_seq, htx_tcp=tcp, htx_quic=quic,
-                                 dtn_eids=[f"dtn://{self.me}/"], ble_id=ble)
+                                 dtn_eids=eids, ble_id=ble)
 
     def add_peer(self, record: bytes | PeerRecord) -> PeerRecord:
         rec = self.peers.add(record)
@@ -343,6 +346,11 @@ class Node:
         ok = await self._route_and_send(out.dest, out.sealed, qos, remaining_ms, privacy_budget, handle)
         if not ok:
             ok = await self._to_custodian(out.dest, out.sealed, handle)
+        if not ok:
+            got = await self._to_dtn(out.dest, out.sealed, out.expires, mid)
+            if got == "new" and handle is not None:
+                handle.attempts.append(Attempt([self.me, out.dest], ["dtn"], "custody", time.time()))
+            ok = got is not None
         if not ok and handle is not None:
             if not handle.attempts or handle.attempts[-1].outcome != "stored":
                 handle.attempts.append(Attempt([self.me], ["dtn"], "stored", time.time()))
@@ -364,6 +372,30 @@ class Node:
                                                    "custody", time.time()))
                 return True
         return False
+
+    async def _to_dtn(self, dest: str, sealed: bytes, expires: float, key: bytes) -> str | None:
+        """No route and no custodian: the frames as custody bundles through the bundle agent
+        (link_dtn.py), once per ``transport.dtn_resend_ms`` for one message. "new", "held"
+        (handed earlier) or None (no DTN link, or it refused)."""
+        link = self._link("dtn")
+        if link is None:
+            return None
+        last = self._bundled.get(key)
+        if last is not None and time.monotonic() - last < link.resend_s:
+            return "held"
+        try:
+            for f in self._frames(sealed, "dtn", dest):
+                await link.bundle(dest, f, expires)
+        except LinkError as e:
+            self.count("send_failed_dtn")
+            log.info("bundle agent: %s", e)
+            return None
+        self._bundled[key] = time.monotonic()
+        self._bundled.move_to_end(key)
+        while len(self._bundled) > 100_000:
+            self._bundled.popitem(last=False)
+        self.count("sent_dtn")
+        return "new"
 
     async def _route_and_send(self, dest: str, sealed: bytes, qos, deadline_ms, privacy_budget,
                               handle: DeliveryHandle | None) -> bool:
@@ -484,6 +516,9 @@ class Node:
             self.count("ack_unroutable")
             return
         ok = await self._route_and_send(m.sender, sealed, None, None, None, None)
+        if not ok:
+            expires = m.expires_ms / 1000 if m.expires_ms else time.time() + RELAY_LIFETIME_S
+            ok = await self._to_dtn(m.sender, sealed, expires, b"ack" + m.message_id) is not None
         self.count("acks_sent" if ok else "acks_unsent")
 
     async def _on_ack(self, m: env.Message) -> None:
@@ -498,10 +533,16 @@ class Node:
         if h is not None and not h._done.done():
             h._done.set_result(time.monotonic() - self._started.pop(mid, time.monotonic()))
         self._last_try.pop(mid, None)
+        self._bundled.pop(mid, None)
 
     async def _relay(self, dest: str, sealed: bytes) -> bool:
         """Custody of a frame for another peer: stored durably, then forwarded."""
         bid = hashlib.sha256(sealed).hexdigest()
+        if self._link("dtn") is not None:         # custody in the bundle agent
+            got = await self._to_dtn(dest, sealed, time.time() + RELAY_LIFETIME_S, bid.encode())
+            if got is not None:
+                self.count("relay_custody")
+            return got is not None
         try:
             await self.store.bundles.put(bid, sealed, destination=dest, source="relay",
                                          expires_at=time.time() + RELAY_LIFETIME_S)

@@ -62,6 +62,11 @@ def build(cfg: dict) -> Node:
                                   retry_s=max(0.2, cfg["routing"]["retry_interval_ms"] / 1000)))
     if t["mix_directory"]:
         node.links.append(mix_link(node, t))
+    if t["dtn_config"]:
+        from betanet.node.link_dtn import DtnLink, load_dtn_config
+        dcfg = load_dtn_config(t["dtn_config"], ident.peer_id_text)
+        node.links.append(DtnLink(ident.peer_id_text, node.store_path, node.peers, dcfg,
+                                  resend_s=t["dtn_resend_ms"] / 1000))
     if t["mesh"] and not t["mesh_air"]:
         raise UnsupportedError("transport.mesh: a standalone node reaches the mesh through an air "
                                "server; set transport.mesh_air to its socket")
