@@ -83,6 +83,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
                      _str_list),
         "mdns": Key(bool, True, "announce our peer record and import others' on the local network "
                     "(mDNS service _betanet._udp; records are verified like record files)"),
+        "mesh_discovery": Key(bool, True, "learn peers from BLE mesh announces (our record's hash "
+                              "in announce TLV 0x70, records fetched over the mesh and verified "
+                              "like record files)"),
+        "mesh_peer_expiry_ms": Key(int, 120_000, "a peer learned from the mesh is forgotten when "
+                                   "its announces have not been heard for this long", _range(1000)),
         "custodians": Key(list, [], "PeerIDs of DTN custodians: with no route to a destination, "
                           "messages are handed to one of them to store and forward", _str_list),
         "metrics_listen": Key(str, "", "Prometheus metrics on host:port ('' = off)",

@@ -188,6 +188,10 @@ class Node:
             link.on_frame = self._on_frame
             link.on_change = self._on_change
             await link.open()
+        rec = self.record()
+        for link in self.links:                # mesh discovery announces our record's hash
+            if hasattr(link, "set_record"):
+                link.set_record(rec)
         self.running = True
         for coro in (self._retry_loop(), self._dispatch_loop(), self._relay_loop()):
             self._tasks.append(asyncio.ensure_future(coro))

@@ -116,7 +116,9 @@ async def join_air(node: Node, cfg: dict) -> None:
     router = MeshRouter(MeshIdentity(cfg["application"]["name"][:32], ident.exchange_private,
                                      ident.signing_seed))
     radio = await AirRadio.connect(t["mesh_air"], router.me, t["mesh_x"], t["mesh_y"])
-    node.links.append(MeshLink(router, radio, node.peers))
+    n = cfg["network"]
+    node.links.append(MeshLink(router, radio, node.peers, discovery=n["mesh_discovery"],
+                               expiry_s=n["mesh_peer_expiry_ms"] / 1000))
 
 
 class Service:
