@@ -77,6 +77,33 @@ class DeliveryHandle:
     policy: str                       # "normal" or "energy (battery)" / "energy (thermal)"
     attempts: list[Attempt] = field(default_factory=list)
     _done: asyncio.Future | None = None
+    chunks_total: int = 0        # frames of the latest attempt (1 when the message is not chunked)
+    chunks_sent: int = 0         # of them taken by the next hop (HTX: its link ack; mesh: on the
+    #                              air; dtn: committed as bundles)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def _chunk(self, sent: int, total: int) -> None:
+        self.chunks_sent, self.chunks_total = sent, total
+        self._changed.set()
+
+    @property
+    def progress(self) -> dict:
+        """``{"chunks_sent", "chunks_total", "acked"}`` of the latest attempt."""
+        return {"chunks_sent": self.chunks_sent, "chunks_total": self.chunks_total,
+                "acked": self.is_acked}
+
+    async def progress_updates(self) -> AsyncIterator[dict]:
+        """``progress`` now and after each change, until acknowledged or failed."""
+        while True:
+            self._changed.clear()
+            yield self.progress
+            if self._done.done():
+                return
+            waiter = asyncio.ensure_future(self._changed.wait())
+            try:
+                await asyncio.wait({waiter, self._done}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
 
     @property
     def route(self) -> list[str] | None:
@@ -351,7 +378,7 @@ class Node:
         if not ok:
             ok = await self._to_custodian(out.dest, out.sealed, handle)
         if not ok:
-            got = await self._to_dtn(out.dest, out.sealed, out.expires, mid)
+            got = await self._to_dtn(out.dest, out.sealed, out.expires, mid, handle)
             if got == "new" and handle is not None:
                 handle.attempts.append(Attempt([self.me, out.dest], ["dtn"], "custody", time.time()))
             ok = got is not None
@@ -377,7 +404,8 @@ class Node:
                 return True
         return False
 
-    async def _to_dtn(self, dest: str, sealed: bytes, expires: float, key: bytes) -> str | None:
+    async def _to_dtn(self, dest: str, sealed: bytes, expires: float, key: bytes,
+                      handle: DeliveryHandle | None = None) -> str | None:
         """No route and no custodian: the frames as custody bundles through the bundle agent
         (link_dtn.py), once per ``transport.dtn_resend_ms`` for one message. "new", "held"
         (handed earlier) or None (no DTN link, or it refused)."""
@@ -388,8 +416,11 @@ class Node:
         if last is not None and time.monotonic() - last < link.resend_s:
             return "held"
         try:
-            for f in self._frames(sealed, "dtn", dest):
+            frames = self._frames(sealed, "dtn", dest)
+            for i, f in enumerate(frames):
                 await link.bundle(dest, f, expires)
+                if handle is not None:
+                    handle._chunk(i + 1, len(frames))
         except LinkError as e:
             self.count("send_failed_dtn")
             log.info("bundle agent: %s", e)
@@ -415,8 +446,13 @@ class Node:
                 del self.events[:-100]
             tried += 1
             try:
-                for f in self._frames(sealed, r.transport, dest):
+                frames = self._frames(sealed, r.transport, dest)
+                for i, f in enumerate(frames):
+                    if handle is not None:
+                        handle._chunk(i, len(frames))
                     await link.send(r.next_hop, f, hop_timeout)
+                if handle is not None:
+                    handle._chunk(len(frames), len(frames))
             except (LinkError, LimitExceededError) as e:
                 self.count(f"send_failed_{r.transport}")
                 if handle is not None:
