@@ -171,3 +171,28 @@ def test_config_keys_and_errors(tmp_path):
     assert ok["node"]["id"] == "ipn:7.0"
     assert str(node_endpoint("ipn:7.0")) == "ipn:7.16"
     assert str(node_endpoint(f"dtn://{me}/")) == f"dtn://{me}/node"
+
+
+def test_epidemic_through_a_relay_node_with_custody(tmp_path):
+    """a - r - d, each contact a TCPCL link dialled by the left node, epidemic routing: a's
+    message crosses r's agent (custody), d's acknowledgment comes back the same way."""
+    async def go():
+        epi = {"routing": {"strategy": "epidemic"}}
+        d = dtn_node(tmp_path, "d", {**epi, **LISTEN})
+        await d.start()
+        r = dtn_node(tmp_path, "r", {**epi, **LISTEN, **_to(d.links[0].ports["tcpcl"][0], d)})
+        await r.start()
+        a = dtn_node(tmp_path, "a", {**epi, **_to(r.links[0].ports["tcpcl"][0], r)})
+        await a.start()
+        introduce([a, d])                      # a and d know each other; r is only a DTN hop
+        hs = [await a.send(d.me, b"e%d" % i) for i in range(3)]
+        got = await collect(d, 3)
+        assert [m.body for m in got] == [b"e0", b"e1", b"e2"]
+        for h in hs:
+            await h.acked(30)
+            assert h.transports == ["dtn"]
+        ra = r.links[0].stats()["agent"]
+        assert ra["custody_accepted"] >= 3 and r.links[0].stats()["frames_in"] == 0   # r only carried
+        for n in (a, r, d):
+            await n.stop()
+    run(go())
