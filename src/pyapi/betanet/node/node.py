@@ -655,7 +655,8 @@ class Node:
                         except Exception as e:
                             log.warning("handler for topic %s failed: %s", escape(m.topic), e)
                         # no-op (False) when the handler acknowledged it itself
-                        await self.store.mark_delivered(m.msg_id)
+                        if await self.store.mark_delivered(m.msg_id):
+                            self.count("messages_consumed")
                         self._queued.discard(m.msg_id)
                     else:
                         await self._app_queue.put(m)
