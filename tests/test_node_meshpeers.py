@@ -150,3 +150,42 @@ def test_our_announce_carries_the_record_hash(tmp_path):
         await a.stop()
         await b.stop()
     run(go())
+
+
+def test_standalone_processes_discover_over_the_air_server(tmp_path):
+    """``betanet node run`` processes on the cross-process air (a - b - c in a line, no record
+    files): c learns a's record from the announces relayed by b and sends to it."""
+    import subprocess
+    import sys
+    import time
+    from node_procs import Proc, make, peer_id
+    base = str(tmp_path)
+    sock = os.path.join(base, "air.sock")
+    air = subprocess.Popen([sys.executable, "-m", "betanet.mesh.air", "--socket", sock, "--range", "30"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert "air listening" in air.stdout.readline()
+    cfgs = [make(base, n, [], {"transport": {"htx_listen": "", "mesh": True, "mesh_air": sock,
+                                             "mesh_x": 25.0 * i}, "application": {"name": n}})
+            for i, n in enumerate("abc")]
+    procs = []
+    try:
+        procs = [Proc(c) for c in cfgs]
+        a, c = procs[0], procs[-1]
+        A, C = peer_id(cfgs[0]), peer_id(cfgs[-1])
+        end = time.monotonic() + 45
+        while time.monotonic() < end:
+            if A in c.control({"cmd": "status"})["links"][0]["reaches"] and \
+                    C in {p["peer"] for p in a.control({"cmd": "peers"})["peers"]}:
+                break
+            time.sleep(0.2)
+        r = c.send(A, b"learned from announces", wait=True, timeout=60)
+        assert r["acked"] and r["transports"] == ["ble"]
+        a.wait_event("received", 20)
+        assert bytes.fromhex(a.received()[0]["data"]) == b"learned from announces"
+        st = c.control({"cmd": "status"})["links"][0]["stats"]
+        assert st["records_imported"] >= 2 and st["records_refused"] == 0
+    finally:
+        for p in procs:
+            p.stop()
+        air.terminate()
+        air.wait(10)
