@@ -189,3 +189,21 @@ def test_standalone_processes_discover_over_the_air_server(tmp_path):
             p.stop()
         air.terminate()
         air.wait(10)
+
+
+def test_record_requests_answered_once_per_asker_per_period(tmp_path):
+    async def go():
+        air = LocalAir()
+        owner = await _bare(air, "owner", 31)
+        asker = await _bare(air, "asker", 32)
+        air.connect(owner.router.me, asker.router.me)
+        rec = PeerRecord.create(Identity.generate(), 1, ble_id=owner.router.me)
+        owner.set_record(rec)
+        req = bytes([0x70]) + hashlib.sha256(rec.raw).digest()
+        for _ in range(20):                       # a flood of requests from one peer
+            owner._on_record_message(asker.router.me, req)
+        owner._on_record_message(asker.router.me, bytes([0x70]) + b"\0" * 32)
+        assert owner.stats()["records_served"] == 1
+        await owner.close()
+        await asker.close()
+    run(go())

@@ -69,6 +69,7 @@ class MeshLink:
         self._learned: dict[str, tuple[bytes, int]] = {}        # PeerID -> (ble id, last heard ms)
         self._refused: OrderedDict[bytes, None] = OrderedDict()  # hashes not asked for again
         self._scanned = 0.0
+        self._served: dict[bytes, float] = {}                   # ble id -> when we last answered
 
     def set_record(self, record: PeerRecord | bytes) -> None:
         """Our signed peer record: its hash goes into our announces, the record to who asks."""
@@ -137,6 +138,12 @@ class MeshLink:
         if not self.discovery:
             return
         if body[0] == RECORD_REQUEST:
+            t = time.monotonic()
+            if t - self._served.get(sender, -ASK_AGAIN_S) < ASK_AGAIN_S / 2:
+                return                              # one answer per asker per period: no amplification
+            self._served[sender] = t
+            if len(self._served) > 1024:
+                self._served = {b: at for b, at in self._served.items() if t - at < ASK_AGAIN_S}
             if self._record is not None and body[1:] == hashlib.sha256(self._record).digest():
                 with contextlib.suppress(BetanetError, OSError):
                     self.service.send_to(sender, bytes([RECORD_RESPONSE]) + self._record)
