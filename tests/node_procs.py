@@ -32,13 +32,15 @@ def peer_id(cfg_path: str) -> str:
 
 
 class Proc:
-    def __init__(self, cfg_path: str, prefix: list[str] | None = None) -> None:
+    def __init__(self, cfg_path: str, prefix: list[str] | None = None,
+                 argv: list[str] | None = None) -> None:
+        """``argv``: another program than ``python -m betanet.node run --config CFG``."""
         self.cfg = cfg_path
         self.dir = os.path.dirname(cfg_path)
         self.events: list[dict] = []
         with open(os.path.join(self.dir, "node.log"), "ab") as log:
-            self.p = subprocess.Popen((prefix or []) + [sys.executable, "-m", "betanet.node", "run",
-                                                        "--config", cfg_path],
+            self.p = subprocess.Popen((prefix or []) + (argv or [sys.executable, "-m", "betanet.node", "run",
+                                                                 "--config", cfg_path]),
                                       stdout=subprocess.PIPE, stderr=log, text=True)
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()

@@ -251,8 +251,32 @@ def test_2_internet_cut_mid_stream_falls_back_to_mesh_within_2s(netns, tmp_path)
     assert failover <= 2.0, f"failover took {failover:.2f} s"
 
 
-def test_3_every_link_down_messages_wait_then_arrive_in_order(netns, tmp_path):
+DTN_PORT = 4556
+
+
+def _with_dtn(net, nodes: dict) -> None:
+    """Store-and-forward through the bundle agent (transport.dtn_config): d listens for TCPCL,
+    a has a contact to it (d answers over a's session: an inbound contact)."""
+    import yaml
+    a, d = nodes["a"], nodes["d"]
+    (d.dir / "dtn.yaml").write_text(yaml.safe_dump(
+        {"listen": {"tcpcl": [{"address": f"{net.addr('d')}:{DTN_PORT}"}]}}))
+    (a.dir / "dtn.yaml").write_text(yaml.safe_dump(
+        {"peers": {"links": [{"node": f"dtn://{d.peer_id}/", "cla": "tcpcl",
+                              "address": f"{net.addr('d')}:{DTN_PORT}"}]}}))
+    for n in (a, d):
+        n.configure(transport={"dtn_config": "dtn.yaml"})
+
+
+def _dtn_stats(node: "NodeHost") -> dict:
+    return next(l["stats"] for l in node.status()["links"] if l["transport"] == "dtn")
+
+
+@pytest.mark.parametrize("path", ["outbox", "dtn"])
+def test_3_every_link_down_messages_wait_then_arrive_in_order(netns, tmp_path, path):
     net, nodes = _internet(netns, tmp_path)
+    if path == "dtn":
+        _with_dtn(net, nodes)
     _start(nodes)
     a, d = nodes["a"], nodes["d"]
     a.send(d, "warm-up", "--wait")
@@ -260,15 +284,22 @@ def test_3_every_link_down_messages_wait_then_arrive_in_order(netns, tmp_path):
     texts = [f"partition-{i:03d}" for i in range(10)]
     for t in texts:
         a.send(d, t)
+    if path == "dtn":        # no route: each message handed to the agent as a custody bundle
+        _wait(lambda: _dtn_stats(a)["frames_bundled"] >= 10, 30, "a's messages as bundles")
     time.sleep(1.5)
     assert not any(d.received(t) for t in texts), "delivered across a link that is down"
     net.link_up("a", "r")
     _wait(lambda: all(d.received(t) for t in texts), 45, "every stored message after the link returned")
     assert d.received_order(texts) == texts, "not delivered exactly once, in order"
+    if path == "dtn":        # the bundles crossed too (whichever came first, d kept one copy)
+        _wait(lambda: _dtn_stats(d)["frames_in"] >= 10, 30, "the bundles at d")
 
 
-def test_4_kill9_full_outbox_then_restart_exactly_once(netns, tmp_path):
+@pytest.mark.parametrize("path", ["outbox", "dtn"])
+def test_4_kill9_full_outbox_then_restart_exactly_once(netns, tmp_path, path):
     net, nodes = _internet(netns, tmp_path)
+    if path == "dtn":
+        _with_dtn(net, nodes)
     _start(nodes)
     a, d = nodes["a"], nodes["d"]
     a.send(d, "warm-up", "--wait")
@@ -276,12 +307,16 @@ def test_4_kill9_full_outbox_then_restart_exactly_once(netns, tmp_path):
     texts = [f"outbox-{i:03d}" for i in range(10)]
     for t in texts:
         a.send(d, t)
+    if path == "dtn":        # kill -9 with the bundle agent's store full, not only the outbox
+        _wait(lambda: _dtn_stats(a)["frames_bundled"] >= 10, 30, "a's messages as bundles")
     a.proc.kill9()                               # a full outbox, nothing delivered yet
     net.link_up("a", "r")
     t0 = time.monotonic()
     a.run()
     _wait(lambda: all(d.received(t) for t in texts), 45, "the outbox after kill -9 and restart")
     t1 = time.monotonic()
+    if path == "dtn":        # the restored bundles left a's store for d after the restart
+        _wait(lambda: _dtn_stats(d)["frames_in"] >= 10, 30, "the restored bundles at d")
     d.proc.kill9()                               # a receiver crash must not bring duplicates
     d.run()
     a.send(d, "after-restart", "--wait")

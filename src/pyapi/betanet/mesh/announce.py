@@ -3,7 +3,10 @@
 TLV: type (1) || length (1) || value. 0x01 nickname (UTF-8, <= 255 bytes), 0x02 Noise
 static X25519 key, 0x03 Ed25519 signing key, 0x04 direct neighbours (<= 10 peer ids of 8
 bytes), 0x05 capabilities (u64 bit set, little-endian, shortest form), 0x06 bridge
-geohash. Unknown TLVs are skipped. A peer id is the first 8 bytes of SHA-256 of the Noise
+geohash. Unknown TLVs are skipped by BitChat; this decoder keeps them in ``extra`` (type,
+value) pairs, which ``encode`` writes after the known ones. Betanet's own TLVs use types
+from 0x70 (``PEER_RECORD_HASH``: SHA-256 of the sender's signed node peer record, 32 bytes;
+betanet/node/link_mesh.py fetches the record over the mesh when it does not know it). A peer id is the first 8 bytes of SHA-256 of the Noise
 static key. Betanet advertises its extensions as capability bits BitChat does not use.
 """
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from betanet.errors import MalformedError
 
 NICKNAME, NOISE_KEY, SIGNING_KEY, NEIGHBORS, CAPABILITIES, BRIDGE_GEOHASH = 1, 2, 3, 4, 5, 6
+PEER_RECORD_HASH = 0x70  # Betanet: SHA-256 of the sender's node peer record (32 bytes)
+_KNOWN = (NICKNAME, NOISE_KEY, SIGNING_KEY, NEIGHBORS, CAPABILITIES, BRIDGE_GEOHASH)
 
 CAP_FEC = 1 << 32        # understands type 0x60 parity fragments (Betanet)
 CAP_FRIEND = 1 << 33     # offers friendship to low-power nodes (Betanet)
@@ -42,6 +47,7 @@ class Announce:
     neighbors: tuple[bytes, ...] = ()
     capabilities: int | None = None
     bridge_geohash: str | None = None
+    extra: tuple[tuple[int, bytes], ...] = ()      # TLVs BitChat does not define
 
     @property
     def peer_id(self) -> bytes:
@@ -64,18 +70,26 @@ class Announce:
             g = self.bridge_geohash.encode()
             if len(g) <= 12:
                 out += bytes([BRIDGE_GEOHASH, len(g)]) + g
+        for t, v in self.extra:
+            if t in _KNOWN or not 0 <= t <= 255 or len(v) > 255:
+                raise ValueError(f"announce extra TLV {t}: a type BitChat does not define, <= 255 bytes")
+            out += bytes([t, len(v)]) + v
         return bytes(out)
 
     @classmethod
     def decode(cls, data: bytes) -> "Announce":
         fields: dict[int, bytes] = {}
+        extra: list[tuple[int, bytes]] = []
         o = 0
         while o + 2 <= len(data):
             t, n = data[o], data[o + 1]
             o += 2
             if o + n > len(data):
                 raise MalformedError(f"announce TLV {t} runs past the end")
-            fields.setdefault(t, bytes(data[o:o + n]))
+            if t in _KNOWN:
+                fields.setdefault(t, bytes(data[o:o + n]))
+            elif len(extra) < 16:
+                extra.append((t, bytes(data[o:o + n])))
             o += n
         if NICKNAME not in fields or NOISE_KEY not in fields or SIGNING_KEY not in fields:
             raise MalformedError("announce lacks nickname, Noise key or signing key")
@@ -87,4 +101,9 @@ class Announce:
         geo = fields.get(BRIDGE_GEOHASH)
         return cls(nickname=fields[NICKNAME].decode("utf-8", "replace"), noise_key=fields[NOISE_KEY],
                    signing_key=fields[SIGNING_KEY], neighbors=neighbors, capabilities=caps,
-                   bridge_geohash=geo.decode("utf-8", "replace") if geo and len(geo) <= 12 else None)
+                   bridge_geohash=geo.decode("utf-8", "replace") if geo and len(geo) <= 12 else None,
+                   extra=tuple(extra))
+
+    def tlv(self, t: int) -> bytes | None:
+        """The value of extra TLV ``t`` (the first one), or None."""
+        return next((v for k, v in self.extra if k == t), None)

@@ -177,6 +177,7 @@ class MeshRouter:
         self.transmitted: OrderedDict[bytes, int] = OrderedDict()
         self.relay = relay                           # False on low-power nodes
         self.extra_caps = 0                          # capability bits of layers above (dtn_cla)
+        self.extra_tlvs: dict[int, bytes] = {}       # announce TLVs of layers above (node record hash)
         self.friends = FriendQueues() if friend else None
         self.sessions: dict[bytes, NoiseSession] = {}
         # store-and-forward: recent broadcast frames (ready to relay) handed to new neighbours
@@ -214,7 +215,8 @@ class MeshRouter:
     def announce(self, now_ms: int, ttl: int = 1) -> None:
         caps = (CAP_FEC if self.fec_parity else 0) | (CAP_FRIEND if self.friends else 0) | self.extra_caps
         a = Announce(self.identity.nickname, self.identity.noise_public, self.identity.signing_public,
-                     neighbors=tuple(sorted(self.links))[:MAX_NEIGHBOURS_TLV], capabilities=caps)
+                     neighbors=tuple(sorted(self.links))[:MAX_NEIGHBOURS_TLV], capabilities=caps,
+                     extra=tuple(sorted(self.extra_tlvs.items())))
         self._originate(Packet(type=ANNOUNCE, sender=self.me, payload=a.encode(), timestamp=now_ms,
                                ttl=ttl).signed(self.identity.signing_secret))
 

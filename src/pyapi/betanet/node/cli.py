@@ -12,7 +12,7 @@ import sys
 from betanet.errors import BetanetError
 
 
-def _control(cfg_path: str, obj: dict, timeout: float = 60.0) -> dict:
+def _control(cfg_path: str, obj: dict, timeout: float = 60.0, on_progress=None) -> dict:
     from betanet.node import config as nconfig
     cfg = nconfig.load(cfg_path)
     addr_file = os.path.join(cfg["application"]["data_dir"], "control.addr")
@@ -21,14 +21,21 @@ def _control(cfg_path: str, obj: dict, timeout: float = 60.0) -> dict:
         with socket.create_connection((host, int(port)), timeout=timeout) as s:
             s.sendall((json.dumps(obj) + "\n").encode())
             buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(1 << 16)
-                if not chunk:
-                    break
-                buf += chunk
+            while True:
+                while b"\n" not in buf:
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        return json.loads(buf)
+                    buf += chunk
+                line, _, buf = buf.partition(b"\n")
+                reply = json.loads(line)
+                if "progress" in reply and len(reply) == 1:
+                    if on_progress is not None:
+                        on_progress(reply["progress"])
+                    continue
+                return reply
     except OSError as e:
         raise BetanetError(f"node not running? ({addr_file}: {e})") from None
-    return json.loads(buf)
 
 
 def _init(a) -> int:
@@ -82,14 +89,51 @@ def add_parser(sub) -> None:
     se.add_argument("--topic", default="")
     se.add_argument("--qos", default=None)
     se.add_argument("--deadline-ms", type=int, default=None)
-    se.add_argument("--wait", action="store_true", help="wait for the end-to-end acknowledgment")
+    se.add_argument("--wait", action="store_true", help="wait for the end-to-end acknowledgment "
+                    "(progress in chunks on stderr: one line on a terminal, plain lines otherwise)")
+    se.add_argument("--quiet", action="store_true", help="no progress on stderr")
     se.set_defaults(func=_guard(_send))
+
+
+class Progress:
+    """Chunks of a send on stderr: one line rewritten in place on a terminal, plain lines
+    (one per change) otherwise — stdout keeps the JSON reply."""
+
+    def __init__(self, size: int, out=None) -> None:
+        self.size, self.out = size, out or sys.stderr
+        self.tty = self.out.isatty()
+        self.last = None
+
+    def __call__(self, p: dict) -> None:
+        sent, total = p.get("chunks_sent", 0), p.get("chunks_total", 0)
+        state = "acknowledged" if p.get("acked") else "sent"
+        line = f"{sent}/{total} chunks {state} ({self.size} bytes)"
+        if line == self.last:
+            return
+        self.last = line
+        if self.tty:
+            self.out.write("\r\x1b[K" + line)
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def done(self, reply: dict) -> None:
+        if reply.get("progress"):
+            self(reply["progress"])
+        if self.tty and self.last is not None:
+            self.out.write("\n")
+            self.out.flush()
 
 
 def _send(a) -> int:
     data = open(a.data[1:], "rb").read() if a.data.startswith("@") else a.data.encode()
-    return _print(_control(a.config, {"cmd": "send", "to": a.to, "data": data.hex(), "topic": a.topic,
-                                      "qos": a.qos, "deadline_ms": a.deadline_ms, "wait": a.wait}))
+    show = Progress(len(data)) if a.wait and not a.quiet else None
+    reply = _control(a.config, {"cmd": "send", "to": a.to, "data": data.hex(), "topic": a.topic,
+                                "qos": a.qos, "deadline_ms": a.deadline_ms, "wait": a.wait,
+                                "progress": show is not None}, on_progress=show)
+    if show is not None:
+        show.done(reply)
+    return _print(reply)
 
 
 def _guard(fn):

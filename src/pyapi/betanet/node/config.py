@@ -92,12 +92,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "mix_hops": Key(int, 3, "mixnodes per route", _range(1, 5)),
         "mix_delay_ms": Key(float, 50.0, "mean per-hop mixing delay", _range(0.0, 10_000.0)),
         "dtn": Key(bool, True, "store messages that cannot leave now (store-and-forward)"),
+        "dtn_config": Key(str, "", "a `betanet dtn` YAML file (relative to the config file): run "
+                          "the bundle agent in the node's store and send what cannot leave now as "
+                          "custody bundles over its convergence layers (routing, listen, peers of "
+                          "docs/dtn.md; node.id optional, default dtn://<PeerID>/); '' = messages "
+                          "wait in the outbox (and custodians)"),
+        "dtn_resend_ms": Key(int, 600_000, "a message handed to the bundle agent without an "
+                             "end-to-end acknowledgment after this is handed again", _range(1000)),
     },
     "network": {
         "peers": Key(list, [], "peer record files (relative to the config file) imported at start",
                      _str_list),
         "mdns": Key(bool, True, "announce our peer record and import others' on the local network "
                     "(mDNS service _betanet._udp; records are verified like record files)"),
+        "mesh_discovery": Key(bool, True, "learn peers from BLE mesh announces (our record's hash "
+                              "in announce TLV 0x70, records fetched over the mesh and verified "
+                              "like record files)"),
+        "mesh_peer_expiry_ms": Key(int, 120_000, "a peer learned from the mesh is forgotten when "
+                                   "its announces have not been heard for this long", _range(1000)),
         "custodians": Key(list, [], "PeerIDs of DTN custodians: with no route to a destination, "
                           "messages are handed to one of them to store and forward", _str_list),
         "metrics_listen": Key(str, "", "Prometheus metrics on host:port ('' = off)",
@@ -128,6 +140,9 @@ def from_dict(data: Any, source: str = "config") -> dict[str, dict[str, Any]]:
     if t["htx_mode"] == "web" and not (t["htx_listen"] and t["htx_decoy_site"] and t["htx_ticket_key"]):
         raise ConfigError(f"{source}: transport.htx_mode web needs transport.htx_listen, "
                           "transport.htx_decoy_site and transport.htx_ticket_key")
+    if cfg["transport"]["dtn_config"] and not cfg["transport"]["dtn"]:
+        raise ConfigError(f"{source}: transport.dtn_config needs transport.dtn true "
+                          "(store-and-forward is off)")
     return cfg
 
 
@@ -143,6 +158,8 @@ def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
         cfg["transport"]["htx_decoy_site"] = os.path.join(base, cfg["transport"]["htx_decoy_site"])
     if cfg["transport"]["mix_directory"]:
         cfg["transport"]["mix_directory"] = os.path.join(base, cfg["transport"]["mix_directory"])
+    if cfg["transport"]["dtn_config"]:
+        cfg["transport"]["dtn_config"] = os.path.join(base, cfg["transport"]["dtn_config"])
     return cfg
 
 

@@ -30,10 +30,11 @@ import hashlib
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from betanet._check import byte_buffer
 from betanet._log import escape
@@ -76,6 +77,33 @@ class DeliveryHandle:
     policy: str                       # "normal" or "energy (battery)" / "energy (thermal)"
     attempts: list[Attempt] = field(default_factory=list)
     _done: asyncio.Future | None = None
+    chunks_total: int = 0        # frames of the latest attempt (1 when the message is not chunked)
+    chunks_sent: int = 0         # of them taken by the next hop (HTX: its link ack; mesh: on the
+    #                              air; dtn: committed as bundles)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def _chunk(self, sent: int, total: int) -> None:
+        self.chunks_sent, self.chunks_total = sent, total
+        self._changed.set()
+
+    @property
+    def progress(self) -> dict:
+        """``{"chunks_sent", "chunks_total", "acked"}`` of the latest attempt."""
+        return {"chunks_sent": self.chunks_sent, "chunks_total": self.chunks_total,
+                "acked": self.is_acked}
+
+    async def progress_updates(self) -> AsyncIterator[dict]:
+        """``progress`` now and after each change, until acknowledged or failed."""
+        while True:
+            self._changed.clear()
+            yield self.progress
+            if self._done.done():
+                return
+            waiter = asyncio.ensure_future(self._changed.wait())
+            try:
+                await asyncio.wait({waiter, self._done}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
 
     @property
     def route(self) -> list[str] | None:
@@ -108,11 +136,24 @@ class DeliveryHandle:
 
 @dataclass(frozen=True)
 class Received:
+    """A message for the application. ``await m.ack(effect)`` marks it consumed in the node's
+    store; ``effect(conn)`` — the application's own writes to its tables in that SQLite file
+    — commits in the same transaction, so it happens exactly once even across ``kill -9``
+    (docs/node.md "Receiving: the acknowledgment contract")."""
     sender: str
     topic: str
     body: bytes
     message_id: bytes
     seq: int
+    _consume: Callable[..., Awaitable[bool]] | None = field(default=None, repr=False, compare=False)
+
+    async def ack(self, effect: Callable[[sqlite3.Connection], Any] | None = None) -> bool:
+        """Consume the message: True for the call that did, False if it was already consumed
+        (then ``effect`` does not run). ``effect`` must not commit or roll back; if it raises,
+        nothing is marked and the exception propagates."""
+        if self._consume is None:
+            raise StateError("this message is not bound to a node")
+        return await self._consume(self.message_id, effect)
 
 
 class _Bucket:
@@ -155,6 +196,7 @@ class Node:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._queued: set[bytes] = set()
         self._app_queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self._bundled: OrderedDict[bytes, float] = OrderedDict()    # handed to the DTN link
         self._record_seq = record_seq if record_seq is not None else int(time.time() * 1000)
         self.counters: dict[str, int] = {}
         self.events: list[tuple[float, str]] = []     # recent fallbacks and policy switches
@@ -173,6 +215,10 @@ class Node:
             link.on_frame = self._on_frame
             link.on_change = self._on_change
             await link.open()
+        rec = self.record()
+        for link in self.links:                # mesh discovery announces our record's hash
+            if hasattr(link, "set_record"):
+                link.set_record(rec)
         self.running = True
         for coro in (self._retry_loop(), self._dispatch_loop(), self._relay_loop()):
             self._tasks.append(asyncio.ensure_future(coro))
@@ -210,8 +256,10 @@ class Node:
                     web = link.advertised()          # htx-web: ticket line and SPKI pin
             if link.transport == "ble":
                 ble = link.router.me
+        dtn = self._link("dtn")
+        eids = [str(dtn.node_id)] if dtn is not None else [f"dtn://{self.me}/"]
         return PeerRecord.create(self.identity, self._record_seq, htx_tcp=tcp, htx_quic=quic,
-                                 dtn_eids=[f"dtn://{self.me}/"], ble_id=ble, **web)
+                                 dtn_eids=eids, ble_id=ble, **web)
 
     def add_peer(self, record: bytes | PeerRecord) -> PeerRecord:
         rec = self.peers.add(record)
@@ -331,6 +379,11 @@ class Node:
         ok = await self._route_and_send(out.dest, out.sealed, qos, remaining_ms, privacy_budget, handle)
         if not ok:
             ok = await self._to_custodian(out.dest, out.sealed, handle)
+        if not ok:
+            got = await self._to_dtn(out.dest, out.sealed, out.expires, mid, handle)
+            if got == "new" and handle is not None:
+                handle.attempts.append(Attempt([self.me, out.dest], ["dtn"], "custody", time.time()))
+            ok = got is not None
         if not ok and handle is not None:
             if not handle.attempts or handle.attempts[-1].outcome != "stored":
                 handle.attempts.append(Attempt([self.me], ["dtn"], "stored", time.time()))
@@ -353,6 +406,34 @@ class Node:
                 return True
         return False
 
+    async def _to_dtn(self, dest: str, sealed: bytes, expires: float, key: bytes,
+                      handle: DeliveryHandle | None = None) -> str | None:
+        """No route and no custodian: the frames as custody bundles through the bundle agent
+        (link_dtn.py), once per ``transport.dtn_resend_ms`` for one message. "new", "held"
+        (handed earlier) or None (no DTN link, or it refused)."""
+        link = self._link("dtn")
+        if link is None:
+            return None
+        last = self._bundled.get(key)
+        if last is not None and time.monotonic() - last < link.resend_s:
+            return "held"
+        try:
+            frames = self._frames(sealed, "dtn", dest)
+            for i, f in enumerate(frames):
+                await link.bundle(dest, f, expires)
+                if handle is not None:
+                    handle._chunk(i + 1, len(frames))
+        except LinkError as e:
+            self.count("send_failed_dtn")
+            log.info("bundle agent: %s", e)
+            return None
+        self._bundled[key] = time.monotonic()
+        self._bundled.move_to_end(key)
+        while len(self._bundled) > 100_000:
+            self._bundled.popitem(last=False)
+        self.count("sent_dtn")
+        return "new"
+
     async def _route_and_send(self, dest: str, sealed: bytes, qos, deadline_ms, privacy_budget,
                               handle: DeliveryHandle | None) -> bool:
         hop_timeout = self.config["routing"]["hop_timeout_ms"] / 1000
@@ -367,8 +448,13 @@ class Node:
                 del self.events[:-100]
             tried += 1
             try:
-                for f in self._frames(sealed, r.transport, dest):
+                frames = self._frames(sealed, r.transport, dest)
+                for i, f in enumerate(frames):
+                    if handle is not None:
+                        handle._chunk(i, len(frames))
                     await link.send(r.next_hop, f, hop_timeout)
+                if handle is not None:
+                    handle._chunk(len(frames), len(frames))
             except (LinkError, LimitExceededError) as e:
                 self.count(f"send_failed_{r.transport}")
                 if handle is not None:
@@ -472,6 +558,9 @@ class Node:
             self.count("ack_unroutable")
             return
         ok = await self._route_and_send(m.sender, sealed, None, None, None, None)
+        if not ok:
+            expires = m.expires_ms / 1000 if m.expires_ms else time.time() + RELAY_LIFETIME_S
+            ok = await self._to_dtn(m.sender, sealed, expires, b"ack" + m.message_id) is not None
         self.count("acks_sent" if ok else "acks_unsent")
 
     async def _on_ack(self, m: env.Message) -> None:
@@ -486,10 +575,16 @@ class Node:
         if h is not None and not h._done.done():
             h._done.set_result(time.monotonic() - self._started.pop(mid, time.monotonic()))
         self._last_try.pop(mid, None)
+        self._bundled.pop(mid, None)
 
     async def _relay(self, dest: str, sealed: bytes) -> bool:
         """Custody of a frame for another peer: stored durably, then forwarded."""
         bid = hashlib.sha256(sealed).hexdigest()
+        if self._link("dtn") is not None:         # custody in the bundle agent
+            got = await self._to_dtn(dest, sealed, time.time() + RELAY_LIFETIME_S, bid.encode())
+            if got is not None:
+                self.count("relay_custody")
+            return got is not None
         try:
             await self.store.bundles.put(bid, sealed, destination=dest, source="relay",
                                          expires_at=time.time() + RELAY_LIFETIME_S)
@@ -521,10 +616,28 @@ class Node:
             except Exception as e:
                 log.warning("node relay loop: %s", e)
 
-    # ---- application side ---------------------------------------------------------------
+    # ---- application side ----------------------------------------------------------------
     def on(self, topic: str, handler: Callable[[Received], Awaitable[None]]) -> None:
-        """Messages of ``topic`` go to ``await handler(message)`` instead of ``messages()``."""
+        """Messages of ``topic`` go to ``await handler(message)`` instead of ``messages()``.
+        The message is acknowledged when the handler returns (or raises: logged, not retried)
+        unless the handler called ``await message.ack(effect)`` itself."""
         self._handlers[topic] = handler
+
+    def _received(self, m: Incoming) -> Received:
+        return Received(m.sender, m.topic, m.body, m.msg_id, m.seq, self._consume)
+
+    async def _consume(self, msg_id: bytes, effect=None) -> bool:
+        ok = await self.store.mark_delivered(msg_id, effect)
+        self._queued.discard(msg_id)
+        self.count("messages_consumed" if ok else "consume_repeated")
+        return ok
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``fn(conn)`` in one transaction of the node's store (the application's own tables,
+        e.g. to create them or read what ``ack`` effects wrote)."""
+        if self.store is None:
+            raise StateError("node is not running")
+        return await self.store.transaction(fn)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -540,10 +653,12 @@ class Node:
                     self._queued.add(m.msg_id)
                     if h is not None:
                         try:
-                            await h(Received(m.sender, m.topic, m.body, m.msg_id, m.seq))
+                            await h(self._received(m))
                         except Exception as e:
                             log.warning("handler for topic %s failed: %s", escape(m.topic), e)
-                        await self.store.mark_delivered(m.msg_id)
+                        # no-op (False) when the handler acknowledged it itself
+                        if await self.store.mark_delivered(m.msg_id):
+                            self.count("messages_consumed")
                         self._queued.discard(m.msg_id)
                     else:
                         await self._app_queue.put(m)
@@ -553,16 +668,24 @@ class Node:
                 log.warning("node dispatch: %s", e)
                 await asyncio.sleep(0.1)
 
-    async def messages(self) -> AsyncIterator[Received]:
-        """Messages in order per sender, each once: it is marked delivered when the consumer
-        asks for the next one (or leaves the loop)."""
+    async def messages(self, *, manual_ack: bool = False) -> AsyncIterator[Received]:
+        """Messages in order per sender.
+
+        ``manual_ack=False``: each message is marked consumed when the consumer asks for the
+        next one (or leaves the loop) — at least once across a crash: one taken but not yet
+        marked comes again after a restart.
+        ``manual_ack=True``: a message is consumed only by ``await m.ack(effect)``; one not
+        acknowledged is given again after the next start (never twice in one run). With the
+        application's writes in ``effect``, they happen exactly once."""
         while True:
             m = await self._app_queue.get()
+            if manual_ack:
+                yield self._received(m)
+                continue
             try:
-                yield Received(m.sender, m.topic, m.body, m.msg_id, m.seq)
+                yield self._received(m)
             finally:
-                await self.store.mark_delivered(m.msg_id)
-                self._queued.discard(m.msg_id)
+                await self._consume(m.msg_id)
 
     # ---- status -------------------------------------------------------------------------
     async def status(self) -> dict:

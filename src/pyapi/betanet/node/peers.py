@@ -158,6 +158,10 @@ class PeerBook:
     def find(self, peer: str) -> PeerRecord | None:
         return self._records.get(peer)
 
+    def remove(self, peer: str) -> bool:
+        """Forget a peer (an expired discovery); a later record of any seq is accepted."""
+        return self._records.pop(peer, None) is not None
+
     def by_exchange_key(self, key: bytes) -> PeerRecord | None:
         for r in self._records.values():
             if r.exchange_public == key:

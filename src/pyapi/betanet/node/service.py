@@ -10,7 +10,8 @@ outer TLS certificate; HTX authenticates with the Noise key, not with it).
 
 Control protocol: one JSON object per line each way, on ``network.status_listen``
 (loopback): ``{"cmd": "status"}``, ``{"cmd": "peers"}``, ``{"cmd": "send", "to": PEER,
-"data": HEX, "topic": "", "qos": null, "deadline_ms": null, "wait": false}``. Received
+"data": HEX, "topic": "", "qos": null, "deadline_ms": null, "wait": false, "progress": false}``
+(with wait and progress, ``{"progress": {...}}`` lines come before the reply). Received
 messages are written to stdout as JSON lines ``{"event": "received", ...}``.
 """
 from __future__ import annotations
@@ -63,6 +64,11 @@ def build(cfg: dict) -> Node:
                                   retry_s=max(0.2, cfg["routing"]["retry_interval_ms"] / 1000)))
     if t["mix_directory"]:
         node.links.append(mix_link(node, t))
+    if t["dtn_config"]:
+        from betanet.node.link_dtn import DtnLink, load_dtn_config
+        dcfg = load_dtn_config(t["dtn_config"], ident.peer_id_text)
+        node.links.append(DtnLink(ident.peer_id_text, node.store_path, node.peers, dcfg,
+                                  resend_s=t["dtn_resend_ms"] / 1000))
     if t["mesh"] and not t["mesh_air"]:
         raise UnsupportedError("transport.mesh: a standalone node reaches the mesh through an air "
                                "server; set transport.mesh_air to its socket")
@@ -125,7 +131,9 @@ async def join_air(node: Node, cfg: dict) -> None:
     router = MeshRouter(MeshIdentity(cfg["application"]["name"][:32], ident.exchange_private,
                                      ident.signing_seed))
     radio = await AirRadio.connect(t["mesh_air"], router.me, t["mesh_x"], t["mesh_y"])
-    node.links.append(MeshLink(router, radio, node.peers))
+    n = cfg["network"]
+    node.links.append(MeshLink(router, radio, node.peers, discovery=n["mesh_discovery"],
+                               expiry_s=n["mesh_peer_expiry_ms"] / 1000))
 
 
 class Service:
@@ -232,8 +240,10 @@ class Service:
                 line = await r.readline()
                 if not line:
                     break
+                def progress(obj: dict) -> None:
+                    w.write((json.dumps({"progress": obj}) + "\n").encode())
                 try:
-                    reply = await self.command(json.loads(line))
+                    reply = await self.command(json.loads(line), progress)
                 except (BetanetError, ValueError, KeyError, TypeError) as e:
                     reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
                 w.write((json.dumps(reply) + "\n").encode())
@@ -243,7 +253,9 @@ class Service:
         finally:
             w.close()
 
-    async def command(self, c: dict) -> dict:
+    async def command(self, c: dict, progress=None) -> dict:
+        """One control command; with ``"progress": true`` and ``"wait": true`` a send reports
+        ``{"progress": {chunks_sent, chunks_total, acked}}`` lines through ``progress`` first."""
         cmd = c.get("cmd")
         if cmd == "status":
             return {"ok": True, **(await self.node.status())}
@@ -256,12 +268,24 @@ class Service:
                                      qos=c.get("qos"), deadline_ms=c.get("deadline_ms"))
             out = {"ok": True, "id": h.message_id.hex(), "policy": h.policy, "qos": h.qos}
             if c.get("wait"):
+                reporter = None
+                if c.get("progress") and progress is not None:
+                    async def report():
+                        async for p in h.progress_updates():
+                            progress(p)
+                    reporter = asyncio.ensure_future(report())
                 try:
                     await h.acked(c.get("timeout", 30))
                     out["acked"] = True
                 except (asyncio.TimeoutError, BetanetError) as e:
                     out["acked"] = False
                     out["error"] = str(e)
+                finally:
+                    if reporter is not None:
+                        reporter.cancel()
+                        with contextlib.suppress(BaseException):
+                            await reporter
+                out["progress"] = h.progress
             out["route"], out["transports"] = h.route, h.transports
             return out
         return {"ok": False, "error": f"unknown command {cmd!r}"}

@@ -268,11 +268,24 @@ class NodeStore:
                 "WHERE state=? ORDER BY ready LIMIT ?", (READY, limit))]
         return await self._run(q)
 
-    async def mark_delivered(self, msg_id: bytes) -> bool:
+    async def mark_delivered(self, msg_id: bytes,
+                             effect: Callable[[sqlite3.Connection], Any] | None = None) -> bool:
+        """Mark a ready message consumed; False if it already was. ``effect(conn)`` (the
+        application's own writes) runs in the same transaction, only when this call is the
+        one that consumes it: both commit, or neither (an exception from it rolls back both)."""
         def tx(c):
-            return c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
-                             (DELIVERED, msg_id, READY)).rowcount == 1
+            if c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
+                         (DELIVERED, msg_id, READY)).rowcount != 1:
+                return False
+            if effect is not None:
+                effect(c)
+            return True
         return await self._run(tx)
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` in one committed transaction of the store's thread (the
+        application's own tables beside the inbox); its result, or its exception."""
+        return await self._run(fn)
 
     async def counts(self) -> dict[str, int]:
         def q(c):

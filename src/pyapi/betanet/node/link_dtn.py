@@ -1,0 +1,226 @@
+"""The node's store-and-forward transport: node frames as bundles through the bundle protocol
+agent (:class:`betanet.dtn.node.Node`), in the node's own SQLite store file.
+
+When no route reaches a destination now (and no custodian takes it), the node hands each
+frame of the sealed message to this link: one bundle per frame, with custody, to the
+destination's node endpoint (``<its DTN node id>`` + ``node``: ``dtn://<PeerID>/node``, or
+``ipn:N.16`` for an ``ipn`` node), alive until the message's deadline. The agent keeps it in
+the ``bundles`` table beside the node's outbox and inbox, and forwards it over its
+convergence layers (TCPCL, MTCP, UDP, HTX listeners and links) with the configured
+strategy (static routes, CGR over a contact plan, epidemic, spray-and-wait) whenever a
+contact is up. At the destination the registration hands the frame to the node like any
+link (``on_frame``), which commits it to the inbox before the bundle is marked delivered;
+the end-to-end acknowledgment travels back the same way when nothing else reaches the
+sender.
+
+Configuration: ``transport.dtn_config`` names a ``betanet dtn`` YAML file (docs/dtn.md
+"Configuration file": ``routing``, ``listen``, ``peers``, ``store.max_*``,
+``node.custody``). Its ``node.id`` is optional (default ``dtn://<PeerID>/``; set
+``ipn:N.0`` to route with CGR, which needs ipn node numbers); ``store.path``,
+``node.register`` and ``node.duration`` belong to the node and are refused there.
+
+This link is not a Navigator route (``reaches()`` is empty): it is the fallback the node
+takes after the routes of the frontier and the custodians.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from betanet.configschema import ConfigError, load_yaml
+from betanet.dtn.eid import SCHEME_IPN, EID
+from betanet.dtn.store import BundleState, BundleStore
+from betanet.errors import BetanetError, InvalidArgumentError
+from betanet.node.links import LinkError
+
+__all__ = ["DtnLink", "load_dtn_config", "node_endpoint", "NODE_SERVICE"]
+
+log = logging.getLogger(__name__)
+
+FRAME_BYTES = 16_384       # chunk size of migrated relay rows (transport.chunk_size default)
+NODE_SERVICE = 16          # ipn service number of the node endpoint ("node" demux for dtn)
+_NODE_OWNS = [("node", "register"), ("node", "duration"), ("store", "path")]
+
+
+def load_dtn_config(path: str, peer_id: str) -> dict:
+    """The ``betanet dtn`` config a node runs its agent with; the keys the node owns refused."""
+    from betanet.dtn import config as dconfig
+    raw = load_yaml(path) or {}
+    for section, key in _NODE_OWNS:
+        if isinstance(raw, dict) and isinstance(raw.get(section), dict) and key in raw[section]:
+            raise ConfigError(f"{path}: {section}.{key} is set by the node (transport.dtn_config); "
+                              "remove it")
+    cfg = dconfig.load(path)
+    if not cfg["node"]["id"]:
+        cfg["node"]["id"] = f"dtn://{peer_id}/"
+    nid = EID.parse(cfg["node"]["id"])
+    if nid.scheme != SCHEME_IPN and cfg["routing"]["strategy"] == "cgr":
+        raise ConfigError(f"{path}: routing.strategy cgr needs an ipn node id (node.id: ipn:N.0)")
+    if str(nid) != str(nid.node_id):
+        raise ConfigError(f"{path}: node.id must be a node id (ipn:N.0 or dtn://name/), got {nid}")
+    return cfg
+
+
+def node_endpoint(node_id: EID | str) -> EID:
+    n = (EID.parse(node_id) if isinstance(node_id, str) else node_id).node_id
+    if n.scheme == SCHEME_IPN:
+        return EID.ipn(n.node, NODE_SERVICE)
+    return EID.parse(f"{n}node")
+
+
+class DtnLink:
+    """Node frames as custody bundles over the agent's convergence layers."""
+
+    transport = "dtn"
+    max_frame = None
+
+    def __init__(self, me: str, store_path: str, peers: Any, dtn_cfg: dict, *,
+                 resend_s: float = 600.0) -> None:
+        from betanet.dtn.agent import AgentConfig, unix_to_dtn_ms
+        from betanet.dtn.node import Node as DtnNode
+        from betanet.dtn.routing import make_strategy
+        from betanet.dtn.store import StoreLimits
+        self.me, self.peers, self.cfg = me, peers, dtn_cfg
+        self.resend_s = resend_s
+        self.node_id = EID.parse(dtn_cfg["node"]["id"]).node_id
+        r, s = dtn_cfg["routing"], dtn_cfg["store"]
+        plan = None
+        if r["strategy"] == "cgr":
+            from betanet.cgr import ContactPlan
+            from betanet.dtn.cli import _about
+            with _about(f"routing.plan ({r['plan']})"), open(r["plan"], encoding="utf-8") as f:
+                plan = ContactPlan.from_ion(f.read())
+        strategy = make_strategy(r["strategy"], routes=[(x["pattern"], x["via"]) for x in r["routes"]],
+                                 plan=plan, local_node=self.node_id.node, copies=r["copies"],
+                                 epoch_ms=unix_to_dtn_ms(time.time()))
+        limits = StoreLimits(max_bytes=s["max_bytes"] or None, max_count=s["max_count"] or None,
+                             max_bundle_bytes=s["max_bundle_bytes"])
+        self.store_path = store_path
+        self.dtn = DtnNode(self.node_id, store_path, strategy=strategy, store_limits=limits,
+                           config=AgentConfig(accept_custody=dtn_cfg["node"]["custody"]))
+        self.on_frame = None
+        self.on_change = None
+        self._servers: list[Any] = []
+        self.ports: dict[str, list[int]] = {"tcpcl": [], "mtcp": [], "htx": []}
+        self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0, "migrated": 0}
+
+    # ---- life cycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        from betanet.dtn.cli import _about, _hostport, _listen_htx, _peer_link
+        from betanet.dtn.tcpcl.protocol import SessionConfig
+        await self._migrate_relay_rows()
+        await self.dtn.start()
+        self.dtn.register(node_endpoint(self.node_id), self._deliver)
+        for i, t in enumerate(self.cfg["listen"]["tcpcl"]):
+            with _about(f"listen.tcpcl[{i}]"):
+                ssl = None
+                if t["tls_cert"]:
+                    from betanet.dtn.tcpcl.aio import server_context
+                    ssl = server_context(t["tls_cert"], t["tls_key"] or None, t["tls_ca"] or None)
+                sc = SessionConfig(node_id=self.dtn.agent.name, node_id_policy=t["node_id_policy"])
+                self.ports["tcpcl"].append(await self.dtn.listen_tcpcl(*_hostport(t["address"]),
+                                                                       config=sc, ssl=ssl))
+        for i, m in enumerate(self.cfg["listen"]["mtcp"]):
+            with _about(f"listen.mtcp[{i}]"):
+                self.ports["mtcp"].append(await self.dtn.listen_mtcp(*_hostport(m["address"])))
+        for i, h in enumerate(self.cfg["listen"]["htx"]):
+            with _about(f"listen.htx[{i}]"):
+                self._servers.append(await _listen_htx(self.dtn, h, f"listen.htx[{i}]"))
+                self.ports["htx"].append(self._servers[-1].port)
+        for i, p in enumerate(self.cfg["peers"]["links"]):
+            with _about(f"peers.links[{i}]"):
+                self.dtn.add_link(p["node"], _peer_link(p, self.dtn))
+        log.info("dtn link %s: %s, listening %s", self.node_id, self.cfg["routing"]["strategy"],
+                 {k: v for k, v in self.ports.items() if v})
+
+    async def close(self) -> None:
+        for srv in self._servers:
+            try:
+                await srv.close()
+            except Exception as e:              # closing anyway
+                log.debug("dtn link: closing a listener: %s", e)
+        await self.dtn.close()
+
+    async def _migrate_relay_rows(self) -> None:
+        """Frames an older node kept for others as raw rows (source "relay") become custody
+        bundles before the agent starts (it would drop them as unreadable). Bundle committed
+        first, raw row retired after: a crash between leaves a duplicate, never a loss."""
+        if not os.path.exists(self.store_path):
+            return
+        store = BundleStore(self.store_path)
+        try:
+            for bid in await store.ids(BundleState.STORED, BundleState.IN_TRANSFER, BundleState.CUSTODY):
+                rec = await store.get(bid)
+                if rec is None or rec.source != "relay" or rec.data is None:
+                    continue
+                lifetime_ms = int((rec.expires_at - time.time()) * 1000)
+                if lifetime_ms > 0:
+                    from betanet.dtn.agent import Persist, unix_to_dtn_ms
+                    from betanet.node.envelope import frames_for
+                    for frame in frames_for(rec.data, FRAME_BYTES, 0):   # the row is a sealed message
+                        _, actions = self.dtn.agent.send(self._endpoint_of(rec.destination), frame,
+                                                         now_ms=unix_to_dtn_ms(time.time()),
+                                                         lifetime_ms=lifetime_ms, custody=True)
+                        for a in actions:
+                            if isinstance(a, Persist):
+                                h = a.held
+                                await store.put(h.id, h.data, destination=str(h.destination),
+                                                source=h.source, expires_at=rec.expires_at,
+                                                priority=h.priority, custody=True)
+                    self.counters["migrated"] += 1
+                await store.forwarded(bid)
+        finally:
+            await store.close()
+        if self.counters["migrated"]:
+            log.info("dtn link: %d relayed frames moved into the bundle agent", self.counters["migrated"])
+
+    # ---- the link interface -------------------------------------------------------------
+    def _endpoint_of(self, peer: str) -> EID:
+        rec = self.peers.get(peer) if peer in self.peers else None
+        for e in (rec.dtn_eids if rec is not None else []):
+            try:
+                return node_endpoint(e)
+            except BetanetError:
+                continue
+        return node_endpoint(f"dtn://{peer}/")
+
+    async def bundle(self, peer: str, frame: bytes, expires: float) -> str:
+        """One frame as a custody bundle to ``peer``'s node endpoint, alive until ``expires``
+        (Unix seconds); returns once the bundle is committed in the store."""
+        lifetime_ms = int((expires - time.time()) * 1000)
+        if lifetime_ms <= 0:
+            raise LinkError(f"deadline for {peer} already passed")
+        try:
+            bid = await self.dtn.send(self._endpoint_of(peer), frame, lifetime_ms=lifetime_ms, custody=True)
+        except (InvalidArgumentError, BetanetError) as e:
+            raise LinkError(f"bundle agent refused the frame for {peer}: {e}") from None
+        self.counters["frames_bundled"] += 1
+        return bid
+
+    async def send(self, peer: str, frame: bytes, timeout: float) -> float:
+        t0 = time.monotonic()
+        await self.bundle(peer, frame, time.time() + 24 * 3600)
+        return time.monotonic() - t0
+
+    async def _deliver(self, d: Any) -> None:
+        # the bundle is marked delivered when this returns: the node committed the frame
+        # first (or refused it: the sender's retransmission covers that, as on any link)
+        ok = await self.on_frame(d.payload) if self.on_frame is not None else False
+        self.counters["frames_in" if ok else "frames_refused"] += 1
+
+    def reaches(self) -> set[str]:
+        return set()
+
+    def measure(self, peer: str) -> dict:
+        return {}
+
+    def stats(self) -> dict:
+        out: dict[str, Any] = dict(self.counters)
+        out["node_id"] = str(self.node_id)
+        out["contacts"] = self.dtn.contacts
+        out["held"] = len(self.dtn.agent.held)
+        out["agent"] = dict(self.dtn.agent.counters)
+        out["ports"] = {k: v for k, v in self.ports.items() if v}
+        return out

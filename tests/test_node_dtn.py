@@ -1,0 +1,198 @@
+"""The node's store-and-forward path through the bundle agent (link_dtn.py): node frames as
+custody bundles over TCPCL between nodes with no other link, in order and exactly once, the
+end-to-end acknowledgment coming back as a bundle; a contact that closes and reopens; a
+restart with bundles held; relayed rows of an older store migrated; config errors."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+import yaml
+
+from betanet.configschema import ConfigError
+from betanet.node import config as nconfig
+from betanet.node.identity import Identity
+from betanet.node.link_dtn import DtnLink, load_dtn_config, node_endpoint
+from betanet.node.node import Node
+
+from node_helpers import fast_config, introduce, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def run(coro, timeout=90):
+    async def guarded():
+        return await asyncio.wait_for(coro, timeout)
+    return asyncio.run(guarded())
+
+
+def _dtn_file(d, name, body: dict) -> str:
+    path = os.path.join(d, f"{name}.dtn.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(body, f)
+    return path
+
+
+def dtn_node(tmp, name, body: dict, ident: Identity | None = None) -> Node:
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    ident = ident or Identity.generate()
+    cfg = fast_config()
+    node = Node(ident, os.path.join(d, "store.db"), config=cfg)
+    dcfg = load_dtn_config(_dtn_file(d, name, body), ident.peer_id_text)
+    node.links.append(DtnLink(ident.peer_id_text, node.store_path, node.peers, dcfg, resend_s=600))
+    return node
+
+
+LISTEN = {"listen": {"tcpcl": [{"address": "127.0.0.1:0"}]}}
+
+
+def _to(port: int, peer: Node) -> dict:
+    return {"peers": {"links": [{"node": f"dtn://{peer.me}/", "cla": "tcpcl",
+                                 "address": f"127.0.0.1:{port}"}]}}
+
+
+async def collect(node, n, timeout=30.0):
+    got = []
+    agen = node.messages(manual_ack=True)
+
+    async def go():
+        async for m in agen:
+            got.append(m)
+            await m.ack()
+            if len(got) >= n:
+                break
+    await asyncio.wait_for(go(), timeout)
+    await agen.aclose()
+    return got
+
+
+def test_only_dtn_between_two_nodes_in_order_exactly_once_and_acked(tmp_path):
+    async def go():
+        d = dtn_node(tmp_path, "d", LISTEN)
+        await d.start()
+        port = d.links[0].ports["tcpcl"][0]
+        a = dtn_node(tmp_path, "a", _to(port, d))
+        await a.start()
+        introduce([a, d])
+        assert list(a.record().dtn_eids) == [f"dtn://{a.me}/"]
+        hs = [await a.send(d.me, b"b%02d" % i, topic="t") for i in range(10)]
+        got = await collect(d, 10)
+        assert [m.body for m in got] == [b"b%02d" % i for i in range(10)]
+        for h in hs:
+            await h.acked(30)                      # the acknowledgment came back as a bundle
+            assert h.transports == ["dtn"] and h.route == [a.me, d.me]
+        assert a.links[0].stats()["frames_bundled"] == 10
+        assert d.links[0].stats()["frames_in"] == 10
+        assert a.counters["sent_dtn"] == 10 and d.counters["sent_dtn"] >= 10     # acks
+        await asyncio.sleep(0.5)
+        assert (await d.store.counts())["inbox_delivered"] == 10
+        await a.stop()
+        await d.stop()
+    run(go())
+
+
+def test_contact_down_bundles_wait_then_arrive_after_restart_of_sender(tmp_path):
+    async def go():
+        d = dtn_node(tmp_path, "d", LISTEN)
+        await d.start()
+        port = d.links[0].ports["tcpcl"][0]
+        ident = Identity.generate()
+        a = dtn_node(tmp_path, "a", _to(port, d), ident)
+        await a.start()
+        introduce([a, d])
+        dlink = f"dtn://{d.me}/"
+        a.links[0].dtn.set_contact(dlink, False)
+        await wait_for(lambda: not a.links[0].dtn.contacts[dlink], 10)
+        for i in range(5):
+            await a.send(d.me, b"w%d" % i)
+        await wait_for(lambda: a.links[0].stats()["frames_bundled"] == 5, 10)
+        await asyncio.sleep(0.5)
+        assert (await d.store.counts())["inbox_ready"] == 0          # nothing crossed
+        await a.stop()                                  # bundles held in a's store
+        a = dtn_node(tmp_path, "a", _to(port, d), ident)
+        await a.start()                                 # contact up again: they leave
+        introduce([a, d])
+        got = await collect(d, 5)
+        assert [m.body for m in got] == [b"w%d" % i for i in range(5)]
+        await wait_for(lambda: a.counters.get("messages_acked", 0) == 5, 30)
+        assert a.counters["messages_acked"] == 5
+        await asyncio.sleep(0.5)
+        assert (await d.store.counts())["inbox_delivered"] == 5       # no duplicates
+        await a.stop()
+        await d.stop()
+    run(go())
+
+
+def test_relay_rows_of_an_older_store_become_bundles(tmp_path):
+    async def go():
+        from betanet.dtn.store import BundleStore
+        from betanet.node import envelope as env
+        d = dtn_node(tmp_path, "d", LISTEN)
+        await d.start()
+        port = d.links[0].ports["tcpcl"][0]
+        r_ident, sender = Identity.generate(), Identity.generate()
+        introduce([d])
+        rec = d.record()
+        sealed = env.seal(sender, rec.signing_public, rec.exchange_public, b"kept for d",
+                          message_id=b"\1" * 16, seq=0)
+        os.makedirs(tmp_path / "r", exist_ok=True)
+        old = BundleStore(str(tmp_path / "r" / "store.db"))
+        import time
+        await old.put("raw1", sealed, destination=d.me, source="relay", expires_at=time.time() + 600)
+        await old.close()
+        r = dtn_node(tmp_path, "r", _to(port, d), r_ident)
+        await r.start()
+        introduce([r, d])
+        got = await collect(d, 1)
+        assert got[0].body == b"kept for d" and r.links[0].stats()["migrated"] == 1
+        st = await r.store.bundles.get("raw1")
+        assert st.data is None                          # the raw row retired
+        await r.stop()
+        await d.stop()
+    run(go())
+
+
+def test_config_keys_and_errors(tmp_path):
+    cfg = nconfig.from_dict({"transport": {"dtn_config": "x.yaml"}})
+    assert cfg["transport"]["dtn_resend_ms"] == 600_000
+    with pytest.raises(ConfigError, match="transport.dtn_config needs transport.dtn true"):
+        nconfig.from_dict({"transport": {"dtn_config": "x.yaml", "dtn": False}})
+    me = Identity.generate().peer_id_text
+    for body, msg in [({"store": {"path": "other.db"}}, "store.path is set by the node"),
+                      ({"node": {"register": ["dtn://x/y"]}}, "node.register is set by the node"),
+                      ({"routing": {"strategy": "cgr", "plan": "p.txt"}}, "cgr needs an ipn node id"),
+                      ({"node": {"id": "dtn://x/inbox"}}, "node.id must be a node id"),
+                      ({"routing": {"strategy": "flood"}}, "routing.strategy")]:
+        with pytest.raises(ConfigError, match=msg):
+            load_dtn_config(_dtn_file(str(tmp_path), "bad", body), me)
+    ok = load_dtn_config(_dtn_file(str(tmp_path), "ok", {"node": {"id": "ipn:7.0"}}), me)
+    assert ok["node"]["id"] == "ipn:7.0"
+    assert str(node_endpoint("ipn:7.0")) == "ipn:7.16"
+    assert str(node_endpoint(f"dtn://{me}/")) == f"dtn://{me}/node"
+
+
+def test_epidemic_through_a_relay_node_with_custody(tmp_path):
+    """a - r - d, each contact a TCPCL link dialled by the left node, epidemic routing: a's
+    message crosses r's agent (custody), d's acknowledgment comes back the same way."""
+    async def go():
+        epi = {"routing": {"strategy": "epidemic"}}
+        d = dtn_node(tmp_path, "d", {**epi, **LISTEN})
+        await d.start()
+        r = dtn_node(tmp_path, "r", {**epi, **LISTEN, **_to(d.links[0].ports["tcpcl"][0], d)})
+        await r.start()
+        a = dtn_node(tmp_path, "a", {**epi, **_to(r.links[0].ports["tcpcl"][0], r)})
+        await a.start()
+        introduce([a, d])                      # a and d know each other; r is only a DTN hop
+        hs = [await a.send(d.me, b"e%d" % i) for i in range(3)]
+        got = await collect(d, 3)
+        assert [m.body for m in got] == [b"e0", b"e1", b"e2"]
+        for h in hs:
+            await h.acked(30)
+            assert h.transports == ["dtn"]
+        ra = r.links[0].stats()["agent"]
+        assert ra["custody_accepted"] >= 3 and r.links[0].stats()["frames_in"] == 0   # r only carried
+        for n in (a, r, d):
+            await n.stop()
+    run(go())
