@@ -6,9 +6,11 @@ it and marks it as a betanet store), then adds its own tables with a second conn
 worker thread runs the node's statements; every call returns after its transaction
 committed, so what the node acknowledged survives ``kill -9``:
 
-- ``add_outgoing`` commits the sealed message (with its per-destination sequence number)
-  before ``node.send`` returns: an accepted message is never lost; it is retried until the
-  end-to-end acknowledgment or its deadline, also after a restart.
+- ``add_outgoing`` commits the message record the node gives it (with its per-destination
+  sequence number) before ``node.send`` returns: an accepted message is never lost; it is
+  retried until the end-to-end acknowledgment or its deadline, also after a restart. (The
+  node stores the message unsealed and seals when it leaves, so one seal covers a batch;
+  rows written by earlier versions hold the sealed message and are sent as they are.)
 - ``accept_incoming`` commits the message (or finds its id already there) before the node
   acknowledges it end to end: the sender's retransmissions are dropped by message id, so
   each message reaches the inbox once. Messages become *ready* in sender sequence order; a
@@ -81,6 +83,12 @@ def _resolve(fut: asyncio.Future, ok: bool, value: Any) -> None:
         fut.set_exception(value)
 
 
+def _consume(fut: asyncio.Future) -> None:
+    """Nobody awaits this operation: retrieve its outcome (logged if it failed)."""
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("node store: deferred update failed: %s", fut.exception())
+
+
 @dataclass(frozen=True)
 class Outgoing:
     msg_id: bytes
@@ -127,6 +135,7 @@ class NodeStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        self._top = conn.execute("SELECT COALESCE(MAX(ready), 0) FROM node_inbox").fetchone()[0]
         return conn
 
     # Group commit, as in the bundle store: every operation queued while the previous
@@ -187,6 +196,47 @@ class NodeStore:
             return seq, sealed
         return await self._run(tx)
 
+    async def add_outgoing_many(self, rows: list[tuple[bytes, str, str, str, float,
+                                                        Callable[[int], bytes]]]) -> list[int]:
+        """``add_outgoing`` for several messages in one operation: their sequence numbers."""
+        def tx(c):
+            seqs, nxt, out = {}, [], []
+            for msg_id, dest, qos, topic, expires, make in rows:
+                if dest not in seqs:
+                    row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest,)).fetchone()
+                    seqs[dest] = row[0] if row else 0
+                seq = seqs[dest]
+                seqs[dest] = seq + 1
+                record = make(seq)
+                nxt.append((msg_id, dest, seq, record, qos, topic, self._clock(), expires, PENDING,
+                            None, len(record)))
+                out.append(seq)
+            c.executemany("INSERT INTO node_outbox VALUES(?,?,?,?,?,?,?,?,?,?,?)", nxt)
+            c.executemany("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", seqs.items())
+            return out
+        return await self._run(tx)
+
+    async def pending_brief(self) -> list[tuple[bytes, str, str, float]]:
+        """(msg_id, dest, qos, expires) of every pending message, in (dest, seq) order: what
+        the retry loop scans without reading the messages themselves."""
+        def q(c):
+            return c.execute("SELECT msg_id, dest, qos, expires FROM node_outbox WHERE state=? "
+                             "ORDER BY dest, seq", (PENDING,)).fetchall()
+        return await self._run(q)
+
+    async def get_outgoing_many(self, msg_ids: list[bytes]) -> list[Outgoing]:
+        """The pending rows among ``msg_ids``, in (dest, seq) order."""
+        def q(c):
+            out = []
+            for mid in msg_ids:
+                r = c.execute(
+                    "SELECT msg_id, dest, seq, sealed, qos, topic, created, expires, state, reason "
+                    "FROM node_outbox WHERE msg_id=? AND state=?", (mid, PENDING)).fetchone()
+                if r is not None:
+                    out.append(Outgoing(*r))
+            return sorted(out, key=lambda o: (o.dest, o.seq))
+        return await self._run(q)
+
     async def pending(self) -> list[Outgoing]:
         def q(c):
             return [Outgoing(*r) for r in c.execute(
@@ -209,35 +259,79 @@ class NodeStore:
                              "WHERE msg_id=? AND state=?", (state, reason, msg_id, PENDING)).rowcount == 1
         return await self._run(tx)
 
+    async def finish_outgoing_many(self, msg_ids: list[bytes], state: int, dest: str) -> list[str]:
+        """End-to-end acknowledgments from ``dest`` for several messages, one operation: per
+        id "done" (was pending), "again" (already finished) or "stray" (no such message to
+        ``dest``)."""
+        def tx(c):
+            out = []
+            for mid in msg_ids:
+                if c.execute("UPDATE node_outbox SET state=?, reason=NULL, sealed=NULL "
+                             "WHERE msg_id=? AND dest=? AND state=?",
+                             (state, mid, dest, PENDING)).rowcount == 1:
+                    out.append("done")
+                elif c.execute("SELECT 1 FROM node_outbox WHERE msg_id=? AND dest=?",
+                               (mid, dest)).fetchone():
+                    out.append("again")
+                else:
+                    out.append("stray")
+            return out
+        return await self._run(tx)
+
     # ---- inbox -------------------------------------------------------------------------
     async def accept_incoming(self, msg_id: bytes, sender: str, seq: int, topic: str,
                               body: bytes) -> str:
         """Commit a received message: "new", "duplicate" or raises LimitExceededError (inbox
         or per-sender hold full: not acknowledged, the sender retries later)."""
+        return await self._run(lambda c: self._accept(c, msg_id, sender, seq, topic, body))
+
+    @staticmethod
+    def _live(c: sqlite3.Connection) -> int:
+        return c.execute("SELECT COUNT(*) FROM node_inbox WHERE state<?", (DELIVERED,)).fetchone()[0]
+
+    def _accept(self, c: sqlite3.Connection, msg_id: bytes, sender: str, seq: int, topic: str,
+                body: bytes, live: list[int] | None = None) -> str:
+        if c.execute("SELECT 1 FROM node_inbox WHERE msg_id=?", (msg_id,)).fetchone():
+            return "duplicate"
+        row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
+        nxt = row[0] if row else 0
+        if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
+            return "duplicate"
+        if live is None:
+            live = [self._live(c)]
+        if live[0] >= self.inbox_limit:
+            raise LimitExceededError(f"inbox holds {live[0]} undelivered messages (inbox_limit)")
+        if seq > nxt:
+            held = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
+                             (sender, HELD)).fetchone()[0]
+            if held >= self.max_pending_per_sender:
+                raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
+        c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
+                  (msg_id, sender, seq, topic, body, self._clock(), HELD))
+        live[0] += 1
+        self._advance(c, sender, nxt)
+        return "new"
+
+    async def accept_incoming_many(self, msgs: list[tuple[bytes, str, int, str, bytes]]) -> list:
+        """``accept_incoming`` for the messages of a batch in one transaction (each in its own
+        savepoint): per message "new", "duplicate" or the LimitExceededError that refused it."""
         def tx(c):
-            if c.execute("SELECT 1 FROM node_inbox WHERE msg_id=?", (msg_id,)).fetchone():
-                return "duplicate"
-            row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
-            nxt = row[0] if row else 0
-            if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
-                return "duplicate"
-            live = c.execute("SELECT COUNT(*) FROM node_inbox WHERE state<?", (DELIVERED,)).fetchone()[0]
-            if live >= self.inbox_limit:
-                raise LimitExceededError(f"inbox holds {live} undelivered messages (inbox_limit)")
-            if seq > nxt:
-                held = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
-                                 (sender, HELD)).fetchone()[0]
-                if held >= self.max_pending_per_sender:
-                    raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
-            c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
-                      (msg_id, sender, seq, topic, body, self._clock(), HELD))
-            self._advance(c, sender, nxt)
-            return "new"
+            out, live = [], [self._live(c)]
+            for mid, sender, seq, topic, body in msgs:
+                c.execute("SAVEPOINT one")
+                try:
+                    out.append(self._accept(c, mid, sender, seq, topic, body, live))
+                    c.execute("RELEASE one")
+                except LimitExceededError as e:
+                    c.execute("ROLLBACK TO one")
+                    c.execute("RELEASE one")
+                    out.append(e)
+            return out
         return await self._run(tx)
 
     def _advance(self, c: sqlite3.Connection, sender: str, nxt: int) -> None:
         """Make the held messages of ``sender`` from sequence ``nxt`` on ready, in order."""
-        top = c.execute("SELECT COALESCE(MAX(ready), 0) FROM node_inbox").fetchone()[0]
+        top = self._top
         while True:
             r = c.execute("SELECT msg_id FROM node_inbox WHERE sender=? AND state=? AND seq=?",
                           (sender, HELD, nxt)).fetchone()
@@ -246,6 +340,9 @@ class NodeStore:
             top += 1
             c.execute("UPDATE node_inbox SET state=?, ready=? WHERE msg_id=?", (READY, top, r[0]))
             nxt += 1
+        # only the writer thread advances; a rolled-back transaction leaves a gap in the
+        # ready numbers, never a reordering (a full-table MAX per message was O(inbox))
+        self._top = top
         c.execute("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)", (sender, nxt))
 
     async def skip_gaps(self, older_than_s: float) -> int:
@@ -268,11 +365,22 @@ class NodeStore:
                 "WHERE state=? ORDER BY ready LIMIT ?", (READY, limit))]
         return await self._run(q)
 
-    async def mark_delivered(self, msg_id: bytes) -> bool:
+    async def mark_delivered(self, msg_id: bytes, *, wait: bool = True) -> bool | None:
+        """The application has the message: drop its body. ``wait=False`` queues the update
+        into the next group commit and returns at once (None): a crash before that commit
+        shows the message again, the at-least-once-to-the-application window node.messages()
+        has anyway, and the consumer does not wait one fsync per message."""
         def tx(c):
             return c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
                              (DELIVERED, msg_id, READY)).rowcount == 1
-        return await self._run(tx)
+        if wait:
+            return await self._run(tx)
+        if self._closed:
+            raise StateError("node store is closed")
+        fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_consume)
+        self._queue.put((tx, asyncio.get_running_loop(), fut))
+        return None
 
     async def counts(self) -> dict[str, int]:
         def q(c):
