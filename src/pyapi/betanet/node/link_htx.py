@@ -56,6 +56,7 @@ class HtxLink:
         self.counters = {"frames_sent": 0, "frames_received": 0, "send_failures": 0,
                          "connects": 0, "connect_failures": 0, "refused": 0}
         self.enabled = True
+        self.pipelined = True           # frames may be sent concurrently (one stream each)
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:

@@ -365,11 +365,11 @@ class NodeStore:
                 "WHERE state=? ORDER BY ready LIMIT ?", (READY, limit))]
         return await self._run(q)
 
-    async def mark_delivered(self, msg_id: bytes, *, wait: bool = True) -> bool | None:
+    async def mark_delivered(self, msg_id: bytes, *, wait: bool = True) -> bool | asyncio.Future:
         """The application has the message: drop its body. ``wait=False`` queues the update
-        into the next group commit and returns at once (None): a crash before that commit
-        shows the message again, the at-least-once-to-the-application window node.messages()
-        has anyway, and the consumer does not wait one fsync per message."""
+        into the next group commit and returns at once with its future: a crash before that
+        commit shows the message again, the at-least-once-to-the-application window
+        node.messages() has anyway, and the consumer does not wait one fsync per message."""
         def tx(c):
             return c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
                              (DELIVERED, msg_id, READY)).rowcount == 1
@@ -380,7 +380,7 @@ class NodeStore:
         fut = asyncio.get_running_loop().create_future()
         fut.add_done_callback(_consume)
         self._queue.put((tx, asyncio.get_running_loop(), fut))
-        return None
+        return fut
 
     async def counts(self) -> dict[str, int]:
         def q(c):
