@@ -306,10 +306,17 @@ class NodeStore:
                              (sender, HELD)).fetchone()[0]
             if held >= self.max_pending_per_sender:
                 raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
+        live[0] += 1
+        if seq == nxt:
+            # in order (the usual case): ready at once, without writing the row (and its
+            # body) twice; then whatever was held behind it
+            self._top += 1
+            c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,?)",
+                      (msg_id, sender, seq, topic, body, self._clock(), READY, self._top))
+            self._advance(c, sender, nxt + 1)
+            return "new"
         c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
                   (msg_id, sender, seq, topic, body, self._clock(), HELD))
-        live[0] += 1
-        self._advance(c, sender, nxt)
         return "new"
 
     async def accept_incoming_many(self, msgs: list[tuple[bytes, str, int, str, bytes]]) -> list:
