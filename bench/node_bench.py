@@ -273,8 +273,10 @@ async def failover_run(seed: int) -> tuple[float, dict]:
 async def main_async(smoke: bool) -> None:
     harness.header("betanet.node", smoke)
     from betanet.node.envelope import OVERHEAD
+    from betanet.node.envelope import BATCH_OVERHEAD, ENTRY_OVERHEAD
     print(f"sealed message overhead (format): {OVERHEAD + 1} bytes per message "
-          f"(header 67, inner fields 106, tag 16, signature 64, frame type 1)\n")
+          f"(header 67, inner fields 106, tag 16, signature 64, frame type 1); in a batch envelope "
+          f"{BATCH_OVERHEAD + 1} bytes per batch + {ENTRY_OVERHEAD} per message\n")
     # (messages, size, window, mode, chunk_size or None for the default 16 KiB)
     sizes = [(200, 1024, 32, "send", None), (4000, 1024, 1000, "send", None),
              (4000, 1024, 1000, "send_many", None), (4000, 1024, 1000, "send_many", 1 << 20),

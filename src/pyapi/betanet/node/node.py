@@ -107,6 +107,10 @@ class DeliveryHandle:
 
     async def acked(self, timeout: float | None = None) -> float:
         """Wait for the end-to-end acknowledgment; returns seconds since the send."""
+        if self._done.done():
+            return self._done.result()
+        if timeout is None:
+            return await asyncio.shield(self._done)
         return await asyncio.wait_for(asyncio.shield(self._done), timeout)
 
     @property
