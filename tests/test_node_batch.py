@@ -325,3 +325,67 @@ def test_store_batch_operations(tmp_path):
         assert out == ["new"] and [m.seq for m in await s.ready()] == [1, 2, 3]   # order kept after reopen
         await s.close()
     run(go())
+
+
+# ---- kill -9 of the sender while batches are on their way ---------------------------------
+def test_kill_9_of_the_sender_mid_batch_then_restart_delivers_each_message_once(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    helper = str(Path(__file__).parent / "node_batch_sender.py")
+    env_vars = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    a_dir = tmp_path / "a"
+    a_dir.mkdir()
+    n = 400
+
+    async def go():
+        d = make_node(tmp_path, "d")
+        await d.start()
+        (tmp_path / "d.record").write_bytes(d.record().raw)
+        got: list = []
+        agen = d.messages()
+
+        async def consume():
+            async for m in agen:
+                got.append(m)
+
+        async def start_sender():
+            p = await asyncio.create_subprocess_exec(
+                sys.executable, helper, str(a_dir), str(tmp_path / "d.record"), str(n),
+                stdout=subprocess.PIPE, env=env_vars)
+            assert (await asyncio.wait_for(p.stdout.readline(), 30)).startswith(b"ready")
+            d.add_peer((a_dir / "peer.record").read_bytes())
+            return p
+        consumer = asyncio.ensure_future(consume())
+        link = d.links[0]
+        real = link.on_frame
+
+        async def slow(frame):                    # a slow receiver: batches pile up in flight
+            await asyncio.sleep(0.1)
+            return await real(frame)
+        link.on_frame = slow
+        p = await start_sender()
+        # kill -9 once messages are arriving (batches in flight, more being accepted)
+        assert await wait_for(lambda: len(got) >= 1, 60)
+        p.send_signal(signal.SIGKILL)
+        await p.wait()
+        before = len(got)
+        accepted = (await p.stdout.read()).split()
+        p = await start_sender()                  # resumes its outbox
+        try:
+            # every message the sender had accepted arrives, each once, in order
+            last = max([int(x) for x in accepted if x.isdigit()] or [0])
+            assert await wait_for(lambda: len(got) >= last, 90), (len(got), last)
+            await asyncio.sleep(1.0)              # room for any duplicate to show up
+            bodies = [m.body for m in got]
+            assert bodies == [b"m%04d" % i for i in range(len(bodies))]
+            assert len(bodies) >= last and before < n
+            assert len({m.message_id for m in got}) == len(got)
+        finally:
+            p.send_signal(signal.SIGKILL)
+            await p.wait()
+            consumer.cancel()
+            await d.stop()
+    run(go(), 240)
