@@ -125,6 +125,8 @@ class NodeStore:
         self._max_batch = max_batch
         self._conn = self._open()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._marks_lock = threading.Lock()
+        self._marks: tuple[list, asyncio.Future, Any] | None = None
         self._closed = False
         self.commits = 0
         self._thread = threading.Thread(target=self._worker, name="node-store", daemon=True)
@@ -216,12 +218,15 @@ class NodeStore:
             return out
         return await self._run(tx)
 
-    async def pending_brief(self) -> list[tuple[bytes, str, str, float]]:
-        """(msg_id, dest, qos, expires) of every pending message, in (dest, seq) order: what
-        the retry loop scans without reading the messages themselves."""
+    async def pending_brief(self, accepted_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
+        """(msg_id, dest, qos, expires) of the pending messages (accepted before the given
+        store-clock time, if one is given), in (dest, seq) order: what the retry loop scans
+        without reading the messages themselves."""
         def q(c):
             return c.execute("SELECT msg_id, dest, qos, expires FROM node_outbox WHERE state=? "
-                             "ORDER BY dest, seq", (PENDING,)).fetchall()
+                             "AND created <= ? ORDER BY dest, seq",
+                             (PENDING, float("inf") if accepted_before is None else accepted_before)
+                             ).fetchall()
         return await self._run(q)
 
     async def get_outgoing_many(self, msg_ids: list[bytes]) -> list[Outgoing]:
@@ -283,22 +288,32 @@ class NodeStore:
                               body: bytes) -> str:
         """Commit a received message: "new", "duplicate" or raises LimitExceededError (inbox
         or per-sender hold full: not acknowledged, the sender retries later)."""
-        return await self._run(lambda c: self._accept(c, msg_id, sender, seq, topic, body))
+        def tx(c):
+            rx: dict = {}
+            try:
+                return self._accept(c, msg_id, sender, seq, topic, body, [self._live(c)], rx)
+            finally:
+                self._save_rx(c, rx)
+        return await self._run(tx)
 
     @staticmethod
     def _live(c: sqlite3.Connection) -> int:
         return c.execute("SELECT COUNT(*) FROM node_inbox WHERE state<?", (DELIVERED,)).fetchone()[0]
 
     def _accept(self, c: sqlite3.Connection, msg_id: bytes, sender: str, seq: int, topic: str,
-                body: bytes, live: list[int] | None = None) -> str:
+                body: bytes, live: list[int], rx: dict) -> str:
+        """Every check comes before the first write, so a refused message leaves nothing to
+        undo. ``rx`` caches per sender [next expected seq, any held?] for one transaction;
+        the caller writes it back (``_save_rx``)."""
         if c.execute("SELECT 1 FROM node_inbox WHERE msg_id=?", (msg_id,)).fetchone():
             return "duplicate"
-        row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
-        nxt = row[0] if row else 0
+        st = rx.get(sender)
+        if st is None:
+            row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
+            st = rx[sender] = [row[0] if row else 0, self._held_any(c, sender)]
+        nxt = st[0]
         if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
             return "duplicate"
-        if live is None:
-            live = [self._live(c)]
         if live[0] >= self.inbox_limit:
             raise LimitExceededError(f"inbox holds {live[0]} undelivered messages (inbox_limit)")
         if seq > nxt:
@@ -306,37 +321,48 @@ class NodeStore:
                              (sender, HELD)).fetchone()[0]
             if held >= self.max_pending_per_sender:
                 raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
-        live[0] += 1
-        if seq == nxt:
-            # in order (the usual case): ready at once, without writing the row (and its
-            # body) twice; then whatever was held behind it
-            self._top += 1
-            c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,?)",
-                      (msg_id, sender, seq, topic, body, self._clock(), READY, self._top))
-            self._advance(c, sender, nxt + 1)
+            c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
+                      (msg_id, sender, seq, topic, body, self._clock(), HELD))
+            live[0] += 1
+            st[1] = True
             return "new"
-        c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
-                  (msg_id, sender, seq, topic, body, self._clock(), HELD))
+        # in order (the usual case): ready at once, without writing the row (and its body)
+        # twice; then whatever was held behind it
+        self._top += 1
+        c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,?)",
+                  (msg_id, sender, seq, topic, body, self._clock(), READY, self._top))
+        live[0] += 1
+        st[0] = nxt + 1
+        if st[1]:
+            st[0] = self._advance(c, sender, nxt + 1)
+            st[1] = self._held_any(c, sender)
         return "new"
 
+    @staticmethod
+    def _held_any(c: sqlite3.Connection, sender: str) -> bool:
+        return c.execute("SELECT 1 FROM node_inbox WHERE sender=? AND state=? LIMIT 1",
+                         (sender, HELD)).fetchone() is not None
+
+    @staticmethod
+    def _save_rx(c: sqlite3.Connection, rx: dict) -> None:
+        c.executemany("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)",
+                      [(sender, st[0]) for sender, st in rx.items()])
+
     async def accept_incoming_many(self, msgs: list[tuple[bytes, str, int, str, bytes]]) -> list:
-        """``accept_incoming`` for the messages of a batch in one transaction (each in its own
-        savepoint): per message "new", "duplicate" or the LimitExceededError that refused it."""
+        """``accept_incoming`` for the messages of a batch in one transaction: per message
+        "new", "duplicate" or the LimitExceededError that refused it (nothing of it written)."""
         def tx(c):
-            out, live = [], [self._live(c)]
+            out, live, rx = [], [self._live(c)], {}
             for mid, sender, seq, topic, body in msgs:
-                c.execute("SAVEPOINT one")
                 try:
-                    out.append(self._accept(c, mid, sender, seq, topic, body, live))
-                    c.execute("RELEASE one")
+                    out.append(self._accept(c, mid, sender, seq, topic, body, live, rx))
                 except LimitExceededError as e:
-                    c.execute("ROLLBACK TO one")
-                    c.execute("RELEASE one")
                     out.append(e)
+            self._save_rx(c, rx)
             return out
         return await self._run(tx)
 
-    def _advance(self, c: sqlite3.Connection, sender: str, nxt: int) -> None:
+    def _advance(self, c: sqlite3.Connection, sender: str, nxt: int) -> int:
         """Make the held messages of ``sender`` from sequence ``nxt`` on ready, in order."""
         top = self._top
         while True:
@@ -351,6 +377,7 @@ class NodeStore:
         # ready numbers, never a reordering (a full-table MAX per message was O(inbox))
         self._top = top
         c.execute("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)", (sender, nxt))
+        return nxt
 
     async def skip_gaps(self, older_than_s: float) -> int:
         """Senders whose oldest held message waited longer than ``older_than_s``: skip the gap."""
@@ -374,9 +401,10 @@ class NodeStore:
 
     async def mark_delivered(self, msg_id: bytes, *, wait: bool = True) -> bool | asyncio.Future:
         """The application has the message: drop its body. ``wait=False`` queues the update
-        into the next group commit and returns at once with its future: a crash before that
-        commit shows the message again, the at-least-once-to-the-application window
-        node.messages() has anyway, and the consumer does not wait one fsync per message."""
+        into the next group commit and returns at once with its future (True once
+        committed, shared by the marks that joined it): a crash before that commit shows the
+        message again, the at-least-once-to-the-application window node.messages() has
+        anyway, and the consumer does not wait one fsync per message."""
         def tx(c):
             return c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
                              (DELIVERED, msg_id, READY)).rowcount == 1
@@ -384,9 +412,25 @@ class NodeStore:
             return await self._run(tx)
         if self._closed:
             raise StateError("node store is closed")
-        fut = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        with self._marks_lock:
+            # marks made while one is queued join it: one operation, one UPDATE statement
+            # for many (joining an operation already queued only makes a mark earlier)
+            if self._marks is not None and self._marks[2] is loop:
+                self._marks[0].append(msg_id)
+                return self._marks[1]
+            ids, fut = [msg_id], loop.create_future()
+            self._marks = (ids, fut, loop)
         fut.add_done_callback(_consume)
-        self._queue.put((tx, asyncio.get_running_loop(), fut))
+
+        def many(c):
+            with self._marks_lock:
+                if self._marks is not None and self._marks[0] is ids:
+                    self._marks = None
+            c.executemany("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
+                          [(DELIVERED, m, READY) for m in ids])
+            return True
+        self._queue.put((many, loop, fut))
         return fut
 
     async def counts(self) -> dict[str, int]:
