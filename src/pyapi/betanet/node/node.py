@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 RELAY_LIFETIME_S = 24 * 3600
 FLOOD_RATE = 200.0            # envelopes per second accepted from one sender (token bucket)
 FLOOD_BURST = 1000
-MAX_INFLIGHT_BATCHES = 4      # per destination lane; more queued messages wait and coalesce
+MAX_INFLIGHT_BATCHES = 8      # per destination lane; more queued messages wait and coalesce
 V1_ONLY_S = 60.0              # a peer that did not take a batch gets version-1 envelopes this long
 
 
