@@ -128,7 +128,14 @@ async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str
             await asyncio.gather(*(one() for _ in range(n_msgs)))
         else:
             await asyncio.gather(*(group(min(window, n_msgs - i)) for i in range(0, n_msgs, window)))
-        await consumer
+        try:
+            await asyncio.wait_for(consumer, 300)
+        except asyncio.TimeoutError:
+            # every message was acknowledged (so committed at d) but not all reached d's
+            # application: say what the nodes saw instead of hanging
+            print(f"stalled: a {a.counters} {await a.store.counts()}\n"
+                  f"d {d.counters} {await d.store.counts()}", file=sys.stderr, flush=True)
+            raise
         return time.perf_counter() - t
 
     # raw: one HTX stream with the same bytes, answered once at the end
