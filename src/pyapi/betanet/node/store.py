@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS node_outbox (
     msg_id   BLOB PRIMARY KEY,
     dest     TEXT NOT NULL,
     seq      INTEGER NOT NULL,
-    sealed   BLOB,                 -- NULL once acknowledged or failed
+    sealed   BLOB,                 -- the message record (unsealed; sealed in old rows), NULL once done
     qos      TEXT NOT NULL,
     topic    TEXT NOT NULL,
     created  REAL NOT NULL,
@@ -94,8 +94,8 @@ class Outgoing:
     msg_id: bytes
     dest: str
     seq: int
-    sealed: bytes | None
-    qos: str
+    sealed: bytes | None      # the node's outbox record (batcher.py), or a version-1 sealed
+    qos: str                  # message in rows of earlier versions; None once finished
     topic: str
     created: float
     expires: float
