@@ -3,7 +3,7 @@ import json
 import sys
 from pathlib import Path
 
-from betanet.node.envelope import frames_for, seal
+from betanet.node.envelope import ACK, Entry, frames_for, seal, seal_batch
 from betanet.node.identity import Identity
 from betanet.node.peers import PeerRecord
 
@@ -14,6 +14,13 @@ def vectors() -> dict:
     sealed = seal(alice, bob.signing_public, bob.exchange_public, b"hello, betanet",
                   message_id=bytes(range(16)), seq=7, topic="chat", created_ms=1_700_000_000_000,
                   expires_ms=1_700_003_600_000, ephemeral_private=bytes([0x55] * 32))
+    batch = seal_batch(alice, bob.signing_public, bob.exchange_public, [
+        Entry(bytes(range(16)), b"hello, betanet", 7, topic="chat", created_ms=1_700_000_000_000,
+              expires_ms=1_700_003_600_000),
+        Entry(bytes(range(16, 32)), b"second", 8, topic="chat", created_ms=1_700_000_000_001,
+              expires_ms=1_700_003_600_001),
+        Entry(bytes([0xAC] * 16), bytes([0xEE] * 16) + bytes([0xEF] * 16), kind=ACK)],
+        ephemeral_private=bytes([0x66] * 32))
     record = PeerRecord.create(alice, 3, htx_tcp=["192.0.2.1:443"], htx_quic=["192.0.2.1:443"],
                                dtn_eids=["dtn://alice/"], ble_id=bytes.fromhex("0102030405060708"))
     return {
@@ -28,6 +35,16 @@ def vectors() -> dict:
                    "ephemeral_private": bytes([0x55] * 32).hex(), "sealed": sealed.hex(),
                    "frame": frames_for(sealed, 16384)[0].hex()},
         "peer_record": {"seq": 3, "raw": record.raw.hex()},
+        "batch": {"ephemeral_private": bytes([0x66] * 32).hex(),
+                  "entries": [{"message_id": bytes(range(16)).hex(), "seq": 7, "kind": 1, "topic": "chat",
+                               "created_ms": 1_700_000_000_000, "expires_ms": 1_700_003_600_000,
+                               "body": b"hello, betanet".hex()},
+                              {"message_id": bytes(range(16, 32)).hex(), "seq": 8, "kind": 1,
+                               "topic": "chat", "created_ms": 1_700_000_000_001,
+                               "expires_ms": 1_700_003_600_001, "body": b"second".hex()},
+                              {"message_id": "ac" * 16, "seq": 0, "kind": 2, "topic": "",
+                               "created_ms": 0, "expires_ms": 0, "body": "ee" * 16 + "ef" * 16}],
+                  "sealed": batch.hex()},
     }
 
 

@@ -18,6 +18,24 @@ The signature covers the recipient and the ephemeral key, so a recipient cannot 
 signed message to a third party as if it came from the sender. ``kind`` 1 is data, 2 an
 end-to-end acknowledgment (body = the acknowledged message id).
 
+Batch envelope (version 2): many messages from one sender to one recipient under one
+seal and one signature (docs/node.md "Batch envelope")::
+
+    sealed2 = version:u8 (2) | recipient PeerID (34) | ephemeral X25519 public (32)
+              | ChaCha20-Poly1305(key, nonce = 12 zero bytes, ad = those 67 bytes)(inner2) | tag (16)
+    key     = as above with info = "betanet/node/seal/2"
+    inner2  = sender Ed25519 public (32) | sender X25519 public (32) | count:u16 | entry * count
+              | signature (64)
+    entry   = message id (16) | seq:u64 | created_ms:u64 | expires_ms:u64 | kind:u8
+              | topic_len:u8 | body_len:u32 | topic | body
+    signature = Ed25519(sender, "betanet/node/batch/2" || the 67 outer header bytes
+              || inner2 without the signature)
+
+Each entry keeps its own id, seq and deadline (dedup, order, acknowledgment per message).
+An ACK entry's body is one or more acknowledged message ids (16 bytes each). Any change to
+any entry fails the AEAD (or the signature): the whole batch is refused, nothing of it is
+taken, and the sender sends it again. Version-1 envelopes stay readable.
+
 Node frames, the unit the links carry::
 
     0x01 | sealed                                         (fits one chunk)
@@ -45,17 +63,26 @@ from betanet.errors import (AuthenticationError, InvalidArgumentError, LimitExce
 from betanet.fec import MAX_SHARDS, ReedSolomon
 from betanet.node.identity import PEER_ID_BYTES, Identity, peer_id_of, peer_id_text, verify
 
-__all__ = ["Message", "seal", "open_sealed", "recipient_of", "frames_for", "Assembler",
-           "DATA", "ACK", "VERSION", "OVERHEAD"]
+__all__ = ["Message", "Entry", "seal", "seal_batch", "open_sealed", "open_any", "recipient_of",
+           "frames_for", "Assembler", "DATA", "ACK", "VERSION", "BATCH_VERSION", "OVERHEAD",
+           "BATCH_OVERHEAD", "ENTRY_OVERHEAD", "MAX_BATCH"]
 
-VERSION = 1
+VERSION, BATCH_VERSION = 1, 2
 DATA, ACK = 1, 2
 SEAL_INFO = b"betanet/node/seal/1"
 SIG_CONTEXT = b"betanet/node/msg/1"
+BATCH_SEAL_INFO = b"betanet/node/seal/2"
+BATCH_SIG_CONTEXT = b"betanet/node/batch/2"
 _OUTER = 1 + PEER_ID_BYTES + 32
 _INNER = struct.Struct(">32s32s16sQQQBB")
+_BATCH = struct.Struct(">32s32sH")
+_ENTRY = struct.Struct(">16sQQQBBI")
 #: Bytes a sealed message adds to its body (topic excluded): header, inner fields, tag, signature.
 OVERHEAD = _OUTER + _INNER.size + 16 + 64
+#: A batch envelope's fixed bytes, and what each entry adds to its body (topic excluded).
+BATCH_OVERHEAD = _OUTER + _BATCH.size + 16 + 64
+ENTRY_OVERHEAD = _ENTRY.size
+MAX_BATCH = 0xFFFF
 FRAME_WHOLE, FRAME_CHUNK = 1, 2
 _CHUNK = struct.Struct(">B8sBBB")
 
@@ -75,10 +102,22 @@ class Message:
     body: bytes
 
 
-def _key(shared: bytes, eph_pub: bytes, rcpt_pub: bytes) -> bytes:
+@dataclass(frozen=True)
+class Entry:
+    """One message of a batch, as the sender gives it to :func:`seal_batch`."""
+    message_id: bytes
+    body: bytes
+    seq: int = 0
+    kind: int = DATA
+    topic: str = ""
+    created_ms: int = 0
+    expires_ms: int = 0
+
+
+def _key(shared: bytes, eph_pub: bytes, rcpt_pub: bytes, info: bytes = SEAL_INFO) -> bytes:
     if shared == bytes(32):
         raise AuthenticationError("sealed message: low-order ephemeral key")
-    return HKDF(hashes.SHA256(), 32, eph_pub + rcpt_pub, SEAL_INFO).derive(shared)
+    return HKDF(hashes.SHA256(), 32, eph_pub + rcpt_pub, info).derive(shared)
 
 
 def seal(sender: Identity, recipient_signing: bytes, recipient_exchange: bytes, body: bytes, *,
@@ -107,17 +146,93 @@ def seal(sender: Identity, recipient_signing: bytes, recipient_exchange: bytes, 
     return header + ChaCha20Poly1305(key).encrypt(bytes(12), inner, header)
 
 
+def seal_batch(sender: Identity, recipient_signing: bytes, recipient_exchange: bytes,
+               entries: list[Entry], *, ephemeral_private: bytes | None = None) -> bytes:
+    """Seal several messages to one recipient: one X25519, one signature (version 2)."""
+    if not 1 <= len(entries) <= MAX_BATCH:
+        raise InvalidArgumentError(f"a batch holds 1 to {MAX_BATCH} messages, not {len(entries)}")
+    parts = [_BATCH.pack(sender.signing_public, sender.exchange_public, len(entries))]
+    for e in entries:
+        t = e.topic.encode()
+        if len(t) > 255:
+            raise InvalidArgumentError(f"topic is {len(t)} bytes; at most 255")
+        if e.kind not in (DATA, ACK):
+            raise InvalidArgumentError(f"message kind must be DATA or ACK, not {e.kind!r}")
+        if len(e.message_id) != 16:
+            raise InvalidArgumentError("message id is 16 bytes")
+        parts += (_ENTRY.pack(e.message_id, e.seq, e.created_ms, e.expires_ms, e.kind, len(t),
+                              len(e.body)), t, e.body)
+    eph = X25519PrivateKey.from_private_bytes(ephemeral_private or secrets.token_bytes(32))
+    from betanet.node.identity import _raw
+    eph_pub = _raw(eph.public_key())
+    header = bytes([BATCH_VERSION]) + peer_id_of(recipient_signing) + eph_pub
+    inner = b"".join(parts)
+    inner += sender.sign(BATCH_SIG_CONTEXT + header + inner)
+    key = _key(eph.exchange(X25519PublicKey.from_public_bytes(recipient_exchange)), eph_pub,
+               recipient_exchange, BATCH_SEAL_INFO)
+    return header + ChaCha20Poly1305(key).encrypt(bytes(12), inner, header)
+
+
 def recipient_of(sealed: bytes) -> str:
-    """The recipient PeerID text (all a forwarder may read)."""
-    if len(sealed) < _OUTER + 16 or sealed[0] != VERSION:
-        raise MalformedError("not a version-1 sealed message")
+    """The recipient PeerID text (all a forwarder may read), of a message or a batch."""
+    if len(sealed) < _OUTER + 16 or sealed[0] not in (VERSION, BATCH_VERSION):
+        raise MalformedError("not a version-1 or version-2 sealed message")
     return peer_id_text(bytes(sealed[1:1 + PEER_ID_BYTES]))
+
+
+def open_any(me: Identity, sealed: bytes) -> list[Message]:
+    """Open a version-1 message or a version-2 batch sealed to ``me``: its messages, all
+    verified, or AuthenticationError / MalformedError for the whole envelope."""
+    sealed = bytes(sealed)
+    if sealed[:1] == bytes([BATCH_VERSION]):
+        return _open_batch(me, sealed)
+    return [open_sealed(me, sealed)]
+
+
+def _open_batch(me: Identity, sealed: bytes) -> list[Message]:
+    if recipient_of(sealed) != me.peer_id_text:
+        raise AuthenticationError("sealed batch is addressed to another peer")
+    header, eph_pub = sealed[:_OUTER], sealed[1 + PEER_ID_BYTES:_OUTER]
+    key = _key(me.exchange(eph_pub), eph_pub, me.exchange_public, BATCH_SEAL_INFO)
+    try:
+        inner = ChaCha20Poly1305(key).decrypt(bytes(12), sealed[_OUTER:], header)
+    except InvalidTag:
+        raise AuthenticationError("sealed batch does not decrypt (tampered or not for us)") from None
+    if len(inner) < _BATCH.size + 64:
+        raise MalformedError("sealed batch: inner part too short")
+    ed, xp, count = _BATCH.unpack_from(inner)
+    verify(ed, inner[-64:], BATCH_SIG_CONTEXT + header + inner[:-64], "sealed batch")
+    sender = peer_id_text(peer_id_of(ed))
+    end, pos, out = len(inner) - 64, _BATCH.size, []
+    view = memoryview(inner)
+    for _ in range(count):
+        if pos + _ENTRY.size > end:
+            raise MalformedError("sealed batch: entry runs past the end")
+        mid, seq, created, expires, kind, tlen, blen = _ENTRY.unpack_from(inner, pos)
+        pos += _ENTRY.size
+        if kind not in (DATA, ACK) or pos + tlen + blen > end:
+            raise MalformedError("sealed batch: bad kind or entry length")
+        try:
+            topic = str(view[pos:pos + tlen], "utf-8")
+        except UnicodeDecodeError:
+            raise MalformedError("sealed batch: topic is not UTF-8") from None
+        pos += tlen
+        body = bytes(view[pos:pos + blen])
+        pos += blen
+        if kind == ACK and (not body or len(body) % 16):
+            raise MalformedError("sealed batch: an acknowledgment holds whole 16-byte message ids")
+        out.append(Message(sender, ed, xp, mid, seq, created, expires, kind, topic, body))
+    if pos != end or not out:
+        raise MalformedError("sealed batch: entry count does not match its length")
+    return out
 
 
 def open_sealed(me: Identity, sealed: bytes) -> Message:
     """Open and verify a message sealed to ``me``. A message for someone else, a tampered
     ciphertext or a bad signature raise AuthenticationError; garbage MalformedError."""
     sealed = bytes(sealed)
+    if sealed[:1] != bytes([VERSION]):
+        raise MalformedError("not a version-1 sealed message (open_any also reads batches)")
     if recipient_of(sealed) != me.peer_id_text:
         raise AuthenticationError("sealed message is addressed to another peer")
     header, eph_pub = sealed[:_OUTER], sealed[1 + PEER_ID_BYTES:_OUTER]

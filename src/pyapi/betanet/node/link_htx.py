@@ -57,6 +57,7 @@ class HtxLink:
                          "connects": 0, "connect_failures": 0, "refused": 0}
         self.enabled = True
         self.web = web                       # betanet.tls.weblink.WebLink (TCP link only) or None
+        self.pipelined = True           # frames may be sent concurrently (one stream each)
 
     # ---- connection set-up: plain HTX TLS or htx-web (docs/stealth.md) ------------------
     def _listen_options(self, cert: str, key: str) -> dict:

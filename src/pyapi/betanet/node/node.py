@@ -2,9 +2,12 @@
 
 Send path (docs/node.md "Fallback policy"):
 
-1. ``await node.send(dest, data, qos=, deadline_ms=, privacy_budget=, topic=)`` seals the
-   message to ``dest`` and commits it to the outbox (durable) before returning a
-   :class:`DeliveryHandle`.
+1. ``await node.send(dest, data, qos=, deadline_ms=, privacy_budget=, topic=)`` commits the
+   message to the outbox (durable) before returning a :class:`DeliveryHandle`
+   (``send_many`` does it for several messages in one commit). Messages queued for one
+   destination while earlier ones are on their way leave together, sealed and signed once
+   in a batch envelope (batcher.py; a lone message leaves at once); the receiver commits
+   a batch in one transaction and acknowledges many messages in one sealed ack.
 2. The Navigator, fed with every link's live measurements, gives the Pareto frontier of
    routes for the QoS; the node tries them best first. A route fails when its hop
    acknowledgment does not come within ``routing.hop_timeout_ms`` or its link is down; the
@@ -32,9 +35,10 @@ import os
 import secrets
 import sqlite3
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from betanet._check import byte_buffer
 from betanet._log import escape
@@ -43,6 +47,7 @@ from betanet.errors import (AuthenticationError, BetanetError, ExpiredError, Inv
                             StateError)
 from betanet.navigator import PRESETS, Navigator, QoS
 from betanet.node import envelope as env
+from betanet.node.batcher import Lane, Pending, pack_record, unpack_record
 from betanet.node.config import defaults
 from betanet.node.identity import Identity
 from betanet.node.links import LinkError
@@ -55,8 +60,10 @@ __all__ = ["Node", "DeliveryHandle", "Received"]
 log = logging.getLogger(__name__)
 
 RELAY_LIFETIME_S = 24 * 3600
-FLOOD_RATE = 200.0            # messages per second accepted from one sender (token bucket)
+FLOOD_RATE = 200.0            # envelopes per second accepted from one sender (token bucket)
 FLOOD_BURST = 1000
+MAX_INFLIGHT_BATCHES = 8      # per destination lane; more queued messages wait and coalesce
+V1_ONLY_S = 60.0              # a peer that did not take a batch gets version-1 envelopes this long
 
 
 @dataclass
@@ -104,6 +111,7 @@ class DeliveryHandle:
                 await asyncio.wait({waiter, self._done}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
+    _t0: float = 0.0
 
     @property
     def route(self) -> list[str] | None:
@@ -127,6 +135,10 @@ class DeliveryHandle:
 
     async def acked(self, timeout: float | None = None) -> float:
         """Wait for the end-to-end acknowledgment; returns seconds since the send."""
+        if self._done.done():
+            return self._done.result()
+        if timeout is None:
+            return await asyncio.shield(self._done)
         return await asyncio.wait_for(asyncio.shield(self._done), timeout)
 
     @property
@@ -186,9 +198,12 @@ class Node:
         a = self.config["application"]
         self._assembler = env.Assembler(max_bytes=4 * a["max_message_bytes"] + (1 << 20))
         self._handles: dict[bytes, DeliveryHandle] = {}
-        self._inflight: dict[bytes, asyncio.Task] = {}
+        self._lanes: dict[tuple, Lane] = {}           # (dest, qos, privacy budget) -> messages
+        self._ack_lanes: dict[str, Lane] = {}         # sender -> ids to acknowledge
+        self._outgoing: set[bytes] = set()            # queued or in flight in a lane
         self._last_try: dict[bytes, float] = {}
-        self._started: dict[bytes, float] = {}
+        self._v2_peers: OrderedDict[str, None] = OrderedDict()   # sent us a batch: reads them
+        self._v1_until: dict[str, float] = {}
         self._handlers: dict[str, Callable[[Received], Awaitable[None]]] = {}
         self._inbox_wake = asyncio.Event()
         self._contact = asyncio.Event()
@@ -226,9 +241,12 @@ class Node:
 
     async def stop(self) -> None:
         self.running = False
-        for t in self._tasks + list(self._inflight.values()):
+        tasks = list(self._tasks)
+        for lane in list(self._lanes.values()) + list(self._ack_lanes.values()):
+            tasks += lane.cancel()
+        for t in tasks:
             t.cancel()
-        for t in self._tasks + list(self._inflight.values()):
+        for t in tasks:
             with contextlib.suppress(BaseException):
                 await t
         for link in self.links:
@@ -317,45 +335,164 @@ class Node:
     async def send(self, destination: str, data, *, qos: QoS | str | None = None,
                    deadline_ms: int | None = None, privacy_budget: float | None = None,
                    topic: str = "") -> DeliveryHandle:
+        return (await self.send_many(destination, [data], qos=qos, deadline_ms=deadline_ms,
+                                     privacy_budget=privacy_budget, topic=topic))[0]
+
+    async def send_many(self, destination: str, messages: Iterable, *,
+                        qos: QoS | str | None = None, deadline_ms: int | None = None,
+                        privacy_budget: float | None = None,
+                        topic: str = "") -> list[DeliveryHandle]:
+        """``send`` for several messages to one destination: one outbox commit, handles in
+        order (sequence numbers consecutive)."""
         if not self.running:
             raise StateError("node is not running")
-        data = bytes(byte_buffer(data, "data"))
         limit = self.config["application"]["max_message_bytes"]
-        if len(data) > limit:
-            raise LimitExceededError(f"message of {len(data)} bytes exceeds application.max_message_bytes {limit}")
-        rec = self.peers.get(destination)
+        bodies = []
+        for data in messages:
+            data = bytes(byte_buffer(data, "data"))
+            if len(data) > limit:
+                raise LimitExceededError(f"message of {len(data)} bytes exceeds application.max_message_bytes {limit}")
+            bodies.append(data)
+        self.peers.get(destination)
+        if len(topic.encode()) > 255:
+            raise InvalidArgumentError(f"topic is {len(topic.encode())} bytes; at most 255")
         if isinstance(qos, str) and qos not in PRESETS:
             raise InvalidArgumentError(f"unknown QoS preset {qos!r}; choose from {', '.join(PRESETS)}")
         if deadline_ms is None:
             deadline_ms = self.config["routing"]["deadline_ms"]
         if isinstance(deadline_ms, bool) or not isinstance(deadline_ms, (int, float)) or deadline_ms <= 0:
             raise InvalidArgumentError(f"deadline_ms must be a positive number, got {deadline_ms!r}")
+        if not bodies:
+            return []
         eff, policy = self._effective_qos(qos)
-        mid = secrets.token_bytes(16)
         now_ms = int(time.time() * 1000)
         expires_ms = now_ms + int(deadline_ms)
         qname = eff if isinstance(eff, str) else "custom"
+        mids = [secrets.token_bytes(16) for _ in bodies]
+        rows = [(mid, destination, qname, topic, expires_ms / 1000,
+                 partial(lambda body, _seq: pack_record(now_ms, expires_ms, body), body))
+                for mid, body in zip(mids, bodies)]
+        seqs = await self.store.add_outgoing_many(rows)
+        loop, t0 = asyncio.get_running_loop(), time.monotonic()
+        handles = []
+        for mid, body, seq in zip(mids, bodies, seqs):
+            handle = DeliveryHandle(mid, destination, qname, policy, _done=loop.create_future(), _t0=t0)
+            self._handles[mid] = handle
+            handles.append(handle)
+            self._enqueue(Pending(mid, destination, seq, topic, now_ms, expires_ms, body), eff,
+                          privacy_budget)
+        self.count("messages_accepted", len(bodies))
+        return handles
 
-        def make(seq: int) -> bytes:
-            return env.seal(self.identity, rec.signing_public, rec.exchange_public, data,
-                            message_id=mid, seq=seq, topic=topic, created_ms=now_ms,
-                            expires_ms=expires_ms)
-        await self.store.add_outgoing(mid, destination, qname, topic, expires_ms / 1000, make)
-        handle = DeliveryHandle(mid, destination, qname, policy,
-                                _done=asyncio.get_running_loop().create_future())
-        self._handles[mid] = handle
-        self._started[mid] = time.monotonic()
-        self.count("messages_accepted")
-        self._spawn_delivery(mid, eff, privacy_budget)
-        return handle
+    def _enqueue(self, p: Pending, qos, privacy_budget) -> None:
+        key = (p.dest, qos, privacy_budget)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(partial(self._send_batch, p.dest, qos, privacy_budget),
+                                           self._take, MAX_INFLIGHT_BATCHES,
+                                           on_idle=lambda: self._lanes.pop(key, None))
+        self._outgoing.add(p.mid)
+        self._last_try[p.mid] = time.monotonic()
+        lane.put(p)
 
-    def _spawn_delivery(self, mid: bytes, qos, privacy_budget) -> None:
-        if mid in self._inflight:
-            return
-        self._last_try[mid] = time.monotonic()
-        t = asyncio.ensure_future(self._deliver(mid, qos, privacy_budget))
-        self._inflight[mid] = t
-        t.add_done_callback(lambda _t: self._inflight.pop(mid, None))
+    def _v1_only(self, dest: str) -> bool:
+        return dest not in self._v2_peers and self._v1_until.get(dest, 0) > time.monotonic()
+
+    def _budget(self) -> int:
+        return self.config["transport"]["chunk_size"] - env.BATCH_OVERHEAD - 1
+
+    def _take(self, q: deque) -> list[Pending]:
+        """The next batch: messages in queue order up to the chunk size (at least one);
+        retransmissions, legacy rows and peers that read only version 1 go alone."""
+        first = q.popleft()
+        if first.single or first.body is None or self._v1_only(first.dest):
+            return [first]
+        batch, room = [first], self._budget() - first.size
+        while q and len(batch) < env.MAX_BATCH:
+            p = q[0]
+            if p.single or p.body is None or p.size > room:
+                break
+            batch.append(q.popleft())
+            room -= p.size
+        return batch
+
+    async def _send_batch(self, dest: str, qos, privacy_budget, batch: list[Pending]) -> None:
+        try:
+            now_ms = time.time() * 1000
+            live = []
+            for p in batch:
+                self._last_try[p.mid] = time.monotonic()
+                if p.expires_ms <= now_ms:
+                    await self._fail(p.mid, "deadline passed before a route reached the destination")
+                else:
+                    live.append(p)
+            if not live:
+                return
+            handles = [h for h in (self._handles.get(p.mid) for p in live) if h is not None]
+            rec = self.peers.find(dest)
+            batched = False
+            if live[0].body is None:
+                sealed = live[0].sealed
+            elif rec is None:
+                sealed = None
+            elif len(live) == 1:
+                # alone: version 1 (what every peer reads, and 6 bytes shorter than a batch of one)
+                p = live[0]
+                sealed = env.seal(self.identity, rec.signing_public, rec.exchange_public, p.body,
+                                  message_id=p.mid, seq=p.seq, topic=p.topic,
+                                  created_ms=p.created_ms, expires_ms=p.expires_ms)
+            else:
+                batched = True
+                sealed = env.seal_batch(self.identity, rec.signing_public, rec.exchange_public,
+                                        [env.Entry(p.mid, p.body, p.seq, env.DATA, p.topic,
+                                                   p.created_ms, p.expires_ms) for p in live])
+                self.count("batches_sent")
+            remaining_ms = min(p.expires_ms for p in live) - now_ms
+            ok = sealed is not None and await self._route_and_send(dest, sealed, qos, remaining_ms,
+                                                                   privacy_budget, handles)
+            if not ok and sealed is not None:
+                ok = await self._to_custodian(dest, sealed, handles)
+            bundled: set[bytes] = set()
+            if not ok:
+                if batched and dest not in self._v2_peers:
+                    # maybe a peer that reads only version 1: the retries go one by one
+                    self._v1_until[dest] = time.monotonic() + V1_ONLY_S
+                if rec is not None or live[0].body is None:
+                    bundled = await self._bundle_each(dest, rec, live, None if batched else sealed)
+                for h in handles:
+                    if h.message_id in bundled:
+                        continue
+                    if not h.attempts or h.attempts[-1].outcome != "stored":
+                        h.attempts.append(Attempt([self.me], ["dtn"], "stored", time.time()))
+                        self.count("stored_for_contact")
+        finally:
+            for p in batch:
+                self._outgoing.discard(p.mid)
+
+    async def _bundle_each(self, dest: str, rec, live: list[Pending], sealed: bytes | None) -> set[bytes]:
+        """No route and no custodian: each message in its own version-1 envelope as custody
+        bundles through the bundle agent (which tracks, re-offers and acknowledges messages one
+        by one). The ids handed to it (now or earlier)."""
+        if self._link("dtn") is None:
+            return set()
+        handed = set()
+        for p in live:
+            if sealed is not None and len(live) == 1:
+                one = sealed
+            elif p.body is None:
+                one = p.sealed
+            else:
+                one = env.seal(self.identity, rec.signing_public, rec.exchange_public, p.body,
+                               message_id=p.mid, seq=p.seq, topic=p.topic,
+                               created_ms=p.created_ms, expires_ms=p.expires_ms)
+            h = self._handles.get(p.mid)
+            got = await self._to_dtn(dest, one, p.expires_ms / 1000, p.mid, h)
+            if got is None:
+                continue
+            handed.add(p.mid)
+            if got == "new" and h is not None:
+                h.attempts.append(Attempt([self.me, dest], ["dtn"], "custody", time.time()))
+        return handed
 
     def _frames(self, sealed: bytes, transport: str, dest: str) -> list[bytes]:
         t = self.config["transport"]
@@ -367,29 +504,7 @@ class Node:
             chunk = min(chunk, link.max_frame - 16)      # room for the chunk header
         return env.frames_for(sealed, chunk, parity)
 
-    async def _deliver(self, mid: bytes, qos, privacy_budget) -> None:
-        out = await self.store.get_outgoing(mid)
-        if out is None or out.sealed is None:
-            return
-        handle = self._handles.get(mid)
-        remaining_ms = out.expires * 1000 - time.time() * 1000
-        if remaining_ms <= 0:
-            await self._fail(mid, "deadline passed before a route reached the destination")
-            return
-        ok = await self._route_and_send(out.dest, out.sealed, qos, remaining_ms, privacy_budget, handle)
-        if not ok:
-            ok = await self._to_custodian(out.dest, out.sealed, handle)
-        if not ok:
-            got = await self._to_dtn(out.dest, out.sealed, out.expires, mid, handle)
-            if got == "new" and handle is not None:
-                handle.attempts.append(Attempt([self.me, out.dest], ["dtn"], "custody", time.time()))
-            ok = got is not None
-        if not ok and handle is not None:
-            if not handle.attempts or handle.attempts[-1].outcome != "stored":
-                handle.attempts.append(Attempt([self.me], ["dtn"], "stored", time.time()))
-                self.count("stored_for_contact")
-
-    async def _to_custodian(self, dest: str, sealed: bytes, handle: DeliveryHandle | None) -> bool:
+    async def _to_custodian(self, dest: str, sealed: bytes, handles: list[DeliveryHandle]) -> bool:
         """No route to ``dest``: hand the message to a reachable DTN custodian (config
         ``network.custodians``), which stores it and forwards it on its own contact."""
         for c in self.config["network"].get("custodians", []):
@@ -398,11 +513,11 @@ class Node:
             rs = self.routes(c)
             if not rs:
                 continue
-            if await self._route_and_send(c, sealed, None, None, None, None):
+            if await self._route_and_send(c, sealed, None, None, None, []):
                 self.count("custody_handoffs")
-                if handle is not None:
-                    handle.attempts.append(Attempt([self.me, c, dest], [rs[0].transport, "dtn"],
-                                                   "custody", time.time()))
+                a = Attempt([self.me, c, dest], [rs[0].transport, "dtn"], "custody", time.time())
+                for h in handles:
+                    h.attempts.append(a)
                 return True
         return False
 
@@ -435,7 +550,7 @@ class Node:
         return "new"
 
     async def _route_and_send(self, dest: str, sealed: bytes, qos, deadline_ms, privacy_budget,
-                              handle: DeliveryHandle | None) -> bool:
+                              handles: list[DeliveryHandle]) -> bool:
         hop_timeout = self.config["routing"]["hop_timeout_ms"] / 1000
         tried = 0
         for r in self.routes(dest, qos, deadline_ms, privacy_budget):
@@ -449,20 +564,37 @@ class Node:
             tried += 1
             try:
                 frames = self._frames(sealed, r.transport, dest)
-                for i, f in enumerate(frames):
-                    if handle is not None:
-                        handle._chunk(i, len(frames))
+                n = len(frames)
+                for h in handles:
+                    h._chunk(0, n)
+                sent = 0
+
+                async def one(f: bytes) -> None:
+                    nonlocal sent
                     await link.send(r.next_hop, f, hop_timeout)
-                if handle is not None:
-                    handle._chunk(len(frames), len(frames))
+                    sent += 1
+                    for h in handles:
+                        h._chunk(sent, n)
+                if n > 1 and getattr(link, "pipelined", False):
+                    # chunks of one message in flight together, not one hop round trip each
+                    errs = [e for e in await asyncio.gather(*(one(f) for f in frames),
+                                                            return_exceptions=True)
+                            if isinstance(e, BaseException)]
+                    if errs:
+                        raise errs[0]
+                else:
+                    for f in frames:
+                        await one(f)
             except (LinkError, LimitExceededError) as e:
                 self.count(f"send_failed_{r.transport}")
-                if handle is not None:
-                    handle.attempts.append(Attempt(r.path, r.transports, f"failed: {e}", time.time()))
+                a = Attempt(r.path, r.transports, f"failed: {e}", time.time())
+                for h in handles:
+                    h.attempts.append(a)
                 continue
             self.count(f"sent_{r.transport}")
-            if handle is not None:
-                handle.attempts.append(Attempt([str(p) for p in r.path], r.transports, "ok", time.time()))
+            a = Attempt([str(p) for p in r.path], r.transports, "ok", time.time())
+            for h in handles:
+                h.attempts.append(a)
             return True
         return False
 
@@ -470,6 +602,7 @@ class Node:
         if await self.store.finish_outgoing(mid, FAILED, reason):
             self.count("messages_expired")
         h = self._handles.pop(mid, None)
+        self._last_try.pop(mid, None)
         if h is not None and not h._done.done():
             h._done.set_exception(ExpiredError(f"message {mid.hex()} to {h.destination}: {reason}"))
             h._done.exception()
@@ -484,18 +617,37 @@ class Node:
                 contact = self._contact.is_set()
                 self._contact.clear()
                 now = time.monotonic()
-                for out in await self.store.pending():
-                    if out.expires <= time.time():
-                        await self._fail(out.msg_id, "deadline passed before a route reached the destination")
+                due, again = [], set()
+                # a message accepted within the last interval is on its way (or, after a
+                # restart, waits one interval more): not scanned, so a bulk sender's
+                # fresh messages do not make every pass O(outbox)
+                for mid, _dest, _qos, expires in await self.store.pending_brief(time.time() - interval):
+                    if mid in self._outgoing:
                         continue
-                    last = self._last_try.get(out.msg_id)
-                    h = self._handles.get(out.msg_id)
+                    if expires <= time.time():
+                        await self._fail(mid, "deadline passed before a route reached the destination")
+                        continue
+                    last = self._last_try.get(mid)
+                    h = self._handles.get(mid)
                     waiting = h is not None and h.attempts and h.attempts[-1].outcome == "stored"
                     if last is None or now - last >= ack_timeout or (contact and waiting) \
                             or (waiting and now - last >= interval):
                         if last is not None:
                             self.count("retransmissions")
-                        self._spawn_delivery(out.msg_id, out.qos if out.qos in PRESETS else None, None)
+                            if not waiting:
+                                # no acknowledgment: alone and in version 1, which any
+                                # relay and receiver reads
+                                again.add(mid)
+                        due.append(mid)
+                for o in await self.store.get_outgoing_many(due) if due else []:
+                    if o.msg_id in self._outgoing or o.sealed is None:
+                        continue
+                    rec = unpack_record(o.sealed)
+                    p = (Pending(o.msg_id, o.dest, o.seq, o.topic, rec[0], rec[1], rec[2],
+                                 single=o.msg_id in again) if rec is not None else
+                         Pending(o.msg_id, o.dest, o.seq, o.topic, int(o.created * 1000),
+                                 int(o.expires * 1000), None, sealed=o.sealed))
+                    self._enqueue(p, o.qos if o.qos in PRESETS else None, None)
                 await self.store.skip_gaps(r["reorder_timeout_ms"] / 1000)
             except asyncio.CancelledError:
                 raise
@@ -521,61 +673,100 @@ class Node:
         if dest != self.me:
             return await self._relay(dest, sealed)
         try:
-            m = env.open_sealed(self.identity, sealed)
+            msgs = env.open_any(self.identity, sealed)
         except (AuthenticationError, MalformedError) as e:
             self.count("dropped_" + ("auth" if isinstance(e, AuthenticationError) else "malformed"))
             log.info("dropped message: %s", escape(e))
             return False
-        if m.kind == env.ACK:
-            await self._on_ack(m)
+        first = msgs[0]
+        if sealed[0] == env.BATCH_VERSION:
+            self._v2_peers[first.sender] = None
+            self._v2_peers.move_to_end(first.sender)
+            while len(self._v2_peers) > 4096:
+                self._v2_peers.popitem(last=False)
+        acked = [m.body[i:i + 16] for m in msgs if m.kind == env.ACK for i in range(0, len(m.body), 16)]
+        if acked:
+            await self._on_acks(first.sender, acked)
+        data = [m for m in msgs if m.kind == env.DATA]
+        if not data:
             return True
-        b = self._buckets.get(m.sender)
+        b = self._buckets.get(first.sender)
         if b is None:
-            b = self._buckets[m.sender] = _Bucket()
+            b = self._buckets[first.sender] = _Bucket()
             while len(self._buckets) > 4096:
                 self._buckets.popitem(last=False)
-        if not b.take():
-            self.count("dropped_flood")
+        if not b.take():            # one token per envelope: what costs us X25519 + a verify
+            self.count("dropped_flood", len(data))
             return False
-        if m.expires_ms and m.expires_ms < time.time() * 1000:
-            self.count("dropped_expired")
+        now_ms = time.time() * 1000
+        fresh = [m for m in data if not (m.expires_ms and m.expires_ms < now_ms)]
+        if len(fresh) < len(data):
+            self.count("dropped_expired", len(data) - len(fresh))
+        if not fresh:
             return True
-        try:
-            outcome = await self.store.accept_incoming(m.message_id, m.sender, m.seq, m.topic, m.body)
-        except LimitExceededError as e:
-            self.count("dropped_inbox_full")
-            log.info("inbox refused a message from %s: %s", m.sender, e)
-            return False
-        self.count("messages_received" if outcome == "new" else "duplicates_received")
-        if outcome == "new":
-            self._inbox_wake.set()
-        asyncio.ensure_future(self._send_ack(m))
-        return True
+        outcomes = await self.store.accept_incoming_many(
+            [(m.message_id, m.sender, m.seq, m.topic, m.body) for m in fresh])
+        taken, refused = [], 0
+        for m, outcome in zip(fresh, outcomes):
+            if isinstance(outcome, LimitExceededError):
+                refused += 1
+                continue
+            self.count("messages_received" if outcome == "new" else "duplicates_received")
+            if outcome == "new":
+                self._inbox_wake.set()
+            taken.append(m.message_id)
+        if refused:
+            self.count("dropped_inbox_full", refused)
+            log.info("inbox refused %d message(s) from %s", refused, first.sender)
+        if taken:
+            self._queue_acks(first, taken)
+        return not refused       # refused: the sender sends again (the taken ones are duplicates then)
 
-    async def _send_ack(self, m: env.Message) -> None:
-        sealed = env.seal(self.identity, m.sender_signing, m.sender_exchange, m.message_id, kind=env.ACK)
-        if m.sender not in self.peers:
-            self.count("ack_unroutable")
-            return
-        ok = await self._route_and_send(m.sender, sealed, None, None, None, None)
-        if not ok:
-            expires = m.expires_ms / 1000 if m.expires_ms else time.time() + RELAY_LIFETIME_S
-            ok = await self._to_dtn(m.sender, sealed, expires, b"ack" + m.message_id) is not None
-        self.count("acks_sent" if ok else "acks_unsent")
+    def _queue_acks(self, m: env.Message, ids: list[bytes]) -> None:
+        lane = self._ack_lanes.get(m.sender)
+        if lane is None:
+            lane = self._ack_lanes[m.sender] = Lane(
+                partial(self._send_acks, m.sender, m.sender_signing, m.sender_exchange),
+                partial(self._take_acks, m.sender), 2,
+                on_idle=lambda: self._ack_lanes.pop(m.sender, None))
+        for mid in ids:
+            lane.put(mid)
 
-    async def _on_ack(self, m: env.Message) -> None:
-        mid = m.body
-        out = await self.store.get_outgoing(mid)
-        if out is None or out.dest != m.sender:
-            self.count("dropped_stray_ack")
+    def _take_acks(self, sender: str, q: deque) -> list[bytes]:
+        n = 1 if sender not in self._v2_peers else max(1, (self._budget() - env.ENTRY_OVERHEAD) // 16)
+        return [q.popleft() for _ in range(min(n, len(q)))]
+
+    async def _send_acks(self, sender: str, signing: bytes, exchange: bytes, ids: list[bytes]) -> None:
+        """One sealed end-to-end acknowledgment for ``ids``: a version-2 batch with one ACK
+        entry naming them all to a peer that sends batches, else (or for one id) version 1."""
+        if sender not in self.peers:
+            self.count("ack_unroutable", len(ids))
             return
-        if await self.store.finish_outgoing(mid, ACKED):
-            self.count("messages_acked")
-        h = self._handles.pop(mid, None)
-        if h is not None and not h._done.done():
-            h._done.set_result(time.monotonic() - self._started.pop(mid, time.monotonic()))
-        self._last_try.pop(mid, None)
-        self._bundled.pop(mid, None)
+        if len(ids) > 1 and sender in self._v2_peers:
+            sealed = env.seal_batch(self.identity, signing, exchange,
+                                    [env.Entry(secrets.token_bytes(16), b"".join(ids), kind=env.ACK)])
+        else:
+            sealed = env.seal(self.identity, signing, exchange, ids[0], kind=env.ACK)
+        ok = await self._route_and_send(sender, sealed, None, None, None, [])
+        if not ok:      # no route back: the acknowledgment travels as a bundle too
+            key = b"ack" + hashlib.sha256(b"".join(ids)).digest()[:16]
+            ok = await self._to_dtn(sender, sealed, time.time() + RELAY_LIFETIME_S, key) is not None
+        self.count("acks_sent" if ok else "acks_unsent", len(ids))
+
+    async def _on_acks(self, sender: str, ids: list[bytes]) -> None:
+        outcomes = await self.store.finish_outgoing_many(ids, ACKED, sender)
+        now = time.monotonic()
+        for mid, outcome in zip(ids, outcomes):
+            if outcome == "stray":
+                self.count("dropped_stray_ack")
+                continue
+            if outcome == "done":
+                self.count("messages_acked")
+            h = self._handles.pop(mid, None)
+            if h is not None and not h._done.done():
+                h._done.set_result(now - h._t0)
+            self._last_try.pop(mid, None)
+            self._bundled.pop(mid, None)
 
     async def _relay(self, dest: str, sealed: bytes) -> bool:
         """Custody of a frame for another peer: stored durably, then forwarded."""
@@ -605,7 +796,7 @@ class Node:
                 if not reach:
                     continue
                 for b in await bundles.next_for(sorted(reach), limit=64):
-                    ok = await self._route_and_send(b.destination, b.data, None, None, None, None)
+                    ok = await self._route_and_send(b.destination, b.data, None, None, None, [])
                     if ok:
                         await bundles.forwarded(b.bundle_id)
                         self.count("relay_forwarded")
@@ -668,6 +859,15 @@ class Node:
                 log.warning("node dispatch: %s", e)
                 await asyncio.sleep(0.1)
 
+    def _marked(self, mid: bytes, fut: asyncio.Future) -> None:
+        """Once the delivery mark committed (the consumer did not wait for it), the
+        dispatcher may look at ready messages again without finding this one."""
+        def done(_f):
+            self._queued.discard(mid)
+            if self._app_queue.empty():
+                self._inbox_wake.set()
+        fut.add_done_callback(done)
+
     async def messages(self, *, manual_ack: bool = False) -> AsyncIterator[Received]:
         """Messages in order per sender.
 
@@ -685,7 +885,10 @@ class Node:
             try:
                 yield self._received(m)
             finally:
-                await self._consume(m.msg_id)
+                if m.msg_id in self._queued:     # the consumer did not ack it itself
+                    # deferred: joins the next group commit, the consumer does not wait for it
+                    self._marked(m.msg_id, await self.store.mark_delivered(m.msg_id, wait=False))
+                    self.count("messages_consumed")
 
     # ---- status -------------------------------------------------------------------------
     async def status(self) -> dict:
@@ -705,4 +908,4 @@ class Node:
         return {"peer_id": self.me, "policy": self._effective_qos(None)[1],
                 "peers": [r.peer for r in self.peers if r.peer != self.me], "links": links,
                 "routes": routes, "store": await self.store.counts(), "counters": dict(self.counters),
-                "inflight": len(self._inflight), "events": [e for _, e in self.events[-20:]]}
+                "inflight": sum(lane.busy for lane in self._lanes.values()), "events": [e for _, e in self.events[-20:]]}

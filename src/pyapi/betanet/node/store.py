@@ -6,9 +6,11 @@ it and marks it as a betanet store), then adds its own tables with a second conn
 worker thread runs the node's statements; every call returns after its transaction
 committed, so what the node acknowledged survives ``kill -9``:
 
-- ``add_outgoing`` commits the sealed message (with its per-destination sequence number)
-  before ``node.send`` returns: an accepted message is never lost; it is retried until the
-  end-to-end acknowledgment or its deadline, also after a restart.
+- ``add_outgoing`` commits the message record the node gives it (with its per-destination
+  sequence number) before ``node.send`` returns: an accepted message is never lost; it is
+  retried until the end-to-end acknowledgment or its deadline, also after a restart. (The
+  node stores the message unsealed and seals when it leaves, so one seal covers a batch;
+  rows written by earlier versions hold the sealed message and are sent as they are.)
 - ``accept_incoming`` commits the message (or finds its id already there) before the node
   acknowledges it end to end: the sender's retransmissions are dropped by message id, so
   each message reaches the inbox once. Messages become *ready* in sender sequence order; a
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from betanet.dtn.store import BundleStore, StoreLimits, next_batch
-from betanet.errors import BetanetError, LimitExceededError, StateError
+from betanet.errors import BetanetError, InvalidArgumentError, LimitExceededError, StateError
 
 __all__ = ["NodeStore", "Outgoing", "Incoming", "PENDING", "ACKED", "FAILED"]
 
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS node_outbox (
     msg_id   BLOB PRIMARY KEY,
     dest     TEXT NOT NULL,
     seq      INTEGER NOT NULL,
-    sealed   BLOB,                 -- NULL once acknowledged or failed
+    sealed   BLOB,                 -- the message record (unsealed; sealed in old rows), NULL once done
     qos      TEXT NOT NULL,
     topic    TEXT NOT NULL,
     created  REAL NOT NULL,
@@ -81,13 +83,19 @@ def _resolve(fut: asyncio.Future, ok: bool, value: Any) -> None:
         fut.set_exception(value)
 
 
+def _consume(fut: asyncio.Future) -> None:
+    """Nobody awaits this operation: retrieve its outcome (logged if it failed)."""
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("node store: deferred update failed: %s", fut.exception())
+
+
 @dataclass(frozen=True)
 class Outgoing:
     msg_id: bytes
     dest: str
     seq: int
-    sealed: bytes | None
-    qos: str
+    sealed: bytes | None      # the node's outbox record (batcher.py), or a version-1 sealed
+    qos: str                  # message in rows of earlier versions; None once finished
     topic: str
     created: float
     expires: float
@@ -117,6 +125,8 @@ class NodeStore:
         self._max_batch = max_batch
         self._conn = self._open()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._marks_lock = threading.Lock()
+        self._marks: tuple[list, asyncio.Future, Any] | None = None
         self._closed = False
         self.commits = 0
         self._thread = threading.Thread(target=self._worker, name="node-store", daemon=True)
@@ -127,6 +137,7 @@ class NodeStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        self._top = conn.execute("SELECT COALESCE(MAX(ready), 0) FROM node_inbox").fetchone()[0]
         return conn
 
     # Group commit, as in the bundle store: every operation queued while the previous
@@ -187,6 +198,50 @@ class NodeStore:
             return seq, sealed
         return await self._run(tx)
 
+    async def add_outgoing_many(self, rows: list[tuple[bytes, str, str, str, float,
+                                                        Callable[[int], bytes]]]) -> list[int]:
+        """``add_outgoing`` for several messages in one operation: their sequence numbers."""
+        def tx(c):
+            seqs, nxt, out = {}, [], []
+            for msg_id, dest, qos, topic, expires, make in rows:
+                if dest not in seqs:
+                    row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest,)).fetchone()
+                    seqs[dest] = row[0] if row else 0
+                seq = seqs[dest]
+                seqs[dest] = seq + 1
+                record = make(seq)
+                nxt.append((msg_id, dest, seq, record, qos, topic, self._clock(), expires, PENDING,
+                            None, len(record)))
+                out.append(seq)
+            c.executemany("INSERT INTO node_outbox VALUES(?,?,?,?,?,?,?,?,?,?,?)", nxt)
+            c.executemany("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", seqs.items())
+            return out
+        return await self._run(tx)
+
+    async def pending_brief(self, accepted_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
+        """(msg_id, dest, qos, expires) of the pending messages (accepted before the given
+        store-clock time, if one is given), in (dest, seq) order: what the retry loop scans
+        without reading the messages themselves."""
+        def q(c):
+            return c.execute("SELECT msg_id, dest, qos, expires FROM node_outbox WHERE state=? "
+                             "AND created <= ? ORDER BY dest, seq",
+                             (PENDING, float("inf") if accepted_before is None else accepted_before)
+                             ).fetchall()
+        return await self._run(q)
+
+    async def get_outgoing_many(self, msg_ids: list[bytes]) -> list[Outgoing]:
+        """The pending rows among ``msg_ids``, in (dest, seq) order."""
+        def q(c):
+            out = []
+            for mid in msg_ids:
+                r = c.execute(
+                    "SELECT msg_id, dest, seq, sealed, qos, topic, created, expires, state, reason "
+                    "FROM node_outbox WHERE msg_id=? AND state=?", (mid, PENDING)).fetchone()
+                if r is not None:
+                    out.append(Outgoing(*r))
+            return sorted(out, key=lambda o: (o.dest, o.seq))
+        return await self._run(q)
+
     async def pending(self) -> list[Outgoing]:
         def q(c):
             return [Outgoing(*r) for r in c.execute(
@@ -209,35 +264,107 @@ class NodeStore:
                              "WHERE msg_id=? AND state=?", (state, reason, msg_id, PENDING)).rowcount == 1
         return await self._run(tx)
 
+    async def finish_outgoing_many(self, msg_ids: list[bytes], state: int, dest: str) -> list[str]:
+        """End-to-end acknowledgments from ``dest`` for several messages, one operation: per
+        id "done" (was pending), "again" (already finished) or "stray" (no such message to
+        ``dest``)."""
+        def tx(c):
+            out = []
+            for mid in msg_ids:
+                if c.execute("UPDATE node_outbox SET state=?, reason=NULL, sealed=NULL "
+                             "WHERE msg_id=? AND dest=? AND state=?",
+                             (state, mid, dest, PENDING)).rowcount == 1:
+                    out.append("done")
+                elif c.execute("SELECT 1 FROM node_outbox WHERE msg_id=? AND dest=?",
+                               (mid, dest)).fetchone():
+                    out.append("again")
+                else:
+                    out.append("stray")
+            return out
+        return await self._run(tx)
+
     # ---- inbox -------------------------------------------------------------------------
     async def accept_incoming(self, msg_id: bytes, sender: str, seq: int, topic: str,
                               body: bytes) -> str:
         """Commit a received message: "new", "duplicate" or raises LimitExceededError (inbox
         or per-sender hold full: not acknowledged, the sender retries later)."""
         def tx(c):
-            if c.execute("SELECT 1 FROM node_inbox WHERE msg_id=?", (msg_id,)).fetchone():
-                return "duplicate"
-            row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
-            nxt = row[0] if row else 0
-            if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
-                return "duplicate"
-            live = c.execute("SELECT COUNT(*) FROM node_inbox WHERE state<?", (DELIVERED,)).fetchone()[0]
-            if live >= self.inbox_limit:
-                raise LimitExceededError(f"inbox holds {live} undelivered messages (inbox_limit)")
-            if seq > nxt:
-                held = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
-                                 (sender, HELD)).fetchone()[0]
-                if held >= self.max_pending_per_sender:
-                    raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
-            c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
-                      (msg_id, sender, seq, topic, body, self._clock(), HELD))
-            self._advance(c, sender, nxt)
-            return "new"
+            rx: dict = {}
+            try:
+                return self._accept(c, msg_id, sender, seq, topic, body, [self._live(c)], rx)
+            finally:
+                self._save_rx(c, rx)
         return await self._run(tx)
 
-    def _advance(self, c: sqlite3.Connection, sender: str, nxt: int) -> None:
+    @staticmethod
+    def _live(c: sqlite3.Connection) -> int:
+        return c.execute("SELECT COUNT(*) FROM node_inbox WHERE state<?", (DELIVERED,)).fetchone()[0]
+
+    def _accept(self, c: sqlite3.Connection, msg_id: bytes, sender: str, seq: int, topic: str,
+                body: bytes, live: list[int], rx: dict) -> str:
+        """Every check comes before the first write, so a refused message leaves nothing to
+        undo. ``rx`` caches per sender [next expected seq, any held?] for one transaction;
+        the caller writes it back (``_save_rx``)."""
+        if c.execute("SELECT 1 FROM node_inbox WHERE msg_id=?", (msg_id,)).fetchone():
+            return "duplicate"
+        st = rx.get(sender)
+        if st is None:
+            row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
+            st = rx[sender] = [row[0] if row else 0, self._held_any(c, sender)]
+        nxt = st[0]
+        if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
+            return "duplicate"
+        if live[0] >= self.inbox_limit:
+            raise LimitExceededError(f"inbox holds {live[0]} undelivered messages (inbox_limit)")
+        if seq > nxt:
+            held = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
+                             (sender, HELD)).fetchone()[0]
+            if held >= self.max_pending_per_sender:
+                raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
+            c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
+                      (msg_id, sender, seq, topic, body, self._clock(), HELD))
+            live[0] += 1
+            st[1] = True
+            return "new"
+        # in order (the usual case): ready at once, without writing the row (and its body)
+        # twice; then whatever was held behind it
+        self._top += 1
+        c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,?)",
+                  (msg_id, sender, seq, topic, body, self._clock(), READY, self._top))
+        live[0] += 1
+        st[0] = nxt + 1
+        if st[1]:
+            st[0] = self._advance(c, sender, nxt + 1)
+            st[1] = self._held_any(c, sender)
+        return "new"
+
+    @staticmethod
+    def _held_any(c: sqlite3.Connection, sender: str) -> bool:
+        return c.execute("SELECT 1 FROM node_inbox WHERE sender=? AND state=? LIMIT 1",
+                         (sender, HELD)).fetchone() is not None
+
+    @staticmethod
+    def _save_rx(c: sqlite3.Connection, rx: dict) -> None:
+        c.executemany("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)",
+                      [(sender, st[0]) for sender, st in rx.items()])
+
+    async def accept_incoming_many(self, msgs: list[tuple[bytes, str, int, str, bytes]]) -> list:
+        """``accept_incoming`` for the messages of a batch in one transaction: per message
+        "new", "duplicate" or the LimitExceededError that refused it (nothing of it written)."""
+        def tx(c):
+            out, live, rx = [], [self._live(c)], {}
+            for mid, sender, seq, topic, body in msgs:
+                try:
+                    out.append(self._accept(c, mid, sender, seq, topic, body, live, rx))
+                except LimitExceededError as e:
+                    out.append(e)
+            self._save_rx(c, rx)
+            return out
+        return await self._run(tx)
+
+    def _advance(self, c: sqlite3.Connection, sender: str, nxt: int) -> int:
         """Make the held messages of ``sender`` from sequence ``nxt`` on ready, in order."""
-        top = c.execute("SELECT COALESCE(MAX(ready), 0) FROM node_inbox").fetchone()[0]
+        top = self._top
         while True:
             r = c.execute("SELECT msg_id FROM node_inbox WHERE sender=? AND state=? AND seq=?",
                           (sender, HELD, nxt)).fetchone()
@@ -246,7 +373,11 @@ class NodeStore:
             top += 1
             c.execute("UPDATE node_inbox SET state=?, ready=? WHERE msg_id=?", (READY, top, r[0]))
             nxt += 1
+        # only the writer thread advances; a rolled-back transaction leaves a gap in the
+        # ready numbers, never a reordering (a full-table MAX per message was O(inbox))
+        self._top = top
         c.execute("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)", (sender, nxt))
+        return nxt
 
     async def skip_gaps(self, older_than_s: float) -> int:
         """Senders whose oldest held message waited longer than ``older_than_s``: skip the gap."""
@@ -269,18 +400,49 @@ class NodeStore:
         return await self._run(q)
 
     async def mark_delivered(self, msg_id: bytes,
-                             effect: Callable[[sqlite3.Connection], Any] | None = None) -> bool:
+                             effect: Callable[[sqlite3.Connection], Any] | None = None, *,
+                             wait: bool = True) -> bool | asyncio.Future:
         """Mark a ready message consumed; False if it already was. ``effect(conn)`` (the
         application's own writes) runs in the same transaction, only when this call is the
-        one that consumes it: both commit, or neither (an exception from it rolls back both)."""
-        def tx(c):
-            if c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
-                         (DELIVERED, msg_id, READY)).rowcount != 1:
-                return False
-            if effect is not None:
-                effect(c)
+        one that consumes it: both commit, or neither (an exception from it rolls back both).
+
+        ``wait=False`` (no ``effect`` allowed) queues the update into the next group commit and
+        returns at once with its future (True once committed, shared by the marks that joined
+        it): a crash before that commit shows the message again — the at-least-once window of
+        automatic acknowledgment — and the consumer does not wait one fsync per message."""
+        if wait:
+            def tx(c):
+                if c.execute("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
+                             (DELIVERED, msg_id, READY)).rowcount != 1:
+                    return False
+                if effect is not None:
+                    effect(c)
+                return True
+            return await self._run(tx)
+        if effect is not None:
+            raise InvalidArgumentError("mark_delivered: an effect needs wait=True (its own transaction)")
+        if self._closed:
+            raise StateError("node store is closed")
+        loop = asyncio.get_running_loop()
+        with self._marks_lock:
+            # marks made while one is queued join it: one operation, one UPDATE statement
+            # for many (joining an operation already queued only makes a mark earlier)
+            if self._marks is not None and self._marks[2] is loop:
+                self._marks[0].append(msg_id)
+                return self._marks[1]
+            ids, fut = [msg_id], loop.create_future()
+            self._marks = (ids, fut, loop)
+        fut.add_done_callback(_consume)
+
+        def many(c):
+            with self._marks_lock:
+                if self._marks is not None and self._marks[0] is ids:
+                    self._marks = None
+            c.executemany("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
+                          [(DELIVERED, m, READY) for m in ids])
             return True
-        return await self._run(tx)
+        self._queue.put((many, loop, fut))
+        return fut
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` in one committed transaction of the store's thread (the
