@@ -78,69 +78,32 @@ class DtnLink:
 
     def __init__(self, me: str, store_path: str, peers: Any, dtn_cfg: dict, *,
                  resend_s: float = 600.0) -> None:
-        from betanet.dtn.agent import AgentConfig, unix_to_dtn_ms
-        from betanet.dtn.node import Node as DtnNode
-        from betanet.dtn.routing import make_strategy
-        from betanet.dtn.store import StoreLimits
+        from betanet.dtn.build import Endpoints, build_node
         self.me, self.peers, self.cfg = me, peers, dtn_cfg
         self.resend_s = resend_s
         self.node_id = EID.parse(dtn_cfg["node"]["id"]).node_id
-        r, s = dtn_cfg["routing"], dtn_cfg["store"]
-        plan = None
-        if r["strategy"] == "cgr":
-            from betanet.cgr import ContactPlan
-            from betanet.dtn.cli import _about
-            with _about(f"routing.plan ({r['plan']})"), open(r["plan"], encoding="utf-8") as f:
-                plan = ContactPlan.from_ion(f.read())
-        strategy = make_strategy(r["strategy"], routes=[(x["pattern"], x["via"]) for x in r["routes"]],
-                                 plan=plan, local_node=self.node_id.node, copies=r["copies"],
-                                 epoch_ms=unix_to_dtn_ms(time.time()))
-        limits = StoreLimits(max_bytes=s["max_bytes"] or None, max_count=s["max_count"] or None,
-                             max_bundle_bytes=s["max_bundle_bytes"])
         self.store_path = store_path
-        self.dtn = DtnNode(self.node_id, store_path, strategy=strategy, store_limits=limits,
-                           config=AgentConfig(accept_custody=dtn_cfg["node"]["custody"]))
+        self.dtn = build_node(dtn_cfg, store_path)
+        self.endpoints = Endpoints()
         self.on_frame = None
         self.on_change = None
-        self._servers: list[Any] = []
-        self.ports: dict[str, list[int]] = {"tcpcl": [], "mtcp": [], "htx": []}
         self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0, "migrated": 0}
+
+    @property
+    def ports(self) -> dict[str, list[int]]:
+        return self.endpoints.ports
 
     # ---- life cycle ---------------------------------------------------------------------
     async def open(self) -> None:
-        from betanet.dtn.cli import _about, _hostport, _listen_htx, _peer_link
-        from betanet.dtn.tcpcl.protocol import SessionConfig
         await self._migrate_relay_rows()
         await self.dtn.start()
         self.dtn.register(node_endpoint(self.node_id), self._deliver)
-        for i, t in enumerate(self.cfg["listen"]["tcpcl"]):
-            with _about(f"listen.tcpcl[{i}]"):
-                ssl = None
-                if t["tls_cert"]:
-                    from betanet.dtn.tcpcl.aio import server_context
-                    ssl = server_context(t["tls_cert"], t["tls_key"] or None, t["tls_ca"] or None)
-                sc = SessionConfig(node_id=self.dtn.agent.name, node_id_policy=t["node_id_policy"])
-                self.ports["tcpcl"].append(await self.dtn.listen_tcpcl(*_hostport(t["address"]),
-                                                                       config=sc, ssl=ssl))
-        for i, m in enumerate(self.cfg["listen"]["mtcp"]):
-            with _about(f"listen.mtcp[{i}]"):
-                self.ports["mtcp"].append(await self.dtn.listen_mtcp(*_hostport(m["address"])))
-        for i, h in enumerate(self.cfg["listen"]["htx"]):
-            with _about(f"listen.htx[{i}]"):
-                self._servers.append(await _listen_htx(self.dtn, h, f"listen.htx[{i}]"))
-                self.ports["htx"].append(self._servers[-1].port)
-        for i, p in enumerate(self.cfg["peers"]["links"]):
-            with _about(f"peers.links[{i}]"):
-                self.dtn.add_link(p["node"], _peer_link(p, self.dtn))
+        await self.endpoints.open(self.dtn, self.cfg)
         log.info("dtn link %s: %s, listening %s", self.node_id, self.cfg["routing"]["strategy"],
                  {k: v for k, v in self.ports.items() if v})
 
     async def close(self) -> None:
-        for srv in self._servers:
-            try:
-                await srv.close()
-            except Exception as e:              # closing anyway
-                log.debug("dtn link: closing a listener: %s", e)
+        await self.endpoints.close()
         await self.dtn.close()
 
     async def _migrate_relay_rows(self) -> None:
