@@ -34,11 +34,11 @@ def _dtn_file(d, name, body: dict) -> str:
     return path
 
 
-def dtn_node(tmp, name, body: dict, ident: Identity | None = None) -> Node:
+def dtn_node(tmp, name, body: dict, ident: Identity | None = None, cfg: dict | None = None) -> Node:
     d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
     ident = ident or Identity.generate()
-    cfg = fast_config()
+    cfg = cfg or fast_config()
     node = Node(ident, os.path.join(d, "store.db"), config=cfg)
     dcfg = load_dtn_config(_dtn_file(d, name, body), ident.peer_id_text)
     node.links.append(DtnLink(ident.peer_id_text, node.store_path, node.peers, dcfg, resend_s=600))
@@ -196,3 +196,31 @@ def test_epidemic_through_a_relay_node_with_custody(tmp_path):
         for n in (a, r, d):
             await n.stop()
     run(go())
+
+
+def test_a_frame_the_receiver_refuses_comes_back_to_the_sender_and_is_offered_again(tmp_path):
+    """d's inbox holds one message, so d's node refuses the second frame. The refusal goes
+    back to a's bundle agent as a custody refusal: a keeps the bundle and offers it again
+    after its back-off (seconds), not after transport.dtn_resend_ms (600 s here)."""
+    async def go():
+        d = dtn_node(tmp_path, "d", LISTEN, cfg=fast_config(application={"inbox_limit": 1}))
+        await d.start()
+        a = dtn_node(tmp_path, "a", _to(d.links[0].ports["tcpcl"][0], d))
+        await a.start()
+        introduce([a, d])
+        h1 = await a.send(d.me, b"first")
+        await wait_for(lambda: d.counters.get("messages_received", 0) == 1, 30)
+        h2 = await a.send(d.me, b"second")
+        await wait_for(lambda: d.links[0].stats()["frames_refused"] >= 1, 30)
+        assert d.counters["dropped_inbox_full"] >= 1
+        await wait_for(lambda: a.links[0].stats()["agent"]["custody_refused"] >= 1, 30)
+        assert a.links[0].stats()["agent"]["custody_refused"] >= 1     # the refusal reached a
+        assert a.links[0].stats()["held"] >= 1                          # a keeps that bundle
+        got = await collect(d, 2, timeout=60)   # taking the first makes room for the second
+        assert [m.body for m in got] == [b"first", b"second"]
+        await h1.acked(30)
+        await h2.acked(30)
+        assert a.links[0].stats()["frames_bundled"] == 2               # never bundled again
+        await a.stop()
+        await d.stop()
+    run(go(), timeout=110)

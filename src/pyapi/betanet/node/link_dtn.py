@@ -97,7 +97,7 @@ class DtnLink:
     async def open(self) -> None:
         await self._migrate_relay_rows()
         await self.dtn.start()
-        self.dtn.register(node_endpoint(self.node_id), self._deliver)
+        self.dtn.register(node_endpoint(self.node_id), self._deliver, custody_on_delivery=True)
         await self.endpoints.open(self.dtn, self.cfg)
         log.info("dtn link %s: %s, listening %s", self.node_id, self.cfg["routing"]["strategy"],
                  {k: v for k, v in self.ports.items() if v})
@@ -168,10 +168,16 @@ class DtnLink:
         return time.monotonic() - t0
 
     async def _deliver(self, d: Any) -> None:
-        # the bundle is marked delivered when this returns: the node committed the frame
-        # first (or refused it: the sender's retransmission covers that, as on any link)
+        # Returning marks the bundle delivered and accepts custody: the node committed the
+        # frame first. A frame the node refuses (inbox full, a flooding sender, ...) is
+        # refused back to the custodian, which keeps it and offers it again after its
+        # bounded back-off (dtn/agent.py AgentConfig custody_timeout_ms .. max_backoff_ms).
+        from betanet.dtn.bundle import ReasonCode
+        from betanet.dtn.node import DeliveryRefused
         ok = await self.on_frame(d.payload) if self.on_frame is not None else False
         self.counters["frames_in" if ok else "frames_refused"] += 1
+        if not ok:
+            raise DeliveryRefused(ReasonCode.TRAFFIC_PARED, "the node refused the frame")
 
     def reaches(self) -> set[str]:
         return set()
