@@ -224,3 +224,34 @@ def test_a_frame_the_receiver_refuses_comes_back_to_the_sender_and_is_offered_ag
         await a.stop()
         await d.stop()
     run(go(), timeout=110)
+
+
+def test_relay_rows_for_an_ipn_named_peer_go_to_its_record_address(tmp_path):
+    """The old row is migrated before any peer record is loaded; it waits in the relay's own
+    holding endpoint and leaves for d's record address (ipn:7.16), not dtn://<PeerID>/node."""
+    async def go():
+        import time
+        from betanet.dtn.store import BundleStore
+        from betanet.node import envelope as env
+        d = dtn_node(tmp_path, "d", {**LISTEN, "node": {"id": "ipn:7.0"}})
+        await d.start()
+        sender = Identity.generate()
+        rec = d.record()
+        assert list(rec.dtn_eids) == ["ipn:7.0"]
+        sealed = env.seal(sender, rec.signing_public, rec.exchange_public, b"kept for ipn d",
+                          message_id=b"\2" * 16, seq=0)
+        os.makedirs(tmp_path / "r", exist_ok=True)
+        old = BundleStore(str(tmp_path / "r" / "store.db"))
+        await old.put("raw1", sealed, destination=d.me, source="relay", expires_at=time.time() + 600)
+        await old.close()
+        r = dtn_node(tmp_path, "r", {"peers": {"links": [{"node": "ipn:7.0", "cla": "tcpcl",
+                     "address": f"127.0.0.1:{d.links[0].ports['tcpcl'][0]}"}]}})
+        await r.start()
+        assert r.links[0].stats()["migrated"] == 1
+        await asyncio.sleep(0.5)              # records arrive after the start (as from files)
+        introduce([r, d])
+        got = await collect(d, 1)
+        assert got[0].body == b"kept for ipn d" and r.links[0].stats()["rehomed"] == 1
+        await r.stop()
+        await d.stop()
+    run(go())

@@ -9,9 +9,10 @@ the ``bundles`` table beside the node's outbox and inbox, and forwards it over i
 convergence layers (TCPCL, MTCP, UDP, HTX listeners and links) with the configured
 strategy (static routes, CGR over a contact plan, epidemic, spray-and-wait) whenever a
 contact is up. At the destination the registration hands the frame to the node like any
-link (``on_frame``), which commits it to the inbox before the bundle is marked delivered;
-the end-to-end acknowledgment travels back the same way when nothing else reaches the
-sender.
+link (``on_frame``), which commits it to the inbox before the bundle is marked delivered
+and custody accepted; a frame the node refuses goes back to the custodian as a custody
+refusal (it keeps the bundle and offers it again after its bounded back-off). The
+end-to-end acknowledgment travels back the same way when nothing else reaches the sender.
 
 Configuration: ``transport.dtn_config`` names a ``betanet dtn`` YAML file (docs/dtn.md
 "Configuration file": ``routing``, ``listen``, ``peers``, ``store.max_*``,
@@ -24,6 +25,7 @@ takes after the routes of the frontier and the custodians.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 FRAME_BYTES = 16_384       # chunk size of migrated relay rows (transport.chunk_size default)
 NODE_SERVICE = 16          # ipn service number of the node endpoint ("node" demux for dtn)
+HOLD_SERVICE = 17          # ... of the link's own holding endpoint ("relay-hold" for dtn)
+RECORD_WAIT_S = 60.0       # a migrated relay row waits this long for its destination's record
 _NODE_OWNS = [("node", "register"), ("node", "duration"), ("store", "path")]
 
 
@@ -87,7 +91,8 @@ class DtnLink:
         self.endpoints = Endpoints()
         self.on_frame = None
         self.on_change = None
-        self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0, "migrated": 0}
+        self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0, "migrated": 0,
+                         "rehomed": 0}
 
     @property
     def ports(self) -> dict[str, list[int]]:
@@ -98,6 +103,7 @@ class DtnLink:
         await self._migrate_relay_rows()
         await self.dtn.start()
         self.dtn.register(node_endpoint(self.node_id), self._deliver, custody_on_delivery=True)
+        self.dtn.register(self._hold_endpoint(), self._rehome)
         await self.endpoints.open(self.dtn, self.cfg)
         log.info("dtn link %s: %s, listening %s", self.node_id, self.cfg["routing"]["strategy"],
                  {k: v for k, v in self.ports.items() if v})
@@ -106,12 +112,21 @@ class DtnLink:
         await self.endpoints.close()
         await self.dtn.close()
 
+    def _hold_endpoint(self) -> EID:
+        if self.node_id.scheme == SCHEME_IPN:
+            return EID.ipn(self.node_id.node, HOLD_SERVICE)
+        return EID.parse(f"{self.node_id}relay-hold")
+
     async def _migrate_relay_rows(self) -> None:
-        """Frames an older node kept for others as raw rows (source "relay") become custody
-        bundles before the agent starts (it would drop them as unreadable). Bundle committed
-        first, raw row retired after: a crash between leaves a duplicate, never a loss."""
+        """Frames an older node kept for others as raw rows (source "relay") become bundles
+        before the agent starts (it would drop them as unreadable). The destination's peer
+        record, which says its DTN node id, is not loaded yet at this point, so each row first
+        goes to this node's own holding endpoint (``_rehome`` sends it on once the record is
+        known). Bundle committed first, raw row retired after: a crash between leaves a
+        duplicate, never a loss."""
         if not os.path.exists(self.store_path):
             return
+        from betanet.dtn.agent import Persist, unix_to_dtn_ms
         store = BundleStore(self.store_path)
         try:
             for bid in await store.ids(BundleState.STORED, BundleState.IN_TRANSFER, BundleState.CUSTODY):
@@ -120,24 +135,47 @@ class DtnLink:
                     continue
                 lifetime_ms = int((rec.expires_at - time.time()) * 1000)
                 if lifetime_ms > 0:
-                    from betanet.dtn.agent import Persist, unix_to_dtn_ms
-                    from betanet.node.envelope import frames_for
-                    for frame in frames_for(rec.data, FRAME_BYTES, 0):   # the row is a sealed message
-                        _, actions = self.dtn.agent.send(self._endpoint_of(rec.destination), frame,
-                                                         now_ms=unix_to_dtn_ms(time.time()),
-                                                         lifetime_ms=lifetime_ms, custody=True)
-                        for a in actions:
-                            if isinstance(a, Persist):
-                                h = a.held
-                                await store.put(h.id, h.data, destination=str(h.destination),
-                                                source=h.source, expires_at=rec.expires_at,
-                                                priority=h.priority, custody=True)
+                    # PeerIDs are base58 text: no NUL, so the first one ends the name
+                    payload = rec.destination.encode() + b"\0" + rec.data
+                    _, actions = self.dtn.agent.send(self._hold_endpoint(), payload,
+                                                     now_ms=unix_to_dtn_ms(time.time()),
+                                                     lifetime_ms=lifetime_ms)
+                    for a in actions:
+                        if isinstance(a, Persist):
+                            h = a.held
+                            await store.put(h.id, h.data, destination=str(h.destination),
+                                            source=h.source, expires_at=rec.expires_at,
+                                            priority=h.priority)
                     self.counters["migrated"] += 1
                 await store.forwarded(bid)
         finally:
             await store.close()
         if self.counters["migrated"]:
             log.info("dtn link: %d relayed frames moved into the bundle agent", self.counters["migrated"])
+
+    async def _rehome(self, d: Any) -> None:
+        """A migrated relay row, once its destination's record is known (or after
+        RECORD_WAIT_S: then the default ``dtn://<PeerID>/node``): its frames as custody
+        bundles to the right endpoint. Marked delivered only after they are committed."""
+        from betanet.dtn.agent import dtn_ms_to_unix
+        from betanet.node.envelope import frames_for
+        peer, sep, sealed = d.payload.partition(b"\0")
+        if not sep:
+            log.info("dtn link: dropped an unreadable held relay row")
+            return
+        name = peer.decode("ascii", "replace")
+        end = time.monotonic() + RECORD_WAIT_S
+        while name not in self.peers and time.monotonic() < end:
+            await asyncio.sleep(0.2)      # (closing the agent cancels this: not marked, kept)
+        p = d.bundle.primary
+        expires = dtn_ms_to_unix(p.creation_ms + p.lifetime_ms)
+        try:
+            for frame in frames_for(sealed, FRAME_BYTES, 0):      # the row is a sealed message
+                await self.bundle(name, frame, expires)
+        except LinkError as e:
+            log.info("dtn link: held relay row for %s dropped: %s", name, e)
+            return
+        self.counters["rehomed"] += 1
 
     # ---- the link interface -------------------------------------------------------------
     def _endpoint_of(self, peer: str) -> EID:
