@@ -34,11 +34,11 @@ def _dtn_file(d, name, body: dict) -> str:
     return path
 
 
-def dtn_node(tmp, name, body: dict, ident: Identity | None = None) -> Node:
+def dtn_node(tmp, name, body: dict, ident: Identity | None = None, cfg: dict | None = None) -> Node:
     d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
     ident = ident or Identity.generate()
-    cfg = fast_config()
+    cfg = cfg or fast_config()
     node = Node(ident, os.path.join(d, "store.db"), config=cfg)
     dcfg = load_dtn_config(_dtn_file(d, name, body), ident.peer_id_text)
     node.links.append(DtnLink(ident.peer_id_text, node.store_path, node.peers, dcfg, resend_s=600))
@@ -195,4 +195,63 @@ def test_epidemic_through_a_relay_node_with_custody(tmp_path):
         assert ra["custody_accepted"] >= 3 and r.links[0].stats()["frames_in"] == 0   # r only carried
         for n in (a, r, d):
             await n.stop()
+    run(go())
+
+
+def test_a_frame_the_receiver_refuses_comes_back_to_the_sender_and_is_offered_again(tmp_path):
+    """d's inbox holds one message, so d's node refuses the second frame. The refusal goes
+    back to a's bundle agent as a custody refusal: a keeps the bundle and offers it again
+    after its back-off (seconds), not after transport.dtn_resend_ms (600 s here)."""
+    async def go():
+        d = dtn_node(tmp_path, "d", LISTEN, cfg=fast_config(application={"inbox_limit": 1}))
+        await d.start()
+        a = dtn_node(tmp_path, "a", _to(d.links[0].ports["tcpcl"][0], d))
+        await a.start()
+        introduce([a, d])
+        h1 = await a.send(d.me, b"first")
+        await wait_for(lambda: d.counters.get("messages_received", 0) == 1, 30)
+        h2 = await a.send(d.me, b"second")
+        await wait_for(lambda: d.links[0].stats()["frames_refused"] >= 1, 30)
+        assert d.counters["dropped_inbox_full"] >= 1
+        await wait_for(lambda: a.links[0].stats()["agent"]["custody_refused"] >= 1, 30)
+        assert a.links[0].stats()["agent"]["custody_refused"] >= 1     # the refusal reached a
+        assert a.links[0].stats()["held"] >= 1                          # a keeps that bundle
+        got = await collect(d, 2, timeout=60)   # taking the first makes room for the second
+        assert [m.body for m in got] == [b"first", b"second"]
+        await h1.acked(30)
+        await h2.acked(30)
+        assert a.links[0].stats()["frames_bundled"] == 2               # never bundled again
+        await a.stop()
+        await d.stop()
+    run(go(), timeout=110)
+
+
+def test_relay_rows_for_an_ipn_named_peer_go_to_its_record_address(tmp_path):
+    """The old row is migrated before any peer record is loaded; it waits in the relay's own
+    holding endpoint and leaves for d's record address (ipn:7.16), not dtn://<PeerID>/node."""
+    async def go():
+        import time
+        from betanet.dtn.store import BundleStore
+        from betanet.node import envelope as env
+        d = dtn_node(tmp_path, "d", {**LISTEN, "node": {"id": "ipn:7.0"}})
+        await d.start()
+        sender = Identity.generate()
+        rec = d.record()
+        assert list(rec.dtn_eids) == ["ipn:7.0"]
+        sealed = env.seal(sender, rec.signing_public, rec.exchange_public, b"kept for ipn d",
+                          message_id=b"\2" * 16, seq=0)
+        os.makedirs(tmp_path / "r", exist_ok=True)
+        old = BundleStore(str(tmp_path / "r" / "store.db"))
+        await old.put("raw1", sealed, destination=d.me, source="relay", expires_at=time.time() + 600)
+        await old.close()
+        r = dtn_node(tmp_path, "r", {"peers": {"links": [{"node": "ipn:7.0", "cla": "tcpcl",
+                     "address": f"127.0.0.1:{d.links[0].ports['tcpcl'][0]}"}]}})
+        await r.start()
+        assert r.links[0].stats()["migrated"] == 1
+        await asyncio.sleep(0.5)              # records arrive after the start (as from files)
+        introduce([r, d])
+        got = await collect(d, 1)
+        assert got[0].body == b"kept for ipn d" and r.links[0].stats()["rehomed"] == 1
+        await r.stop()
+        await d.stop()
     run(go())

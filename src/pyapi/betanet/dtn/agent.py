@@ -135,6 +135,7 @@ class Deliver:
     bundle: Bundle
     parts: tuple[str, ...] = ()   # stored fragments to forget once delivered
     expires_ms: int = 0
+    custodian: EID | None = None  # the node whose custody this node holds for the bundle
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,8 @@ class Agent:
         self.strategy: Strategy = strategy if strategy is not None else StaticRoutes()
         self.config = config
         self.registrations: set[str] = set()
+        self._on_delivery: set[str] = set()           # endpoints that accept custody on delivery
+        self._delivering: set[str] = set()            # their bundles handed up, outcome pending
         self.held: dict[str, Held] = {}
         self._persisting: dict[str, Held] = {}
         self._undelivered: dict[str, list[Deliver]] = {}
@@ -183,7 +186,7 @@ class Agent:
             "expired", "hop_limit", "unprocessable", "no_endpoint", "refused", "custody_accepted",
             "custody_released", "custody_refused", "custody_retransmit", "custody_forged",
             "reports_sent", "reports_received", "echo", "volatile_dropped", "reassembled",
-            "send_failed"), 0)
+            "send_failed", "delivery_refused"), 0)
 
     # ---- endpoints ---------------------------------------------------------------------------
     def is_local(self, eid: EID) -> bool:
@@ -199,18 +202,26 @@ class Agent:
     def echo_endpoint(self) -> EID:
         return self.endpoint(ECHO_IPN_SERVICE if self.node_id.scheme == SCHEME_IPN else ECHO_DTN_DEMUX)
 
-    def register(self, endpoint: EID | str) -> tuple[str, list[Deliver]]:
+    def register(self, endpoint: EID | str, *, custody_on_delivery: bool = False) -> tuple[str, list[Deliver]]:
         """Register an application endpoint of this node; returns its name and the bundles
-        stored for it before it registered (restored after a restart)."""
+        stored for it before it registered (restored after a restart).
+
+        ``custody_on_delivery``: custody of a bundle for this endpoint is accepted only once
+        the application took it (:meth:`delivered`), so the application may still refuse it
+        (:meth:`refuse_delivery`) and the custodian keeps it. Otherwise custody is accepted
+        when the bundle is stored (fragments always are)."""
         eid = EID.parse(endpoint) if isinstance(endpoint, str) else endpoint
         if not self.is_local(eid) or eid == self.node_id or eid == self.echo_endpoint:
             raise InvalidArgumentError(f"{eid} is not an application endpoint of node {self.name}")
         name = str(eid)
         self.registrations.add(name)
+        if custody_on_delivery:
+            self._on_delivery.add(name)
         return name, self._undelivered.pop(name, [])
 
     def unregister(self, endpoint: EID | str) -> None:
         self.registrations.discard(str(endpoint))
+        self._on_delivery.discard(str(endpoint))
 
     # ---- origination (§5.2) ------------------------------------------------------------------
     def _next_sequence(self, now_ms: int) -> tuple[int, int]:
@@ -387,6 +398,8 @@ class Agent:
 
     def _duplicate(self, h: Held) -> list[Action]:
         self.counters["duplicate"] += 1
+        if h.id in self._delivering and str(h.destination) in self._on_delivery:
+            return []                             # the delivery's outcome answers the custodian
         if h.custodian is not None and h.custodian.node_id != self.node_id:
             self._signal(h.custodian, 0, h.bid)   # we have (or had) it: the sender may let go
         return []
@@ -400,11 +413,11 @@ class Agent:
         if not new or delivered:
             return self._duplicate(h)
         out: list[Action] = []
+        if h.local:
+            return out + self._deliver_local(h, now_ms)
         if h.custodian is not None and h.custody and h.custodian.node_id != self.node_id:
             self._signal(h.custodian, 0, h.bid)
             self.counters["custody_accepted"] += 1
-        if h.local:
-            return out + self._deliver_local(h, now_ms)
         self.held[h.id] = h
         self._ready[h.id] = None
         return out
@@ -425,7 +438,14 @@ class Agent:
         p = b.primary
         parts: tuple[str, ...] = ()
         bundle_id = h.id
+        custodian = h.custodian if h.custody and h.custodian is not None \
+            and h.custodian.node_id != self.node_id else None
+        on_delivery = custodian is not None and not p.is_fragment and str(p.destination) in self._on_delivery
+        if custodian is not None and not on_delivery and not restoring:
+            self._signal(custodian, 0, h.bid)      # accepted on arrival
+            self.counters["custody_accepted"] += 1
         if p.is_fragment:
+            custodian = None
             adu = b.adu_id
             entry = self._reasm.get(adu)
             if entry is None:
@@ -457,20 +477,40 @@ class Agent:
             self.counters["reassembled"] += 1
             parts = tuple(ids)
             bundle_id = adu.hex()
-        d = Deliver(str(b.primary.destination), bundle_id, b, parts, h.expires_ms)
+        d = Deliver(str(b.primary.destination), bundle_id, b, parts, h.expires_ms, custodian)
+        if custodian is not None and (on_delivery or restoring):
+            self._delivering.add(bundle_id)
         if d.endpoint not in self.registrations:
             if restoring:
                 self._undelivered.setdefault(d.endpoint, []).append(d)
                 return []
             self.counters["no_endpoint"] += 1
+            self._delivering.discard(bundle_id)
             return [Forget(i, "no endpoint") for i in (parts or (h.id,))]
         return [d]
 
     def delivered(self, d: Deliver, *, now_ms: int) -> list[Action]:
         """The application took d (the adapter has marked it delivered in the store)."""
         self.counters["delivered"] += 1
+        self._delivering.discard(d.bundle_id)
+        if d.custodian is not None and d.endpoint in self._on_delivery:
+            self._signal(d.custodian, 0, d.bundle.bundle_id)
+            self.counters["custody_accepted"] += 1
         out: list[Action] = [Forget(i, "delivered") for i in d.parts]
         return out + self._report(d.bundle, StatusFlags.DELIVERED, ReasonCode.NO_INFO, now_ms)
+
+    def refuse_delivery(self, d: Deliver, reason: ReasonCode = ReasonCode.TRAFFIC_PARED, *,
+                        now_ms: int) -> list[Action]:
+        """The application refused d (the adapter removed it from the store, so a copy sent
+        again is new). With custody on delivery the custodian hears a custody refusal with
+        ``reason`` and keeps the bundle, sending it again after its bounded back-off; a
+        deletion is reported when the bundle asks for it."""
+        reason = ReasonCode(reason) if int(reason) else ReasonCode.TRAFFIC_PARED   # 0 = accepted
+        self.counters["delivery_refused"] += 1
+        self._delivering.discard(d.bundle_id)
+        if d.custodian is not None and d.endpoint in self._on_delivery:
+            self._signal(d.custodian, int(reason), d.bundle.bundle_id)
+        return self._report(d.bundle, StatusFlags.DELETED, reason, now_ms)
 
     def _echo(self, b: Bundle, now_ms: int) -> list[Action]:
         p = b.primary
@@ -676,9 +716,9 @@ class Agent:
             return [Forget(bundle_id, "unreadable in store")]
         h = self._held(b, bytes(data), received_ms, None)
         h.received_ms = min(received_ms, now_ms)
+        h.custody = custody
         if h.local:
             return self._deliver_local(h, now_ms, restoring=True)
-        h.custody = custody
         self.held[h.id] = h
         self._ready[h.id] = None
         return []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -87,41 +86,13 @@ def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", default=None, help="our node id (default: a random ipn node)")
 
 
-def _hostport(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InvalidArgumentError(f"{text!r}: expected HOST:PORT")
-    return host or "127.0.0.1", int(port)
-
-
 def _link(spec: str, node: Any) -> Any:
     cla, _, address = spec.partition(":")
     if cla not in ("tcpcl", "mtcp", "udp"):
         raise InvalidArgumentError(f"{spec!r}: convergence layer must be tcpcl, mtcp or udp")
-    return _peer_link({"cla": cla, "address": address, "local": "127.0.0.1:0", "tls_ca": "",
+    from betanet.dtn.build import peer_link
+    return peer_link({"cla": cla, "address": address, "local": "127.0.0.1:0", "tls_ca": "",
                        "tls_cert": "", "tls_key": "", "verify": True}, node)
-
-
-def _peer_link(p: dict[str, Any], node: Any) -> Any:
-    """The convergence-layer link a validated ``peers.links`` entry describes."""
-    from betanet.dtn.cla import MtcpLink, TcpclLink, UdpLink
-    from betanet.dtn.tcpcl.protocol import SessionConfig
-    host, port = _hostport(p["address"])
-    if p["cla"] == "tcpcl":
-        ssl = None
-        if p["tls_ca"] or p["tls_cert"]:
-            from betanet.dtn.tcpcl.aio import client_context
-            ssl = client_context(cafile=p["tls_ca"] or None, certfile=p["tls_cert"] or None,
-                                 keyfile=p["tls_key"] or None, verify=p["verify"])
-        return TcpclLink(host, port, config=SessionConfig(node_id=node.agent.name), ssl=ssl,
-                         on_bundle=node.receive_bundle)
-    if p["cla"] == "mtcp":
-        return MtcpLink(host, port, on_bundle=node.receive_bundle)
-    if p["cla"] == "udp":
-        return UdpLink(host, port, local=_hostport(p["local"]), on_bundle=node.receive_bundle)
-    from betanet.dtn.htxcla import HtxLink
-    return HtxLink(host, port, p["htx_key"], on_bundle=node.receive_bundle,
-                   transport=p["transport"], cafile=p["tls_ca"] or None, verify=p["verify"])
 
 
 def _node_config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -164,88 +135,26 @@ def _status_path(store: str) -> str:
     return store + ".status.json"
 
 
-@contextlib.contextmanager
-def _about(where: str):
-    """An error while setting up what a config key describes names that key."""
-    from betanet.dtn.config import ConfigError
-    try:
-        yield
-    except ConfigError:
-        raise
-    except (OSError, ValueError, BetanetError) as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-async def _listen_htx(node: Any, h: dict[str, Any], where: str) -> Any:
-    from betanet.dtn.config import ConfigError
-    from betanet.dtn.htxcla import serve_htx
-    try:
-        with open(h["static_key"], encoding="ascii") as f:
-            key = bytes.fromhex(f.read().strip())
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{where}.static_key: cannot read a hex key from {h['static_key']} ({e})") from None
-    if len(key) != 32:
-        raise ConfigError(f"{where}.static_key: {h['static_key']} must hold 64 hex digits")
-    tls = {"certfile": h["tls_cert"], "keyfile": h["tls_key"]} if h["transport"] == "tcp" else {}
-    return await serve_htx(*_hostport(h["address"]), key, on_bundle=node.receive_bundle,
-                           transport=h["transport"], **tls)
-
-
 async def _run_node(cfg: dict[str, dict[str, Any]]) -> int:
-    from betanet.dtn.agent import AgentConfig, unix_to_dtn_ms
-    from betanet.dtn.eid import EID
-    from betanet.dtn.node import Node
-    from betanet.dtn.routing import make_strategy
-    from betanet.dtn.store import StoreLimits
-    from betanet.dtn.tcpcl.protocol import SessionConfig
-    c_node, c_store, c_routing = cfg["node"], cfg["store"], cfg["routing"]
-    plan = None
-    nid = EID.parse(c_node["id"])
-    if c_routing["strategy"] == "cgr":
-        from betanet.cgr import ContactPlan
-        with _about(f"routing.plan ({c_routing['plan']})"), open(c_routing["plan"], encoding="utf-8") as f:
-            plan = ContactPlan.from_ion(f.read())
-    strategy = make_strategy(c_routing["strategy"],
-                             routes=[(r["pattern"], r["via"]) for r in c_routing["routes"]],
-                             plan=plan, local_node=nid.node, copies=c_routing["copies"],
-                             epoch_ms=unix_to_dtn_ms(time.time()))
-    limits = StoreLimits(max_bytes=c_store["max_bytes"] or None, max_count=c_store["max_count"] or None,
-                         max_bundle_bytes=c_store["max_bundle_bytes"])
-    store = c_store["path"]
-    node = Node(nid, store, strategy=strategy, store_limits=limits,
-                config=AgentConfig(accept_custody=c_node["custody"]))
-    servers: list[Any] = []
+    from betanet.dtn.build import Endpoints, build_node
+    node = build_node(cfg)
+    store = cfg["store"]["path"]
+    ep = Endpoints()
     await node.start()
     try:
-        for i, t in enumerate(cfg["listen"]["tcpcl"]):
-            with _about(f"listen.tcpcl[{i}]"):
-                ssl = None
-                if t["tls_cert"]:
-                    from betanet.dtn.tcpcl.aio import server_context
-                    ssl = server_context(t["tls_cert"], t["tls_key"] or None, t["tls_ca"] or None)
-                sc = SessionConfig(node_id=node.agent.name, node_id_policy=t["node_id_policy"])
-                port = await node.listen_tcpcl(*_hostport(t["address"]), config=sc, ssl=ssl)
-            print(f"tcpcl listening on port {port}", flush=True)
-        for i, m in enumerate(cfg["listen"]["mtcp"]):
-            with _about(f"listen.mtcp[{i}]"):
-                port = await node.listen_mtcp(*_hostport(m["address"]))
-            print(f"mtcp listening on port {port}", flush=True)
-        for i, h in enumerate(cfg["listen"]["htx"]):
-            with _about(f"listen.htx[{i}]"):
-                servers.append(await _listen_htx(node, h, f"listen.htx[{i}]"))
-            print(f"htx listening on port {servers[-1].port}", flush=True)
-        for i, p in enumerate(cfg["peers"]["links"]):
-            with _about(f"peers.links[{i}]"):
-                node.add_link(p["node"], _peer_link(p, node))
-        for ep in c_node["register"]:
+        await ep.open(node, cfg)
+        for cla, ports in ep.ports.items():
+            for port in ports:
+                print(f"{cla} listening on port {port}", flush=True)
+        for e in cfg["node"]["register"]:
             def show(d: Any) -> None:
                 print(json.dumps({"endpoint": str(d.destination), "source": str(d.source),
                                   "bundle_id": d.bundle_id[:32],
                                   "payload": d.payload.decode("utf-8", "replace")}), flush=True)
-            node.register(ep, show)
-        print(f"node {node.agent.name} running ({c_routing['strategy']})", flush=True)
+            node.register(e, show)
+        print(f"node {node.agent.name} running ({cfg['routing']['strategy']})", flush=True)
         started = time.monotonic()
-        duration = c_node["duration"]
+        duration = cfg["node"]["duration"]
         while not duration or time.monotonic() - started < duration:
             await asyncio.sleep(1.0)
             st = await node.status()
@@ -254,8 +163,7 @@ async def _run_node(cfg: dict[str, dict[str, Any]]) -> int:
                 json.dump(dict(st, written_at=time.time()), f)
             os.replace(tmp, _status_path(store))
     finally:
-        for srv in servers:
-            await srv.close()
+        await ep.close()
         await node.close()
     return 0
 

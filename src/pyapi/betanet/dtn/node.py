@@ -37,7 +37,7 @@ from betanet.dtn.store import BundleState, BundleStore, StoreLimits
 from betanet.errors import (BetanetError, ExpiredError, InvalidArgumentError, LimitExceededError,
                             StateError)
 
-__all__ = ["Node", "Registration", "Delivery"]
+__all__ = ["Node", "Registration", "Delivery", "DeliveryRefused"]
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,21 @@ class Delivery:
     bundle: Bundle
 
 
+class DeliveryRefused(BetanetError):
+    """Raised by a registration callback that will not take a bundle now: the bundle is
+    removed from this node and a deletion reported with ``reason``; with
+    ``register(custody_on_delivery=True)`` the custodian keeps it and sends it again after
+    its back-off."""
+
+    def __init__(self, reason: ReasonCode = ReasonCode.TRAFFIC_PARED, message: str = "") -> None:
+        super().__init__(message or f"delivery refused ({reason.name})")
+        self.reason = reason
+
+
 class Registration:
     """An application endpoint: ``async for d in reg`` (a bundle counts as delivered when the
-    loop asks for the next one) or a callback (delivered when it returns)."""
+    loop asks for the next one) or a callback (delivered when it returns; it raises
+    :class:`DeliveryRefused` to refuse the bundle)."""
 
     def __init__(self, node: Node, endpoint: str,
                  callback: Callable[[Delivery], Awaitable[Any] | Any] | None) -> None:
@@ -66,9 +78,13 @@ class Registration:
         if self.callback is None:
             self._queue.put_nowait(d)
             return
-        r = self.callback(_delivery(d))
-        if asyncio.iscoroutine(r):
-            await r
+        try:
+            r = self.callback(_delivery(d))
+            if asyncio.iscoroutine(r):
+                await r
+        except DeliveryRefused as e:
+            await self.node._refuse_delivery(d, e.reason)
+            return
         await self.node._mark_delivered(d)
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
@@ -213,8 +229,12 @@ class Node:
 
     # ---- applications ---------------------------------------------------------------------
     def register(self, endpoint: EID | str,
-                 callback: Callable[[Delivery], Awaitable[Any] | Any] | None = None) -> Registration:
-        name, pending = self.agent.register(endpoint)
+                 callback: Callable[[Delivery], Awaitable[Any] | Any] | None = None, *,
+                 custody_on_delivery: bool = False) -> Registration:
+        """``custody_on_delivery``: see :meth:`Agent.register` (custody accepted once the
+        application took the bundle, refused back to the custodian when it raised
+        :class:`DeliveryRefused`)."""
+        name, pending = self.agent.register(endpoint, custody_on_delivery=custody_on_delivery)
         if name in self.registrations:
             raise StateError(f"{name} is already registered")
         reg = Registration(self, name, callback)
@@ -272,6 +292,13 @@ class Node:
         assert self.store is not None
         await self.store.mark_delivered(d.bundle_id, expires_at=dtn_ms_to_unix(d.expires_ms))
         await self._run(self.agent.delivered(d, now_ms=self.now_ms()))
+
+    async def _refuse_delivery(self, d: Deliver, reason: ReasonCode) -> None:
+        assert self.store is not None
+        for i in d.parts or (d.bundle_id,):     # gone, id too: a copy sent again is new
+            await self.store.remove(i)
+        await self._run(self.agent.refuse_delivery(d, reason, now_ms=self.now_ms()))
+        self._kick.set()
 
     # ---- convergence layers ----------------------------------------------------------------
     async def listen_tcpcl(self, host: str = "127.0.0.1", port: int = 4556, **kw: Any) -> int:

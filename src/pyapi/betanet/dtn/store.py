@@ -388,6 +388,16 @@ class BundleStore:
             log.info("bundle store %s: purged %d expired bundles", self.path, purged)
         return purged
 
+    def _do_remove(self, bundle_id: str) -> bool:
+        row = self._conn.execute("SELECT state, source, size FROM bundles WHERE id=?",
+                                 (bundle_id,)).fetchone()
+        if row is None:
+            return False
+        self._conn.execute("DELETE FROM bundles WHERE id=?", (bundle_id,))
+        if row[0] in _LIVE:
+            self._account(row[1], -1, -row[2])
+        return True
+
     def _do_get(self, bundle_id: str) -> StoredBundle | None:
         r = self._conn.execute(f"SELECT {_COLS} FROM bundles WHERE id=?", (bundle_id,)).fetchone()
         return None if r is None else _row(r)
@@ -462,6 +472,11 @@ class BundleStore:
 
     async def delete(self, bundle_id: str) -> bool:
         return await self.set_state(bundle_id, BundleState.DELETED)
+
+    async def remove(self, bundle_id: str) -> bool:
+        """Forget a bundle entirely, its id too, so a copy that arrives again is new (one the
+        local application refused). True if it was known."""
+        return await self._submit(self._do_remove, bundle_id)
 
     async def purge_expired(self) -> int:
         """Remove every bundle (and dedup entry) whose lifetime has passed; returns how many live

@@ -9,9 +9,10 @@ the ``bundles`` table beside the node's outbox and inbox, and forwards it over i
 convergence layers (TCPCL, MTCP, UDP, HTX listeners and links) with the configured
 strategy (static routes, CGR over a contact plan, epidemic, spray-and-wait) whenever a
 contact is up. At the destination the registration hands the frame to the node like any
-link (``on_frame``), which commits it to the inbox before the bundle is marked delivered;
-the end-to-end acknowledgment travels back the same way when nothing else reaches the
-sender.
+link (``on_frame``), which commits it to the inbox before the bundle is marked delivered
+and custody accepted; a frame the node refuses goes back to the custodian as a custody
+refusal (it keeps the bundle and offers it again after its bounded back-off). The
+end-to-end acknowledgment travels back the same way when nothing else reaches the sender.
 
 Configuration: ``transport.dtn_config`` names a ``betanet dtn`` YAML file (docs/dtn.md
 "Configuration file": ``routing``, ``listen``, ``peers``, ``store.max_*``,
@@ -24,6 +25,7 @@ takes after the routes of the frontier and the custodians.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 FRAME_BYTES = 16_384       # chunk size of migrated relay rows (transport.chunk_size default)
 NODE_SERVICE = 16          # ipn service number of the node endpoint ("node" demux for dtn)
+HOLD_SERVICE = 17          # ... of the link's own holding endpoint ("relay-hold" for dtn)
+RECORD_WAIT_S = 60.0       # a migrated relay row waits this long for its destination's record
 _NODE_OWNS = [("node", "register"), ("node", "duration"), ("store", "path")]
 
 
@@ -78,77 +82,51 @@ class DtnLink:
 
     def __init__(self, me: str, store_path: str, peers: Any, dtn_cfg: dict, *,
                  resend_s: float = 600.0) -> None:
-        from betanet.dtn.agent import AgentConfig, unix_to_dtn_ms
-        from betanet.dtn.node import Node as DtnNode
-        from betanet.dtn.routing import make_strategy
-        from betanet.dtn.store import StoreLimits
+        from betanet.dtn.build import Endpoints, build_node
         self.me, self.peers, self.cfg = me, peers, dtn_cfg
         self.resend_s = resend_s
         self.node_id = EID.parse(dtn_cfg["node"]["id"]).node_id
-        r, s = dtn_cfg["routing"], dtn_cfg["store"]
-        plan = None
-        if r["strategy"] == "cgr":
-            from betanet.cgr import ContactPlan
-            from betanet.dtn.cli import _about
-            with _about(f"routing.plan ({r['plan']})"), open(r["plan"], encoding="utf-8") as f:
-                plan = ContactPlan.from_ion(f.read())
-        strategy = make_strategy(r["strategy"], routes=[(x["pattern"], x["via"]) for x in r["routes"]],
-                                 plan=plan, local_node=self.node_id.node, copies=r["copies"],
-                                 epoch_ms=unix_to_dtn_ms(time.time()))
-        limits = StoreLimits(max_bytes=s["max_bytes"] or None, max_count=s["max_count"] or None,
-                             max_bundle_bytes=s["max_bundle_bytes"])
         self.store_path = store_path
-        self.dtn = DtnNode(self.node_id, store_path, strategy=strategy, store_limits=limits,
-                           config=AgentConfig(accept_custody=dtn_cfg["node"]["custody"]))
+        self.dtn = build_node(dtn_cfg, store_path)
+        self.endpoints = Endpoints()
         self.on_frame = None
         self.on_change = None
-        self._servers: list[Any] = []
-        self.ports: dict[str, list[int]] = {"tcpcl": [], "mtcp": [], "htx": []}
-        self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0, "migrated": 0}
+        self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0, "migrated": 0,
+                         "rehomed": 0}
+
+    @property
+    def ports(self) -> dict[str, list[int]]:
+        return self.endpoints.ports
 
     # ---- life cycle ---------------------------------------------------------------------
     async def open(self) -> None:
-        from betanet.dtn.cli import _about, _hostport, _listen_htx, _peer_link
-        from betanet.dtn.tcpcl.protocol import SessionConfig
         await self._migrate_relay_rows()
         await self.dtn.start()
-        self.dtn.register(node_endpoint(self.node_id), self._deliver)
-        for i, t in enumerate(self.cfg["listen"]["tcpcl"]):
-            with _about(f"listen.tcpcl[{i}]"):
-                ssl = None
-                if t["tls_cert"]:
-                    from betanet.dtn.tcpcl.aio import server_context
-                    ssl = server_context(t["tls_cert"], t["tls_key"] or None, t["tls_ca"] or None)
-                sc = SessionConfig(node_id=self.dtn.agent.name, node_id_policy=t["node_id_policy"])
-                self.ports["tcpcl"].append(await self.dtn.listen_tcpcl(*_hostport(t["address"]),
-                                                                       config=sc, ssl=ssl))
-        for i, m in enumerate(self.cfg["listen"]["mtcp"]):
-            with _about(f"listen.mtcp[{i}]"):
-                self.ports["mtcp"].append(await self.dtn.listen_mtcp(*_hostport(m["address"])))
-        for i, h in enumerate(self.cfg["listen"]["htx"]):
-            with _about(f"listen.htx[{i}]"):
-                self._servers.append(await _listen_htx(self.dtn, h, f"listen.htx[{i}]"))
-                self.ports["htx"].append(self._servers[-1].port)
-        for i, p in enumerate(self.cfg["peers"]["links"]):
-            with _about(f"peers.links[{i}]"):
-                self.dtn.add_link(p["node"], _peer_link(p, self.dtn))
+        self.dtn.register(node_endpoint(self.node_id), self._deliver, custody_on_delivery=True)
+        self.dtn.register(self._hold_endpoint(), self._rehome)
+        await self.endpoints.open(self.dtn, self.cfg)
         log.info("dtn link %s: %s, listening %s", self.node_id, self.cfg["routing"]["strategy"],
                  {k: v for k, v in self.ports.items() if v})
 
     async def close(self) -> None:
-        for srv in self._servers:
-            try:
-                await srv.close()
-            except Exception as e:              # closing anyway
-                log.debug("dtn link: closing a listener: %s", e)
+        await self.endpoints.close()
         await self.dtn.close()
 
+    def _hold_endpoint(self) -> EID:
+        if self.node_id.scheme == SCHEME_IPN:
+            return EID.ipn(self.node_id.node, HOLD_SERVICE)
+        return EID.parse(f"{self.node_id}relay-hold")
+
     async def _migrate_relay_rows(self) -> None:
-        """Frames an older node kept for others as raw rows (source "relay") become custody
-        bundles before the agent starts (it would drop them as unreadable). Bundle committed
-        first, raw row retired after: a crash between leaves a duplicate, never a loss."""
+        """Frames an older node kept for others as raw rows (source "relay") become bundles
+        before the agent starts (it would drop them as unreadable). The destination's peer
+        record, which says its DTN node id, is not loaded yet at this point, so each row first
+        goes to this node's own holding endpoint (``_rehome`` sends it on once the record is
+        known). Bundle committed first, raw row retired after: a crash between leaves a
+        duplicate, never a loss."""
         if not os.path.exists(self.store_path):
             return
+        from betanet.dtn.agent import Persist, unix_to_dtn_ms
         store = BundleStore(self.store_path)
         try:
             for bid in await store.ids(BundleState.STORED, BundleState.IN_TRANSFER, BundleState.CUSTODY):
@@ -157,24 +135,47 @@ class DtnLink:
                     continue
                 lifetime_ms = int((rec.expires_at - time.time()) * 1000)
                 if lifetime_ms > 0:
-                    from betanet.dtn.agent import Persist, unix_to_dtn_ms
-                    from betanet.node.envelope import frames_for
-                    for frame in frames_for(rec.data, FRAME_BYTES, 0):   # the row is a sealed message
-                        _, actions = self.dtn.agent.send(self._endpoint_of(rec.destination), frame,
-                                                         now_ms=unix_to_dtn_ms(time.time()),
-                                                         lifetime_ms=lifetime_ms, custody=True)
-                        for a in actions:
-                            if isinstance(a, Persist):
-                                h = a.held
-                                await store.put(h.id, h.data, destination=str(h.destination),
-                                                source=h.source, expires_at=rec.expires_at,
-                                                priority=h.priority, custody=True)
+                    # PeerIDs are base58 text: no NUL, so the first one ends the name
+                    payload = rec.destination.encode() + b"\0" + rec.data
+                    _, actions = self.dtn.agent.send(self._hold_endpoint(), payload,
+                                                     now_ms=unix_to_dtn_ms(time.time()),
+                                                     lifetime_ms=lifetime_ms)
+                    for a in actions:
+                        if isinstance(a, Persist):
+                            h = a.held
+                            await store.put(h.id, h.data, destination=str(h.destination),
+                                            source=h.source, expires_at=rec.expires_at,
+                                            priority=h.priority)
                     self.counters["migrated"] += 1
                 await store.forwarded(bid)
         finally:
             await store.close()
         if self.counters["migrated"]:
             log.info("dtn link: %d relayed frames moved into the bundle agent", self.counters["migrated"])
+
+    async def _rehome(self, d: Any) -> None:
+        """A migrated relay row, once its destination's record is known (or after
+        RECORD_WAIT_S: then the default ``dtn://<PeerID>/node``): its frames as custody
+        bundles to the right endpoint. Marked delivered only after they are committed."""
+        from betanet.dtn.agent import dtn_ms_to_unix
+        from betanet.node.envelope import frames_for
+        peer, sep, sealed = d.payload.partition(b"\0")
+        if not sep:
+            log.info("dtn link: dropped an unreadable held relay row")
+            return
+        name = peer.decode("ascii", "replace")
+        end = time.monotonic() + RECORD_WAIT_S
+        while name not in self.peers and time.monotonic() < end:
+            await asyncio.sleep(0.2)      # (closing the agent cancels this: not marked, kept)
+        p = d.bundle.primary
+        expires = dtn_ms_to_unix(p.creation_ms + p.lifetime_ms)
+        try:
+            for frame in frames_for(sealed, FRAME_BYTES, 0):      # the row is a sealed message
+                await self.bundle(name, frame, expires)
+        except LinkError as e:
+            log.info("dtn link: held relay row for %s dropped: %s", name, e)
+            return
+        self.counters["rehomed"] += 1
 
     # ---- the link interface -------------------------------------------------------------
     def _endpoint_of(self, peer: str) -> EID:
@@ -205,10 +206,16 @@ class DtnLink:
         return time.monotonic() - t0
 
     async def _deliver(self, d: Any) -> None:
-        # the bundle is marked delivered when this returns: the node committed the frame
-        # first (or refused it: the sender's retransmission covers that, as on any link)
+        # Returning marks the bundle delivered and accepts custody: the node committed the
+        # frame first. A frame the node refuses (inbox full, a flooding sender, ...) is
+        # refused back to the custodian, which keeps it and offers it again after its
+        # bounded back-off (dtn/agent.py AgentConfig custody_timeout_ms .. max_backoff_ms).
+        from betanet.dtn.bundle import ReasonCode
+        from betanet.dtn.node import DeliveryRefused
         ok = await self.on_frame(d.payload) if self.on_frame is not None else False
         self.counters["frames_in" if ok else "frames_refused"] += 1
+        if not ok:
+            raise DeliveryRefused(ReasonCode.TRAFFIC_PARED, "the node refused the frame")
 
     def reaches(self) -> set[str]:
         return set()
