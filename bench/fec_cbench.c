@@ -11,7 +11,9 @@
  *   rec-setup       a new pattern each call from 64 (cycled through betanet's 16-entry
  *                   cache, so it misses): matrix inversion + tables in every call, both
  * Output: one line per case, "case k m len betanet_MBps isal_MBps" (MB = 10^6 bytes of data).
- * usage: fec_cbench [seconds_per_measurement] [rounds] [quick] */
+ * usage: fec_cbench [seconds_per_measurement] [rounds] [quick|full] [only]
+ *   only: "k,m,len" runs that configuration alone (e.g. "16,8,244"; repeated runs for
+ *   medians and spread: bench/fec_bench.py --repeat) */
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <sched.h>
@@ -195,8 +197,18 @@ int main(int argc, char **argv) {
     static const struct cfg quick[] = {{10, 4, 1024}, {16, 8, 244}, {4, 4, 64}};
     static const char *names[] = {"encode", "encode-dram", "rec-cached", "rec-setup"};
     double secs = argc > 1 ? atof(argv[1]) : 0.3;
-    int rounds = argc > 2 ? atoi(argv[2]) : 3, isq = argc > 3;
+    int rounds = argc > 2 ? atoi(argv[2]) : 3, isq = argc > 3 && strcmp(argv[3], "full") != 0;
     const struct cfg *cfgs = isq ? quick : full;
+    struct cfg only = {0, 0, 0};
+    int ncfg = 3;
+    if (argc > 4) {
+        if (sscanf(argv[4], "%d,%d,%zu", &only.k, &only.m, &only.len) != 3) {
+            fprintf(stderr, "only: k,m,len\n");
+            return 2;
+        }
+        cfgs = &only;
+        ncfg = 1;
+    }
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(sched_getcpu(), &one);
@@ -204,7 +216,7 @@ int main(int argc, char **argv) {
     if (betanet_init() != 0)
         return 1;
     printf("kernel %s\n", betanet_fec_kernel());
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < ncfg; c++) {
         struct bed b;
         struct idec d;
         bed_init(&b, cfgs[c]);

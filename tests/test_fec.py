@@ -101,8 +101,8 @@ def test_vectors():
 
 # ---- every kernel equals the scalar path ------------------------------------------------------
 # 127..257, 4095: around the AVX-512 kernel's 128- and 256-byte steps (whole-step tails, masked short regions)
-@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 200, 244, 255, 257, 1000,
-                                    4095, 4097, 70000])
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 200, 244, 255, 256, 257, 1000,
+                                    4095, 4096, 4097, 70000])
 def test_kernels_agree(length, restore_cpu):
     rng = np.random.default_rng(length)
     for k, m in [(5, 3), (10, 4), (12, 12), (20, 9)]:
