@@ -7,10 +7,12 @@
  * bytes done (the AVX-512 kernel finishes the tail with masked loads and does all of it).
  * fec.pyx does the rest with the portable scalar code.
  *
- * Coefficient tables, for output o and input i, at index t = o * nin + i:
+ * Coefficient tables, for output o and input i, at index t = o * nin + i (built from the
+ * coefficients by bnt_gf_fill_tables below):
  *   nib[32 t .. 32 t + 15]  = coef * x      for x = 0..15 (low nibble)
  *   nib[32 t + 16 .. + 31]  = coef * (x<<4) for x = 0..15 (high nibble)
  *   gfni[t]                 = the 8x8 bit matrix of y -> coef * y for vgf2p8affineqb
+ *                             (x86 only)
  * Accumulating G outputs per pass over the inputs (as ISA-L's gf_Nvect_dot_prod) keeps
  * the inputs in L1 while the G accumulators stay in registers.
  */
@@ -18,6 +20,8 @@
 #define BNT_FEC_SIMD_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include "bnt_gf_tables.h"   /* exp/log; the GFNI matrices on x86 */
 
 typedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfni,
                                 const uint8_t *const *in, uint8_t *const *out,
@@ -224,6 +228,50 @@ static inline bnt_gf_kernel bnt_gf_kernel_for(int isa, int g) {
     if (!BNT_GF_HAVE_X86 || g < 1 || g > BNT_GF_MAX_GROUP) return 0;
     return isa == 3 ? bnt_gf_gfni512[g - 1] : isa == 4 ? bnt_gf_gfni256[g - 1]
          : isa == 2 ? bnt_gf_avx2[g - 1] : isa == 1 ? bnt_gf_ssse3[g - 1] : 0;
+}
+
+/* ---- the kernel tables, from the coefficients ---------------------------------------------
+ * A nibble table is linear in the multiplicand: from the eight products c * 2^j (read off
+ * exp[]), it is four broadcast words masked by index bit and XORed — a few integer ops per
+ * coefficient and no 8 KB table of all 256 (flash a firmware build would carry, or RAM if
+ * filled at init). The GFNI matrices are looked up (bnt_gf_affine, 2 KB, x86 only): that
+ * lookup is the set-up cost of a fresh erasure pattern on the fastest path. */
+/* The word whose byte x (x < 16, little-endian over two words) is the XOR of p[b] over
+ * the bits b of x, i.e. c * x when p[b] = c * 2^b: each step doubles the filled span. */
+static inline void bnt_gf_span4(const uint8_t *p, uint8_t *dst) {
+    uint64_t w = (uint64_t)p[0] << 8;                                   /* 0, p0 */
+    w |= (w ^ ((uint64_t)p[1] * 0x0101u)) << 16;                        /* .., p1, p1^p0 */
+    w |= (w ^ ((uint64_t)p[2] * 0x01010101u)) << 32;                    /* .., p2^.. */
+    uint64_t h = w ^ ((uint64_t)p[3] * 0x0101010101010101ULL);          /* x = 8..15 */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+    h = __builtin_bswap64(h);
+#endif
+    memcpy(dst, &w, 8);
+    memcpy(dst + 8, &h, 8);
+}
+
+static void bnt_gf_fill_nib(const uint8_t *coef, size_t cells, uint8_t *nib) {
+    static const uint8_t zero[8] = {0};
+    for (size_t t = 0; t < cells; t++, nib += 32) {
+        uint8_t c = coef[t];
+        const uint8_t *p = c ? bnt_gf_exp + bnt_gf_log[c] : zero;   /* p[j] = c * 2^j */
+        bnt_gf_span4(p, nib);                                       /* c * x */
+        bnt_gf_span4(p + 4, nib + 16);                              /* c * (x << 4) */
+    }
+}
+
+/* Fill the tables `which` asks for (bit 1: nib, bit 2: gfni, x86 only) for `cells` coefficients. */
+static inline void bnt_gf_fill_tables(const uint8_t *coef, size_t cells, uint8_t *nib,
+                                      uint64_t *gfni, int which) {
+    if (which & 1)
+        bnt_gf_fill_nib(coef, cells, nib);
+#if BNT_GF_HAVE_X86
+    if (which & 2)
+        for (size_t t = 0; t < cells; t++) gfni[t] = bnt_gf_affine[coef[t]];
+#else
+    (void)gfni;
+#endif
 }
 
 #endif /* BNT_FEC_SIMD_H */
