@@ -19,6 +19,8 @@ from bnt_internal cimport bnt_alloc, bnt_free, bnt_cpu
 cdef extern from "betanet.h" nogil:
     ctypedef struct betanet_fec_t:
         pass
+    ctypedef struct betanet_fec_pattern_t:
+        pass
 
 cdef extern from "fec_simd.h" nogil:
     ctypedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfni,
@@ -607,6 +609,73 @@ cdef public int betanet_fec_reconstruct(betanet_fec_t *fec, uint8_t *const *shar
     if present == NULL:
         return BETANET_E_INVALID
     return rebuild(st, shards, present, len)
+
+
+# ---- resolved erasure patterns (betanet_fec_pattern_*) -----------------------------------
+# A pattern is a gf_mat of its own (a copy of the decoding matrix, so the codec's cache may
+# evict it and the codec may be freed) with the tables of every kernel filled up front:
+# mat_apply then never writes it, so a const pattern may serve several threads.
+
+cdef public int betanet_fec_pattern_new(betanet_fec_t *fec, const uint8_t *present,
+                                        betanet_fec_pattern_t **out) noexcept nogil:
+    cdef fec_state *st = <fec_state *>fec
+    cdef uint64_t key[4]
+    cdef int have
+    cdef gf_mat *src
+    cdef gf_mat *mt
+    if out == NULL:
+        return BETANET_E_INVALID
+    out[0] = NULL
+    if st == NULL or present == NULL:
+        return BETANET_E_INVALID
+    have = present_key(present, st.n, key)
+    if have < st.k:
+        return BETANET_E_UNCORRECTABLE
+    if have == st.n:                     # nothing missing: an empty matrix, nothing to do
+        mt = mat_new(0, 0)
+        if mt == NULL:
+            return BETANET_E_NOMEM
+        out[0] = <betanet_fec_pattern_t *>mt
+        return BETANET_OK
+    src = decoding_matrix(st, present, key)
+    if src == NULL:
+        return BETANET_E_NOMEM
+    mt = mat_new(src.nout, src.nin)
+    if mt == NULL:
+        return BETANET_E_NOMEM
+    memcpy(mt.coef, src.coef, <size_t>src.nout * src.nin)
+    memcpy(mt.in_idx, src.in_idx, <size_t>src.nin)
+    memcpy(mt.out_idx, src.out_idx, <size_t>src.nout)
+    mat_tables(mt, TABLES_NIB | (TABLES_GFNI if BNT_GF_HAVE_X86 else 0))
+    out[0] = <betanet_fec_pattern_t *>mt
+    return BETANET_OK
+
+
+cdef public void betanet_fec_pattern_free(betanet_fec_pattern_t *pattern) noexcept nogil:
+    bnt_free(pattern)
+
+
+cdef public int betanet_fec_pattern_reconstruct(const betanet_fec_pattern_t *pattern,
+                                                uint8_t *const *shards, size_t len) noexcept nogil:
+    cdef gf_mat *mt = <gf_mat *>pattern
+    cdef const uint8_t *inp[MAXN]
+    cdef uint8_t *outp[MAXN]
+    cdef int j
+    cdef bint bad = 0
+    if mt == NULL or shards == NULL:
+        return BETANET_E_INVALID
+    if mt.nout == 0:
+        return BETANET_OK
+    for j in range(mt.nin):              # gather and check the used pointers in one pass
+        inp[j] = shards[mt.in_idx[j]]
+        bad |= inp[j] == NULL
+    for j in range(mt.nout):
+        outp[j] = shards[mt.out_idx[j]]
+        bad |= outp[j] == NULL
+    if bad:
+        return BETANET_E_INVALID
+    mat_apply(mt, inp, outp, 0, len)
+    return BETANET_OK
 
 
 # ---- locating silent corruption ------------------------------------------------------
