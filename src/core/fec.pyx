@@ -230,6 +230,12 @@ cdef void mat_apply(gf_mat *mt, const uint8_t *const *inp, uint8_t *const *outp,
     cdef int need = TABLES_GFNI if isa == 3 or isa == 4 else (TABLES_NIB if isa != 0 else 0)
     if need & ~mt.built:
         mat_tables(mt, need)
+    if isa != 0 and 1 <= mt.nout <= BNT_GF_MAX_GROUP and length <= block:
+        # one group, one block (small shards): one kernel call, no loops (fixed cost)
+        done = bnt_gf_kernel_for(isa, mt.nout)(mt.nin, mt.nib, mt.gfni, inp, outp, off, length)
+        if done < length:
+            scalar_dot(mt, 0, mt.nout, inp, outp, off + done, length - done)
+        return
     if mt.nout > BNT_GF_MAX_GROUP and mt.nin > 16:
         block = (256 * 1024) // <size_t>mt.nin
         block = (block + 63) & ~(<size_t>63)

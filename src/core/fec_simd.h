@@ -40,8 +40,8 @@ typedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfn
  * and the vector ports, not the loads, bound this kernel on short (in-cache) shards. */
 #define BNT_XOR3(acc, a, b) _mm512_ternarylogic_epi64(acc, a, b, 0x96)
 /* One step of U vectors per input, two inputs per pass (their products meet in one XOR3):
- * loads, G*U affine multiplies per input, stores. PF bytes ahead are prefetched (0 on
- * short regions: the line just loaded, a no-op, so that one loop body serves both). */
+ * loads, G*U affine multiplies per input, stores. PF bytes ahead are prefetched (a branch
+ * in the whole-step loop, where PF is 0 for short regions; none in the masked steps). */
 #define BNT_GFNI512_STEP(G, U, LOAD, STORE, PF)                                            \
     {                                                                                      \
         __m512i acc[U][G];                                                                 \
@@ -52,8 +52,10 @@ typedef size_t (*bnt_gf_kernel)(int nin, const uint8_t *nib, const uint64_t *gfn
             const uint8_t *s0 = in[i] + off + x, *s1 = in[i + 1] + off + x;               \
             __m512i d0[U], d1[U];                                                          \
             for (int u = 0; u < U; u++) {                                                  \
-                _mm_prefetch((const char *)s0 + (PF) + 64 * u, _MM_HINT_T0);               \
-                _mm_prefetch((const char *)s1 + (PF) + 64 * u, _MM_HINT_T0);               \
+                if (PF) { /* constant 0 in the masked steps: no prefetch emitted */         \
+                    _mm_prefetch((const char *)s0 + (PF) + 64 * u, _MM_HINT_T0);           \
+                    _mm_prefetch((const char *)s1 + (PF) + 64 * u, _MM_HINT_T0);           \
+                }                                                                          \
                 d0[u] = LOAD(u, s0 + 64 * u);                                              \
                 d1[u] = LOAD(u, s1 + 64 * u);                                              \
             }                                                                              \
