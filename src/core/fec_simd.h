@@ -98,8 +98,9 @@ static size_t bnt_gf_gfni512_##G(int nin, const uint8_t *nib, const uint64_t *gf
     (void)nib;                                                                             \
     size_t x = 0;                                                                          \
     if (len >= 64 * U) {                                                                   \
-        const size_t pf = len >= 4096 ? BNT_GFNI_PREFETCH : 0; /* long: DRAM-bound case */\
         for (;;) {                                                                         \
+            /* long regions: 1 KiB ahead (DRAM-bound); short ones: the next (tail) step */  \
+            const size_t pf = len >= 4096 ? BNT_GFNI_PREFETCH : x + 64 * U < len ? 64 * U : 0; \
             BNT_GFNI512_STEP(G, U, BNT_LD_FULL, BNT_ST_FULL, pf)                           \
             x += 64 * U;                                                                   \
             if (x >= len) break;                                                           \
