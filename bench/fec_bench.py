@@ -25,7 +25,8 @@ from DRAM (shards flushed before each call). Peers: Debian's ISA-L 2.30 (the def
 labelled so; it has no GFNI kernels) and, when `make isal-current` has built one, the
 current ISA-L (>= 2.31, with GFNI) from source.
 
-Usage: bench/fec_bench.py [--smoke] [--seconds S] [--rounds R]
+Usage: bench/fec_bench.py [--smoke] [--seconds S] [--rounds R] [--repeat N]
+                          [--c-only [K,M,LEN]]
 """
 from __future__ import annotations
 
@@ -258,7 +259,11 @@ def isal_peers() -> list[tuple[str, list[str]]]:
     return peers
 
 
-def c_loops(smoke: bool) -> None:
+def c_loops(smoke: bool, repeat: int = 1, only: str = "") -> None:
+    """Run fec_cbench `repeat` times per peer (the peers alternating, so load bursts from
+    other processes hit both), and report per case the median MB/s and ratio, with the
+    ratio's range over the runs."""
+    import statistics
     import subprocess
     import tempfile
     import betanet
@@ -271,34 +276,54 @@ def c_loops(smoke: bool) -> None:
         return
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fec_cbench.c")
     lib = betanet.get_library()
-    args = ["0.02", "1", "quick"] if smoke else ["0.3", "5"]
-    for label, link in peers:
-        with tempfile.TemporaryDirectory() as tmp:
-            exe = os.path.join(tmp, "fec_cbench")
+    args = ["0.02", "1", "quick"] if smoke else ["0.3", "5", "full"]
+    if only:
+        args = args[:2] + ["full", only]
+    runs: dict[str, list[list[str]]] = {label: [] for label, _ in peers}
+    with tempfile.TemporaryDirectory() as tmp:
+        exes = {}
+        for i, (label, link) in enumerate(peers):
+            exes[label] = os.path.join(tmp, f"fec_cbench{i}")
             subprocess.run([cc, "-O2", "-I", betanet.get_include(), src, lib, *link, "-lsodium",
-                            f"-Wl,-rpath,{os.path.dirname(lib)}", "-o", exe], check=True)
-            lines = subprocess.run([exe, *args], check=True, capture_output=True, text=True).stdout.split("\n")
-        print(f"  peer: {label}; betanet kernel {lines[0].split()[-1]}")
+                            f"-Wl,-rpath,{os.path.dirname(lib)}", "-o", exes[label]], check=True)
+        for _ in range(repeat):
+            for label, _ in peers:
+                out = subprocess.run([exes[label], *args], check=True, capture_output=True, text=True).stdout
+                runs[label].append([line for line in out.split("\n") if line.strip()])
+    for label, _ in peers:
+        first = runs[label][0]
+        print(f"  peer: {label}; betanet kernel {first[0].split()[-1]}"
+              + (f"; {repeat} runs: medians, ratio range" if repeat > 1 else ""))
         print(f"  {'config':<20} {'case':<12} {'betanet':>9} {'ISA-L':>9}  ratio")
-        for line in lines[1:]:
-            if not line.strip():
-                continue
-            case, k, m, size, ours, theirs = line.split()
-            r = float(ours) / float(theirs)
-            print(f"  {f'k={k} m={m} {size} B':<20} {case:<12} {float(ours):9.1f} {float(theirs):9.1f}  "
-                  f"{r:.2f}x{'' if r >= 1.0 or smoke else ' (below 1.0)'}")
+        for row in range(1, len(first)):
+            case, k, m, size = first[row].split()[:4]
+            ours = [float(r[row].split()[4]) for r in runs[label]]
+            theirs = [float(r[row].split()[5]) for r in runs[label]]
+            ratios = [a / b for a, b in zip(ours, theirs)]
+            r = statistics.median(ratios)
+            spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if repeat > 1 else ""
+            print(f"  {f'k={k} m={m} {size} B':<20} {case:<12} {statistics.median(ours):9.1f} "
+                  f"{statistics.median(theirs):9.1f}  {r:.2f}x{spread}"
+                  f"{'' if r >= 1.0 or smoke else ' (below 1.0)'}")
 
 
 def main() -> int:
     ap = harness.parser(__doc__)
     ap.add_argument("--seconds", type=float, default=None, help="time per measurement")
     ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per configuration")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of the C-loop comparison (medians and ratio range are reported)")
+    ap.add_argument("--c-only", default=None, metavar="K,M,LEN", nargs="?", const="",
+                    help="only the C-loop comparison (optionally one configuration)")
     args = ap.parse_args()
     smoke = args.smoke
     seconds = args.seconds or (0.03 if smoke else 0.5)
     args.rounds = args.rounds or (1 if smoke else 3)
     configs = QUICK_CONFIGS if smoke else CONFIGS
 
+    if args.c_only is not None:
+        c_loops(smoke, args.repeat, args.c_only)
+        return 0
     harness.header("FEC (bench/fec_bench.py)", smoke)
     peers = harness.Peers()
     peers.load("isal", load_isal, "`make bench` installs libisal-dev as root")
@@ -344,7 +369,7 @@ def main() -> int:
                     ratios.append(f"{ours / v:.1f}x {p}{flag}")
             print(f"{label:<22} {op:<16} {ours:9.1f} " + " ".join(cells) + "   " + ", ".join(ratios))
         print(f"{'':<22} ({note})")
-    c_loops(smoke)
+    c_loops(smoke, args.repeat)
     if not smoke:
         kernel_table(seconds)
     print(f"\ntargets: encode >= 1.0x and reconstruct >= 0.8x ISA-L on the first configuration; "

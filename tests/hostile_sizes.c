@@ -43,11 +43,30 @@ static void fec_roundtrip(betanet_fec_t *f, unsigned k, unsigned m) {
     for (i = 0; i < k + m; i++) { sh[i] = buf + i; present[i] = 1; buf[i] = (uint8_t)(i * 7); }
     EXPECT(betanet_fec_encode(f, (const uint8_t *const *)sh, sh + k, 0), BETANET_OK);
     EXPECT(betanet_fec_encode(f, (const uint8_t *const *)sh, sh + k, 1), BETANET_OK);
+    {   /* nothing missing: a pattern that writes nothing, even for SIZE_MAX */
+        betanet_fec_pattern_t *p = (betanet_fec_pattern_t *)1;
+        EXPECT(betanet_fec_pattern_new(f, present, &p), BETANET_OK);
+        EXPECT(betanet_fec_pattern_reconstruct(p, sh, SIZE_MAX), BETANET_OK);
+        betanet_fec_pattern_free(p);
+    }
     present[0] = 0;
     EXPECT(betanet_fec_reconstruct(f, sh, present, 1), BETANET_OK);
+    {
+        betanet_fec_pattern_t *p = NULL;
+        EXPECT(betanet_fec_pattern_new(f, present, &p), BETANET_OK);
+        EXPECT(betanet_fec_pattern_reconstruct(p, sh, 0), BETANET_OK);
+        EXPECT(betanet_fec_pattern_reconstruct(p, sh, 1), BETANET_OK);
+        EXPECT(betanet_fec_pattern_reconstruct(p, NULL, SIZE_MAX), BETANET_E_INVALID);
+        betanet_fec_pattern_free(p);
+    }
     EXPECT(betanet_fec_correct(f, sh, NULL, 1, NULL, NULL), BETANET_OK);
     memset(present, 0, k + m);
     EXPECT(betanet_fec_reconstruct(f, sh, present, 1), BETANET_E_UNCORRECTABLE);
+    {
+        betanet_fec_pattern_t *p = (betanet_fec_pattern_t *)1;
+        EXPECT(betanet_fec_pattern_new(f, present, &p), BETANET_E_UNCORRECTABLE);
+        TRUE_(p == NULL);
+    }
     EXPECT(betanet_fec_correct(f, sh, present, 1, NULL, NULL), BETANET_E_UNCORRECTABLE);
     free(present); free(sh); free(buf);
 }
@@ -78,6 +97,9 @@ static void hostile_fec(void) {
     EXPECT(betanet_fec_encode(NULL, NULL, NULL, SIZE_MAX), BETANET_E_INVALID);
     EXPECT(betanet_fec_reconstruct(NULL, NULL, NULL, SIZE_MAX), BETANET_E_INVALID);
     EXPECT(betanet_fec_correct(NULL, NULL, NULL, SIZE_MAX, NULL, NULL), BETANET_E_INVALID);
+    EXPECT(betanet_fec_pattern_new(NULL, NULL, NULL), BETANET_E_INVALID);
+    EXPECT(betanet_fec_pattern_reconstruct(NULL, NULL, SIZE_MAX), BETANET_E_INVALID);
+    betanet_fec_pattern_free(NULL);
     betanet_fec_free(NULL);
     TRUE_(betanet_fec_kernel() != NULL);
 }

@@ -5,8 +5,8 @@ GF(2^8) with primitive polynomial 0x11d and generator alpha = 2 (docs/fec.md):
   exp[i]       = alpha^i for i = 0..511 (doubled so exp[log a + log b] needs no reduction)
   log[alpha^i] = i (log[0] = 0, never used)
   affine[c]    = the 8x8 bit matrix of y -> c*y for vgf2p8affineqb: byte 7-i holds, as bit j,
-                 bit i of c*2^j
-  nibble[c]    = c*x for x = 0..15, then c*(x << 4) for x = 0..15 (PSHUFB split tables)
+                 bit i of c*2^j (compiled on x86-64 only: the GFNI kernels are x86)
+The PSHUFB/NEON nibble product tables are computed per coefficient (src/core/fec_simd.h).
 
 The header is committed (the build needs no Python step) and tests/test_fec_tables.py
 regenerates it and compares, so the two cannot drift. Run after changing this script:
@@ -52,9 +52,7 @@ def tables() -> dict[str, list]:
                     row |= 1 << j
             m |= row << (8 * (7 - i))
         affine.append(m)
-    nibble = [[gf_mul(c, x) for x in range(16)] + [gf_mul(c, x << 4) for x in range(16)]
-              for c in range(256)]
-    return {"exp": exp, "log": log, "affine": affine, "nibble": nibble}
+    return {"exp": exp, "log": log, "affine": affine}
 
 
 def _rows(values: list, per_line: int, fmt) -> str:
@@ -77,12 +75,11 @@ def render() -> str:
         "static const uint8_t bnt_gf_log[256] = {",
         _rows(t["log"], 16, str),
         "};",
+        "#if defined(__x86_64__) && defined(__GNUC__)   /* BNT_GF_HAVE_X86: not linked on ARM */",
         "static const uint64_t bnt_gf_affine[256] = {",
         _rows(t["affine"], 4, lambda v: f"0x{v:016x}ULL"),
         "};",
-        "static const uint8_t bnt_gf_nibble[256][32] = {",
-        "\n".join("    {" + ",".join(map(str, row)) + "}," for row in t["nibble"]),
-        "};",
+        "#endif",
         "",
         "#endif",
         "",

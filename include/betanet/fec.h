@@ -23,6 +23,7 @@
 #define BETANET_FEC_MAX_SHARDS 255   /* k + m <= this */
 
 typedef struct betanet_fec betanet_fec_t;
+typedef struct betanet_fec_pattern betanet_fec_pattern_t;
 
 /* Create a codec for k data and m parity shards: 1 <= k, 1 <= m, k + m <= 255 (checked
  * without overflow: any k or m above 254 is out of range).
@@ -47,6 +48,28 @@ int betanet_fec_encode(betanet_fec_t *fec, const uint8_t *const *data,
  * k shards present), BETANET_E_NOMEM. */
 BETANET_NODISCARD int betanet_fec_reconstruct(betanet_fec_t *fec, uint8_t *const *shards,
                             const uint8_t *present, size_t len);
+
+/* An erasure pattern resolved once, for a host that rebuilds the same pattern many times
+ * (a link that keeps losing the same shards; small shards, where reconstruct's per-call
+ * pattern lookup is a visible part of the cost): the decoding matrix, the kernel tables of
+ * every kernel this CPU may run, and which shard pointers are read and written.
+ * present as for betanet_fec_reconstruct. The pattern does not refer to fec once made (it
+ * may outlive it) and is only read by betanet_fec_pattern_reconstruct, so several threads
+ * may use one pattern at once. *out receives the handle (NULL on error).
+ * Errors: BETANET_E_INVALID (NULL fec/present/out), BETANET_E_UNCORRECTABLE (fewer than
+ * k shards present), BETANET_E_NOMEM. */
+BETANET_NODISCARD int betanet_fec_pattern_new(betanet_fec_t *fec, const uint8_t *present,
+                                              betanet_fec_pattern_t **out);
+
+/* Free a pattern (NULL is ignored). */
+void betanet_fec_pattern_free(betanet_fec_pattern_t *pattern);
+
+/* Rebuild the pattern's missing shards: the same result as betanet_fec_reconstruct with the
+ * present flags the pattern was made from. shards[0..n-1] as there; only the pointers the
+ * pattern uses are read (the first k present shards, and the missing ones) and those must
+ * not be NULL. Errors: BETANET_E_INVALID (NULL pattern, shards, or a used pointer). */
+BETANET_NODISCARD int betanet_fec_pattern_reconstruct(const betanet_fec_pattern_t *pattern,
+                                                      uint8_t *const *shards, size_t len);
 
 /* Correct silent corruption plus erasures: shards and present as for reconstruct
  * (present may be NULL: all present). Finds the shards whose content is wrong — the

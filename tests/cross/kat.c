@@ -275,7 +275,8 @@ static void run_spec(const char *path) {
 /* ---- FEC: parity for x86 comparison, every kernel against scalar --------------------- */
 #define ALL_CPU 0xFFFFFFFFu
 
-/* Encode, erase m shards (chosen from seed), reconstruct, correct 1 corrupted shard.
+/* Encode, erase m shards (chosen from seed), reconstruct (also through a resolved pattern),
+ * correct 1 corrupted shard.
  * Returns a digest-able buffer: parity || reconstructed; *ok false on any mismatch. */
 static int fec_round(unsigned k, unsigned m, size_t len, uint64_t seed, uint8_t *out_parity) {
     unsigned n = k + m;
@@ -300,6 +301,14 @@ static int fec_round(unsigned k, unsigned m, size_t len, uint64_t seed, uint8_t 
         else pick[i] |= (uint8_t)((pick[i] >> 1) | 1);     /* eventually every shard qualifies */
     if (betanet_fec_reconstruct(fec, work, present, len) != 0) ok = 0;
     for (unsigned i = 0; ok && i < n; i++) if (memcmp(work[i], sh[i], len) != 0) ok = 0;
+    if (ok) {                                  /* the same pattern resolved once */
+        betanet_fec_pattern_t *pat = NULL;
+        for (unsigned i = 0; i < n; i++) if (!present[i]) memset(work[i], 0xEE, len);
+        if (betanet_fec_pattern_new(fec, present, &pat) != 0 ||
+            betanet_fec_pattern_reconstruct(pat, work, len) != 0) ok = 0;
+        for (unsigned i = 0; ok && i < n; i++) if (memcmp(work[i], sh[i], len) != 0) ok = 0;
+        betanet_fec_pattern_free(pat);
+    }
     if (ok && m >= 2 && len > 0) {             /* one silently corrupted shard */
         for (unsigned i = 0; i < n; i++) { present[i] = 1; memcpy(work[i], sh[i], len); }
         unsigned bad = (unsigned)(seed % n);

@@ -4,7 +4,8 @@
  * Input: byte 0 -> k (1..16), byte 1 -> m (1..16), byte 2 -> erasure mask seed,
  * the rest is cut into k + m equal shards. correct() must never touch memory outside the
  * shards, and whenever it succeeds the shards must form a codeword: re-encoding the data
- * gives the parity. reconstruct() of the erasures is checked the same way.
+ * gives the parity. reconstruct() of the erasures is checked the same way, and a pattern
+ * resolved from the same flags (betanet_fec_pattern_*) must rebuild the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +41,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         shards[i] = malloc(len ? len : 1);      /* exact size: ASan sees any overrun */
         if (len) memcpy(shards[i], data + i * len, len);
         present[i] = ((seed >> (i % 8)) & 1) || i >= 8;
+    }
+    {   /* the resolved pattern against reconstruct, both on copies of the input */
+        uint8_t *pa[MAXS], *pb[MAXS];
+        betanet_fec_pattern_t *pat = NULL;
+        for (unsigned i = 0; i < n; i++) {
+            pa[i] = malloc(len ? len : 1);
+            pb[i] = malloc(len ? len : 1);
+            if (len) { memcpy(pa[i], shards[i], len); memcpy(pb[i], shards[i], len); }
+        }
+        int rp = betanet_fec_pattern_new(fec, present, &pat);
+        if (rp != betanet_fec_reconstruct(fec, pb, present, len)) abort();
+        if (rp == 0) {
+            if (betanet_fec_pattern_reconstruct(pat, pa, len) != 0) abort();
+            for (unsigned i = 0; i < n; i++)
+                if (len && memcmp(pa[i], pb[i], len) != 0) abort();
+        } else if (pat != NULL) {
+            abort();
+        }
+        betanet_fec_pattern_free(pat);
+        for (unsigned i = 0; i < n; i++) { free(pa[i]); free(pb[i]); }
     }
     size_t nbad = 99;
     int rc = betanet_fec_correct(fec, shards, present, len, bad, &nbad);
