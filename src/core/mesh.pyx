@@ -56,7 +56,7 @@ cdef inline uint32_t get32(const uint8_t *p) noexcept nogil:
 
 # ---- codec ---------------------------------------------------------------------------
 
-cdef int raw_bytes(const betanet_mesh_packet_t *p, size_t *out) noexcept nogil:
+cdef inline int raw_bytes(const betanet_mesh_packet_t *p, size_t *out) noexcept nogil:
     # Unpadded encoded length of p, after checking it can be encoded.
     cdef size_t hdr, lf, pds, n
     if p == NULL or out == NULL or p.sender == NULL:
@@ -90,7 +90,7 @@ cdef int raw_bytes(const betanet_mesh_packet_t *p, size_t *out) noexcept nogil:
     return BETANET_OK
 
 
-cdef public size_t betanet_mesh_padded_bytes(size_t length) noexcept nogil:
+cdef inline size_t padded_size(size_t length) noexcept nogil:
     cdef size_t total = length + 16
     cdef size_t target = 0
     if total <= 256:
@@ -108,7 +108,11 @@ cdef public size_t betanet_mesh_padded_bytes(size_t length) noexcept nogil:
     return target
 
 
-cdef public size_t betanet_mesh_unpadded_bytes(const uint8_t *buf, size_t length) noexcept nogil:
+cdef public size_t betanet_mesh_padded_bytes(size_t length) noexcept nogil:
+    return padded_size(length)
+
+
+cdef inline size_t unpadded_size(const uint8_t *buf, size_t length) noexcept nogil:
     cdef size_t padlen, i
     if buf == NULL or length == 0:
         return length
@@ -121,8 +125,15 @@ cdef public size_t betanet_mesh_unpadded_bytes(const uint8_t *buf, size_t length
     return length - padlen
 
 
-cdef public int betanet_mesh_packet_bytes(const betanet_mesh_packet_t *p, int pad,
-                                          size_t *out_len) noexcept nogil:
+cdef public size_t betanet_mesh_unpadded_bytes(const uint8_t *buf, size_t length) noexcept nogil:
+    return unpadded_size(buf, length)
+
+
+# The exported functions are thin shells over these internal ones, which the batch functions
+# call too: an exported symbol is called through the PLT (it could be interposed), so a
+# batch loop over it pays a call it cannot inline per packet.
+
+cdef inline int packet_size(const betanet_mesh_packet_t *p, int pad, size_t *out_len) noexcept nogil:
     cdef size_t n = 0
     cdef int rc
     if out_len == NULL:
@@ -130,12 +141,17 @@ cdef public int betanet_mesh_packet_bytes(const betanet_mesh_packet_t *p, int pa
     rc = raw_bytes(p, &n)
     if rc != BETANET_OK:
         return rc
-    out_len[0] = betanet_mesh_padded_bytes(n) if pad else n
+    out_len[0] = padded_size(n) if pad else n
     return BETANET_OK
 
 
-cdef public int betanet_mesh_encode(const betanet_mesh_packet_t *p, int pad, uint8_t *out,
-                                    size_t cap, size_t *out_len) noexcept nogil:
+cdef public int betanet_mesh_packet_bytes(const betanet_mesh_packet_t *p, int pad,
+                                          size_t *out_len) noexcept nogil:
+    return packet_size(p, pad, out_len)
+
+
+cdef inline int encode_one(const betanet_mesh_packet_t *p, int pad, uint8_t *out, size_t cap,
+                           size_t *out_len) noexcept nogil:
     cdef size_t n = 0, total, o, pds, lf, i
     cdef uint8_t flags = 0
     cdef int rc
@@ -144,7 +160,7 @@ cdef public int betanet_mesh_encode(const betanet_mesh_packet_t *p, int pad, uin
     rc = raw_bytes(p, &n)
     if rc != BETANET_OK:
         return rc
-    total = betanet_mesh_padded_bytes(n) if pad else n
+    total = padded_size(n) if pad else n
     if cap < total:
         return BETANET_E_BUFFER_TOO_SMALL
     lf = 4 if p.version == 2 else 2
@@ -196,6 +212,11 @@ cdef public int betanet_mesh_encode(const betanet_mesh_packet_t *p, int pad, uin
         memset(out + o, <int>(total - o), total - o)
     out_len[0] = total
     return BETANET_OK
+
+
+cdef public int betanet_mesh_encode(const betanet_mesh_packet_t *p, int pad, uint8_t *out,
+                                    size_t cap, size_t *out_len) noexcept nogil:
+    return encode_one(p, pad, out, cap, out_len)
 
 
 cdef int decode_core(const uint8_t *inp, size_t length, betanet_mesh_view_t *v) noexcept nogil:
@@ -281,8 +302,7 @@ cdef int decode_core(const uint8_t *inp, size_t length, betanet_mesh_view_t *v) 
     return BETANET_OK
 
 
-cdef public int betanet_mesh_decode(const uint8_t *inp, size_t length,
-                                    betanet_mesh_view_t *view) noexcept nogil:
+cdef inline int decode_one(const uint8_t *inp, size_t length, betanet_mesh_view_t *view) noexcept nogil:
     cdef int rc
     cdef size_t unpadded
     if inp == NULL or view == NULL:
@@ -290,7 +310,7 @@ cdef public int betanet_mesh_decode(const uint8_t *inp, size_t length,
     rc = decode_core(inp, length, view)
     if rc == BETANET_OK:
         return rc
-    unpadded = betanet_mesh_unpadded_bytes(inp, length)
+    unpadded = unpadded_size(inp, length)
     if unpadded == length:
         memset(view, 0, sizeof(betanet_mesh_view_t))
         return rc
@@ -298,6 +318,11 @@ cdef public int betanet_mesh_decode(const uint8_t *inp, size_t length,
     if rc != BETANET_OK:
         memset(view, 0, sizeof(betanet_mesh_view_t))
     return rc
+
+
+cdef public int betanet_mesh_decode(const uint8_t *inp, size_t length,
+                                    betanet_mesh_view_t *view) noexcept nogil:
+    return decode_one(inp, length, view)
 
 
 cdef public int betanet_mesh_view_packet(const uint8_t *buf, const betanet_mesh_view_t *view,
@@ -338,7 +363,7 @@ cdef public int betanet_mesh_signing_input_bytes(const betanet_mesh_packet_t *p,
     if p == NULL:
         return BETANET_E_INVALID
     signing_copy(p, &q)
-    return betanet_mesh_packet_bytes(&q, 1, out_len)
+    return packet_size(&q, 1, out_len)
 
 
 cdef public int betanet_mesh_signing_input(const betanet_mesh_packet_t *p, uint8_t *out,
@@ -347,7 +372,7 @@ cdef public int betanet_mesh_signing_input(const betanet_mesh_packet_t *p, uint8
     if p == NULL:
         return BETANET_E_INVALID
     signing_copy(p, &q)
-    return betanet_mesh_encode(&q, 1, out, cap, out_len)
+    return encode_one(&q, 1, out, cap, out_len)
 
 
 cdef int with_signing_input(const betanet_mesh_packet_t *p, const uint8_t *key, uint8_t *sig,
@@ -394,8 +419,7 @@ cdef public int betanet_mesh_verify(const betanet_mesh_packet_t *p,
     return with_signing_input(p, public_key, NULL, 1)
 
 
-cdef public int betanet_mesh_packet_id(const uint8_t *buf, const betanet_mesh_view_t *view,
-                                       uint8_t *id) noexcept nogil:
+cdef inline int packet_id(const uint8_t *buf, const betanet_mesh_view_t *view, uint8_t *id) noexcept nogil:
     cdef crypto_hash_sha256_state st
     cdef uint8_t head[17]
     cdef uint8_t digest[32]
@@ -414,6 +438,11 @@ cdef public int betanet_mesh_packet_id(const uint8_t *buf, const betanet_mesh_vi
     return BETANET_OK
 
 
+cdef public int betanet_mesh_packet_id(const uint8_t *buf, const betanet_mesh_view_t *view,
+                                       uint8_t *id) noexcept nogil:
+    return packet_id(buf, view, id)
+
+
 # ---- batches ---------------------------------------------------------------------------
 # One call per batch for bulk users: the per-packet functions above in a C loop over
 # columns the caller laid out, so a Python caller pays its interpreter once per batch.
@@ -427,7 +456,7 @@ cdef public int betanet_mesh_encode_batch_bytes(const betanet_mesh_packet_t *pac
     done[0] = 0
     out_len[0] = 0
     for i in range(n):
-        rc = betanet_mesh_packet_bytes(&packets[i], pad, &one)
+        rc = packet_size(&packets[i], pad, &one)
         if rc != BETANET_OK:
             done[0] = i
             return rc
@@ -453,7 +482,7 @@ cdef public int betanet_mesh_encode_batch(const betanet_mesh_packet_t *packets, 
     offsets[0] = 0
     for i in range(n):
         # encode() checks cap - o against the packet's size before writing anything
-        rc = betanet_mesh_encode(&packets[i], pad, out + o, cap - o, &one)
+        rc = encode_one(&packets[i], pad, out + o, cap - o, &one)
         if rc != BETANET_OK:
             done[0] = i
             return rc
@@ -493,7 +522,7 @@ cdef public int betanet_mesh_decode_batch(const uint8_t *inp, size_t length, con
     if offsets[n] > length:
         return BETANET_E_INVALID
     for i in range(n):
-        rc = betanet_mesh_decode(inp + offsets[i], offsets[i + 1] - offsets[i], &views[i])
+        rc = decode_one(inp + offsets[i], offsets[i + 1] - offsets[i], &views[i])
         status[i] = rc
         if rc == BETANET_OK:
             view_shift(&views[i], offsets[i])
@@ -512,7 +541,7 @@ cdef public int betanet_mesh_packet_id_batch(const uint8_t *buf, const betanet_m
     if n > <size_t>INT_MAX:
         return BETANET_E_LIMIT
     for i in range(n):
-        if betanet_mesh_packet_id(buf, &views[i], ids + 16 * i) == BETANET_OK:
+        if packet_id(buf, &views[i], ids + 16 * i) == BETANET_OK:
             done += 1
         else:
             memset(ids + 16 * i, 0, 16)

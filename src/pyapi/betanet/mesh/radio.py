@@ -28,7 +28,8 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from betanet.errors import InvalidArgumentError, NotFoundError
@@ -41,6 +42,22 @@ RX_J_PER_BYTE = 110e-9 * 1.17
 IDLE_W = 30e-6
 SLEEP_W = 4.5e-6
 LINK_QUEUE_BYTES = 1_000_000    # writes queued per link at most (BitChat iOS: blePendingWriteBufferCapBytes)
+_CELL_LIMIT = 1 << 62           # grid cell indices are clamped here (coordinates ~1e19 ranges away)
+
+
+def _coordinate(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise InvalidArgumentError(f"{name} must be a finite number of metres, not {value!r}")
+    return float(value)
+
+
+def _cell_index(q: float) -> int:
+    # floor, clamped (monotone, so a clamped cell still contains its neighbours' cells)
+    return math.floor(q) if -_CELL_LIMIT < q < _CELL_LIMIT else (_CELL_LIMIT if q > 0 else -_CELL_LIMIT)
+
+
+def _seq_of(r: "SimRadio") -> int:
+    return r._seq
 
 
 class Scheduler:
@@ -101,18 +118,43 @@ class Radio(Protocol):
     def link_quality(self, peer: bytes) -> float: ...
 
 
-@dataclass(eq=False)
 class SimRadio:
-    """A radio on a SimMedium."""
-    medium: "SimMedium"
-    peer_id: bytes
-    x: float
-    y: float
-    energy: Energy = field(default_factory=Energy)
-    on_frame: Callable[[bytes, bytes], None] | None = None
-    on_neighbour: Callable[[bytes, bool], None] | None = None
-    asleep: bool = False
-    _since: float = 0.0
+    """A radio on a SimMedium. Its position (`x`, `y`, metres) may be set directly: the
+    medium's neighbour index follows (neighbours are not told; `SimMedium.move` tells them)."""
+
+    def __init__(self, medium: "SimMedium", peer_id: bytes, x: float, y: float, energy: Energy | None = None,
+                 on_frame: Callable[[bytes, bytes], None] | None = None,
+                 on_neighbour: Callable[[bytes, bool], None] | None = None,
+                 asleep: bool = False, _since: float = 0.0) -> None:
+        self.medium, self.peer_id = medium, peer_id
+        self._x, self._y = _coordinate(x, "x"), _coordinate(y, "y")
+        self.energy = energy if energy is not None else Energy()
+        self.on_frame, self.on_neighbour = on_frame, on_neighbour
+        self.asleep, self._since = asleep, _since
+        self._cell: tuple[int, int] | None = None      # where the medium's index holds it (None: not indexed)
+        self._seq = 0                                  # its place in medium.radios (the order links are written)
+        self._nbrs: list[SimRadio] | None = None       # cached neighbours_of, before partitions
+
+    @property
+    def x(self) -> float:
+        return self._x
+
+    @x.setter
+    def x(self, value: float) -> None:
+        old, self._x = self._x, _coordinate(value, "x")
+        self.medium._moved(self, old, self._y)
+
+    @property
+    def y(self) -> float:
+        return self._y
+
+    @y.setter
+    def y(self, value: float) -> None:
+        old, self._y = self._y, _coordinate(value, "y")
+        self.medium._moved(self, self._x, old)
+
+    def __repr__(self) -> str:
+        return f"SimRadio(peer_id={self.peer_id.hex()}, x={self._x!r}, y={self._y!r}, asleep={self.asleep})"
 
     def send(self, frame: bytes) -> None:
         self.medium.transmit(self, frame)
@@ -140,12 +182,24 @@ class SimRadio:
 
 
 class SimMedium:
-    """Radios on a plane with range, per-link loss and BLE timing."""
+    """Radios on a plane with range, per-link loss and BLE timing.
+
+    Neighbours come from an index: a grid of `range_m` cells (a radio's neighbours are in
+    its own and the adjacent cells) and each radio's list cached until a radio near it
+    moves, joins or leaves, or the range changes. Lists keep the order of `radios`, the
+    order links are written in, so a seeded run is the same as with the scan of every
+    pair that `neighbour_index=False` keeps as the reference. Add and remove radios with
+    `add`/`join`/`leave`, not through `radios`.
+    """
 
     def __init__(self, scheduler: Scheduler, *, range_m: float = 30.0, loss: float = 0.0,
                  rng: random.Random | None = None, conn_interval_s: float = CONN_INTERVAL_S,
-                 throughput_bps: float = THROUGHPUT_BPS) -> None:
+                 throughput_bps: float = THROUGHPUT_BPS, neighbour_index: bool = True) -> None:
         self.scheduler = scheduler
+        self.radios: dict[bytes, SimRadio] = {}
+        self._indexed = neighbour_index
+        self._cells: dict[tuple[int, int], list[SimRadio]] = {}
+        self._seq = 0
         self.range_m = range_m
         self.loss = loss
         self.link_loss: dict[frozenset[bytes], float] = {}
@@ -153,15 +207,47 @@ class SimMedium:
         self.rng = rng or random.Random(0)
         self.conn_interval_s = conn_interval_s
         self.throughput_bps = throughput_bps
-        self.radios: dict[bytes, SimRadio] = {}
         self.link_writes = 0
         self.link_losses = 0
         self.link_overflows = 0
         self._link_free: dict[tuple[bytes, bytes], float] = {}   # (from, to) -> when its last write lands
 
+    @property
+    def range_m(self) -> float:
+        return self._range_m
+
+    @range_m.setter
+    def range_m(self, value: float) -> None:
+        """Radios are not told of the links a new range makes or breaks (as with setting x, y)."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+            raise InvalidArgumentError(f"range_m must be a number of metres >= 0, not {value!r}")
+        self._range_m = float(value)
+        # Grid cells of one range; no grid for a zero or infinite range (every radio is scanned).
+        self._cell_m = self._range_m if 0.0 < self._range_m < math.inf else 0.0
+        # A neighbour's coordinates differ by at most the range (times 1 + 2^-53 for the
+        # rounding of the subtraction): the margin keeps it inside the cells searched.
+        self._reach = self._range_m * (1 + 1e-9)
+        self._cells = {}
+        for r in self.radios.values():
+            r._cell = None
+            self._index(r)
+
     def add(self, peer_id: bytes, x: float, y: float) -> SimRadio:
         r = SimRadio(self, peer_id, x, y, _since=self.scheduler.now)
+        old = self.radios.get(peer_id)
+        if old is not None:                 # a replaced radio keeps its place in `radios`
+            self._unindex(old, old._x, old._y)
+            r._seq = old._seq
+        else:
+            self._seq += 1
+            r._seq = self._seq
         self.radios[peer_id] = r
+        self._index(r)
+        return r
+
+    def _remove(self, peer_id: bytes) -> SimRadio:
+        r = self.radios.pop(peer_id)
+        self._unindex(r, r._x, r._y)
         return r
 
     def in_range(self, a: SimRadio, b: SimRadio) -> bool:
@@ -169,7 +255,72 @@ class SimMedium:
                 and math.hypot(a.x - b.x, a.y - b.y) <= self.range_m)
 
     def neighbours_of(self, radio: SimRadio) -> list[SimRadio]:
-        return [r for r in self.radios.values() if self.in_range(radio, r)]
+        if not self._indexed:
+            return [r for r in self.radios.values() if self.in_range(radio, r)]
+        near = radio._nbrs if radio._nbrs is not None else self._near(radio)
+        if self.blocked:
+            me, blocked = radio.peer_id, self.blocked
+            return [r for r in near if frozenset((me, r.peer_id)) not in blocked]
+        return list(near)
+
+    # ---- the neighbour index -----------------------------------------------------------
+    def _near(self, radio: SimRadio) -> list[SimRadio]:
+        """Radios within range of `radio` (partitions aside), in `radios` order; cached
+        while `radio` is on the medium."""
+        x, y, rm, hypot = radio._x, radio._y, self._range_m, math.hypot
+        near = [r for r in self._candidates(x, y) if r is not radio and hypot(x - r._x, y - r._y) <= rm]
+        if self._cell_m:
+            near.sort(key=_seq_of)
+        if radio._cell is not None:
+            radio._nbrs = near
+        return near
+
+    def _candidates(self, x: float, y: float):
+        """Every radio that can be within range of (x, y), and maybe others."""
+        c, reach = self._cell_m, self._reach
+        if not c:
+            return self.radios.values()
+        x0, x1 = _cell_index((x - reach) / c), _cell_index((x + reach) / c)
+        y0, y1 = _cell_index((y - reach) / c), _cell_index((y + reach) / c)
+        if x1 - x0 > 3 or y1 - y0 > 3:       # coordinates so large that cells lose meaning
+            return self.radios.values()
+        cells, out = self._cells, []
+        for i in range(x0, x1 + 1):
+            for j in range(y0, y1 + 1):
+                cell = cells.get((i, j))
+                if cell:
+                    out.extend(cell)
+        return out
+
+    def _index(self, r: SimRadio) -> None:
+        self._forget_near(r._x, r._y)
+        c = self._cell_m
+        r._cell = (_cell_index(r._x / c), _cell_index(r._y / c)) if c else (0, 0)
+        if c:
+            self._cells.setdefault(r._cell, []).append(r)
+        r._nbrs = None
+
+    def _unindex(self, r: SimRadio, x: float, y: float) -> None:
+        """Take `r`, last indexed at (x, y), out of the index."""
+        if r._cell is None:
+            return
+        if self._cell_m:
+            cell = self._cells[r._cell]
+            cell.remove(r)
+            if not cell:
+                del self._cells[r._cell]
+        r._cell, r._nbrs = None, None
+        self._forget_near(x, y)
+
+    def _forget_near(self, x: float, y: float) -> None:
+        """Drop the cached lists that a radio appearing or vanishing at (x, y) may change."""
+        for o in self._candidates(x, y):
+            o._nbrs = None
+
+    def _moved(self, r: SimRadio, old_x: float, old_y: float) -> None:
+        if r._cell is not None and self.radios.get(r.peer_id) is r:
+            self._unindex(r, old_x, old_y)
+            self._index(r)
 
     def loss_between(self, a: SimRadio, b: SimRadio) -> float:
         return self.link_loss.get(frozenset((a.peer_id, b.peer_id)), self.loss)
@@ -190,7 +341,7 @@ class SimMedium:
     def leave(self, peer_id: bytes) -> None:
         """Remove a radio: its neighbours, and the radio itself, see the links go down."""
         self._radio(peer_id)._account()
-        self._relinked((peer_id,), lambda: self.radios.pop(peer_id))
+        self._relinked((peer_id,), lambda: self._remove(peer_id))
         for key in [k for k in self._link_free if peer_id in k]:
             del self._link_free[key]
 

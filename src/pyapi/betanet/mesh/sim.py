@@ -83,13 +83,15 @@ class SimResult:
 
 
 class SimMesh:
-    """N nodes placed uniformly at random in a square; all routers share the settings."""
+    """N nodes placed uniformly at random in a square; all routers share the settings
+    (`neighbour_index=False`: the medium scans every pair, the reference for the index)."""
 
     def __init__(self, n: int, *, area_m: float = 100.0, range_m: float = 30.0, loss: float = 0.0,
-                 seed: int = 1, **router_kw) -> None:
+                 seed: int = 1, neighbour_index: bool = True, **router_kw) -> None:
         self.rng = random.Random(seed)
         self.scheduler = Scheduler()
-        self.medium = SimMedium(self.scheduler, range_m=range_m, loss=loss, rng=random.Random(seed + 1))
+        self.medium = SimMedium(self.scheduler, range_m=range_m, loss=loss, rng=random.Random(seed + 1),
+                                neighbour_index=neighbour_index)
         self.nodes: list[SimNode] = []
         for i in range(n):
             ident = Identity.generate(f"node{i}", self.rng)
