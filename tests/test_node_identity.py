@@ -174,6 +174,20 @@ def test_identity_file_is_0600_and_round_trips(tmp_path):
     assert "signing_seed" not in repr(i) and i.signing_seed.hex() not in repr(i)
 
 
+def test_identity_in_use_still_copies_and_pickles():
+    """sign/exchange keep their key objects on the Identity (built once); a copy or a pickle
+    of an Identity that has signed carries the two secrets, not those objects."""
+    import copy
+    import pickle
+    a, b = _ident(VEC["alice"]["identity"]), Identity.generate()
+    sig, shared = a.sign(b"m"), a.exchange(b.exchange_public)
+    assert shared == b.exchange(a.exchange_public)
+    Ed25519PublicKey.from_public_bytes(a.signing_public).verify(sig, b"m")
+    for c in (copy.copy(a), copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
+        assert c == a and c.peer_id_text == a.peer_id_text
+        assert c.sign(b"m") == sig and c.exchange(b.exchange_public) == shared
+
+
 # ---- peer records ------------------------------------------------------------------------
 def test_peer_record_vector_and_book():
     rec = PeerRecord.decode(bytes.fromhex(VEC["peer_record"]["raw"]))

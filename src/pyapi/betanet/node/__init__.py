@@ -4,6 +4,10 @@
 - ``peers``: signed peer records, the peer book.
 - ``envelope``: the sealed, signed end-to-end message; chunking with FEC.
 - ``config``: the YAML configuration; ``power``: battery and temperature sources.
+- ``node``: the ``Node`` (state, lifecycle, wiring), whose work is in ``sending`` (outbox,
+  batches, retries), ``routing`` (route choice, fallback, DTN hand-off), ``receiving``
+  (frames, acks, relaying) and ``inbox`` (handlers, ``messages()``); ``handles``: the
+  ``DeliveryHandle`` a send returns and the ``Received`` messages the application gets.
 """
 
 from betanet.node.identity import Identity

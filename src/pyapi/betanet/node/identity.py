@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from betanet.errors import AuthenticationError, InvalidArgumentError, MalformedError
@@ -89,6 +89,9 @@ class Identity:
     def __repr__(self) -> str:          # never print secrets
         return f"Identity({self.peer_id_text})"
 
+    def __reduce__(self):               # copies and pickles carry the two secrets, not key objects
+        return (type(self), (self.signing_seed, self.exchange_private))
+
     @classmethod
     def generate(cls) -> "Identity":
         return cls(secrets.token_bytes(32), secrets.token_bytes(32))
@@ -118,13 +121,25 @@ class Identity:
             raise MalformedError(f"{p}: not an identity file (want 128 hex characters)") from None
         return cls.from_bytes(raw)
 
+    # The key objects are built once, on first use: building one derives the public key, as
+    # much work as a signature or an X25519. They hold the secrets exactly as long as this
+    # Identity holds them (as ``signing_seed`` / ``exchange_private``), and OpenSSL clears
+    # the copies when they are freed with it; nothing outlives the Identity.
+    @functools.cached_property
+    def _signing_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self.signing_seed)
+
+    @functools.cached_property
+    def _exchange_key(self) -> X25519PrivateKey:
+        return X25519PrivateKey.from_private_bytes(self.exchange_private)
+
     @functools.cached_property
     def signing_public(self) -> bytes:
-        return _raw(Ed25519PrivateKey.from_private_bytes(self.signing_seed).public_key())
+        return _raw(self._signing_key.public_key())
 
     @functools.cached_property
     def exchange_public(self) -> bytes:
-        return _raw(X25519PrivateKey.from_private_bytes(self.exchange_private).public_key())
+        return _raw(self._exchange_key.public_key())
 
     @functools.cached_property
     def peer_id(self) -> bytes:
@@ -135,15 +150,13 @@ class Identity:
         return peer_id_text(self.peer_id)
 
     def sign(self, message: bytes) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(self.signing_seed).sign(message)
+        return self._signing_key.sign(message)
 
     def exchange(self, public: bytes) -> bytes:
         """X25519 with our static key (raises CryptoError-free InvalidArgumentError on a
         low-order point, whose shared secret is all zeros)."""
-        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
         try:
-            shared = X25519PrivateKey.from_private_bytes(self.exchange_private).exchange(
-                X25519PublicKey.from_public_bytes(public))
+            shared = self._exchange_key.exchange(X25519PublicKey.from_public_bytes(public))
         except ValueError:
             raise AuthenticationError("X25519 with a low-order public key") from None
         return shared

@@ -1,0 +1,107 @@
+"""Inbox mixin of :class:`~betanet.node.node.Node`: received messages to the application.
+
+The dispatcher takes ready messages from the store (in order per sender) and gives each to
+its topic's handler or to ``messages()``; ``Received.ack`` / the handler's return / the next
+iteration mark it consumed (docs/node.md "Receiving: the acknowledgment contract"). A mixin
+because receiving.py wakes the dispatcher (``_inbox_wake``) when new messages commit.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from betanet._log import escape
+from betanet.errors import StateError
+from betanet.node.handles import Received
+from betanet.node.store import Incoming
+
+__all__ = ["Inbox"]
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    def on(self, topic: str, handler: Callable[[Received], Awaitable[None]]) -> None:
+        """Messages of ``topic`` go to ``await handler(message)`` instead of ``messages()``.
+        The message is acknowledged when the handler returns (or raises: logged, not retried)
+        unless the handler called ``await message.ack(effect)`` itself."""
+        self._handlers[topic] = handler
+
+    def _received(self, m: Incoming) -> Received:
+        return Received(m.sender, m.topic, m.body, m.msg_id, m.seq, self._consume)
+
+    async def _consume(self, msg_id: bytes, effect=None) -> bool:
+        ok = await self.store.mark_delivered(msg_id, effect)
+        self._queued.discard(msg_id)
+        self.count("messages_consumed" if ok else "consume_repeated")
+        return ok
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``fn(conn)`` in one transaction of the node's store (the application's own tables,
+        e.g. to create them or read what ``ack`` effects wrote)."""
+        if self.store is None:
+            raise StateError("node is not running")
+        return await self.store.transaction(fn)
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            try:
+                rows = [m for m in await self.store.ready(256) if m.msg_id not in self._queued]
+                if not rows:
+                    self._inbox_wake.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._inbox_wake.wait(), 1.0)
+                    continue
+                for m in rows:
+                    h = self._handlers.get(m.topic)
+                    self._queued.add(m.msg_id)
+                    if h is not None:
+                        try:
+                            await h(self._received(m))
+                        except Exception as e:
+                            log.warning("handler for topic %s failed: %s", escape(m.topic), e)
+                        # no-op (False) when the handler acknowledged it itself
+                        if await self.store.mark_delivered(m.msg_id):
+                            self.count("messages_consumed")
+                        self._queued.discard(m.msg_id)
+                    else:
+                        await self._app_queue.put(m)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("node dispatch: %s", e)
+                await asyncio.sleep(0.1)
+
+    def _marked(self, mid: bytes, fut: asyncio.Future) -> None:
+        """Once the delivery mark committed (the consumer did not wait for it), the
+        dispatcher may look at ready messages again without finding this one."""
+        def done(_f):
+            self._queued.discard(mid)
+            if self._app_queue.empty():
+                self._inbox_wake.set()
+        fut.add_done_callback(done)
+
+    async def messages(self, *, manual_ack: bool = False) -> AsyncIterator[Received]:
+        """Messages in order per sender.
+
+        ``manual_ack=False``: each message is marked consumed when the consumer asks for the
+        next one (or leaves the loop) — at least once across a crash: one taken but not yet
+        marked comes again after a restart.
+        ``manual_ack=True``: a message is consumed only by ``await m.ack(effect)``; one not
+        acknowledged is given again after the next start (never twice in one run). With the
+        application's writes in ``effect``, they happen exactly once."""
+        while True:
+            m = await self._app_queue.get()
+            if manual_ack:
+                yield self._received(m)
+                continue
+            try:
+                yield self._received(m)
+            finally:
+                if m.msg_id in self._queued:     # the consumer did not ack it itself
+                    # deferred: joins the next group commit, the consumer does not wait for it
+                    self._marked(m.msg_id, await self.store.mark_delivered(m.msg_id, wait=False))
+                    self.count("messages_consumed")
