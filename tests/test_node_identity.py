@@ -248,3 +248,29 @@ def test_malformed_records(raw):
 def test_bad_endpoint_in_record():
     with pytest.raises(MalformedError, match="host:port"):
         PeerRecord.create(Identity.generate(), 1, htx_tcp=["nohostport"])
+
+
+def test_node_record_with_other_endpoints_gets_a_higher_seq(tmp_path):
+    """A record naming other endpoints than the one already given out must not reuse its
+    seq: peers holding the first would refuse the second as a replay."""
+    from betanet.node import config as nconfig
+    from betanet.node.node import Node
+
+    class Listener:          # what record() reads of a listening link
+        transport, listen, port = "htx", "127.0.0.1:0", 4001
+
+        def advertised(self):
+            return {}
+
+    ident = Identity.generate()
+    node = Node(ident, str(tmp_path / "store.db"), config=nconfig.defaults())
+    link = Listener()
+    node.links.append(link)
+    first = node.record()
+    assert node.record().raw == first.raw            # nothing changed: the same record
+    link.port = 4002                                 # e.g. a listener re-bound after a restart
+    second = node.record()
+    assert second.seq > first.seq and list(second.htx_tcp) == ["127.0.0.1:4002"]
+    book = PeerBook()
+    book.add(first.raw)
+    assert book.add(second.raw).seq == second.seq

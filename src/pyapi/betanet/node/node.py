@@ -87,6 +87,7 @@ class Node(Sending, Receiving, Inbox, Routing):
         self.store: NodeStore | None = None
         self.nav = Navigator(self.me)
         self._record_seq = record_seq if record_seq is not None else int(time.time() * 1000)
+        self._record_fields: dict | None = None      # what the last record() advertised
         self.counters: dict[str, int] = {}
         self.events: list[tuple[float, str]] = []     # recent fallbacks and policy switches
         self._tasks: list[asyncio.Task] = []
@@ -171,8 +172,13 @@ class Node(Sending, Receiving, Inbox, Routing):
                 ble = link.router.me
         dtn = self._link("dtn")
         eids = [str(dtn.node_id)] if dtn is not None else [f"dtn://{self.me}/"]
-        return PeerRecord.create(self.identity, self._record_seq, htx_tcp=tcp, htx_quic=quic,
-                                 dtn_eids=eids, ble_id=ble, **web)
+        fields = dict(htx_tcp=tcp, htx_quic=quic, dtn_eids=eids, ble_id=ble, **web)
+        if self._record_fields is not None and fields != self._record_fields:
+            # other endpoints than the record already given out: a new sequence number, or
+            # peers holding the earlier one refuse this one as a replay
+            self._record_seq = max(self._record_seq + 1, int(time.time() * 1000))
+        self._record_fields = fields
+        return PeerRecord.create(self.identity, self._record_seq, **fields)
 
     def add_peer(self, record: bytes | PeerRecord) -> PeerRecord:
         rec = self.peers.add(record)
