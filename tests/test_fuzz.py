@@ -110,11 +110,13 @@ def test_libfuzzer_harness(harness: Path, libfuzzer_core: Path, tmp_path: Path):
 @pytest.mark.parametrize("harness", HARNESSES, ids=[h.stem for h in HARNESSES])
 def test_every_harness_has_a_seed_corpus(harness: Path):
     """`make fuzz` keeps a minimised corpus per harness in the tree; the short runs above and
-    the gcc driver start from it."""
+    the gcc driver start from it. 2 MiB at most: fec_correct needs inputs of 8-28 KB (shards
+    of 4 KiB and more reach the prefetching long-region kernels; without its inputs over 8 KB
+    its corpus covers 2128 edges instead of 2326), which makes its minimised corpus ~1.9 MB."""
     corpus = fuzztool.corpus_dir(harness)
     files = list(corpus.glob("*")) if corpus.is_dir() else []
     assert files, f"no seed corpus in {corpus.relative_to(ROOT)} (run `make fuzz`)"
-    assert sum(f.stat().st_size for f in files) < 1 << 20, "keep checked-in corpora small"
+    assert sum(f.stat().st_size for f in files) < 2 << 20, "keep checked-in corpora small"
 
 
 def test_campaign_stats_are_read_from_libfuzzer_output():
