@@ -147,12 +147,18 @@ test-cross: install cross-deps
 size-report: venv cross-deps
 	$(PY) tools/size_report.py
 # Coverage-guided fuzzing campaign (clang's libFuzzer, ASan + UBSan), FUZZ_MINUTES per harness,
-# niced; corpora merged and minimised back into tests/fuzz/corpus/<harness>/, stats in
-# build/fuzz/campaign.json (docs/fuzzing.md). FUZZ_ONLY=htx_parser,noise_read picks harnesses.
+# niced; corpora merged and minimised back into tests/fuzz/corpus/<harness>/, every run added
+# to the ledger tests/fuzz/campaigns.json (docs/fuzzing.md). FUZZ_ONLY=htx_parser,noise_read
+# picks harnesses; FUZZ_UNTIL=HH:MM (UTC) runs rounds of FUZZ_MINUTES until then, the harness
+# furthest from 10 M executions first. `make fuzz-table` prints the cumulative totals.
 FUZZ_MINUTES ?= 1
 FUZZ_ONLY ?=
+FUZZ_UNTIL ?=
 fuzz: install swift-deps
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/fuzz.py campaign --minutes $(FUZZ_MINUTES) --only "$(FUZZ_ONLY)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/fuzz.py campaign --minutes $(FUZZ_MINUTES) --only "$(FUZZ_ONLY)" $(if $(FUZZ_UNTIL),--until $(FUZZ_UNTIL))
+.PHONY: fuzz-table
+fuzz-table: venv
+	$(PY) tools/fuzz.py table
 
 # Opt-in: the current ISA-L (>= 2.31, with its GFNI erasure-code kernels) as a second peer for
 # bench/fec_bench.py, built into build/isal-current from a source tree: ISAL_SRC=/path/to/isa-l,

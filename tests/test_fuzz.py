@@ -110,11 +110,13 @@ def test_libfuzzer_harness(harness: Path, libfuzzer_core: Path, tmp_path: Path):
 @pytest.mark.parametrize("harness", HARNESSES, ids=[h.stem for h in HARNESSES])
 def test_every_harness_has_a_seed_corpus(harness: Path):
     """`make fuzz` keeps a minimised corpus per harness in the tree; the short runs above and
-    the gcc driver start from it."""
+    the gcc driver start from it. 2 MiB at most: fec_correct needs inputs of 8-28 KB (shards
+    of 4 KiB and more reach the prefetching long-region kernels; without its inputs over 8 KB
+    its corpus covers 2128 edges instead of 2326), which makes its minimised corpus ~1.9 MB."""
     corpus = fuzztool.corpus_dir(harness)
     files = list(corpus.glob("*")) if corpus.is_dir() else []
     assert files, f"no seed corpus in {corpus.relative_to(ROOT)} (run `make fuzz`)"
-    assert sum(f.stat().st_size for f in files) < 1 << 20, "keep checked-in corpora small"
+    assert sum(f.stat().st_size for f in files) < 2 << 20, "keep checked-in corpora small"
 
 
 def test_campaign_stats_are_read_from_libfuzzer_output():
@@ -127,3 +129,33 @@ def test_campaign_stats_are_read_from_libfuzzer_output():
            "stat::peak_rss_mb:              31\n")
     assert fuzztool.parse_stats(log) == {"number_of_executed_units": 9000, "average_exec_per_sec": 3000,
                                          "peak_rss_mb": 31, "edges": 93, "features": 210}
+
+
+def test_campaign_ledger_adds_up_runs(tmp_path: Path):
+    """tests/fuzz/campaigns.json: executions add up over runs that resume from the corpus;
+    edges are the latest run's; the estimate to 10 M uses the latest CPU-time rate."""
+    ledger = tmp_path / "campaigns.json"
+    base = {"harness": "fuzz_x", "seconds": 60.0, "findings": [], "corpus_after": 5}
+    fuzztool.append_run(dict(base, when="d1", executions=4_000_000, cpu_seconds=None,
+                             exec_per_s=1000, edges=10, features=20), ledger)
+    fuzztool.append_run(dict(base, when="d2", executions=1_000_000, cpu_seconds=100.0,
+                             edges=12, features=25, findings=["/w/crash-1"]), ledger)
+    t = fuzztool.totals(fuzztool.read_ledger(ledger))["fuzz_x"]
+    assert (t["runs"], t["executions"], t["edges"], t["features"]) == (2, 5_000_000, 12, 25)
+    assert t["rate"] == 10_000 and t["findings"] == ["crash-1"] and t["first"] == "d1"
+    assert fuzztool.remaining_cpu_seconds(t) == 500.0          # 5 M left at 10 000 per CPU s
+    fuzztool.append_run(dict(base, when="d3", executions=6_000_000, cpu_seconds=600.0,
+                             edges=12, features=25), ledger)
+    t = fuzztool.totals(fuzztool.read_ledger(ledger))["fuzz_x"]
+    assert fuzztool.remaining_cpu_seconds(t) == 0 and t["executions"] == 11_000_000
+
+
+def test_campaign_ledger_is_checked_in_and_covers_every_run():
+    """Every ledger row names a harness that exists and the numbers the table sums."""
+    runs = fuzztool.read_ledger()
+    assert runs, "tests/fuzz/campaigns.json is missing"
+    names = {h.stem for h in HARNESSES}
+    for r in runs:
+        assert r["harness"] in names
+        assert r["executions"] >= 0 and r["edges"] >= 0 and isinstance(r["findings"], list)
+    assert "| fuzz_bundle_parse |" in fuzztool.table()

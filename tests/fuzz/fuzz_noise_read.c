@@ -17,12 +17,16 @@ static const uint8_t R_S[32] = {77, 1};
 static const uint8_t R_E[32] = {99, 2};
 
 static int make(int role, betanet_noise_xk_t **hs) {
-    uint8_t rs_pub[32];
+    static uint8_t rs_pub[32];                 /* R_S's public key: one X25519, computed once */
+    static int have_rs_pub;
+    if (!have_rs_pub) {
+        crypto_scalarmult_base(rs_pub, R_S);
+        have_rs_pub = 1;
+    }
     if (role == BETANET_NOISE_RESPONDER)
         return betanet_noise_xk_new_with_ephemeral(role, R_S, NULL,
                                                    (const uint8_t *)BETANET_NOISE_HTX_PROLOGUE,
                                                    BETANET_NOISE_HTX_PROLOGUE_BYTES, R_E, hs);
-    crypto_scalarmult_base(rs_pub, R_S);
     return betanet_noise_xk_new_with_ephemeral(role, I_S, rs_pub,
                                                (const uint8_t *)BETANET_NOISE_HTX_PROLOGUE,
                                                BETANET_NOISE_HTX_PROLOGUE_BYTES, I_E, hs);

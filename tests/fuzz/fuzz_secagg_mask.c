@@ -10,6 +10,36 @@
 #include <string.h>
 #include "betanet.h"
 
+/* The harness's own per-word loops (fill and oracle) carry no coverage worth feeding back,
+ * but their instrumented compares cost about a third of each run: compiled without it. */
+#ifdef __clang__
+#define NO_COV __attribute__((no_sanitize("coverage")))
+#else
+#define NO_COV
+#endif
+
+static NO_COV void fill(uint32_t *a, float *x, size_t n, const uint8_t *src, size_t len) {
+    uint8_t *xb = (uint8_t *)x;
+    size_t i, off = 0;
+    for (i = 0; i < n; i++)
+        a[i] = (uint32_t)(i * 2654435761u);
+    if (!len) {
+        memset(x, 0, n * 4);
+        return;
+    }
+    while (off < n * 4) {                 /* the float bytes repeat the input's tail */
+        size_t c = n * 4 - off < len ? n * 4 - off : len;
+        memcpy(xb + off, src, c);
+        off += c;
+    }
+}
+
+static NO_COV int any_above(const uint32_t *b, size_t n, uint32_t levels) {
+    for (size_t i = 0; i < n; i++)
+        if (b[i] > levels) return 1;
+    return 0;
+}
+
 static uint64_t rd(const uint8_t *p, size_t k) {
     uint64_t v = 0;
     for (size_t i = 0; i < k; i++) v |= (uint64_t)p[i] << (8 * i);
@@ -32,12 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint32_t *a = malloc(n * 4 + 1), *b = malloc(n * 4 + 1), *c = malloc(n * 4 + 1);
     float *x = malloc(n * 4 + 1);
     if (!a || !b || !c || !x) abort();
-    for (size_t i = 0; i < n; i++) {
-        a[i] = (uint32_t)(i * 2654435761u);
-        uint8_t f[4] = {0};
-        for (int k = 0; k < 4; k++) f[k] = size > 17 ? data[17 + (4 * i + k) % (size - 17)] : 0;
-        memcpy(&x[i], f, 4);
-    }
+    fill(a, x, n, data + (size > 17 ? 17 : size), size > 17 ? size - 17 : 0);
     memcpy(b, a, n * 4);
     memcpy(c, a, n * 4);
 
@@ -61,10 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     rc = betanet_secagg_quantize_f32(b, x, n, 1.5, levels, seeds, 32, sel, offset);
     if (rc == 0) {
-        for (size_t i = 0; i < n; i++) if (b[i] > levels) __builtin_trap();
+        if (any_above(b, n, levels)) __builtin_trap();
     } else if (rc == BETANET_E_INVALID && levels >= 1) {
         /* every other argument is valid here, so the cause is a NaN: output all zero */
-        for (size_t i = 0; i < n; i++) if (b[i] != 0) __builtin_trap();
+        if (any_above(b, n, 0)) __builtin_trap();
     }
     float *out = malloc(n * 4 + 1);
     if (!out) abort();
