@@ -283,3 +283,29 @@ def test_cli_refuses_missing_forwards_and_bad_specs():
     assert p.returncode == 2 and "betanet relay ctl" in p.stderr
     p = run("ctl", "/x.sock", "set", "loss")
     assert p.returncode == 2 and "NAME=VALUE" in p.stderr
+
+
+@aio(30)
+async def test_splice_copies_both_ways_and_closes_each_side_when_its_direction_ends():
+    from betanet.tools.flows import splice
+    srv, port = await _echo_server()
+    done = asyncio.get_running_loop().create_future()
+
+    async def tap(r, w):
+        up = await asyncio.open_connection("127.0.0.1", port)
+        await splice((r, w), up)
+        done.set_result(True)
+    tsrv = await asyncio.start_server(tap, "127.0.0.1", 0)
+    r, w = await asyncio.open_connection("127.0.0.1", tsrv.sockets[0].getsockname()[1])
+    payload = random.Random(3).randbytes(300_000)
+    w.write(payload)
+    await w.drain()
+    got = await r.readexactly(len(payload))
+    assert got == payload
+    w.write_eof()                   # our direction ends: the echo closes, so does the tap
+    assert await r.read() == b""
+    assert await asyncio.wait_for(done, 10)
+    w.close()
+    for s in (tsrv, srv):
+        s.close()
+        await s.wait_closed()

@@ -30,6 +30,7 @@ import tempfile
 from betanet.htx.tls import write_self_signed
 from betanet.tls.clienthello import hello_bytes_needed, parse_client_hello
 from betanet.tls.fingerprint import fingerprints
+from betanet.tools.flows import splice
 
 WS_COUNT = 3
 PAGE = """<!doctype html><title>capture</title><p>capture</p><script>
@@ -101,17 +102,7 @@ class Capture:
         self._check()
         ur, uw = await asyncio.open_connection("127.0.0.1", self.backend_port)
         uw.write(buf)
-
-        async def pipe(r, w) -> None:
-            try:
-                while data := await r.read(65536):
-                    w.write(data)
-                    await w.drain()
-            except ConnectionError:
-                pass
-            finally:
-                w.close()
-        await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+        await splice((reader, writer), (ur, uw))
 
     async def _ws(self, reader, writer) -> None:
         try:

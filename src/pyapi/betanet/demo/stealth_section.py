@@ -30,6 +30,7 @@ async def run(report) -> None:
     from betanet.tls.fingerprint import fingerprints
     from betanet.tls.htxweb import WebClient, WebServer
     from betanet.tls.tickets import TicketKey
+    from betanet.tools.flows import splice
 
     with tempfile.TemporaryDirectory() as d:
         cert, key = write_self_signed(Path(d) / "tls", ["localhost", "127.0.0.1"])
@@ -58,18 +59,8 @@ async def run(report) -> None:
             hellos.append(bytes(buf[:n]))
             ur, uw = await asyncio.open_connection("127.0.0.1", srv.port)
             uw.write(bytes(buf))
-
-            async def pipe(r, w):
-                try:
-                    while data := await r.read(65536):
-                        w.write(data)
-                        await w.drain()
-                except OSError:
-                    pass
-                finally:
-                    w.close()
             try:
-                await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+                await splice((reader, writer), (ur, uw))
             except asyncio.CancelledError:      # the demo is over; the relay just stops
                 uw.close()
                 writer.close()

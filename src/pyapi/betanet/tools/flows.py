@@ -17,13 +17,31 @@ from betanet.tools.shaper import Pipe
 if TYPE_CHECKING:
     from betanet.tools.relay import Relay
 
-__all__ = ["Forwarder", "TcpFlow", "UdpMapping", "UdpListener"]
+__all__ = ["Forwarder", "TcpFlow", "UdpMapping", "UdpListener", "splice"]
 
 log = logging.getLogger("betanet.relay")
 
 READ_HIGH = 256 * 1024      # bytes of one TCP direction held before we stop reading its source
 UDP_IDLE_S = 60.0           # a UDP mapping with no traffic this long is closed
 MAX_UDP_MAPPINGS = 1024
+
+
+async def splice(a: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                 b: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+    """Copy bytes both ways between two connections, unshaped, until both directions end
+    (a reset counts as an end); each writer is closed when its direction ends. For taps that
+    look at the first bytes and then get out of the way (the demo's ClientHello recorder,
+    tools/chrome_capture.py)."""
+    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while data := await r.read(65536):
+                w.write(data)
+                await w.drain()
+        except OSError:
+            pass
+        finally:
+            w.close()
+    await asyncio.gather(pipe(a[0], b[1]), pipe(b[0], a[1]))
 
 
 class Forwarder:
