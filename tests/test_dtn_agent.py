@@ -390,6 +390,20 @@ def test_cgr_waits_for_the_planned_contact_and_books_volume():
     assert [t.peer for t in out] == ["ipn:3.0"]
 
 
+def test_cgr_sends_only_inside_the_first_contacts_planned_window():
+    plan = ContactPlan()
+    plan.add_contact(1, 2, 30, 60, 10_000, owlt=0.01)
+    plan.add_contact(2, 3, 0, 1000, 10_000, owlt=0.01)
+    cgr = ContactGraphRouting(plan, 1, epoch_ms=T0)
+    a = Agent("ipn:1.0", strategy=cgr)
+    bid, _ = a.send("ipn:3.1", b"w", now_ms=T0)
+    a.persisted(bid, True, now_ms=T0)
+    # a session to ipn:2.0 is up at 10 s, but the planned contact 1->2 opens at 30 s
+    assert a.poll(T0 + 10_000, ["ipn:2.0"]) == [] and cgr.booked == 0
+    assert [t.peer for t in a.poll(T0 + 31_000, ["ipn:2.0"])] == ["ipn:2.0"]
+    assert cgr.booked == 1
+
+
 def test_cgr_routes_through_a_relay_and_replans_when_a_contact_is_missed():
     plan = ContactPlan()
     plan.add_contact(1, 2, 0, 10, 10_000, owlt=0.01)

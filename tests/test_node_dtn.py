@@ -255,3 +255,63 @@ def test_relay_rows_for_an_ipn_named_peer_go_to_its_record_address(tmp_path):
         await r.stop()
         await d.stop()
     run(go())
+
+
+CGR_PLAN = """
+# 1 -> 2 only from 3 s after start (each agent's own clock); everything else open
+a contact +3 +3600 1 2 1000000
+a contact +0 +3600 2 1 1000000
+a contact +0 +3600 2 3 1000000
+a contact +0 +3600 3 2 1000000
+a range +0 +3600 1 2 0
+a range +0 +3600 2 3 0
+"""
+
+
+def test_cgr_over_a_contact_plan_carries_node_messages_through_a_relay_at_the_planned_time(tmp_path):
+    """a (ipn:1) - b (ipn:2) - c (ipn:3) with routing.strategy cgr. a's TCPCL session to b is
+    up from the start, but b is not the destination and the plan opens 1->2 only at +3 s: a's
+    node messages to c wait in a's agent until then, go to b by the plan (booked), b takes
+    custody and hands them to c (its direct contact); c gets them in order, once, and its
+    acknowledgments come back 3->2->1."""
+    async def go():
+        with open(tmp_path / "plan.ion", "w") as f:
+            f.write(CGR_PLAN)
+
+        def body(n, extra):
+            return {"node": {"id": f"ipn:{n}.0"},
+                    "routing": {"strategy": "cgr", "plan": str(tmp_path / "plan.ion")}, **extra}
+
+        def to(port, n):
+            return {"peers": {"links": [{"node": f"ipn:{n}.0", "cla": "tcpcl",
+                                         "address": f"127.0.0.1:{port}"}]}}
+        loop = asyncio.get_running_loop()
+        c = dtn_node(tmp_path, "c", body(3, LISTEN))
+        await c.start()
+        b = dtn_node(tmp_path, "b", body(2, {**LISTEN, **to(c.links[0].ports["tcpcl"][0], 3)}))
+        await b.start()
+        t0 = loop.time()
+        a = dtn_node(tmp_path, "a", body(1, to(b.links[0].ports["tcpcl"][0], 2)))
+        await a.start()
+        introduce([a, c])                           # b is only a DTN hop
+        assert list(c.record().dtn_eids) == ["ipn:3.0"]
+        await wait_for(lambda: a.links[0].dtn.contacts.get("ipn:2.0"), 10)
+        hs = [await a.send(c.me, b"g%d" % i) for i in range(3)]
+        await wait_for(lambda: a.links[0].stats()["frames_bundled"] == 3, 10)
+        await asyncio.sleep(max(0.0, 1.5 - (loop.time() - t0)))
+        assert b.links[0].stats()["agent"].get("custody_accepted", 0) == 0   # held at a
+        got = await collect(c, 3, timeout=30)
+        arrived = loop.time() - t0
+        assert [m.body for m in got] == [b"g0", b"g1", b"g2"]
+        assert arrived >= 2.5, arrived                 # not before the planned contact
+        assert a.links[0].dtn.agent.strategy.booked >= 3
+        assert b.links[0].stats()["agent"]["custody_accepted"] >= 3
+        for h in hs:
+            await h.acked(30)
+            assert h.transports == ["dtn"]
+        assert b.links[0].stats()["frames_in"] == 0    # b only carried
+        await asyncio.sleep(0.5)
+        assert (await c.store.counts())["inbox_delivered"] == 3
+        for n in (a, b, c):
+            await n.stop()
+    run(go())

@@ -91,7 +91,9 @@ class StaticRoutes(_Base):
 
 class ContactGraphRouting(_Base):
     """CGR over ipn node numbers. Plan times are seconds since ``epoch_ms`` (DTN time);
-    routes are found anew on every decision, so a missed contact simply re-plans."""
+    routes are found anew on every decision, so a missed contact simply re-plans. A bundle
+    leaves only inside the planned window of its route's first contact (with a session to that
+    neighbour up); a destination in direct contact takes it at once, plan or not."""
 
     name = "cgr"
 
@@ -114,9 +116,14 @@ class ContactGraphRouting(_Base):
                                   deadline=self._t(h.expires_ms), exclude=exclude, k=self.k)
         if not routes:
             self.no_route += 1
+        t = self._t(now_ms)
         for r in routes:
             hop = f"ipn:{r.next_hop}.0"
-            if hop in up and hop not in h.sent_to:
+            # the first contact of the route must be open now: a session to that neighbour
+            # before its planned window is not the contact the route was computed for (as ION
+            # transmits only inside planned contacts); the bundle waits and is re-planned
+            first, _ = self.plan.contact(r.contacts[0])
+            if hop in up and hop not in h.sent_to and first.start <= t < first.end:
                 self.plan.book(r, h.size)
                 self.booked += 1
                 return [hop]
