@@ -117,12 +117,16 @@ class HtxLink:
 
     async def _one(self, st) -> None:
         try:
-            frame = await st.read(MAX_FRAME + 1)
-            while not st.at_eof() and len(frame) <= MAX_FRAME:
-                more = await st.read(MAX_FRAME + 1 - len(frame))
+            first = await st.read(MAX_FRAME + 1)
+            parts, n = [first], len(first)
+            while not st.at_eof() and n <= MAX_FRAME:
+                more = await st.read(MAX_FRAME + 1 - n)
                 if not more:
                     break
-                frame += more
+                parts.append(more)
+                n += len(more)
+            # joined once (appending to bytes copied the frame so far at every read)
+            frame = first if len(parts) == 1 else b"".join(parts)
             if len(frame) > MAX_FRAME or not frame:
                 st.reset()
                 return
