@@ -183,9 +183,10 @@ def seal_batch(sender: Identity, recipient_signing: bytes, recipient_exchange: b
     from betanet.node.identity import _raw
     eph_pub = _raw(eph.public_key())
     header = bytes([version]) + peer_id_of(recipient_signing) + eph_pub
-    # one copy of the bodies (the join); the signature is appended in place
-    inner = bytearray().join(parts)
-    inner += sender.sign(_batch_signed(version, header, inner))
+    # one copy of the bodies (the join, with room for the signature, written in place)
+    inner = bytearray().join((*parts, bytes(64)))
+    with memoryview(inner) as mv:
+        inner[-64:] = sender.sign(_batch_signed(version, header, mv[:-64]))
     key = _key(eph.exchange(X25519PublicKey.from_public_bytes(recipient_exchange)), eph_pub,
                recipient_exchange, _BATCH_INFO[version])
     return header + ChaCha20Poly1305(key).encrypt(bytes(12), inner, header)
@@ -310,13 +311,14 @@ class Assembler:
         self._done: OrderedDict[bytes, None] = OrderedDict()
         self.evicted = 0
 
-    def feed(self, frame: bytes) -> bytes | None:
-        """A node frame in; the sealed message out once complete (MalformedError on garbage)."""
+    def feed(self, frame: bytes) -> bytes | memoryview | None:
+        """A node frame in; the sealed message out once complete (MalformedError on garbage):
+        of a whole frame, a read-only view into it (not a copy; ``bytes()`` it to keep it)."""
         frame = bytes(frame)
         if not frame:
             raise MalformedError("empty node frame")
         if frame[0] == FRAME_WHOLE:
-            return frame[1:]
+            return memoryview(frame)[1:]
         if frame[0] != FRAME_CHUNK or len(frame) <= _CHUNK.size:
             raise MalformedError(f"unknown node frame type {frame[0]}")
         _, xfer, i, k, m = _CHUNK.unpack_from(frame)

@@ -180,9 +180,9 @@ class HtxLink:
 
     async def _one(self, st) -> None:
         try:
-            first = await st.read(MAX_FRAME + 1)
-            if first[:1] == PIPE_HELLO[:1]:
-                await self._frame_stream(st, first)
+            first = await st.read(1)            # a frame stream's hello, or a frame's type
+            if first == PIPE_HELLO[:1]:
+                await self._frame_stream(st)
                 return
             parts, n = [first], len(first)
             while not st.at_eof() and n <= MAX_FRAME:
@@ -212,19 +212,13 @@ class HtxLink:
             self.counters["refused"] += 1
         return bool(ok)
 
-    async def _frame_stream(self, st, head: bytes) -> None:
-        """An inbound frame stream: frames handled as they arrive, answered by index."""
-        buf = bytearray(head)
-        while len(buf) < len(PIPE_HELLO):
-            more = await st.read(_READ)
-            if not more:
-                return
-            buf += more
-        if buf[:len(PIPE_HELLO)] != PIPE_HELLO:
+    async def _frame_stream(self, st) -> None:
+        """An inbound frame stream (its first byte read): frames handled as they arrive,
+        answered by index."""
+        if await st.readexactly(len(PIPE_HELLO) - 1) != PIPE_HELLO[1:]:
             st.reset()                        # a later version of the stream: not ours to read
             return
         st.write(PIPE_HELLO)
-        del buf[:len(PIPE_HELLO)]
         tasks: set[asyncio.Task] = set()
 
         async def one(idx: int, frame: bytes) -> None:
@@ -236,27 +230,35 @@ class HtxLink:
             with contextlib.suppress(Exception):
                 st.write(_ANSWER.pack(idx, 1 if ok else 0))
 
+        async def exactly(n: int) -> bytes | None:
+            # reads bounded by what is missing: nothing of the next frame is read ahead, and
+            # a frame is copied once (the join), not accumulated and sliced
+            parts, got = [], 0
+            while got < n:
+                more = await st.read(min(n - got, _READ))
+                if not more:
+                    return None
+                parts.append(more)
+                got += len(more)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
         idx = 0
         try:
             while True:
-                if len(buf) >= _LEN.size:
-                    (n,) = _LEN.unpack_from(buf)
-                    if not 0 < n <= MAX_FRAME:
-                        st.reset()
-                        return
-                    if len(buf) >= _LEN.size + n:
-                        with memoryview(buf) as mv:
-                            frame = bytes(mv[_LEN.size:_LEN.size + n])
-                        del buf[:_LEN.size + n]
-                        t = asyncio.ensure_future(one(idx, frame))
-                        tasks.add(t)
-                        t.add_done_callback(tasks.discard)
-                        idx += 1
-                        continue
-                more = await st.read(_READ)
-                if not more:
+                head = await exactly(_LEN.size)
+                if head is None:
                     break
-                buf += more
+                (n,) = _LEN.unpack(head)
+                if not 0 < n <= MAX_FRAME:
+                    st.reset()
+                    return
+                frame = await exactly(n)
+                if frame is None:
+                    break
+                t = asyncio.ensure_future(one(idx, frame))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+                idx += 1
             if tasks:                          # the sender ended the stream: answer the rest
                 await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):

@@ -65,7 +65,7 @@ class Receiving:
             self.count("dropped_malformed")
             return False
         if dest != self.me:
-            return await self._relay(dest, sealed)
+            return await self._relay(dest, bytes(sealed))     # kept: a copy of the view
         try:
             msgs = env.open_any(self.identity, sealed)
         except (AuthenticationError, MalformedError) as e:
