@@ -217,23 +217,3 @@ def test_a_peer_that_sends_version_2_gets_version_2(tmp_path):
         await a.stop()
         await d.stop()
     run(go())
-
-
-def test_a_framed_seal_is_its_whole_frame_without_a_copy():
-    a, b = Identity.generate(), Identity.generate()
-    e = [env.Entry(bytes([i]) * 16, bytes([i]) * 3000, i) for i in range(3)]
-    view = env.seal_batch(a, b.signing_public, b.exchange_public, e, framed=True,
-                          ephemeral_private=bytes([7] * 32))
-    plain = env.seal_batch(a, b.signing_public, b.exchange_public, e, ephemeral_private=bytes([7] * 32))
-    assert bytes(view) == plain and view.readonly
-    [frame] = env.frames_for(view, 1 << 20)
-    assert frame is view.obj and frame == b"\x01" + plain          # the same object: no copy
-    assert env.frames_for(plain, 1 << 20) == [frame]
-    # any other view is framed by copying, and a view too large for one frame is chunked
-    other = memoryview(b"\x01" + plain)[1:]
-    assert env.frames_for(other, 1 << 20) == [frame] and env.frames_for(other, 1 << 20)[0] is not other.obj
-    asm = env.Assembler()
-    out = [asm.feed(f) for f in env.frames_for(view, 4096)]
-    [sealed] = [o for o in out if o is not None]
-    assert [m.body for m in env.open_any(b, sealed)] == [x.body for x in e]
-    assert [m.body for m in env.open_any(b, env.Assembler().feed(frame))] == [x.body for x in e]

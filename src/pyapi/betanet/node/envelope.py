@@ -159,19 +159,11 @@ def seal(sender: Identity, recipient_signing: bytes, recipient_exchange: bytes, 
     return header + ChaCha20Poly1305(key).encrypt(bytes(12), inner, header)
 
 
-class _WholeFrame(bytes):
-    """A whole node frame (``FRAME_WHOLE | sealed``) made by ``seal_batch(framed=True)``, whose
-    sealed part is handed out as ``memoryview(frame)[1:]``: frames_for returns the frame
-    itself for that view instead of copying the envelope behind a new type byte."""
-    __slots__ = ()
-
-
 def seal_batch(sender: Identity, recipient_signing: bytes, recipient_exchange: bytes,
                entries: list[Entry], *, ephemeral_private: bytes | None = None,
-               version: int = HASHED_BATCH_VERSION, framed: bool = False) -> bytes | memoryview:
+               version: int = HASHED_BATCH_VERSION) -> bytes:
     """Seal several messages to one recipient: one X25519, one signature (version 3, or
-    ``version=2`` for a peer that reads only that). ``framed``: the sealed bytes as a
-    read-only view into their whole node frame (what frames_for then returns uncopied)."""
+    ``version=2`` for a peer that reads only that)."""
     if version not in BATCH_VERSIONS:
         raise InvalidArgumentError(f"batch envelope version is 2 or 3, not {version!r}")
     if not 1 <= len(entries) <= MAX_BATCH:
@@ -197,10 +189,7 @@ def seal_batch(sender: Identity, recipient_signing: bytes, recipient_exchange: b
         inner[-64:] = sender.sign(_batch_signed(version, header, mv[:-64]))
     key = _key(eph.exchange(X25519PublicKey.from_public_bytes(recipient_exchange)), eph_pub,
                recipient_exchange, _BATCH_INFO[version])
-    ct = ChaCha20Poly1305(key).encrypt(bytes(12), inner, header)
-    if framed:
-        return memoryview(_WholeFrame(b"".join((bytes([FRAME_WHOLE]), header, ct))))[1:]
-    return header + ct
+    return header + ChaCha20Poly1305(key).encrypt(bytes(12), inner, header)
 
 
 def _batch_signed(version: int, header: bytes, unsigned) -> bytes:
@@ -299,9 +288,6 @@ def frames_for(sealed: bytes, chunk_size: int, parity: int = 0) -> list[bytes]:
     """Node frames carrying ``sealed``: one whole frame when it fits ``chunk_size``, else
     Reed-Solomon shards (``parity`` extra shards; at least 1 is used once chunked)."""
     if len(sealed) <= chunk_size:
-        base = sealed.obj if isinstance(sealed, memoryview) else None
-        if type(base) is _WholeFrame and len(base) == len(sealed) + 1:
-            return [base]                 # seal_batch(framed=True)'s frame: no copy
         return [bytes([FRAME_WHOLE]) + sealed]
     k = math.ceil((len(sealed) + 4) / chunk_size)
     m = max(1, parity)

@@ -140,7 +140,7 @@ class Receiving:
         if len(ids) > 1 and sender in self._v2_peers:
             sealed = env.seal_batch(self.identity, signing, exchange,
                                     [env.Entry(secrets.token_bytes(16), b"".join(ids), kind=env.ACK)],
-                                    version=self._batch_version(sender), framed=True)
+                                    version=self._batch_version(sender))
         else:
             sealed = env.seal(self.identity, signing, exchange, ids[0], kind=env.ACK)
         ok = await self._route_and_send(sender, sealed, None, None, None, [])

@@ -147,7 +147,7 @@ class Sending:
                 sealed = env.seal_batch(self.identity, rec.signing_public, rec.exchange_public,
                                         [env.Entry(p.mid, p.body, p.seq, env.DATA, p.topic,
                                                    p.created_ms, p.expires_ms) for p in live],
-                                        version=self._batch_version(dest), framed=True)
+                                        version=self._batch_version(dest))
                 self.count("batches_sent")
             remaining_ms = min(p.expires_ms for p in live) - now_ms
             ok = sealed is not None and await self._route_and_send(dest, sealed, qos, remaining_ms,
