@@ -158,3 +158,30 @@ def test_a_bad_frame_length_resets_the_stream_not_the_node(tmp_path):
         await a.close()
         await b.close()
     run(go())
+
+
+def test_a_stream_holds_a_bounded_number_of_frames_in_handling(tmp_path, monkeypatch):
+    """A peer sending faster than its frames are handled is not read further: the frames in
+    handling stay at the bound, the rest wait in the sender's flow-control window."""
+    import betanet.node.link_htx as lh
+    monkeypatch.setattr(lh, "STREAM_INFLIGHT_FRAMES", 4)
+
+    async def go():
+        gate, busy, peak = asyncio.Event(), [0], [0]
+
+        async def on_frame(f):
+            busy[0] += 1
+            peak[0] = max(peak[0], busy[0])
+            await gate.wait()
+            busy[0] -= 1
+            return True
+        a, b, peer = await _pair(tmp_path, on_frame)
+        sends = [asyncio.ensure_future(a.send(peer, b"\x01f%d" % i, 30)) for i in range(12)]
+        await asyncio.sleep(0.5)
+        assert peak[0] == 4 and b.counters["frames_received"] == 4
+        gate.set()
+        await asyncio.gather(*sends)
+        assert b.counters["frames_received"] == 12 and peak[0] == 4
+        await a.close()
+        await b.close()
+    run(go())

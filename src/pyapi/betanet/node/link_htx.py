@@ -39,6 +39,10 @@ PIPE_HELLO = b"\xfe\x01"        # not a node frame type: opens a frame stream (v
 _LEN = struct.Struct(">I")
 _ANSWER = struct.Struct(">QB")
 _READ = 256 << 10               # read a frame in pieces: the stream window is smaller than MAX_FRAME
+# frames of one stream being handled at once: beyond these the stream is not read, so the
+# sender's flow-control window closes (a flooding peer holds bounded memory)
+STREAM_INFLIGHT_FRAMES = 64
+STREAM_INFLIGHT_BYTES = 2 * MAX_FRAME
 
 
 class _Pipe:
@@ -220,13 +224,17 @@ class HtxLink:
             return
         st.write(PIPE_HELLO)
         tasks: set[asyncio.Task] = set()
+        held = 0                             # bytes of the frames being handled
 
         async def one(idx: int, frame: bytes) -> None:
+            nonlocal held
             try:
                 ok = await self._take(frame)
             except Exception as e:
                 log.debug("htx link: frame %d failed: %s", idx, e)
                 ok = False
+            finally:
+                held -= len(frame)
             with contextlib.suppress(Exception):
                 st.write(_ANSWER.pack(idx, 1 if ok else 0))
 
@@ -255,10 +263,13 @@ class HtxLink:
                 frame = await exactly(n)
                 if frame is None:
                     break
+                held += len(frame)
                 t = asyncio.ensure_future(one(idx, frame))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
                 idx += 1
+                while tasks and (len(tasks) >= STREAM_INFLIGHT_FRAMES or held >= STREAM_INFLIGHT_BYTES):
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if tasks:                          # the sender ended the stream: answer the rest
                 await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
