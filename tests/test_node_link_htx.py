@@ -83,12 +83,17 @@ def test_a_receiver_of_the_earlier_release_gets_one_stream_per_frame(tmp_path):
             got.append(f)
             return True
         a, b, peer = await _pair(tmp_path, on_frame)
-        a.connect_timeout = 0.5                   # how long the hello is waited for
         b._one = lambda st: _old_receiver(b, st)
-        await a.send(peer, b"\x01first", 10)
-        await asyncio.gather(*(a.send(peer, b"\x01n%d" % i, 10) for i in range(5)))
+        # the hello waits half the hop timeout (1 s here, below connect_timeout 2 s): the
+        # first frame still gets through, one stream per frame
+        await a.send(peer, b"\x01first", 1.0)
+        await asyncio.gather(*(a.send(peer, b"\x01n%d" % i, 1.0) for i in range(5)))
         assert got[0] == b"\x01first" and sorted(got[1:]) == [b"\x01n%d" % i for i in range(5)]
         assert a.counters["legacy_connections"] == 1 and a.counters["frame_streams"] == 0
+        a._mark_down(peer, "test: a new connection")   # remembered per peer, not asked again
+        await a.send(peer, b"\x01later", 1.0)
+        assert a.counters["connects"] == 2 and a.counters["legacy_connections"] == 1
+        assert got[-1] == b"\x01later"
         await a.close()
         await b.close()
     run(go())
@@ -103,7 +108,7 @@ def test_a_sender_of_the_earlier_release_is_still_read(tmp_path):
             return f != b"\x01no"
         a, b, peer = await _pair(tmp_path, on_frame)
 
-        async def no_pipe(c):
+        async def no_pipe(peer, c, wait):
             return None                           # a sender that opens a stream per frame
         a._pipe = no_pipe
         await a.send(peer, b"\x01old", 10)

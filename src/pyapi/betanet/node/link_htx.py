@@ -10,8 +10,9 @@ node as it arrives (frames are handled concurrently) and answers ``index:u64 | s
 answers in any order): that answer is the hop acknowledgment and its delay the measured round
 trip. One stream instead of one per frame: no stream set-up, window ramp or teardown per
 frame. A peer of an earlier release does not answer the hello (it reads a stream to its end
-as one frame): its connection falls back to one stream per frame (write the frame, end the
-stream, read the one-byte answer), which the receiver here still takes too.
+as one frame): unanswered within half the hop timeout, the peer gets one stream per frame
+(write the frame, end the stream, read the one-byte answer) for LEGACY_RECHECK_S; the
+receiver here still takes frames that way too.
 
 A failed connect or a send that times out marks the peer down for ``retry_s`` (the link
 reports it through ``on_change``); the next attempt after that probes it again.
@@ -43,6 +44,7 @@ _READ = 256 << 10               # read a frame in pieces: the stream window is s
 # sender's flow-control window closes (a flooding peer holds bounded memory)
 STREAM_INFLIGHT_FRAMES = 64
 STREAM_INFLIGHT_BYTES = 2 * MAX_FRAME
+LEGACY_RECHECK_S = 600.0        # a peer that did not answer the hello is asked again after this
 
 
 class _Pipe:
@@ -112,8 +114,9 @@ class HtxLink:
         self.port = 0
         self._conns: dict[str, object] = {}
         self._connecting: dict[str, asyncio.Future] = {}
-        self._pipes: dict[object, _Pipe | None] = {}     # per connection; None: an older peer
+        self._pipes: dict[object, _Pipe] = {}            # per connection
         self._pipes_opening: dict[object, asyncio.Future] = {}
+        self._legacy: dict[str, float] = {}              # peer -> until: one stream per frame
         self._down_until: dict[str, float] = {}
         self._rtt: dict[str, Ewma] = {}
         self._fail: dict[str, Ewma] = {}
@@ -123,7 +126,7 @@ class HtxLink:
                          "frame_streams": 0, "legacy_connections": 0}
         self.enabled = True
         self.web = web                       # betanet.tls.weblink.WebLink (TCP link only) or None
-        self.pipelined = True           # frames may be sent concurrently (one stream each)
+        self.pipelined = True           # frames may be sent concurrently (on the frame stream)
 
     # ---- connection set-up: plain HTX TLS or htx-web (docs/stealth.md) ------------------
     def _listen_options(self, cert: str, key: str) -> dict:
@@ -357,7 +360,7 @@ class HtxLink:
         # a loaded peer is slow, not gone: allow 4 measured round trips
         limit = max(timeout, 4 * rtt_est.value / 1000) if rtt_est else timeout
         try:
-            reply, t_sent = await asyncio.wait_for(self._send(peer, frame), limit)
+            reply, t_sent = await asyncio.wait_for(self._send(peer, frame, limit / 2), limit)
         except LinkError as e:
             self.counters["send_failures"] += 1
             self._mark_down(peer, str(e))
@@ -382,12 +385,12 @@ class HtxLink:
             self.on_change(peer, True)
         return rtt
 
-    async def _send(self, peer: str, frame: bytes) -> tuple[bytes, float]:
+    async def _send(self, peer: str, frame: bytes, hello_wait: float) -> tuple[bytes, float]:
         """The hop acknowledgment and when the frame left: the round trip the Navigator sees
         excludes connecting (TCP + TLS + Noise XK + the frame stream's hello), which happens
         once per connection."""
         c = await self._conn(peer)
-        pipe = await self._pipe(c)
+        pipe = await self._pipe(peer, c, hello_wait)
         t_sent = time.monotonic()
         if pipe is not None:
             return await pipe.send(frame), t_sent
@@ -402,41 +405,50 @@ class HtxLink:
         if pipe is not None:
             pipe.close()
 
-    async def _pipe(self, c) -> _Pipe | None:
-        """The connection's frame stream (opened on first use), or None for a peer that
-        does not answer the hello (an earlier release)."""
+    async def _pipe(self, peer: str, c, hello_wait: float) -> _Pipe | None:
+        """The connection's frame stream (opened on first use), or None for a peer that did
+        not answer the hello within ``hello_wait`` (an earlier release, or too slow to tell:
+        either way one stream per frame works), remembered for LEGACY_RECHECK_S."""
         while True:
-            if c in self._pipes:
-                pipe = self._pipes[c]
-                if pipe is None or pipe.dead is None:
+            pipe = self._pipes.get(c)
+            if pipe is not None:
+                if pipe.dead is None:
                     return pipe
                 del self._pipes[c]                 # lost: a new stream on the same connection
+            if self._legacy.get(peer, 0) > time.monotonic():
+                return None
             fut = self._pipes_opening.get(c)
             if fut is None:
                 break
             await asyncio.shield(fut)
         fut = asyncio.get_running_loop().create_future()
         self._pipes_opening[c] = fut
+        st = None
         try:
             st = await c.open_stream()
             st.write(PIPE_HELLO)
             await st.drain()
             try:
-                got = await asyncio.wait_for(st.readexactly(len(PIPE_HELLO)), self.connect_timeout)
+                got = await asyncio.wait_for(st.readexactly(len(PIPE_HELLO)), hello_wait)
             except (asyncio.TimeoutError, asyncio.IncompleteReadError):
                 got = b""
-            if got == PIPE_HELLO:
-                pipe = _Pipe(st)
-                self.counters["frame_streams"] += 1
-            else:
-                with contextlib.suppress(Exception):
-                    st.reset()
-                pipe = None
+            if got != PIPE_HELLO:
+                st.reset()
+                self._legacy[peer] = time.monotonic() + LEGACY_RECHECK_S
                 self.counters["legacy_connections"] += 1
-                log.info("htx link: peer does not answer the frame-stream hello; one stream per frame")
+                log.info("htx link: %s does not answer the frame-stream hello; one stream per frame", peer)
+                return None
+            pipe = _Pipe(st)
+            self.counters["frame_streams"] += 1
+            self._legacy.pop(peer, None)
             if not c.closed:
                 self._pipes[c] = pipe
             return pipe
+        except BaseException:
+            if st is not None:
+                with contextlib.suppress(Exception):
+                    st.reset()
+            raise
         finally:
             self._pipes_opening.pop(c, None)
             fut.set_result(None)
