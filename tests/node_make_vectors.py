@@ -14,13 +14,16 @@ def vectors() -> dict:
     sealed = seal(alice, bob.signing_public, bob.exchange_public, b"hello, betanet",
                   message_id=bytes(range(16)), seq=7, topic="chat", created_ms=1_700_000_000_000,
                   expires_ms=1_700_003_600_000, ephemeral_private=bytes([0x55] * 32))
-    batch = seal_batch(alice, bob.signing_public, bob.exchange_public, [
+    entries = [
         Entry(bytes(range(16)), b"hello, betanet", 7, topic="chat", created_ms=1_700_000_000_000,
               expires_ms=1_700_003_600_000),
         Entry(bytes(range(16, 32)), b"second", 8, topic="chat", created_ms=1_700_000_000_001,
               expires_ms=1_700_003_600_001),
-        Entry(bytes([0xAC] * 16), bytes([0xEE] * 16) + bytes([0xEF] * 16), kind=ACK)],
-        ephemeral_private=bytes([0x66] * 32))
+        Entry(bytes([0xAC] * 16), bytes([0xEE] * 16) + bytes([0xEF] * 16), kind=ACK)]
+    batch = seal_batch(alice, bob.signing_public, bob.exchange_public, entries,
+                       ephemeral_private=bytes([0x66] * 32), version=2)
+    batch3 = seal_batch(alice, bob.signing_public, bob.exchange_public, entries,
+                        ephemeral_private=bytes([0x77] * 32), version=3)
     record = PeerRecord.create(alice, 3, htx_tcp=["192.0.2.1:443"], htx_quic=["192.0.2.1:443"],
                                dtn_eids=["dtn://alice/"], ble_id=bytes.fromhex("0102030405060708"))
     return {
@@ -45,6 +48,9 @@ def vectors() -> dict:
                               {"message_id": "ac" * 16, "seq": 0, "kind": 2, "topic": "",
                                "created_ms": 0, "expires_ms": 0, "body": "ee" * 16 + "ef" * 16}],
                   "sealed": batch.hex()},
+        # version 3: the same entries, signature over SHA-256 of the inner part
+        "batch3": {"ephemeral_private": bytes([0x77] * 32).hex(), "entries": "as batch",
+                   "sealed": batch3.hex()},
     }
 
 

@@ -99,7 +99,7 @@ def test_batch_with_a_valid_aead_but_foreign_signer_is_refused():
     a, b, mallory = Identity.generate(), Identity.generate(), Identity.generate()
     eph = bytes([9] * 32)
     s = env.seal_batch(a, b.signing_public, b.exchange_public, [env.Entry(bytes(16), b"hi")],
-                       ephemeral_private=eph)
+                       ephemeral_private=eph, version=2)
     header, ephpub = s[:67], s[35:67]
     shared = X25519PrivateKey.from_private_bytes(eph).exchange(X25519PublicKey.from_public_bytes(b.exchange_public))
     key = HKDF(hashes.SHA256(), 32, ephpub + b.exchange_public, b"betanet/node/seal/2").derive(shared)
@@ -228,7 +228,7 @@ def test_a_batch_tampered_in_flight_is_refused_and_nothing_is_lost(tmp_path):
         real, tampered = link.on_frame, []
 
         async def tamper(frame):
-            if frame[:2] == b"\x01\x02" and not tampered:      # the first batch envelope
+            if frame[:2] == b"\x01\x03" and not tampered:      # the first batch envelope
                 t = bytearray(frame)
                 t[len(t) // 2] ^= 1                             # inside one of its messages
                 tampered.append(1)
@@ -257,7 +257,7 @@ def test_a_peer_that_reads_only_version_1_still_gets_everything(tmp_path):
         real = link.on_frame
 
         async def old(frame):
-            if frame[:2] == b"\x01\x02":
+            if frame[:2] in (b"\x01\x02", b"\x01\x03"):
                 return False
             return await real(frame)
         link.on_frame = old

@@ -31,10 +31,18 @@ seal and one signature (docs/node.md "Batch envelope")::
     signature = Ed25519(sender, "betanet/node/batch/2" || the 67 outer header bytes
               || inner2 without the signature)
 
+Batch envelope version 3 (what senders emit): the bytes of version 2 with ``3`` as the
+version, ``info = "betanet/node/seal/3"``, and the signature over a SHA-256 digest of the
+inner part instead of the whole of it, so each side hashes the batch once with SHA-256
+(Ed25519 hashes what it signs with SHA-512 twice when signing, once when verifying)::
+
+    signature = Ed25519(sender, "betanet/node/batch/3" || the 67 outer header bytes
+              || SHA-256(inner3 without the signature))
+
 Each entry keeps its own id, seq and deadline (dedup, order, acknowledgment per message).
 An ACK entry's body is one or more acknowledged message ids (16 bytes each). Any change to
 any entry fails the AEAD (or the signature): the whole batch is refused, nothing of it is
-taken, and the sender sends it again. Version-1 envelopes stay readable.
+taken, and the sender sends it again. Version-1 and version-2 envelopes stay readable.
 
 Node frames, the unit the links carry::
 
@@ -45,6 +53,7 @@ Node frames, the unit the links carry::
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 import struct
@@ -64,15 +73,19 @@ from betanet.fec import MAX_SHARDS, ReedSolomon
 from betanet.node.identity import PEER_ID_BYTES, Identity, peer_id_of, peer_id_text, verify
 
 __all__ = ["Message", "Entry", "seal", "seal_batch", "open_sealed", "open_any", "recipient_of",
-           "frames_for", "Assembler", "DATA", "ACK", "VERSION", "BATCH_VERSION", "OVERHEAD",
+           "frames_for", "Assembler", "DATA", "ACK", "VERSION", "BATCH_VERSION", "BATCH_VERSIONS",
+           "HASHED_BATCH_VERSION", "OVERHEAD",
            "BATCH_OVERHEAD", "ENTRY_OVERHEAD", "MAX_BATCH"]
 
-VERSION, BATCH_VERSION = 1, 2
+VERSION, BATCH_VERSION, HASHED_BATCH_VERSION = 1, 2, 3
+#: Batch envelope versions read; senders emit the last (signature over a SHA-256 digest).
+BATCH_VERSIONS = (BATCH_VERSION, HASHED_BATCH_VERSION)
 DATA, ACK = 1, 2
 SEAL_INFO = b"betanet/node/seal/1"
 SIG_CONTEXT = b"betanet/node/msg/1"
-BATCH_SEAL_INFO = b"betanet/node/seal/2"
-BATCH_SIG_CONTEXT = b"betanet/node/batch/2"
+# per batch version: the key's HKDF info and the signature's context
+_BATCH_INFO = {2: b"betanet/node/seal/2", 3: b"betanet/node/seal/3"}
+_BATCH_CONTEXT = {2: b"betanet/node/batch/2", 3: b"betanet/node/batch/3"}
 _OUTER = 1 + PEER_ID_BYTES + 32
 _INNER = struct.Struct(">32s32s16sQQQBB")
 _BATCH = struct.Struct(">32s32sH")
@@ -147,8 +160,12 @@ def seal(sender: Identity, recipient_signing: bytes, recipient_exchange: bytes, 
 
 
 def seal_batch(sender: Identity, recipient_signing: bytes, recipient_exchange: bytes,
-               entries: list[Entry], *, ephemeral_private: bytes | None = None) -> bytes:
-    """Seal several messages to one recipient: one X25519, one signature (version 2)."""
+               entries: list[Entry], *, ephemeral_private: bytes | None = None,
+               version: int = HASHED_BATCH_VERSION) -> bytes:
+    """Seal several messages to one recipient: one X25519, one signature (version 3, or
+    ``version=2`` for a peer that reads only that)."""
+    if version not in BATCH_VERSIONS:
+        raise InvalidArgumentError(f"batch envelope version is 2 or 3, not {version!r}")
     if not 1 <= len(entries) <= MAX_BATCH:
         raise InvalidArgumentError(f"a batch holds 1 to {MAX_BATCH} messages, not {len(entries)}")
     parts = [_BATCH.pack(sender.signing_public, sender.exchange_public, len(entries))]
@@ -165,35 +182,47 @@ def seal_batch(sender: Identity, recipient_signing: bytes, recipient_exchange: b
     eph = X25519PrivateKey.from_private_bytes(ephemeral_private or secrets.token_bytes(32))
     from betanet.node.identity import _raw
     eph_pub = _raw(eph.public_key())
-    header = bytes([BATCH_VERSION]) + peer_id_of(recipient_signing) + eph_pub
-    inner = b"".join(parts)
-    inner += sender.sign(BATCH_SIG_CONTEXT + header + inner)
+    header = bytes([version]) + peer_id_of(recipient_signing) + eph_pub
+    # one copy of the bodies (the join, with room for the signature, written in place)
+    inner = bytearray().join((*parts, bytes(64)))
+    with memoryview(inner) as mv:
+        inner[-64:] = sender.sign(_batch_signed(version, header, mv[:-64]))
     key = _key(eph.exchange(X25519PublicKey.from_public_bytes(recipient_exchange)), eph_pub,
-               recipient_exchange, BATCH_SEAL_INFO)
+               recipient_exchange, _BATCH_INFO[version])
     return header + ChaCha20Poly1305(key).encrypt(bytes(12), inner, header)
+
+
+def _batch_signed(version: int, header: bytes, unsigned) -> bytes:
+    """What a batch's signature covers: the whole inner part (version 2) or its SHA-256
+    digest (version 3), after the context and the outer header."""
+    if version == BATCH_VERSION:
+        return _BATCH_CONTEXT[version] + header + bytes(unsigned)
+    return _BATCH_CONTEXT[version] + header + hashlib.sha256(unsigned).digest()
 
 
 def recipient_of(sealed: bytes) -> str:
     """The recipient PeerID text (all a forwarder may read), of a message or a batch."""
-    if len(sealed) < _OUTER + 16 or sealed[0] not in (VERSION, BATCH_VERSION):
-        raise MalformedError("not a version-1 or version-2 sealed message")
+    if len(sealed) < _OUTER + 16 or sealed[0] not in (VERSION, *BATCH_VERSIONS):
+        raise MalformedError("not a version-1, -2 or -3 sealed message")
     return peer_id_text(bytes(sealed[1:1 + PEER_ID_BYTES]))
 
 
-def open_any(me: Identity, sealed: bytes) -> list[Message]:
-    """Open a version-1 message or a version-2 batch sealed to ``me``: its messages, all
-    verified, or AuthenticationError / MalformedError for the whole envelope."""
-    sealed = bytes(sealed)
-    if sealed[:1] == bytes([BATCH_VERSION]):
+def open_any(me: Identity, sealed) -> list[Message]:
+    """Open a version-1 message or a version-2/3 batch sealed to ``me`` (bytes or any
+    buffer, read in place): its messages, all verified, or AuthenticationError /
+    MalformedError for the whole envelope."""
+    sealed = memoryview(sealed).cast("B")
+    if len(sealed) and sealed[0] in BATCH_VERSIONS:
         return _open_batch(me, sealed)
-    return [open_sealed(me, sealed)]
+    return [open_sealed(me, bytes(sealed))]
 
 
-def _open_batch(me: Identity, sealed: bytes) -> list[Message]:
+def _open_batch(me: Identity, sealed: memoryview) -> list[Message]:
     if recipient_of(sealed) != me.peer_id_text:
         raise AuthenticationError("sealed batch is addressed to another peer")
-    header, eph_pub = sealed[:_OUTER], sealed[1 + PEER_ID_BYTES:_OUTER]
-    key = _key(me.exchange(eph_pub), eph_pub, me.exchange_public, BATCH_SEAL_INFO)
+    version = sealed[0]
+    header, eph_pub = bytes(sealed[:_OUTER]), bytes(sealed[1 + PEER_ID_BYTES:_OUTER])
+    key = _key(me.exchange(eph_pub), eph_pub, me.exchange_public, _BATCH_INFO[version])
     try:
         inner = ChaCha20Poly1305(key).decrypt(bytes(12), sealed[_OUTER:], header)
     except InvalidTag:
@@ -201,10 +230,10 @@ def _open_batch(me: Identity, sealed: bytes) -> list[Message]:
     if len(inner) < _BATCH.size + 64:
         raise MalformedError("sealed batch: inner part too short")
     ed, xp, count = _BATCH.unpack_from(inner)
-    verify(ed, inner[-64:], BATCH_SIG_CONTEXT + header + inner[:-64], "sealed batch")
+    view = memoryview(inner)
+    verify(ed, inner[-64:], _batch_signed(version, header, view[:-64]), "sealed batch")
     sender = peer_id_text(peer_id_of(ed))
     end, pos, out = len(inner) - 64, _BATCH.size, []
-    view = memoryview(inner)
     for _ in range(count):
         if pos + _ENTRY.size > end:
             raise MalformedError("sealed batch: entry runs past the end")
@@ -282,13 +311,14 @@ class Assembler:
         self._done: OrderedDict[bytes, None] = OrderedDict()
         self.evicted = 0
 
-    def feed(self, frame: bytes) -> bytes | None:
-        """A node frame in; the sealed message out once complete (MalformedError on garbage)."""
+    def feed(self, frame: bytes) -> bytes | memoryview | None:
+        """A node frame in; the sealed message out once complete (MalformedError on garbage):
+        of a whole frame, a read-only view into it (not a copy; ``bytes()`` it to keep it)."""
         frame = bytes(frame)
         if not frame:
             raise MalformedError("empty node frame")
         if frame[0] == FRAME_WHOLE:
-            return frame[1:]
+            return memoryview(frame)[1:]
         if frame[0] != FRAME_CHUNK or len(frame) <= _CHUNK.size:
             raise MalformedError(f"unknown node frame type {frame[0]}")
         _, xfer, i, k, m = _CHUNK.unpack_from(frame)

@@ -1,10 +1,18 @@
-"""The HTX link: node frames over HTX (TCP+TLS or QUIC), one stream per frame.
+"""The HTX link: node frames over HTX (TCP+TLS or QUIC), on one frame stream per connection.
 
 Outbound: one HTX connection per peer, to the endpoints of its peer record, authenticated
 by the peer's X25519 static key (Noise XK); TLS is the outer disguise and is not verified
-(the Noise handshake is the authentication). Per frame: open a stream, write the frame,
-end it; the receiver answers one byte (1 = taken, 0 = refused) after its node handled the
-frame: that answer is the hop acknowledgment and its delay the measured round trip.
+(the Noise handshake is the authentication). On it, one long-lived *frame stream* (docs/node.md
+"Links"): the sender opens it with ``PIPE_HELLO`` and waits for the same two bytes back, then
+writes ``length:u32 | frame`` after ``length:u32 | frame``; the receiver hands each frame to its
+node as it arrives (frames are handled concurrently) and answers ``index:u64 | status:u8``
+(1 = taken, 0 = refused) once its node handled frame ``index`` (counted from 0 on the stream,
+answers in any order): that answer is the hop acknowledgment and its delay the measured round
+trip. One stream instead of one per frame: no stream set-up, window ramp or teardown per
+frame. A peer of an earlier release does not answer the hello (it reads a stream to its end
+as one frame): unanswered within half the hop timeout, the peer gets one stream per frame
+(write the frame, end the stream, read the one-byte answer) for LEGACY_RECHECK_S; the
+receiver here still takes frames that way too.
 
 A failed connect or a send that times out marks the peer down for ``retry_s`` (the link
 reports it through ``on_change``); the next attempt after that probes it again.
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 
 from betanet.errors import BetanetError
@@ -27,6 +36,62 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME = 32 << 20
 OK, REFUSED = b"\x01", b"\x00"
+PIPE_HELLO = b"\xfe\x01"        # not a node frame type: opens a frame stream (version 1)
+_LEN = struct.Struct(">I")
+_ANSWER = struct.Struct(">QB")
+_READ = 256 << 10               # read a frame in pieces: the stream window is smaller than MAX_FRAME
+# frames of one stream being handled at once: beyond these the stream is not read, so the
+# sender's flow-control window closes (a flooding peer holds bounded memory)
+STREAM_INFLIGHT_FRAMES = 64
+STREAM_INFLIGHT_BYTES = 2 * MAX_FRAME
+LEGACY_RECHECK_S = 600.0        # a peer that did not answer the hello is asked again after this
+
+
+class _Pipe:
+    """The sending end of a frame stream: frames out in order, answers matched by index."""
+
+    def __init__(self, st) -> None:
+        self.st = st
+        self.next = 0
+        self.pending: dict[int, asyncio.Future] = {}
+        self.dead: BaseException | None = None
+        self._drain = asyncio.Lock()        # Stream.drain has one waiter slot
+        self.reader = asyncio.ensure_future(self._answers())
+
+    async def _answers(self) -> None:
+        try:
+            while True:
+                idx, status = _ANSWER.unpack(await self.st.readexactly(_ANSWER.size))
+                fut = self.pending.pop(idx, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(OK if status == 1 else REFUSED)
+        except BaseException as e:          # end of stream, reset, connection lost, cancelled
+            self.dead = e if isinstance(e, Exception) else ConnectionError("frame stream closed")
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError(f"htx frame stream lost: {type(e).__name__} {e}"))
+                    fut.exception()
+            self.pending.clear()
+
+    async def send(self, frame: bytes) -> bytes:
+        if self.dead is not None:
+            raise ConnectionError(f"htx frame stream lost: {self.dead}")
+        idx, self.next = self.next, self.next + 1
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[idx] = fut
+        try:
+            self.st.write(_LEN.pack(len(frame)))
+            self.st.write(frame)
+            async with self._drain:
+                await self.st.drain()
+            return await fut
+        finally:
+            self.pending.pop(idx, None)
+
+    def close(self) -> None:
+        self.reader.cancel()
+        with contextlib.suppress(Exception):
+            self.st.reset()
 
 
 def _hostport(v: str) -> tuple[str, int]:
@@ -49,15 +114,19 @@ class HtxLink:
         self.port = 0
         self._conns: dict[str, object] = {}
         self._connecting: dict[str, asyncio.Future] = {}
+        self._pipes: dict[object, _Pipe] = {}            # per connection
+        self._pipes_opening: dict[object, asyncio.Future] = {}
+        self._legacy: dict[str, float] = {}              # peer -> until: one stream per frame
         self._down_until: dict[str, float] = {}
         self._rtt: dict[str, Ewma] = {}
         self._fail: dict[str, Ewma] = {}
         self._last_ok: dict[str, float] = {}
         self.counters = {"frames_sent": 0, "frames_received": 0, "send_failures": 0,
-                         "connects": 0, "connect_failures": 0, "refused": 0}
+                         "connects": 0, "connect_failures": 0, "refused": 0,
+                         "frame_streams": 0, "legacy_connections": 0}
         self.enabled = True
         self.web = web                       # betanet.tls.weblink.WebLink (TCP link only) or None
-        self.pipelined = True           # frames may be sent concurrently (one stream each)
+        self.pipelined = True           # frames may be sent concurrently (on the frame stream)
 
     # ---- connection set-up: plain HTX TLS or htx-web (docs/stealth.md) ------------------
     def _listen_options(self, cert: str, key: str) -> dict:
@@ -93,6 +162,7 @@ class HtxLink:
 
     async def close(self) -> None:
         for c in list(self._conns.values()):
+            self._drop_pipe(c)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(c.close(), 1.0)
         self._conns.clear()
@@ -117,19 +187,23 @@ class HtxLink:
 
     async def _one(self, st) -> None:
         try:
-            frame = await st.read(MAX_FRAME + 1)
-            while not st.at_eof() and len(frame) <= MAX_FRAME:
-                more = await st.read(MAX_FRAME + 1 - len(frame))
+            first = await st.read(1)            # a frame stream's hello, or a frame's type
+            if first == PIPE_HELLO[:1]:
+                await self._frame_stream(st)
+                return
+            parts, n = [first], len(first)
+            while not st.at_eof() and n <= MAX_FRAME:
+                more = await st.read(MAX_FRAME + 1 - n)
                 if not more:
                     break
-                frame += more
+                parts.append(more)
+                n += len(more)
+            # joined once (appending to bytes copied the frame so far at every read)
+            frame = first if len(parts) == 1 else b"".join(parts)
             if len(frame) > MAX_FRAME or not frame:
                 st.reset()
                 return
-            self.counters["frames_received"] += 1
-            ok = await self.on_frame(frame) if self.on_frame else False
-            if not ok:
-                self.counters["refused"] += 1
+            ok = await self._take(frame)
             st.write(OK if ok else REFUSED)
             st.write_eof()
             await st.drain()
@@ -137,6 +211,76 @@ class HtxLink:
             log.debug("htx link: inbound stream failed: %s", e)
             with contextlib.suppress(Exception):
                 st.reset()
+
+    async def _take(self, frame: bytes) -> bool:
+        self.counters["frames_received"] += 1
+        ok = await self.on_frame(frame) if self.on_frame else False
+        if not ok:
+            self.counters["refused"] += 1
+        return bool(ok)
+
+    async def _frame_stream(self, st) -> None:
+        """An inbound frame stream (its first byte read): frames handled as they arrive,
+        answered by index."""
+        if await st.readexactly(len(PIPE_HELLO) - 1) != PIPE_HELLO[1:]:
+            st.reset()                        # a later version of the stream: not ours to read
+            return
+        st.write(PIPE_HELLO)
+        tasks: set[asyncio.Task] = set()
+        held = 0                             # bytes of the frames being handled
+
+        async def one(idx: int, frame: bytes) -> None:
+            nonlocal held
+            try:
+                ok = await self._take(frame)
+            except Exception as e:
+                log.debug("htx link: frame %d failed: %s", idx, e)
+                ok = False
+            finally:
+                held -= len(frame)
+            with contextlib.suppress(Exception):
+                st.write(_ANSWER.pack(idx, 1 if ok else 0))
+
+        async def exactly(n: int) -> bytes | None:
+            # reads bounded by what is missing: nothing of the next frame is read ahead, and
+            # a frame is copied once (the join), not accumulated and sliced
+            parts, got = [], 0
+            while got < n:
+                more = await st.read(min(n - got, _READ))
+                if not more:
+                    return None
+                parts.append(more)
+                got += len(more)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+        idx = 0
+        try:
+            while True:
+                head = await exactly(_LEN.size)
+                if head is None:
+                    break
+                (n,) = _LEN.unpack(head)
+                if not 0 < n <= MAX_FRAME:
+                    st.reset()
+                    return
+                frame = await exactly(n)
+                if frame is None:
+                    break
+                held += len(frame)
+                t = asyncio.ensure_future(one(idx, frame))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+                idx += 1
+                while tasks and (len(tasks) >= STREAM_INFLIGHT_FRAMES or held >= STREAM_INFLIGHT_BYTES):
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if tasks:                          # the sender ended the stream: answer the rest
+                await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                st.write_eof()
+                await st.drain()
+        finally:
+            for t in tasks:
+                t.cancel()
 
     # ---- sending -----------------------------------------------------------------------
     def _endpoints(self, peer: str) -> tuple:
@@ -159,6 +303,7 @@ class HtxLink:
         self._fail.setdefault(peer, Ewma(0.0)).add(1.0)
         c = self._conns.pop(peer, None)
         if c is not None:
+            self._drop_pipe(c)
             with contextlib.suppress(Exception):
                 c._abort(LinkError(why))
         if was_up:
@@ -175,6 +320,8 @@ class HtxLink:
         c = self._conns.get(peer)
         if c is not None and not c.closed:
             return c
+        if c is not None:
+            self._drop_pipe(c)
         fut = self._connecting.get(peer)
         if fut is not None:
             return await asyncio.shield(fut)
@@ -213,7 +360,7 @@ class HtxLink:
         # a loaded peer is slow, not gone: allow 4 measured round trips
         limit = max(timeout, 4 * rtt_est.value / 1000) if rtt_est else timeout
         try:
-            reply, t_sent = await asyncio.wait_for(self._send(peer, frame), limit)
+            reply, t_sent = await asyncio.wait_for(self._send(peer, frame, limit / 2), limit)
         except LinkError as e:
             self.counters["send_failures"] += 1
             self._mark_down(peer, str(e))
@@ -238,16 +385,73 @@ class HtxLink:
             self.on_change(peer, True)
         return rtt
 
-    async def _send(self, peer: str, frame: bytes) -> tuple[bytes, float]:
+    async def _send(self, peer: str, frame: bytes, hello_wait: float) -> tuple[bytes, float]:
         """The hop acknowledgment and when the frame left: the round trip the Navigator sees
-        excludes connecting (TCP + TLS + Noise XK), which happens once per connection."""
+        excludes connecting (TCP + TLS + Noise XK + the frame stream's hello), which happens
+        once per connection."""
         c = await self._conn(peer)
+        pipe = await self._pipe(peer, c, hello_wait)
         t_sent = time.monotonic()
-        st = await c.open_stream()
+        if pipe is not None:
+            return await pipe.send(frame), t_sent
+        st = await c.open_stream()              # an older peer: one stream per frame
         st.write(frame)
         st.write_eof()
         await st.drain()
         return await st.read(1), t_sent
+
+    def _drop_pipe(self, c) -> None:
+        pipe = self._pipes.pop(c, None)
+        if pipe is not None:
+            pipe.close()
+
+    async def _pipe(self, peer: str, c, hello_wait: float) -> _Pipe | None:
+        """The connection's frame stream (opened on first use), or None for a peer that did
+        not answer the hello within ``hello_wait`` (an earlier release, or too slow to tell:
+        either way one stream per frame works), remembered for LEGACY_RECHECK_S."""
+        while True:
+            pipe = self._pipes.get(c)
+            if pipe is not None:
+                if pipe.dead is None:
+                    return pipe
+                del self._pipes[c]                 # lost: a new stream on the same connection
+            if self._legacy.get(peer, 0) > time.monotonic():
+                return None
+            fut = self._pipes_opening.get(c)
+            if fut is None:
+                break
+            await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._pipes_opening[c] = fut
+        st = None
+        try:
+            st = await c.open_stream()
+            st.write(PIPE_HELLO)
+            await st.drain()
+            try:
+                got = await asyncio.wait_for(st.readexactly(len(PIPE_HELLO)), hello_wait)
+            except (asyncio.TimeoutError, asyncio.IncompleteReadError):
+                got = b""
+            if got != PIPE_HELLO:
+                st.reset()
+                self._legacy[peer] = time.monotonic() + LEGACY_RECHECK_S
+                self.counters["legacy_connections"] += 1
+                log.info("htx link: %s does not answer the frame-stream hello; one stream per frame", peer)
+                return None
+            pipe = _Pipe(st)
+            self.counters["frame_streams"] += 1
+            self._legacy.pop(peer, None)
+            if not c.closed:
+                self._pipes[c] = pipe
+            return pipe
+        except BaseException:
+            if st is not None:
+                with contextlib.suppress(Exception):
+                    st.reset()
+            raise
+        finally:
+            self._pipes_opening.pop(c, None)
+            fut.set_result(None)
 
     def measure(self, peer: str) -> dict:
         rtt = self._rtt.get(peer)

@@ -65,7 +65,7 @@ class Receiving:
             self.count("dropped_malformed")
             return False
         if dest != self.me:
-            return await self._relay(dest, sealed)
+            return await self._relay(dest, bytes(sealed))     # kept: a copy of the view
         try:
             msgs = env.open_any(self.identity, sealed)
         except (AuthenticationError, MalformedError) as e:
@@ -73,8 +73,9 @@ class Receiving:
             log.info("dropped message: %s", escape(e))
             return False
         first = msgs[0]
-        if sealed[0] == env.BATCH_VERSION:
-            self._v2_peers[first.sender] = None
+        if sealed[0] in env.BATCH_VERSIONS:
+            # it reads batches, of the version it sends (an older node sends and reads only 2)
+            self._v2_peers[first.sender] = sealed[0]
             self._v2_peers.move_to_end(first.sender)
             while len(self._v2_peers) > 4096:
                 self._v2_peers.popitem(last=False)
@@ -138,7 +139,8 @@ class Receiving:
             return
         if len(ids) > 1 and sender in self._v2_peers:
             sealed = env.seal_batch(self.identity, signing, exchange,
-                                    [env.Entry(secrets.token_bytes(16), b"".join(ids), kind=env.ACK)])
+                                    [env.Entry(secrets.token_bytes(16), b"".join(ids), kind=env.ACK)],
+                                    version=self._batch_version(sender))
         else:
             sealed = env.seal(self.identity, signing, exchange, ids[0], kind=env.ACK)
         ok = await self._route_and_send(sender, sealed, None, None, None, [])

@@ -27,12 +27,13 @@ from betanet.node.batcher import Lane, Pending, pack_record, unpack_record
 from betanet.node.handles import Attempt, DeliveryHandle
 from betanet.node.store import FAILED
 
-__all__ = ["Sending", "MAX_INFLIGHT_BATCHES", "V1_ONLY_S"]
+__all__ = ["Sending", "MAX_INFLIGHT_BATCHES", "V1_ONLY_S", "LONE_HASHED_MIN"]
 
 log = logging.getLogger(__name__)
 
 MAX_INFLIGHT_BATCHES = 8      # per destination lane; more queued messages wait and coalesce
 V1_ONLY_S = 60.0              # a peer that did not take a batch gets version-1 envelopes this long
+LONE_HASHED_MIN = 4096        # a lone message this large goes as a version-3 batch of one
 
 
 class Sending:
@@ -139,17 +140,14 @@ class Sending:
                 sealed = live[0].sealed
             elif rec is None:
                 sealed = None
-            elif len(live) == 1:
-                # alone: version 1 (what every peer reads, and 6 bytes shorter than a batch of one)
-                p = live[0]
-                sealed = env.seal(self.identity, rec.signing_public, rec.exchange_public, p.body,
-                                  message_id=p.mid, seq=p.seq, topic=p.topic,
-                                  created_ms=p.created_ms, expires_ms=p.expires_ms)
+            elif len(live) == 1 and self._lone_v1(live[0]):
+                sealed = self._seal_one(rec, live[0])
             else:
                 batched = True
                 sealed = env.seal_batch(self.identity, rec.signing_public, rec.exchange_public,
                                         [env.Entry(p.mid, p.body, p.seq, env.DATA, p.topic,
-                                                   p.created_ms, p.expires_ms) for p in live])
+                                                   p.created_ms, p.expires_ms) for p in live],
+                                        version=self._batch_version(dest))
                 self.count("batches_sent")
             remaining_ms = min(p.expires_ms for p in live) - now_ms
             ok = sealed is not None and await self._route_and_send(dest, sealed, qos, remaining_ms,
@@ -173,6 +171,23 @@ class Sending:
             for p in batch:
                 self._outgoing.discard(p.mid)
 
+    def _seal_one(self, rec, p: Pending) -> bytes:
+        """``p`` alone in a version-1 envelope (what every peer and relay reads)."""
+        return env.seal(self.identity, rec.signing_public, rec.exchange_public, p.body,
+                        message_id=p.mid, seq=p.seq, topic=p.topic, created_ms=p.created_ms,
+                        expires_ms=p.expires_ms)
+
+    def _lone_v1(self, p: Pending) -> bool:
+        """A message leaving alone goes in version 1 (6 bytes shorter than a batch of one)
+        unless it is large and the peer reads batches: version 1 signs the whole body
+        (hashed by Ed25519 with SHA-512, twice to sign), a version-3 batch a SHA-256 of it."""
+        return (p.single or len(p.body) < LONE_HASHED_MIN or self._v1_only(p.dest)
+                or self._batch_version(p.dest) != env.HASHED_BATCH_VERSION)
+
+    def _batch_version(self, dest: str) -> int:
+        """Version 3 unless the peer sent us only version-2 batches (an older node)."""
+        return self._v2_peers.get(dest) or env.HASHED_BATCH_VERSION
+
     async def _bundle_each(self, dest: str, rec, live: list[Pending], sealed: bytes | None) -> set[bytes]:
         """No route and no custodian: each message in its own version-1 envelope as custody
         bundles through the bundle agent (which tracks, re-offers and acknowledges messages one
@@ -186,9 +201,7 @@ class Sending:
             elif p.body is None:
                 one = p.sealed
             else:
-                one = env.seal(self.identity, rec.signing_public, rec.exchange_public, p.body,
-                               message_id=p.mid, seq=p.seq, topic=p.topic,
-                               created_ms=p.created_ms, expires_ms=p.expires_ms)
+                one = self._seal_one(rec, p)
             h = self._handles.get(p.mid)
             got = await self._to_dtn(dest, one, p.expires_ms / 1000, p.mid, h)
             if got is None:
