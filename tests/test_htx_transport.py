@@ -10,7 +10,7 @@ import ssl
 import pytest
 
 import betanet.htx as htx
-from betanet.errors import AuthenticationError, BetanetError, MalformedError
+from betanet.errors import AuthenticationError, BetanetError, MalformedError, StateError
 from betanet.htx import tls
 from htx_helpers import aio
 from test_htx_interop import Peer, keypair
@@ -161,6 +161,36 @@ async def test_slow_reader_memory_stays_bounded(transport, certs):
     assert int.from_bytes(await st.readexactly(8), "big") == 32 * 65536
     assert peak["rbuf"] <= cfg.stream_window            # the receiver never holds more than its window
     assert peak_q <= 256 * 1024 + 65536                 # the sender's queue is bounded by drain()
+    await stop(server, conn)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "quic"])
+@aio(60)
+async def test_concurrent_drains_all_return_and_a_second_reader_is_refused(transport, certs):
+    """Several writers of one stream may wait in drain() (and close()) at once: every one is
+    woken (each used to replace the one waiter slot, leaving the others waiting for ever). Two
+    readers at once are an error, as with asyncio.StreamReader, not a reader that hangs."""
+    cfg = htx.HTXConfig(stream_window=64 * 1024, connection_window=128 * 1024)
+    server, conn = await start(transport, certs, echo_handler, config=cfg)
+    st = await conn.open_stream()
+
+    async def writer(tag: bytes):
+        for _ in range(8):
+            st.write(tag * 65536)
+            await st.drain()
+    got = bytearray()
+
+    async def reader():
+        while len(got) < 3 * 8 * 65536:
+            got.extend(await st.read(1 << 20))
+    rd = asyncio.ensure_future(reader())
+    await asyncio.sleep(0)
+    with pytest.raises(StateError, match="another read"):
+        await st.read(10)
+    await asyncio.wait_for(asyncio.gather(writer(b"a"), writer(b"b"), writer(b"c")), 30)
+    await asyncio.wait_for(rd, 30)
+    assert sorted(got.count(t) for t in b"abc") == [8 * 65536] * 3
+    await asyncio.wait_for(asyncio.gather(st.close(), st.drain()), 10)
     await stop(server, conn)
 
 

@@ -51,7 +51,7 @@ class Stream:
         self._wq_bytes = 0
         self._fin_wanted = False
         self._fin_sent = False
-        self._dwait: asyncio.Future | None = None
+        self._dwaiters: list[asyncio.Future] = []     # drain()/close() callers, all woken
 
     def __repr__(self) -> str:
         return f"<htx.Stream {self.id}>"
@@ -100,12 +100,19 @@ class Stream:
         self._wake_reader()
         self._wake_drain()
 
+    def _reader_future(self) -> asyncio.Future:
+        # one reader at a time, as asyncio.StreamReader: a second would take the first's
+        # wake-up and leave it waiting for ever
+        if self._rwait is not None and not self._rwait.done():
+            raise StateError(f"htx stream {self.id}: read while another read is waiting")
+        self._rwait = asyncio.get_running_loop().create_future()
+        return self._rwait
+
     async def _wait_data(self) -> None:
         while not self._rbuf and not self._eof:
             if self._exc is not None:
                 raise self._exc
-            self._rwait = asyncio.get_running_loop().create_future()
-            await self._rwait
+            await self._reader_future()
 
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all buffered when n < 0); b"" at end of stream."""
@@ -121,8 +128,7 @@ class Stream:
         while self._rlen < n and not self._eof:
             if self._exc is not None:
                 raise self._exc
-            self._rwait = asyncio.get_running_loop().create_future()
-            await self._rwait
+            await self._reader_future()
         if self._rlen < n:
             raise asyncio.IncompleteReadError(self._take(self._rlen) if self._rlen else b"", n)
         return self._take(n) if n else b""
@@ -156,15 +162,20 @@ class Stream:
         self._conn._pump()
 
     def _wake_drain(self) -> None:
-        w, self._dwait = self._dwait, None
-        if w is not None and not w.done():
-            w.set_result(None)
+        ws, self._dwaiters = self._dwaiters, []
+        for w in ws:
+            if not w.done():
+                w.set_result(None)
+
+    async def _wait_drain(self) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self._dwaiters.append(fut)
+        await fut
 
     async def drain(self) -> None:
         """Wait until the unsent data is below the high-water mark."""
         while (self._wq_bytes > _WRITE_HIGH or self._conn._paused) and self._write_error() is None:
-            self._dwait = asyncio.get_running_loop().create_future()
-            await self._dwait
+            await self._wait_drain()
         err = self._write_error()
         if err is not None and (self._wq_bytes or not self._fin_sent):
             raise err
@@ -182,8 +193,7 @@ class Stream:
             err = self._write_error()
             if err is not None:
                 raise err
-            self._dwait = asyncio.get_running_loop().create_future()
-            await self._dwait
+            await self._wait_drain()
 
     def _discard(self) -> None:
         """Drop queued and unread data; unread bytes are credited to the connection window
