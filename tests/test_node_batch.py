@@ -303,9 +303,10 @@ def test_legacy_sealed_outbox_row_is_sent_as_it_is(tmp_path):
 def test_store_batch_operations(tmp_path):
     async def go():
         s = NodeStore(tmp_path / "s.db", inbox_limit=3)
-        seqs = await s.add_outgoing_many([(bytes([i]) * 16, "B" if i % 2 else "C", "balanced", "", 1e12,
-                                           lambda q, i=i: pack_record(0, 1, b"%d" % i)) for i in range(5)])
-        assert seqs == [0, 0, 1, 1, 2]
+        for dest, idx in (("C", (0, 2)), ("B", (1, 3)), ("C", (4,))):
+            first = await s.add_outgoing_batch(dest, "balanced", "", 1e12, [bytes([i]) * 16 for i in idx],
+                                               [pack_record(0, 1, b"%d" % i) for i in idx])
+            assert first == (2 if idx == (4,) else 0)     # consecutive per destination
         assert [o.seq for o in await s.get_outgoing_many([bytes([i]) * 16 for i in (4, 0, 2)])] == [0, 1, 2]
         assert await s.finish_outgoing_many([bytes([1]) * 16, bytes([1]) * 16, bytes([0]) * 16, bytes(16)],
                                             ACKED, "B") == ["done", "again", "stray", "stray"]

@@ -112,6 +112,7 @@ class Node(Sending, Receiving, Inbox, Routing):
         self._handlers: dict[str, Callable[[Received], Awaitable[None]]] = {}
         self._inbox_wake = asyncio.Event()
         self._queued: set[bytes] = set()
+        self._ready_hi = 0                            # last ready number dispatched (reset at start)
         self._app_queue: asyncio.Queue[Incoming] = asyncio.Queue()
 
     # ---- lifecycle ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from betanet.errors import ExpiredError, InvalidArgumentError, LimitExceededErro
 from betanet.navigator import PRESETS, QoS
 from betanet.node import envelope as env
 from betanet.node.batcher import Lane, Pending, pack_record, unpack_record
-from betanet.node.handles import Attempt, DeliveryHandle
+from betanet.node.handles import Attempt, DeliveryHandle, acked_all
 from betanet.node.store import FAILED
 
 __all__ = ["Sending", "MAX_INFLIGHT_BATCHES", "V1_ONLY_S"]
@@ -72,32 +72,42 @@ class Sending:
         now_ms = int(time.time() * 1000)
         expires_ms = now_ms + int(deadline_ms)
         qname = eff if isinstance(eff, str) else "custom"
-        mids = [secrets.token_bytes(16) for _ in bodies]
-        rows = [(mid, destination, qname, topic, expires_ms / 1000,
-                 partial(lambda body, _seq: pack_record(now_ms, expires_ms, body), body))
-                for mid, body in zip(mids, bodies)]
-        seqs = await self.store.add_outgoing_many(rows)
-        loop, t0 = asyncio.get_running_loop(), time.monotonic()
-        handles = []
-        for mid, body, seq in zip(mids, bodies, seqs):
-            handle = DeliveryHandle(mid, destination, qname, policy, _done=loop.create_future(), _t0=t0)
-            self._handles[mid] = handle
-            handles.append(handle)
-            self._enqueue(Pending(mid, destination, seq, topic, now_ms, expires_ms, body), eff,
-                          privacy_budget)
-        self.count("messages_accepted", len(bodies))
+        n = len(bodies)
+        ids = secrets.token_bytes(16 * n)
+        mids = [ids[i:i + 16] for i in range(0, 16 * n, 16)]
+        head = pack_record(now_ms, expires_ms, b"")
+        seq = await self.store.add_outgoing_batch(destination, qname, topic, expires_ms / 1000,
+                                                  mids, [head + body for body in bodies])
+        t0 = time.monotonic()
+        handles = [DeliveryHandle(mid, destination, qname, policy, _t0=t0) for mid in mids]
+        self._handles.update(zip(mids, handles))
+        self._enqueue_many([Pending(mid, destination, seq + i, topic, now_ms, expires_ms, body)
+                            for i, (mid, body) in enumerate(zip(mids, bodies))],
+                           eff, privacy_budget)
+        self.count("messages_accepted", n)
         return handles
 
+    #: ``await node.acked_all(handles, timeout)``: the bulk form of ``handle.acked()``
+    #: (handles.acked_all: one future and one timer for the whole group).
+    acked_all = staticmethod(acked_all)
+
     def _enqueue(self, p: Pending, qos, privacy_budget) -> None:
-        key = (p.dest, qos, privacy_budget)
+        self._enqueue_many([p], qos, privacy_budget)
+
+    def _enqueue_many(self, ps: list[Pending], qos, privacy_budget) -> None:
+        """Queue messages to one destination in its lane."""
+        dest = ps[0].dest
+        key = (dest, qos, privacy_budget)
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = Lane(partial(self._send_batch, p.dest, qos, privacy_budget),
+            lane = self._lanes[key] = Lane(partial(self._send_batch, dest, qos, privacy_budget),
                                            self._take, MAX_INFLIGHT_BATCHES,
                                            on_idle=lambda: self._lanes.pop(key, None))
-        self._outgoing.add(p.mid)
-        self._last_try[p.mid] = time.monotonic()
-        lane.put(p)
+        now = time.monotonic()
+        for p in ps:
+            self._outgoing.add(p.mid)
+            self._last_try[p.mid] = now
+            lane.put(p)
 
     def _v1_only(self, dest: str) -> bool:
         return dest not in self._v2_peers and self._v1_until.get(dest, 0) > time.monotonic()
@@ -203,9 +213,8 @@ class Sending:
             self.count("messages_expired")
         h = self._handles.pop(mid, None)
         self._last_try.pop(mid, None)
-        if h is not None and not h._done.done():
-            h._done.set_exception(ExpiredError(f"message {mid.hex()} to {h.destination}: {reason}"))
-            h._done.exception()
+        if h is not None:
+            h._settle(False, ExpiredError(f"message {mid.hex()} to {h.destination}: {reason}"))
 
     async def _retry_loop(self) -> None:
         r = self.config["routing"]
