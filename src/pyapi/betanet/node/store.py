@@ -30,6 +30,7 @@ import threading
 import sqlite3
 import time
 from collections import deque
+from functools import partial
 from itertools import chain
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -115,11 +116,10 @@ def _sql(kind: str, k: int) -> str:
     """The statement ``kind`` for ``k`` rows (numbered parameters: shared values first)."""
     s = _SQL.get((kind, k))
     if s is None:
-        if kind == "outbox":      # ?1 dest ?2 qos ?3 topic ?4 created ?5 expires ?6 first seq
+        if kind == "outbox":      # whole rows but state and reason, 9 values each
             s = ("INSERT INTO node_outbox(msg_id, dest, seq, sealed, qos, topic, created, "
-                 "expires, state, reason, size) VALUES " + ",".join(
-                     f"(?{7 + 2 * i},?1,?6+{i},?{8 + 2 * i},?2,?3,?4,?5,{PENDING},NULL,"
-                     f"length(?{8 + 2 * i}))" for i in range(k)))
+                 "expires, size, state, reason) VALUES " +
+                 ",".join([f"(?,?,?,?,?,?,?,?,?,{PENDING},NULL)"] * k))
         elif kind == "finish":    # ?1 state ?2 dest, then the ids
             s = (f"UPDATE node_outbox SET state=?1, reason=NULL, sealed=NULL WHERE dest=?2 "
                  f"AND state={PENDING} AND msg_id IN (" + ",".join(f"?{3 + i}" for i in range(k)) + ")")
@@ -134,6 +134,23 @@ def _sql(kind: str, k: int) -> str:
             raise ValueError(kind)
         _SQL[(kind, k)] = s
     return s
+
+
+def _settle_runs(runs: list, op: asyncio.Future) -> None:
+    """An outbox operation joined by several ``add_outgoing_batch`` calls is done: each
+    caller's own future gets its first sequence number (or the operation's error)."""
+    if op.cancelled():
+        err: BaseException | None = StateError("node store is closed")
+    else:
+        err = op.exception()
+    for k, run in enumerate(runs):
+        mine = run[-1]
+        if mine.done():
+            continue
+        if err is None:
+            mine.set_result(op.result()[k])
+        else:
+            mine.set_exception(err)
 
 
 def _consume(fut: asyncio.Future) -> None:
@@ -169,7 +186,8 @@ class Incoming(NamedTuple):
 class _Accepting:
     """What one transaction accepting messages knows and defers: the ids already in the
     inbox (one query per chunk of the batch, not one per message), the undelivered count,
-    per sender [next expected seq, any held?], and the in-order rows, inserted together
+    per sender [next expected seq, lowest held seq or None, held count or None (not read
+    yet)], and the in-order rows, inserted together
     by ``flush`` (with the senders' next seq)."""
     __slots__ = ("store", "c", "known", "live", "rx", "rows", "now")
 
@@ -205,6 +223,8 @@ class NodeStore:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._marks_lock = threading.Lock()
         self._marks: tuple[list, asyncio.Future, Any] | None = None
+        self._adds_lock = threading.Lock()
+        self._adds: tuple[list, Any] | None = None      # outbox additions waiting for the writer
         # rows that became ready, published after their commit (watch_ready): the writer's
         # list for the running transaction, and the log the event loop takes from
         self._watch: tuple[Any, Callable[[], None]] | None = None
@@ -315,29 +335,52 @@ class NodeStore:
 
     async def add_outgoing_batch(self, dest: str, qos: str, topic: str, expires: float,
                                  msg_ids: list[bytes], records: list[bytes]) -> int:
-        """``add_outgoing`` for several messages to one destination in one operation (their
-        records are final: they do not depend on the sequence number). Their sequence
-        numbers are consecutive: returns the first."""
+        """``add_outgoing`` for several messages to one destination (their records are final:
+        they do not depend on the sequence number). Their sequence numbers are consecutive:
+        returns the first. Calls made while one is queued for the writer join it (one
+        operation, and one INSERT per chunk of rows, for many concurrent ``send`` calls)."""
         if len(msg_ids) != len(records):
             raise InvalidArgumentError("add_outgoing_batch: one record per message id")
+        if self._closed:
+            raise StateError("node store is closed")
+        loop = asyncio.get_running_loop()
+        mine = loop.create_future()        # per caller: cancelling one wait cancels no other
+        run = (dest, qos, topic, expires, msg_ids, records, mine)
+        with self._adds_lock:
+            joined = self._adds is not None and self._adds[1] is loop
+            if joined:
+                self._adds[0].append(run)
+            else:
+                runs: list = [run]
+                self._adds = (runs, loop)
+        if joined:
+            return await mine
 
         def tx(c):
-            row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest,)).fetchone()
-            first = row[0] if row else 0
-            head = [dest, qos, topic, self._clock(), expires, 0]
-            i = 0
-            for ids in _chunks(msg_ids):
-                k = len(ids)
-                params = head + [None] * (2 * k)
-                params[5] = first + i
-                params[6::2] = ids
-                params[7::2] = records[i:i + k]
-                c.execute(_sql("outbox", k), params)
-                i += k
-            c.execute("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)",
-                      (dest, first + len(msg_ids)))
-            return first
-        return await self._run(tx)
+            with self._adds_lock:
+                if self._adds is not None and self._adds[0] is runs:
+                    self._adds = None          # later calls start the next operation
+            nexts: dict[str, int] = {}
+            rows, firsts = [], []
+            now = self._clock()
+            for dest_, qos_, topic_, expires_, ids, recs, _ in runs:
+                first = nexts.get(dest_)
+                if first is None:
+                    row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest_,)).fetchone()
+                    first = row[0] if row else 0
+                nexts[dest_] = first + len(ids)
+                firsts.append(first)
+                rows += [(mid, dest_, first + i, rec, qos_, topic_, now, expires_, len(rec))
+                         for i, (mid, rec) in enumerate(zip(ids, recs))]
+            for chunk in _chunks(rows):
+                c.execute(_sql("outbox", len(chunk)), list(chain.from_iterable(chunk)))
+            c.executemany("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", nexts.items())
+            return firsts
+
+        op = loop.create_future()
+        op.add_done_callback(partial(_settle_runs, runs))
+        self._queue.put((tx, loop, op))
+        return await mine
 
     async def pending_brief(self, accepted_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
         """(msg_id, dest, qos, expires) of the pending messages (accepted before the given
@@ -442,22 +485,25 @@ class NodeStore:
         st = acc.rx.get(sender)
         if st is None:
             row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
-            st = acc.rx[sender] = [row[0] if row else 0, self._held_any(c, sender)]
+            st = acc.rx[sender] = [row[0] if row else 0, self._lowest_held(c, sender), None]
         nxt = st[0]
         if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
             return "duplicate"
         if acc.live >= self.inbox_limit:
             raise LimitExceededError(f"inbox holds {acc.live} undelivered messages (inbox_limit)")
         if seq > nxt:
-            held = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
-                             (sender, HELD)).fetchone()[0]
-            if held >= self.max_pending_per_sender:
-                raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
+            if st[2] is None:
+                st[2] = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
+                                  (sender, HELD)).fetchone()[0]
+            if st[2] >= self.max_pending_per_sender:
+                raise LimitExceededError(f"{st[2]} out-of-order messages held for {sender}")
             c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
                       (msg_id, sender, seq, topic, body, acc.now, HELD))
             acc.known.add(msg_id)
             acc.live += 1
-            st[1] = True
+            st[2] += 1
+            if st[1] is None or seq < st[1]:
+                st[1] = seq
             return "new"
         # in order (the usual case): ready at once, the row (and its body) written once, in
         # one statement with the others of the batch (flush); then whatever was held behind
@@ -469,15 +515,15 @@ class NodeStore:
         acc.known.add(msg_id)
         acc.live += 1
         st[0] = nxt + 1
-        if st[1]:
+        if st[1] == nxt + 1:                    # the gap before held messages is filled
             st[0] = self._advance(c, sender, nxt + 1)
-            st[1] = self._held_any(c, sender)
+            st[1], st[2] = self._lowest_held(c, sender), None
         return "new"
 
     @staticmethod
-    def _held_any(c: sqlite3.Connection, sender: str) -> bool:
-        return c.execute("SELECT 1 FROM node_inbox WHERE sender=? AND state=? LIMIT 1",
-                         (sender, HELD)).fetchone() is not None
+    def _lowest_held(c: sqlite3.Connection, sender: str) -> int | None:
+        return c.execute("SELECT MIN(seq) FROM node_inbox WHERE sender=? AND state=?",
+                         (sender, HELD)).fetchone()[0]
 
     async def accept_incoming_many(self, msgs: list[tuple[bytes, str, int, str, bytes]]) -> list:
         """``accept_incoming`` for the messages of a batch in one transaction: per message
