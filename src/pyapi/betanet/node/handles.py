@@ -9,7 +9,9 @@ imported, built and tested without a running node.
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
@@ -48,6 +50,50 @@ class _Waiter:
 def _time_out(fut: asyncio.Future, n: int) -> None:
     if not fut.done():
         fut.set_exception(asyncio.TimeoutError(f"{n} message(s) not acknowledged in time"))
+
+
+TIMER_STEP_S = 0.01     # waits ending in the same 10 ms share one loop timer
+
+
+class _Timeouts:
+    """Shared timers of one event loop for ``acked(timeout)``: the end of a wait is rounded
+    up to the next TIMER_STEP_S, and all waits ending in that step share one loop timer
+    (N concurrent ``send`` + ``acked(t)`` calls cost a set insertion each, not a timer each;
+    a timeout fires up to 10 ms late, never early)."""
+    _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Timeouts]" = \
+        weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.steps: dict[int, tuple[set, asyncio.TimerHandle]] = {}
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> "_Timeouts":
+        t = cls._per_loop.get(loop)
+        if t is None:
+            t = cls._per_loop[loop] = cls(loop)
+        return t
+
+    def add(self, fut: asyncio.Future, n: int, timeout: float) -> int:
+        step = math.ceil((self.loop.time() + timeout) / TIMER_STEP_S)
+        entry = self.steps.get(step)
+        if entry is None:
+            entry = self.steps[step] = (set(), self.loop.call_at(step * TIMER_STEP_S, self._fire, step))
+        entry[0].add((fut, n))
+        return step
+
+    def discard(self, step: int, fut: asyncio.Future, n: int) -> None:
+        entry = self.steps.get(step)
+        if entry is not None:
+            entry[0].discard((fut, n))
+            if not entry[0]:
+                entry[1].cancel()
+                del self.steps[step]
+
+    def _fire(self, step: int) -> None:
+        entry = self.steps.pop(step, None)
+        for fut, n in entry[0] if entry is not None else ():
+            _time_out(fut, n)
 
 
 @dataclass(slots=True)
@@ -154,14 +200,16 @@ async def _wait(pending: Iterable[DeliveryHandle], timeout: float | None) -> Non
             h._waiters = [w]
         else:
             h._waiters.append(w)
-    timer = None if timeout is None else loop.call_later(timeout, _time_out, w.fut, len(pending))
+    if timeout is not None:
+        timeouts = _Timeouts.of(loop)
+        step = timeouts.add(w.fut, len(pending), timeout)
     ok = False
     try:
         await w.fut
         ok = True
     finally:
-        if timer is not None:
-            timer.cancel()
+        if timeout is not None:
+            timeouts.discard(step, w.fut, len(pending))
         if not ok:                                 # timed out, failed or cancelled: unhook
             for h in pending:
                 if h._waiters is not None and w in h._waiters:

@@ -73,8 +73,7 @@ class Sending:
         expires_ms = now_ms + int(deadline_ms)
         qname = eff if isinstance(eff, str) else "custom"
         n = len(bodies)
-        ids = secrets.token_bytes(16 * n)
-        mids = [ids[i:i + 16] for i in range(0, 16 * n, 16)]
+        mids = self._new_ids(n)
         head = pack_record(now_ms, expires_ms, b"")
         seq = await self.store.add_outgoing_batch(destination, qname, topic, expires_ms / 1000,
                                                   mids, [head + body for body in bodies])
@@ -90,6 +89,15 @@ class Sending:
     #: ``await node.acked_all(handles, timeout)``: the bulk form of ``handle.acked()``
     #: (handles.acked_all: one future and one timer for the whole group).
     acked_all = staticmethod(acked_all)
+
+    def _new_ids(self, n: int) -> list[bytes]:
+        """``n`` fresh random message ids, cut from one ``secrets`` draw per 256 (a draw is a
+        system call, and every system call lets the store threads take the GIL)."""
+        pool = self._id_pool
+        if len(pool) < 16 * n:
+            pool += secrets.token_bytes(16 * max(n, 256))
+        self._id_pool = pool[16 * n:]
+        return [pool[i:i + 16] for i in range(0, 16 * n, 16)]
 
     def _enqueue(self, p: Pending, qos, privacy_budget) -> None:
         self._enqueue_many([p], qos, privacy_budget)

@@ -136,27 +136,40 @@ def _sql(kind: str, k: int) -> str:
     return s
 
 
-def _settle_runs(runs: list, op: asyncio.Future) -> None:
-    """An outbox operation joined by several ``add_outgoing_batch`` calls is done: each
-    caller's own future gets its first sequence number (or the operation's error)."""
-    if op.cancelled():
-        err: BaseException | None = StateError("node store is closed")
-    else:
-        err = op.exception()
-    for k, run in enumerate(runs):
-        mine = run[-1]
-        if mine.done():
+class _Joined:
+    """Items waiting for the next joined operation of one kind (NodeStore._join)."""
+    __slots__ = ("items", "queued")
+
+    def __init__(self) -> None:
+        self.items: deque = deque()
+        self.queued = False
+
+
+def _settle_joined(taken: list, op: asyncio.Future) -> None:
+    """A joined operation is done: each caller's own future gets its result (or the
+    operation's error), in its own loop."""
+    err = StateError("node store is closed") if op.cancelled() else op.exception()
+    results = op.result() if err is None else None
+    if err is not None and any(t[1] is None for t in taken):
+        log.warning("node store: deferred update failed: %s", err)
+    for k, (_, mine, loop) in enumerate(taken):
+        if mine is None:
             continue
         if err is None:
-            mine.set_result(op.result()[k])
+            value, ok = results[k], True
         else:
-            mine.set_exception(err)
+            value, ok = err, False
+        if loop is op.get_loop():
+            _resolve([(mine, ok, value)])
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, [(mine, ok, value)])
 
 
-def _consume(fut: asyncio.Future) -> None:
-    """Nobody awaits this operation: retrieve its outcome (logged if it failed)."""
-    if not fut.cancelled() and fut.exception() is not None:
-        log.warning("node store: deferred update failed: %s", fut.exception())
+def _mark_rows(c: sqlite3.Connection, ids: list[bytes]) -> list[bool]:
+    for chunk in _chunks(ids):
+        c.execute(_sql("mark", len(chunk)), chunk)
+    return [True] * len(ids)
 
 
 class Outgoing(NamedTuple):
@@ -221,10 +234,8 @@ class NodeStore:
         self._max_batch = max_batch
         self._conn = self._open()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._marks_lock = threading.Lock()
-        self._marks: tuple[list, asyncio.Future, Any] | None = None
-        self._adds_lock = threading.Lock()
-        self._adds: tuple[list, Any] | None = None      # outbox additions waiting for the writer
+        self._adds = _Joined()             # outbox additions waiting for the writer
+        self._marks = _Joined()            # delivery marks waiting for the writer
         # rows that became ready, published after their commit (watch_ready): the writer's
         # list for the running transaction, and the log the event loop takes from
         self._watch: tuple[Any, Callable[[], None]] | None = None
@@ -253,29 +264,10 @@ class NodeStore:
             batch, stop = next_batch(self._queue, self._max_batch)
             if not batch:
                 break
-            results: list[tuple[bool, Any]] = []
-            try:
-                c.execute("BEGIN IMMEDIATE")
-                for fn, _, _ in batch:
-                    c.execute("SAVEPOINT op")
-                    fresh = len(self._fresh)
-                    try:
-                        results.append((True, fn(c)))
-                        c.execute("RELEASE op")
-                    except Exception as e:          # this operation only: refused or a bug
-                        c.execute("ROLLBACK TO op")
-                        c.execute("RELEASE op")
-                        del self._fresh[fresh:]
-                        results.append((False, e))
-                c.execute("COMMIT")                # fsync: everything above is durable
-                self.commits += 1
-                self._publish()
-            except sqlite3.Error as e:
-                log.error("node store %s: transaction failed: %s", self.path, e)
-                with contextlib.suppress(sqlite3.Error):
-                    c.execute("ROLLBACK")
-                self._fresh.clear()
-                results = [(False, BetanetError(f"node store write failed: {e}"))] * len(batch)
+            if len(batch) == 1:
+                results = self._run_alone(batch[0][0])
+            else:
+                results = self._run_group(batch)
             by_loop: dict[Any, list] = {}
             for (_, loop, fut), (ok, value) in zip(batch, results):
                 by_loop.setdefault(loop, []).append((fut, ok, value))
@@ -285,6 +277,57 @@ class NodeStore:
             if stop:
                 break
         c.close()
+
+    def _run_alone(self, fn: Callable[[sqlite3.Connection], Any]) -> list[tuple[bool, Any]]:
+        """One operation in its own transaction: no savepoint (two statements less, and
+        each statement is a release and re-take of the GIL); its failure rolls back all."""
+        c = self._conn
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                value = fn(c)
+            except Exception as e:              # refused or a bug: nothing of it stays
+                c.execute("ROLLBACK")
+                self._fresh.clear()
+                return [(False, e)]
+            c.execute("COMMIT")                 # fsync: everything above is durable
+            self.commits += 1
+            self._publish()
+            return [(True, value)]
+        except sqlite3.Error as e:
+            return self._failed(e, 1)
+
+    def _failed(self, e: sqlite3.Error, n: int) -> list[tuple[bool, Any]]:
+        log.error("node store %s: transaction failed: %s", self.path, e)
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+        self._fresh.clear()
+        return [(False, BetanetError(f"node store write failed: {e}"))] * n
+
+    def _run_group(self, batch: list) -> list[tuple[bool, Any]]:
+        """Several operations in one transaction, each in a savepoint: one failing
+        operation does not undo the others."""
+        c = self._conn
+        results: list[tuple[bool, Any]] = []
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in batch:
+                c.execute("SAVEPOINT op")
+                fresh = len(self._fresh)
+                try:
+                    results.append((True, fn(c)))
+                    c.execute("RELEASE op")
+                except Exception as e:          # this operation only: refused or a bug
+                    c.execute("ROLLBACK TO op")
+                    c.execute("RELEASE op")
+                    del self._fresh[fresh:]
+                    results.append((False, e))
+            c.execute("COMMIT")                # fsync: everything above is durable
+            self.commits += 1
+            self._publish()
+        except sqlite3.Error as e:
+            return self._failed(e, len(batch))
+        return results
 
     def _publish(self) -> None:
         """After a commit: the rows it made ready go to the log, and the watcher is woken."""
@@ -341,46 +384,59 @@ class NodeStore:
         operation, and one INSERT per chunk of rows, for many concurrent ``send`` calls)."""
         if len(msg_ids) != len(records):
             raise InvalidArgumentError("add_outgoing_batch: one record per message id")
+        mine = self._join(self._adds, (dest, qos, topic, expires, msg_ids, records), self._add_rows)
+        return await mine
+
+    def _add_rows(self, c: sqlite3.Connection, runs: list) -> list[int]:
+        """The outbox rows of the joined ``add_outgoing_batch`` calls: their first seqs."""
+        nexts: dict[str, int] = {}
+        rows, firsts = [], []
+        now = self._clock()
+        for dest, qos, topic, expires, ids, recs in runs:
+            first = nexts.get(dest)
+            if first is None:
+                row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest,)).fetchone()
+                first = row[0] if row else 0
+            nexts[dest] = first + len(ids)
+            firsts.append(first)
+            rows += [(mid, dest, first + i, rec, qos, topic, now, expires, len(rec))
+                     for i, (mid, rec) in enumerate(zip(ids, recs))]
+        for chunk in _chunks(rows):
+            c.execute(_sql("outbox", len(chunk)), list(chain.from_iterable(chunk)))
+        c.executemany("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", nexts.items())
+        return firsts
+
+    def _join(self, j: "_Joined", item: Any, body: Callable[[sqlite3.Connection, list], list],
+              want: bool = True) -> asyncio.Future | None:
+        """Queue ``item`` for the next operation of kind ``j``: one operation runs
+        ``body(conn, items)`` for every item queued before it started (so many callers cost
+        one writer operation and one statement per chunk); each caller gets its own future
+        (its result from ``body``'s list, or the operation's error), so cancelling one wait
+        cancels nothing else (``want=False``: no future, an error is logged). Without a lock: the writer clears ``queued`` before it drains,
+        so an item appended meanwhile is either drained now or finds no operation queued
+        and queues one (which may then find nothing)."""
         if self._closed:
             raise StateError("node store is closed")
         loop = asyncio.get_running_loop()
-        mine = loop.create_future()        # per caller: cancelling one wait cancels no other
-        run = (dest, qos, topic, expires, msg_ids, records, mine)
-        with self._adds_lock:
-            joined = self._adds is not None and self._adds[1] is loop
-            if joined:
-                self._adds[0].append(run)
-            else:
-                runs: list = [run]
-                self._adds = (runs, loop)
-        if joined:
-            return await mine
+        mine = loop.create_future() if want else None
+        j.items.append((item, mine, loop))
+        if not j.queued:
+            j.queued = True
+            taken: list = []
 
-        def tx(c):
-            with self._adds_lock:
-                if self._adds is not None and self._adds[0] is runs:
-                    self._adds = None          # later calls start the next operation
-            nexts: dict[str, int] = {}
-            rows, firsts = [], []
-            now = self._clock()
-            for dest_, qos_, topic_, expires_, ids, recs, _ in runs:
-                first = nexts.get(dest_)
-                if first is None:
-                    row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest_,)).fetchone()
-                    first = row[0] if row else 0
-                nexts[dest_] = first + len(ids)
-                firsts.append(first)
-                rows += [(mid, dest_, first + i, rec, qos_, topic_, now, expires_, len(rec))
-                         for i, (mid, rec) in enumerate(zip(ids, recs))]
-            for chunk in _chunks(rows):
-                c.execute(_sql("outbox", len(chunk)), list(chain.from_iterable(chunk)))
-            c.executemany("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", nexts.items())
-            return firsts
-
-        op = loop.create_future()
-        op.add_done_callback(partial(_settle_runs, runs))
-        self._queue.put((tx, loop, op))
-        return await mine
+            def tx(c):
+                j.queued = False
+                items = j.items
+                try:
+                    while True:
+                        taken.append(items.popleft())
+                except IndexError:
+                    pass
+                return body(c, [t[0] for t in taken]) if taken else []
+            op = loop.create_future()
+            op.add_done_callback(partial(_settle_joined, taken))
+            self._queue.put((tx, loop, op))
+        return mine
 
     async def pending_brief(self, accepted_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
         """(msg_id, dest, qos, expires) of the pending messages (accepted before the given
@@ -589,8 +645,8 @@ class NodeStore:
         one that consumes it: both commit, or neither (an exception from it rolls back both).
 
         ``wait=False`` (no ``effect`` allowed) queues the update into the next group commit and
-        returns at once with its future (True once committed, shared by the marks that joined
-        it): a crash before that commit shows the message again — the at-least-once window of
+        returns at once with a future (True once committed; marks queued meanwhile share the
+        operation): a crash before that commit shows the message again — the at-least-once window of
         automatic acknowledgment — and the consumer does not wait one fsync per message."""
         if wait:
             def tx(c):
@@ -603,33 +659,13 @@ class NodeStore:
             return await self._run(tx)
         if effect is not None:
             raise InvalidArgumentError("mark_delivered: an effect needs wait=True (its own transaction)")
-        return self.mark_delivered_later(msg_id)
+        return self._join(self._marks, msg_id, _mark_rows)
 
-    def mark_delivered_later(self, msg_id: bytes) -> asyncio.Future:
+    def mark_delivered_later(self, msg_id: bytes) -> None:
         """``mark_delivered(msg_id, wait=False)`` without a coroutine (called once per
-        message by ``messages()``): marks made while one is queued join it."""
-        if self._closed:
-            raise StateError("node store is closed")
-        loop = asyncio.get_running_loop()
-        with self._marks_lock:
-            # marks made while one is queued join it: one operation, one UPDATE statement
-            # per chunk of ids (joining an operation already queued only makes a mark earlier)
-            if self._marks is not None and self._marks[2] is loop:
-                self._marks[0].append(msg_id)
-                return self._marks[1]
-            ids, fut = [msg_id], loop.create_future()
-            self._marks = (ids, fut, loop)
-        fut.add_done_callback(_consume)
-
-        def many(c):
-            with self._marks_lock:
-                if self._marks is not None and self._marks[0] is ids:
-                    self._marks = None
-            for chunk in _chunks(ids):
-                c.execute(_sql("mark", len(chunk)), chunk)
-            return True
-        self._queue.put((many, loop, fut))
-        return fut
+        message by ``messages()``): marks made while one is queued join it (one operation,
+        one UPDATE per chunk of ids; joining only makes a mark earlier)."""
+        self._join(self._marks, msg_id, _mark_rows, want=False)
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` in one committed transaction of the store's thread (the
