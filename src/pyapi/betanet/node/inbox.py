@@ -53,7 +53,12 @@ class Inbox:
         rows (``watch_ready``: no read per message). Ready numbers only grow, so ``_ready_hi``
         (the last one dispatched) tells what was already given."""
         self.store.watch_ready(self._inbox_wake.set)
-        self._ready_hi = 0            # a new start gives again what was not consumed
+        # a new start gives again what was not consumed, from the store: nothing of an
+        # earlier run stays queued in memory (it would come twice)
+        self._ready_hi = 0
+        self._queued.clear()
+        while not self._app_queue.empty():
+            self._app_queue.get_nowait()
         scan = True
         while True:
             try:
