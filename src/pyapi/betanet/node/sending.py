@@ -227,6 +227,7 @@ class Sending:
     async def _retry_loop(self) -> None:
         r = self.config["routing"]
         interval, ack_timeout = r["retry_interval_ms"] / 1000, r["ack_timeout_ms"] / 1000
+        started = time.monotonic()
         while True:
             try:
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -237,8 +238,15 @@ class Sending:
                 due, again = [], set()
                 # a message accepted within the last interval is on its way (or, after a
                 # restart, waits one interval more): not scanned, so a bulk sender's
-                # fresh messages do not make every pass O(outbox)
-                for mid, _dest, _qos, expires in await self.store.pending_brief(time.time() - interval):
+                # fresh messages do not make every pass O(outbox). Unless a message waits
+                # for a contact (or this run just began: rows of the last one), one
+                # accepted within ack_timeout can only be due by its deadline: the scan
+                # reads only those rows (the store filters; no Python per message)
+                waiting_any = contact or now - started < ack_timeout + interval or any(
+                    h.attempts and h.attempts[-1].outcome == "stored" for h in self._handles.values())
+                young = interval if waiting_any else max(interval, ack_timeout)
+                for mid, _dest, _qos, expires in await self.store.pending_brief(
+                        time.time() - young, expiring_before=time.time()):
                     if mid in self._outgoing:
                         continue
                     if expires <= time.time():

@@ -438,14 +438,16 @@ class NodeStore:
             self._queue.put((tx, loop, op))
         return mine
 
-    async def pending_brief(self, accepted_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
+    async def pending_brief(self, accepted_before: float | None = None,
+                            expiring_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
         """(msg_id, dest, qos, expires) of the pending messages (accepted before the given
-        store-clock time, if one is given), in (dest, seq) order: what the retry loop scans
-        without reading the messages themselves."""
+        store-clock time, if one is given, or expiring before ``expiring_before``), in
+        (dest, seq) order: what the retry loop scans without reading the messages themselves."""
         def q(c):
             return c.execute("SELECT msg_id, dest, qos, expires FROM node_outbox WHERE state=? "
-                             "AND created <= ? ORDER BY dest, seq",
-                             (PENDING, float("inf") if accepted_before is None else accepted_before)
+                             "AND (created <= ? OR expires <= ?) ORDER BY dest, seq",
+                             (PENDING, float("inf") if accepted_before is None else accepted_before,
+                              float("-inf") if expiring_before is None else expiring_before)
                              ).fetchall()
         return await self._run(q)
 
