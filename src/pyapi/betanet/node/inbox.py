@@ -8,7 +8,6 @@ because receiving.py wakes the dispatcher (``_inbox_wake``) when new messages co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from typing import Any, AsyncIterator, Awaitable, Callable
