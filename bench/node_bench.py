@@ -8,7 +8,7 @@ bytes each transport adds per message (docs/benchmarks.md, docs/node.md).
   raw HTX stream carrying the N*S bytes (the receiver answers once at the end); rounds
   interleaved, ratio = median of per-round ratios. Target >= 0.8x. Modes: ``send`` (W
   concurrent ``node.send`` calls), ``send_many`` (groups of W messages per call, 4 groups in
-  flight); ``chunk`` sets transport.chunk_size (the batch budget) when not the default.
+  flight, each awaited with ``node.acked_all``); ``chunk`` sets transport.chunk_size (the batch budget) when not the default.
 - failover: A sends every 50 ms to D over HTX (through a TCP relay that is then
   blackholed, as a downed interface looks); A-B-C-D also form a BLE mesh. Time from the cut
   to the first message delivered at D over the mesh; median and max over runs. Target <= 2 s.
@@ -125,7 +125,7 @@ async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str
         async def group(k):
             async with groups:
                 hs = await a.send_many(d.me, [payload] * k)
-                await asyncio.gather(*(h.acked(120) for h in hs))
+                await a.acked_all(hs, 120)          # the bulk form: one wait per group
         consumer = asyncio.ensure_future(_drain(d, n_msgs))
         if mode == "send":
             await asyncio.gather(*(one() for _ in range(n_msgs)))

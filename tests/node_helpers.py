@@ -59,3 +59,19 @@ async def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
             return True
         await asyncio.sleep(step)
     return pred()
+
+
+async def take(node, n: int, timeout: float = 15.0) -> list:
+    """The next ``n`` messages from ``node.messages()`` (asyncio.TimeoutError if they do not
+    all come within ``timeout`` seconds)."""
+    got = []
+
+    async def consume():
+        agen = node.messages()
+        async for m in agen:
+            got.append(m)
+            if len(got) >= n:
+                break
+        await agen.aclose()
+    await asyncio.wait_for(consume(), timeout)
+    return got

@@ -22,7 +22,7 @@ from betanet.node.batcher import Lane, pack_record, unpack_record
 from betanet.node.identity import Identity
 from betanet.node.store import ACKED, NodeStore
 
-from node_helpers import fast_config, introduce, make_node, wait_for
+from node_helpers import fast_config, introduce, make_node, take, wait_for
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "node_envelope.json").read_text())
 
@@ -168,20 +168,6 @@ async def _pair(tmp_path, **cfg):
     return a, d
 
 
-async def _take(node, n, timeout=20.0):
-    got = []
-
-    async def consume():
-        agen = node.messages()
-        async for m in agen:
-            got.append(m)
-            if len(got) >= n:
-                break
-        await agen.aclose()
-    await asyncio.wait_for(consume(), timeout)
-    return got
-
-
 def test_many_messages_travel_in_few_batches_and_few_acknowledgments(tmp_path):
     async def go():
         a, d = await _pair(tmp_path)
@@ -191,7 +177,7 @@ def test_many_messages_travel_in_few_batches_and_few_acknowledgments(tmp_path):
         handles = await a.send_many(d.me, [b"msg %03d" % i for i in range(60)], topic="bulk")
         assert [h.message_id for h in handles] == list(dict.fromkeys(h.message_id for h in handles))
         await asyncio.gather(*(h.acked(20) for h in handles))
-        got = await _take(d, 61)
+        got = await take(d, 61, 20.0)
         assert [m.body for m in got] == [b"warm-up"] + [b"msg %03d" % i for i in range(60)]
         assert [m.seq for m in got] == list(range(61))
         # 60 messages: a handful of batch envelopes out, a handful of acknowledgments back
@@ -211,7 +197,7 @@ def test_concurrent_sends_coalesce_and_arrive_once_in_order(tmp_path):
         a, d = await _pair(tmp_path)
         handles = await asyncio.gather(*(a.send(d.me, b"c%03d" % i) for i in range(80)))
         await asyncio.gather(*(h.acked(20) for h in handles))
-        got = await _take(d, 80)
+        got = await take(d, 80, 20.0)
         assert sorted(m.body for m in got) == [b"c%03d" % i for i in range(80)]
         assert [m.seq for m in got] == list(range(80))        # in order per sender
         assert len({m.message_id for m in got}) == 80
@@ -237,7 +223,7 @@ def test_a_batch_tampered_in_flight_is_refused_and_nothing_is_lost(tmp_path):
         link.on_frame = tamper
         handles = await a.send_many(d.me, [b"t%02d" % i for i in range(20)])
         await asyncio.gather(*(h.acked(30) for h in handles))
-        got = await _take(d, 20)
+        got = await take(d, 20, 20.0)
         assert tampered and d.counters["dropped_auth"] >= 1
         assert [m.body for m in got] == [b"t%02d" % i for i in range(20)]
         st = await d.store.counts()
@@ -263,7 +249,7 @@ def test_a_peer_that_reads_only_version_1_still_gets_everything(tmp_path):
         link.on_frame = old
         handles = await a.send_many(d.me, [b"v1 %02d" % i for i in range(12)])
         await asyncio.gather(*(h.acked(30) for h in handles))
-        got = await _take(d, 12)
+        got = await take(d, 12, 20.0)
         assert [m.body for m in got] == [b"v1 %02d" % i for i in range(12)]
         assert d.counters["acks_sent"] == 12 and d.me not in a._v2_peers
         assert a.me not in d._v2_peers                 # so d's acks were version 1
@@ -272,7 +258,7 @@ def test_a_peer_that_reads_only_version_1_still_gets_everything(tmp_path):
         d._v1_until[a.me] = float("inf")
         h = await d.send(a.me, b"from the old side")
         await h.acked(20)
-        assert [m.body for m in await _take(a, 1)] == [b"from the old side"]
+        assert [m.body for m in await take(a, 1, 20.0)] == [b"from the old side"]
         await a.stop()
         await d.stop()
     run(go())
@@ -291,7 +277,7 @@ def test_legacy_sealed_outbox_row_is_sent_as_it_is(tmp_path):
         await store.close()
         await a.start()
         introduce([a, d])
-        got = await _take(d, 1)
+        got = await take(d, 1, 20.0)
         assert (got[0].body, got[0].topic, got[0].message_id) == (b"from before", "old", mid)
         assert await wait_for(lambda: a.counters.get("messages_acked", 0) == 1, 10)
         await a.stop()
@@ -303,9 +289,10 @@ def test_legacy_sealed_outbox_row_is_sent_as_it_is(tmp_path):
 def test_store_batch_operations(tmp_path):
     async def go():
         s = NodeStore(tmp_path / "s.db", inbox_limit=3)
-        seqs = await s.add_outgoing_many([(bytes([i]) * 16, "B" if i % 2 else "C", "balanced", "", 1e12,
-                                           lambda q, i=i: pack_record(0, 1, b"%d" % i)) for i in range(5)])
-        assert seqs == [0, 0, 1, 1, 2]
+        for dest, idx in (("C", (0, 2)), ("B", (1, 3)), ("C", (4,))):
+            first = await s.add_outgoing_batch(dest, "balanced", "", 1e12, [bytes([i]) * 16 for i in idx],
+                                               [pack_record(0, 1, b"%d" % i) for i in idx])
+            assert first == (2 if idx == (4,) else 0)     # consecutive per destination
         assert [o.seq for o in await s.get_outgoing_many([bytes([i]) * 16 for i in (4, 0, 2)])] == [0, 1, 2]
         assert await s.finish_outgoing_many([bytes([1]) * 16, bytes([1]) * 16, bytes([0]) * 16, bytes(16)],
                                             ACKED, "B") == ["done", "again", "stray", "stray"]

@@ -11,8 +11,8 @@ from betanet.node.link_mix import MixLink, mix_id
 from betanet.node.identity import Identity
 from betanet.node.node import Node
 
-from node_helpers import fast_config, introduce, make_node
-from test_node_scenarios import collect, run
+from node_helpers import fast_config, introduce, make_node, take
+from test_node_scenarios import run
 
 SECRET = b"the plaintext no mixnode may see"
 
@@ -42,7 +42,7 @@ def test_5_privacy_qos_goes_through_mixnodes_and_they_learn_nothing(tmp_path):
         h = await a.send(d.me, SECRET, qos="privacy_first")
         await h.acked(20)
         assert h.transports == ["mix"] and h.qos == "privacy_first"
-        got = await collect(d, 1)
+        got = await take(d, 1)
         assert got[0].body == SECRET and got[0].sender == a.me
         h2 = await a.send(d.me, b"balanced goes direct")
         await h2.acked(20)

@@ -14,36 +14,13 @@ from betanet.node import envelope as env
 from betanet.node.identity import Identity
 from betanet.node.power import PushedPowerSource
 
-from node_helpers import CutProxy, LocalAir, fast_config, introduce, make_node, wait_for
+from node_helpers import CutProxy, LocalAir, fast_config, introduce, make_node, take, wait_for
 
 
 def run(coro, timeout=60):
     async def guarded():
         return await asyncio.wait_for(coro, timeout)
     return asyncio.run(guarded())
-
-
-async def collect(node, n, timeout=15.0):
-    got = []
-
-    async def consume():
-        agen = node.messages()
-        async for m in agen:
-            got.append(m)
-            if len(got) >= n:
-                break
-        await agen.aclose()
-    with pytest.raises(asyncio.TimeoutError) if n is None else _noop():
-        await asyncio.wait_for(consume(), timeout)
-    return got
-
-
-class _noop:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def test_1_online_over_htx_route_and_ack(tmp_path):
@@ -56,7 +33,7 @@ def test_1_online_over_htx_route_and_ack(tmp_path):
         assert len(h.message_id) == 16
         await h.acked(10)
         assert h.route == [a.me, d.me] and h.transports == ["htx"] and h.policy == "normal"
-        got = await collect(d, 1)
+        got = await take(d, 1)
         assert (got[0].sender, got[0].topic, got[0].body) == (a.me, "chat", b"hello over htx")
         st = await d.store.counts()
         assert st["inbox_delivered"] == 1
@@ -120,7 +97,7 @@ def test_2_internet_cut_mid_stream_moves_to_the_mesh(tmp_path):
             await h.acked(20)
         assert "ble" in handles[5].transports and handles[5].fallbacks >= 1
         assert all(h.transports[-1] == "ble" for h in handles[5:])
-        got = await collect(d, 15)
+        got = await take(d, 15)
         assert [m.body for m in got] == [b"m%d" % i for i in range(15)]     # none lost, none twice, in order
         await asyncio.sleep(0.5)
         assert await d.store.ready() == []
@@ -149,7 +126,7 @@ def test_3_everything_down_then_contact_delivers_in_order(tmp_path):
         proxy.restore()                                    # a contact: the internet is back
         for h in handles:
             await h.acked(20)
-        got = await collect(d, 6)
+        got = await take(d, 6)
         assert [m.body for m in got] == [b"w%d" % i for i in range(6)]
         assert (await a.store.counts())["outbox_pending"] == 0
         await proxy.close()
@@ -191,7 +168,7 @@ def test_6_battery_low_takes_the_energy_route(tmp_path):
         h3 = await a.send(d.me, b"charging")
         await h3.acked(10)
         assert h3.transports == ["htx"]
-        assert [m.body for m in await collect(d, 3)] == [b"mains", b"battery low", b"charging"]
+        assert [m.body for m in await take(d, 3)] == [b"mains", b"battery low", b"charging"]
         for n in nodes:
             await n.stop()
     run(go(), 90)
@@ -286,7 +263,7 @@ def test_1b_online_over_quic(tmp_path):
         h = await a.send(d.me, b"over quic")
         await h.acked(15)
         assert h.transports == ["quic"]
-        assert [m.body for m in await collect(d, 1)] == [b"over quic"]
+        assert [m.body for m in await take(d, 1)] == [b"over quic"]
         for n in nodes:
             await n.stop()
     run(go())

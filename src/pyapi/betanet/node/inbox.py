@@ -8,7 +8,6 @@ because receiving.py wakes the dispatcher (``_inbox_wake``) when new messages co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -47,42 +46,55 @@ class Inbox:
         return await self.store.transaction(fn)
 
     async def _dispatch_loop(self) -> None:
+        """Ready messages to their handler or ``messages()``, each once per run, in the order
+        they became ready (so in order per sender). What the store held ready at start is
+        read from it; what becomes ready afterwards comes from the store's log of committed
+        rows (``watch_ready``: no read per message). Ready numbers only grow, so ``_ready_hi``
+        (the last one dispatched) tells what was already given."""
+        self.store.watch_ready(self._inbox_wake.set)
+        # a new start gives again what was not consumed, from the store: nothing of an
+        # earlier run stays queued in memory (it would come twice)
+        self._ready_hi = 0
+        self._queued.clear()
+        while not self._app_queue.empty():
+            self._app_queue.get_nowait()
+        scan = True
         while True:
             try:
-                rows = [m for m in await self.store.ready(256) if m.msg_id not in self._queued]
-                if not rows:
-                    self._inbox_wake.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._inbox_wake.wait(), 1.0)
-                    continue
+                if scan:
+                    rows = await self.store.ready(256, after=self._ready_hi)
+                    scan = len(rows) == 256
+                else:
+                    rows = self.store.take_ready()
+                    if not rows:
+                        self._inbox_wake.clear()
+                        rows = self.store.take_ready()      # published before the clear
+                        if not rows:
+                            await self._inbox_wake.wait()
+                            continue
                 for m in rows:
-                    h = self._handlers.get(m.topic)
+                    if m.ready <= self._ready_hi:
+                        continue                # read at start and also in the log
+                    self._ready_hi = m.ready
                     self._queued.add(m.msg_id)
-                    if h is not None:
-                        try:
-                            await h(self._received(m))
-                        except Exception as e:
-                            log.warning("handler for topic %s failed: %s", escape(m.topic), e)
-                        # no-op (False) when the handler acknowledged it itself
-                        if await self.store.mark_delivered(m.msg_id):
-                            self.count("messages_consumed")
-                        self._queued.discard(m.msg_id)
-                    else:
-                        await self._app_queue.put(m)
+                    h = self._handlers.get(m.topic)
+                    if h is None:
+                        self._app_queue.put_nowait(m)
+                        continue
+                    try:
+                        await h(self._received(m))
+                    except Exception as e:
+                        log.warning("handler for topic %s failed: %s", escape(m.topic), e)
+                    # no-op (False) when the handler acknowledged it itself
+                    if await self.store.mark_delivered(m.msg_id):
+                        self.count("messages_consumed")
+                    self._queued.discard(m.msg_id)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 log.warning("node dispatch: %s", e)
+                scan = True
                 await asyncio.sleep(0.1)
-
-    def _marked(self, mid: bytes, fut: asyncio.Future) -> None:
-        """Once the delivery mark committed (the consumer did not wait for it), the
-        dispatcher may look at ready messages again without finding this one."""
-        def done(_f):
-            self._queued.discard(mid)
-            if self._app_queue.empty():
-                self._inbox_wake.set()
-        fut.add_done_callback(done)
 
     async def messages(self, *, manual_ack: bool = False) -> AsyncIterator[Received]:
         """Messages in order per sender.
@@ -102,6 +114,7 @@ class Inbox:
                 yield self._received(m)
             finally:
                 if m.msg_id in self._queued:     # the consumer did not ack it itself
+                    self._queued.discard(m.msg_id)
                     # deferred: joins the next group commit, the consumer does not wait for it
-                    self._marked(m.msg_id, await self.store.mark_delivered(m.msg_id, wait=False))
+                    self.store.mark_delivered_later(m.msg_id)
                     self.count("messages_consumed")

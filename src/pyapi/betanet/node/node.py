@@ -97,6 +97,7 @@ class Node(Sending, Receiving, Inbox, Routing):
         self._lanes: dict[tuple, Lane] = {}           # (dest, qos, privacy budget) -> messages
         self._outgoing: set[bytes] = set()            # queued or in flight in a lane
         self._last_try: dict[bytes, float] = {}
+        self._id_pool = b""                           # random bytes for message ids (_new_ids)
         self._v1_until: dict[str, float] = {}
         self._contact = asyncio.Event()               # a link came up / a peer or relay frame: retry now
         # routing.py
@@ -112,6 +113,7 @@ class Node(Sending, Receiving, Inbox, Routing):
         self._handlers: dict[str, Callable[[Received], Awaitable[None]]] = {}
         self._inbox_wake = asyncio.Event()
         self._queued: set[bytes] = set()
+        self._ready_hi = 0                            # last ready number dispatched (reset at start)
         self._app_queue: asyncio.Queue[Incoming] = asyncio.Queue()
 
     # ---- lifecycle ----------------------------------------------------------------------

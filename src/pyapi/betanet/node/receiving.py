@@ -159,8 +159,8 @@ class Receiving:
             if outcome == "done":
                 self.count("messages_acked")
             h = self._handles.pop(mid, None)
-            if h is not None and not h._done.done():
-                h._done.set_result(now - h._t0)
+            if h is not None:
+                h._settle(True, now - h._t0)
             self._last_try.pop(mid, None)
             self._bundled.pop(mid, None)
 

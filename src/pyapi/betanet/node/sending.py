@@ -24,7 +24,7 @@ from betanet.errors import ExpiredError, InvalidArgumentError, LimitExceededErro
 from betanet.navigator import PRESETS, QoS
 from betanet.node import envelope as env
 from betanet.node.batcher import Lane, Pending, pack_record, unpack_record
-from betanet.node.handles import Attempt, DeliveryHandle
+from betanet.node.handles import Attempt, DeliveryHandle, acked_all
 from betanet.node.store import FAILED
 
 __all__ = ["Sending", "MAX_INFLIGHT_BATCHES", "V1_ONLY_S", "LONE_HASHED_MIN"]
@@ -73,32 +73,50 @@ class Sending:
         now_ms = int(time.time() * 1000)
         expires_ms = now_ms + int(deadline_ms)
         qname = eff if isinstance(eff, str) else "custom"
-        mids = [secrets.token_bytes(16) for _ in bodies]
-        rows = [(mid, destination, qname, topic, expires_ms / 1000,
-                 partial(lambda body, _seq: pack_record(now_ms, expires_ms, body), body))
-                for mid, body in zip(mids, bodies)]
-        seqs = await self.store.add_outgoing_many(rows)
-        loop, t0 = asyncio.get_running_loop(), time.monotonic()
-        handles = []
-        for mid, body, seq in zip(mids, bodies, seqs):
-            handle = DeliveryHandle(mid, destination, qname, policy, _done=loop.create_future(), _t0=t0)
-            self._handles[mid] = handle
-            handles.append(handle)
-            self._enqueue(Pending(mid, destination, seq, topic, now_ms, expires_ms, body), eff,
-                          privacy_budget)
-        self.count("messages_accepted", len(bodies))
+        n = len(bodies)
+        mids = self._new_ids(n)
+        head = pack_record(now_ms, expires_ms, b"")
+        seq = await self.store.add_outgoing_batch(destination, qname, topic, expires_ms / 1000,
+                                                  mids, [head + body for body in bodies])
+        t0 = time.monotonic()
+        handles = [DeliveryHandle(mid, destination, qname, policy, _t0=t0) for mid in mids]
+        self._handles.update(zip(mids, handles))
+        self._enqueue_many([Pending(mid, destination, seq + i, topic, now_ms, expires_ms, body)
+                            for i, (mid, body) in enumerate(zip(mids, bodies))],
+                           eff, privacy_budget)
+        self.count("messages_accepted", n)
         return handles
 
+    #: ``await node.acked_all(handles, timeout)``: the bulk form of ``handle.acked()``
+    #: (handles.acked_all: one future and one timer for the whole group).
+    acked_all = staticmethod(acked_all)
+
+    def _new_ids(self, n: int) -> list[bytes]:
+        """``n`` fresh random message ids, cut from one ``secrets`` draw per 256 (a draw is a
+        system call, and every system call lets the store threads take the GIL)."""
+        pool = self._id_pool
+        if len(pool) < 16 * n:
+            pool += secrets.token_bytes(16 * max(n, 256))
+        self._id_pool = pool[16 * n:]
+        return [pool[i:i + 16] for i in range(0, 16 * n, 16)]
+
     def _enqueue(self, p: Pending, qos, privacy_budget) -> None:
-        key = (p.dest, qos, privacy_budget)
+        self._enqueue_many([p], qos, privacy_budget)
+
+    def _enqueue_many(self, ps: list[Pending], qos, privacy_budget) -> None:
+        """Queue messages to one destination in its lane."""
+        dest = ps[0].dest
+        key = (dest, qos, privacy_budget)
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = Lane(partial(self._send_batch, p.dest, qos, privacy_budget),
+            lane = self._lanes[key] = Lane(partial(self._send_batch, dest, qos, privacy_budget),
                                            self._take, MAX_INFLIGHT_BATCHES,
                                            on_idle=lambda: self._lanes.pop(key, None))
-        self._outgoing.add(p.mid)
-        self._last_try[p.mid] = time.monotonic()
-        lane.put(p)
+        now = time.monotonic()
+        for p in ps:
+            self._outgoing.add(p.mid)
+            self._last_try[p.mid] = now
+            lane.put(p)
 
     def _v1_only(self, dest: str) -> bool:
         return dest not in self._v2_peers and self._v1_until.get(dest, 0) > time.monotonic()
@@ -216,13 +234,13 @@ class Sending:
             self.count("messages_expired")
         h = self._handles.pop(mid, None)
         self._last_try.pop(mid, None)
-        if h is not None and not h._done.done():
-            h._done.set_exception(ExpiredError(f"message {mid.hex()} to {h.destination}: {reason}"))
-            h._done.exception()
+        if h is not None:
+            h._settle(False, ExpiredError(f"message {mid.hex()} to {h.destination}: {reason}"))
 
     async def _retry_loop(self) -> None:
         r = self.config["routing"]
         interval, ack_timeout = r["retry_interval_ms"] / 1000, r["ack_timeout_ms"] / 1000
+        started = time.monotonic()
         while True:
             try:
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -233,8 +251,15 @@ class Sending:
                 due, again = [], set()
                 # a message accepted within the last interval is on its way (or, after a
                 # restart, waits one interval more): not scanned, so a bulk sender's
-                # fresh messages do not make every pass O(outbox)
-                for mid, _dest, _qos, expires in await self.store.pending_brief(time.time() - interval):
+                # fresh messages do not make every pass O(outbox). Unless a message waits
+                # for a contact (or this run just began: rows of the last one), one
+                # accepted within ack_timeout can only be due by its deadline: the scan
+                # reads only those rows (the store filters; no Python per message)
+                waiting_any = contact or now - started < ack_timeout + interval or any(
+                    h.attempts and h.attempts[-1].outcome == "stored" for h in self._handles.values())
+                young = interval if waiting_any else max(interval, ack_timeout)
+                for mid, _dest, _qos, expires in await self.store.pending_brief(
+                        time.time() - young, expiring_before=time.time()):
                     if mid in self._outgoing:
                         continue
                     if expires <= time.time():

@@ -29,8 +29,10 @@ import queue
 import threading
 import sqlite3
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from collections import deque
+from functools import partial
+from itertools import chain
+from typing import Any, Callable, NamedTuple, Sequence
 
 from betanet.dtn.store import BundleStore, StoreLimits, next_batch
 from betanet.errors import BetanetError, InvalidArgumentError, LimitExceededError, StateError
@@ -74,23 +76,103 @@ CREATE TABLE IF NOT EXISTS node_rx (sender TEXT PRIMARY KEY, next INTEGER NOT NU
 """
 
 
-def _resolve(fut: asyncio.Future, ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _resolve(done: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    """The outcomes of one group commit's operations (one hand-off to the loop per group)."""
+    for fut, ok, value in done:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
-def _consume(fut: asyncio.Future) -> None:
-    """Nobody awaits this operation: retrieve its outcome (logged if it failed)."""
-    if not fut.cancelled() and fut.exception() is not None:
-        log.warning("node store: deferred update failed: %s", fut.exception())
+# Statements over many rows at once: one sqlite3 call (so one release of the GIL) per chunk
+# instead of one per row — with the event loop busy, every release made the writer wait for
+# the GIL again. Chunks are powers of two so that each statement shape is prepared once
+# (sqlite3's statement cache) whatever the batch size.
+_CHUNK = 256
 
 
-@dataclass(frozen=True)
-class Outgoing:
+def _chunks(items: Sequence) -> list[Sequence]:
+    out, i, n = [], 0, len(items)
+    while n - i >= _CHUNK:
+        out.append(items[i:i + _CHUNK])
+        i += _CHUNK
+    k = _CHUNK
+    while i < n:
+        k >>= 1
+        while k > n - i:
+            k >>= 1
+        out.append(items[i:i + k])
+        i += k
+    return out
+
+
+_SQL: dict[tuple[str, int], str] = {}
+
+
+def _sql(kind: str, k: int) -> str:
+    """The statement ``kind`` for ``k`` rows (numbered parameters: shared values first)."""
+    s = _SQL.get((kind, k))
+    if s is None:
+        if kind == "outbox":      # whole rows but state and reason, 9 values each
+            s = ("INSERT INTO node_outbox(msg_id, dest, seq, sealed, qos, topic, created, "
+                 "expires, size, state, reason) VALUES " +
+                 ",".join([f"(?,?,?,?,?,?,?,?,?,{PENDING},NULL)"] * k))
+        elif kind == "finish":    # ?1 state ?2 dest, then the ids
+            s = (f"UPDATE node_outbox SET state=?1, reason=NULL, sealed=NULL WHERE dest=?2 "
+                 f"AND state={PENDING} AND msg_id IN (" + ",".join(f"?{3 + i}" for i in range(k)) + ")")
+        elif kind == "inbox":     # whole rows, 8 values each
+            s = "INSERT INTO node_inbox VALUES " + ",".join([f"(?,?,?,?,?,?,{READY},?)"] * k)
+        elif kind == "known":
+            s = "SELECT msg_id FROM node_inbox WHERE msg_id IN (" + ",".join("?" * k) + ")"
+        elif kind == "mark":
+            s = (f"UPDATE node_inbox SET state={DELIVERED}, body=NULL WHERE state={READY} "
+                 "AND msg_id IN (" + ",".join("?" * k) + ")")
+        else:
+            raise ValueError(kind)
+        _SQL[(kind, k)] = s
+    return s
+
+
+class _Joined:
+    """Items waiting for the next joined operation of one kind (NodeStore._join)."""
+    __slots__ = ("items", "queued")
+
+    def __init__(self) -> None:
+        self.items: deque = deque()
+        self.queued = False
+
+
+def _settle_joined(taken: list, op: asyncio.Future) -> None:
+    """A joined operation is done: each caller's own future gets its result (or the
+    operation's error), in its own loop."""
+    err = StateError("node store is closed") if op.cancelled() else op.exception()
+    results = op.result() if err is None else None
+    if err is not None and any(t[1] is None for t in taken):
+        log.warning("node store: deferred update failed: %s", err)
+    for k, (_, mine, loop) in enumerate(taken):
+        if mine is None:
+            continue
+        if err is None:
+            value, ok = results[k], True
+        else:
+            value, ok = err, False
+        if loop is op.get_loop():
+            _resolve([(mine, ok, value)])
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, [(mine, ok, value)])
+
+
+def _mark_rows(c: sqlite3.Connection, ids: list[bytes]) -> list[bool]:
+    for chunk in _chunks(ids):
+        c.execute(_sql("mark", len(chunk)), chunk)
+    return [True] * len(ids)
+
+
+class Outgoing(NamedTuple):
     msg_id: bytes
     dest: str
     seq: int
@@ -103,14 +185,41 @@ class Outgoing:
     reason: str | None
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
+    """A ready inbox row (a tuple: one per message, made in bulk)."""
     msg_id: bytes
     sender: str
     seq: int
     topic: str
     body: bytes
     received: float
+    ready: int = 0            # the order in which messages became ready (store-wide)
+
+
+class _Accepting:
+    """What one transaction accepting messages knows and defers: the ids already in the
+    inbox (one query per chunk of the batch, not one per message), the undelivered count,
+    per sender [next expected seq, lowest held seq or None, held count or None (not read
+    yet)], and the in-order rows, inserted together
+    by ``flush`` (with the senders' next seq)."""
+    __slots__ = ("store", "c", "known", "live", "rx", "rows", "now")
+
+    def __init__(self, store: "NodeStore", c: sqlite3.Connection, ids: list[bytes]) -> None:
+        self.store, self.c = store, c
+        self.known: set[bytes] = set()
+        for chunk in _chunks(ids):
+            self.known.update(r[0] for r in c.execute(_sql("known", len(chunk)), chunk))
+        self.live = store._live(c)
+        self.rx: dict[str, list] = {}
+        self.rows: list[Incoming] = []
+        self.now = store._clock()
+
+    def flush(self) -> None:
+        c = self.c
+        for chunk in _chunks(self.rows):
+            c.execute(_sql("inbox", len(chunk)), list(chain.from_iterable(chunk)))
+        c.executemany("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)",
+                      [(sender, st[0]) for sender, st in self.rx.items()])
 
 
 class NodeStore:
@@ -125,15 +234,21 @@ class NodeStore:
         self._max_batch = max_batch
         self._conn = self._open()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._marks_lock = threading.Lock()
-        self._marks: tuple[list, asyncio.Future, Any] | None = None
+        self._adds = _Joined()             # outbox additions waiting for the writer
+        self._marks = _Joined()            # delivery marks waiting for the writer
+        # rows that became ready, published after their commit (watch_ready): the writer's
+        # list for the running transaction, and the log the event loop takes from
+        self._watch: tuple[Any, Callable[[], None]] | None = None
+        self._fresh: list[Incoming] = []
+        self._ready_log: deque[Incoming] = deque()
         self._closed = False
         self.commits = 0
         self._thread = threading.Thread(target=self._worker, name="node-store", daemon=True)
         self._thread.start()
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
+                               cached_statements=256)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
@@ -149,31 +264,94 @@ class NodeStore:
             batch, stop = next_batch(self._queue, self._max_batch)
             if not batch:
                 break
-            results: list[tuple[bool, Any]] = []
-            try:
-                c.execute("BEGIN IMMEDIATE")
-                for fn, _, _ in batch:
-                    c.execute("SAVEPOINT op")
-                    try:
-                        results.append((True, fn(c)))
-                        c.execute("RELEASE op")
-                    except Exception as e:          # this operation only: refused or a bug
-                        c.execute("ROLLBACK TO op")
-                        c.execute("RELEASE op")
-                        results.append((False, e))
-                c.execute("COMMIT")                # fsync: everything above is durable
-                self.commits += 1
-            except sqlite3.Error as e:
-                log.error("node store %s: transaction failed: %s", self.path, e)
-                with contextlib.suppress(sqlite3.Error):
-                    c.execute("ROLLBACK")
-                results = [(False, BetanetError(f"node store write failed: {e}"))] * len(batch)
+            if len(batch) == 1:
+                results = self._run_alone(batch[0][0])
+            else:
+                results = self._run_group(batch)
+            by_loop: dict[Any, list] = {}
             for (_, loop, fut), (ok, value) in zip(batch, results):
+                by_loop.setdefault(loop, []).append((fut, ok, value))
+            for loop, done in by_loop.items():
                 with contextlib.suppress(RuntimeError):        # that loop is gone
-                    loop.call_soon_threadsafe(_resolve, fut, ok, value)
+                    loop.call_soon_threadsafe(_resolve, done)
             if stop:
                 break
         c.close()
+
+    def _run_alone(self, fn: Callable[[sqlite3.Connection], Any]) -> list[tuple[bool, Any]]:
+        """One operation in its own transaction: no savepoint (two statements less, and
+        each statement is a release and re-take of the GIL); its failure rolls back all."""
+        c = self._conn
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                value = fn(c)
+            except Exception as e:              # refused or a bug: nothing of it stays
+                c.execute("ROLLBACK")
+                self._fresh.clear()
+                return [(False, e)]
+            c.execute("COMMIT")                 # fsync: everything above is durable
+            self.commits += 1
+            self._publish()
+            return [(True, value)]
+        except sqlite3.Error as e:
+            return self._failed(e, 1)
+
+    def _failed(self, e: sqlite3.Error, n: int) -> list[tuple[bool, Any]]:
+        log.error("node store %s: transaction failed: %s", self.path, e)
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+        self._fresh.clear()
+        return [(False, BetanetError(f"node store write failed: {e}"))] * n
+
+    def _run_group(self, batch: list) -> list[tuple[bool, Any]]:
+        """Several operations in one transaction, each in a savepoint: one failing
+        operation does not undo the others."""
+        c = self._conn
+        results: list[tuple[bool, Any]] = []
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in batch:
+                c.execute("SAVEPOINT op")
+                fresh = len(self._fresh)
+                try:
+                    results.append((True, fn(c)))
+                    c.execute("RELEASE op")
+                except Exception as e:          # this operation only: refused or a bug
+                    c.execute("ROLLBACK TO op")
+                    c.execute("RELEASE op")
+                    del self._fresh[fresh:]
+                    results.append((False, e))
+            c.execute("COMMIT")                # fsync: everything above is durable
+            self.commits += 1
+            self._publish()
+        except sqlite3.Error as e:
+            return self._failed(e, len(batch))
+        return results
+
+    def _publish(self) -> None:
+        """After a commit: the rows it made ready go to the log, and the watcher is woken."""
+        if not self._fresh:
+            return
+        self._ready_log.extend(self._fresh)
+        self._fresh.clear()
+        if self._watch is not None:
+            with contextlib.suppress(RuntimeError):
+                self._watch[0].call_soon_threadsafe(self._watch[1])
+
+    def watch_ready(self, wake: Callable[[], None]) -> None:
+        """From now on, every committed transaction that makes messages ready appends them
+        (in ready order, bodies included) to a log taken with ``take_ready()``, and calls
+        ``wake()`` in the calling event loop: the dispatcher needs no read of its own for
+        what the receive path just wrote. (Ready rows from before this call: ``ready()``.)"""
+        self._watch = (asyncio.get_running_loop(), wake)
+
+    def take_ready(self) -> list[Incoming]:
+        """Everything published since the last call, oldest first (see ``watch_ready``)."""
+        log_, out = self._ready_log, []
+        while log_:
+            out.append(log_.popleft())
+        return out
 
     async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._closed:
@@ -198,34 +376,78 @@ class NodeStore:
             return seq, sealed
         return await self._run(tx)
 
-    async def add_outgoing_many(self, rows: list[tuple[bytes, str, str, str, float,
-                                                        Callable[[int], bytes]]]) -> list[int]:
-        """``add_outgoing`` for several messages in one operation: their sequence numbers."""
-        def tx(c):
-            seqs, nxt, out = {}, [], []
-            for msg_id, dest, qos, topic, expires, make in rows:
-                if dest not in seqs:
-                    row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest,)).fetchone()
-                    seqs[dest] = row[0] if row else 0
-                seq = seqs[dest]
-                seqs[dest] = seq + 1
-                record = make(seq)
-                nxt.append((msg_id, dest, seq, record, qos, topic, self._clock(), expires, PENDING,
-                            None, len(record)))
-                out.append(seq)
-            c.executemany("INSERT INTO node_outbox VALUES(?,?,?,?,?,?,?,?,?,?,?)", nxt)
-            c.executemany("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", seqs.items())
-            return out
-        return await self._run(tx)
+    async def add_outgoing_batch(self, dest: str, qos: str, topic: str, expires: float,
+                                 msg_ids: list[bytes], records: list[bytes]) -> int:
+        """``add_outgoing`` for several messages to one destination (their records are final:
+        they do not depend on the sequence number). Their sequence numbers are consecutive:
+        returns the first. Calls made while one is queued for the writer join it (one
+        operation, and one INSERT per chunk of rows, for many concurrent ``send`` calls)."""
+        if len(msg_ids) != len(records):
+            raise InvalidArgumentError("add_outgoing_batch: one record per message id")
+        mine = self._join(self._adds, (dest, qos, topic, expires, msg_ids, records), self._add_rows)
+        return await mine
 
-    async def pending_brief(self, accepted_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
+    def _add_rows(self, c: sqlite3.Connection, runs: list) -> list[int]:
+        """The outbox rows of the joined ``add_outgoing_batch`` calls: their first seqs."""
+        nexts: dict[str, int] = {}
+        rows, firsts = [], []
+        now = self._clock()
+        for dest, qos, topic, expires, ids, recs in runs:
+            first = nexts.get(dest)
+            if first is None:
+                row = c.execute("SELECT next FROM node_seq WHERE dest=?", (dest,)).fetchone()
+                first = row[0] if row else 0
+            nexts[dest] = first + len(ids)
+            firsts.append(first)
+            rows += [(mid, dest, first + i, rec, qos, topic, now, expires, len(rec))
+                     for i, (mid, rec) in enumerate(zip(ids, recs))]
+        for chunk in _chunks(rows):
+            c.execute(_sql("outbox", len(chunk)), list(chain.from_iterable(chunk)))
+        c.executemany("INSERT OR REPLACE INTO node_seq(dest, next) VALUES(?, ?)", nexts.items())
+        return firsts
+
+    def _join(self, j: "_Joined", item: Any, body: Callable[[sqlite3.Connection, list], list],
+              want: bool = True) -> asyncio.Future | None:
+        """Queue ``item`` for the next operation of kind ``j``: one operation runs
+        ``body(conn, items)`` for every item queued before it started (so many callers cost
+        one writer operation and one statement per chunk); each caller gets its own future
+        (its result from ``body``'s list, or the operation's error), so cancelling one wait
+        cancels nothing else (``want=False``: no future, an error is logged). Without a lock: the writer clears ``queued`` before it drains,
+        so an item appended meanwhile is either drained now or finds no operation queued
+        and queues one (which may then find nothing)."""
+        if self._closed:
+            raise StateError("node store is closed")
+        loop = asyncio.get_running_loop()
+        mine = loop.create_future() if want else None
+        j.items.append((item, mine, loop))
+        if not j.queued:
+            j.queued = True
+            taken: list = []
+
+            def tx(c):
+                j.queued = False
+                items = j.items
+                try:
+                    while True:
+                        taken.append(items.popleft())
+                except IndexError:
+                    pass
+                return body(c, [t[0] for t in taken]) if taken else []
+            op = loop.create_future()
+            op.add_done_callback(partial(_settle_joined, taken))
+            self._queue.put((tx, loop, op))
+        return mine
+
+    async def pending_brief(self, accepted_before: float | None = None,
+                            expiring_before: float | None = None) -> list[tuple[bytes, str, str, float]]:
         """(msg_id, dest, qos, expires) of the pending messages (accepted before the given
-        store-clock time, if one is given), in (dest, seq) order: what the retry loop scans
-        without reading the messages themselves."""
+        store-clock time, if one is given, or expiring before ``expiring_before``), in
+        (dest, seq) order: what the retry loop scans without reading the messages themselves."""
         def q(c):
             return c.execute("SELECT msg_id, dest, qos, expires FROM node_outbox WHERE state=? "
-                             "AND created <= ? ORDER BY dest, seq",
-                             (PENDING, float("inf") if accepted_before is None else accepted_before)
+                             "AND (created <= ? OR expires <= ?) ORDER BY dest, seq",
+                             (PENDING, float("inf") if accepted_before is None else accepted_before,
+                              float("-inf") if expiring_before is None else expiring_before)
                              ).fetchall()
         return await self._run(q)
 
@@ -269,6 +491,18 @@ class NodeStore:
         id "done" (was pending), "again" (already finished) or "stray" (no such message to
         ``dest``)."""
         def tx(c):
+            if len(set(msg_ids)) == len(msg_ids):
+                # the usual case, every id pending: one statement per chunk; otherwise
+                # undone and taken id by id below
+                c.execute("SAVEPOINT finish")
+                n = 0
+                for ids in _chunks(msg_ids):
+                    n += c.execute(_sql("finish", len(ids)), (state, dest, *ids)).rowcount
+                if n == len(msg_ids):
+                    c.execute("RELEASE finish")
+                    return ["done"] * n
+                c.execute("ROLLBACK TO finish")
+                c.execute("RELEASE finish")
             out = []
             for mid in msg_ids:
                 if c.execute("UPDATE node_outbox SET state=?, reason=NULL, sealed=NULL "
@@ -289,76 +523,78 @@ class NodeStore:
         """Commit a received message: "new", "duplicate" or raises LimitExceededError (inbox
         or per-sender hold full: not acknowledged, the sender retries later)."""
         def tx(c):
-            rx: dict = {}
-            try:
-                return self._accept(c, msg_id, sender, seq, topic, body, [self._live(c)], rx)
-            finally:
-                self._save_rx(c, rx)
+            acc = _Accepting(self, c, [msg_id])
+            out = self._accept(acc, msg_id, sender, seq, topic, body)
+            acc.flush()
+            return out
         return await self._run(tx)
 
     @staticmethod
     def _live(c: sqlite3.Connection) -> int:
         return c.execute("SELECT COUNT(*) FROM node_inbox WHERE state<?", (DELIVERED,)).fetchone()[0]
 
-    def _accept(self, c: sqlite3.Connection, msg_id: bytes, sender: str, seq: int, topic: str,
-                body: bytes, live: list[int], rx: dict) -> str:
+    def _accept(self, acc: "_Accepting", msg_id: bytes, sender: str, seq: int, topic: str,
+                body: bytes) -> str:
         """Every check comes before the first write, so a refused message leaves nothing to
-        undo. ``rx`` caches per sender [next expected seq, any held?] for one transaction;
-        the caller writes it back (``_save_rx``)."""
-        if c.execute("SELECT 1 FROM node_inbox WHERE msg_id=?", (msg_id,)).fetchone():
+        undo. ``acc`` holds what one transaction learned and defers (_Accepting)."""
+        if msg_id in acc.known:
             return "duplicate"
-        st = rx.get(sender)
+        c = acc.c
+        st = acc.rx.get(sender)
         if st is None:
             row = c.execute("SELECT next FROM node_rx WHERE sender=?", (sender,)).fetchone()
-            st = rx[sender] = [row[0] if row else 0, self._held_any(c, sender)]
+            st = acc.rx[sender] = [row[0] if row else 0, self._lowest_held(c, sender), None]
         nxt = st[0]
         if seq < nxt:      # an id we no longer hold, below the sender's delivered sequence
             return "duplicate"
-        if live[0] >= self.inbox_limit:
-            raise LimitExceededError(f"inbox holds {live[0]} undelivered messages (inbox_limit)")
+        if acc.live >= self.inbox_limit:
+            raise LimitExceededError(f"inbox holds {acc.live} undelivered messages (inbox_limit)")
         if seq > nxt:
-            held = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
-                             (sender, HELD)).fetchone()[0]
-            if held >= self.max_pending_per_sender:
-                raise LimitExceededError(f"{held} out-of-order messages held for {sender}")
+            if st[2] is None:
+                st[2] = c.execute("SELECT COUNT(*) FROM node_inbox WHERE sender=? AND state=?",
+                                  (sender, HELD)).fetchone()[0]
+            if st[2] >= self.max_pending_per_sender:
+                raise LimitExceededError(f"{st[2]} out-of-order messages held for {sender}")
             c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,NULL)",
-                      (msg_id, sender, seq, topic, body, self._clock(), HELD))
-            live[0] += 1
-            st[1] = True
+                      (msg_id, sender, seq, topic, body, acc.now, HELD))
+            acc.known.add(msg_id)
+            acc.live += 1
+            st[2] += 1
+            if st[1] is None or seq < st[1]:
+                st[1] = seq
             return "new"
-        # in order (the usual case): ready at once, without writing the row (and its body)
-        # twice; then whatever was held behind it
+        # in order (the usual case): ready at once, the row (and its body) written once, in
+        # one statement with the others of the batch (flush); then whatever was held behind
         self._top += 1
-        c.execute("INSERT INTO node_inbox VALUES(?,?,?,?,?,?,?,?)",
-                  (msg_id, sender, seq, topic, body, self._clock(), READY, self._top))
-        live[0] += 1
+        row = Incoming(msg_id, sender, seq, topic, body, acc.now, self._top)
+        acc.rows.append(row)
+        if self._watch is not None:
+            self._fresh.append(row)
+        acc.known.add(msg_id)
+        acc.live += 1
         st[0] = nxt + 1
-        if st[1]:
+        if st[1] == nxt + 1:                    # the gap before held messages is filled
             st[0] = self._advance(c, sender, nxt + 1)
-            st[1] = self._held_any(c, sender)
+            st[1], st[2] = self._lowest_held(c, sender), None
         return "new"
 
     @staticmethod
-    def _held_any(c: sqlite3.Connection, sender: str) -> bool:
-        return c.execute("SELECT 1 FROM node_inbox WHERE sender=? AND state=? LIMIT 1",
-                         (sender, HELD)).fetchone() is not None
-
-    @staticmethod
-    def _save_rx(c: sqlite3.Connection, rx: dict) -> None:
-        c.executemany("INSERT OR REPLACE INTO node_rx(sender, next) VALUES(?, ?)",
-                      [(sender, st[0]) for sender, st in rx.items()])
+    def _lowest_held(c: sqlite3.Connection, sender: str) -> int | None:
+        return c.execute("SELECT MIN(seq) FROM node_inbox WHERE sender=? AND state=?",
+                         (sender, HELD)).fetchone()[0]
 
     async def accept_incoming_many(self, msgs: list[tuple[bytes, str, int, str, bytes]]) -> list:
         """``accept_incoming`` for the messages of a batch in one transaction: per message
         "new", "duplicate" or the LimitExceededError that refused it (nothing of it written)."""
         def tx(c):
-            out, live, rx = [], [self._live(c)], {}
+            acc = _Accepting(self, c, [m[0] for m in msgs])
+            out = []
             for mid, sender, seq, topic, body in msgs:
                 try:
-                    out.append(self._accept(c, mid, sender, seq, topic, body, live, rx))
+                    out.append(self._accept(acc, mid, sender, seq, topic, body))
                 except LimitExceededError as e:
                     out.append(e)
-            self._save_rx(c, rx)
+            acc.flush()
             return out
         return await self._run(tx)
 
@@ -366,12 +602,14 @@ class NodeStore:
         """Make the held messages of ``sender`` from sequence ``nxt`` on ready, in order."""
         top = self._top
         while True:
-            r = c.execute("SELECT msg_id FROM node_inbox WHERE sender=? AND state=? AND seq=?",
-                          (sender, HELD, nxt)).fetchone()
+            r = c.execute("SELECT msg_id, topic, body, received FROM node_inbox "
+                          "WHERE sender=? AND state=? AND seq=?", (sender, HELD, nxt)).fetchone()
             if r is None:
                 break
             top += 1
             c.execute("UPDATE node_inbox SET state=?, ready=? WHERE msg_id=?", (READY, top, r[0]))
+            if self._watch is not None:
+                self._fresh.append(Incoming(r[0], sender, nxt, r[1], r[2], r[3], top))
             nxt += 1
         # only the writer thread advances; a rolled-back transaction leaves a gap in the
         # ready numbers, never a reordering (a full-table MAX per message was O(inbox))
@@ -392,11 +630,13 @@ class NodeStore:
             return n
         return await self._run(tx)
 
-    async def ready(self, limit: int = 256) -> list[Incoming]:
+    async def ready(self, limit: int = 256, after: int = 0) -> list[Incoming]:
+        """Ready messages in the order they became ready, from after the ready number
+        ``after`` on (the ``ready`` field of the last one a caller took)."""
         def q(c):
-            return [Incoming(*r) for r in c.execute(
-                "SELECT msg_id, sender, seq, topic, body, received FROM node_inbox "
-                "WHERE state=? ORDER BY ready LIMIT ?", (READY, limit))]
+            return list(map(Incoming._make, c.execute(
+                "SELECT msg_id, sender, seq, topic, body, received, ready FROM node_inbox "
+                "WHERE state=? AND ready>? ORDER BY ready LIMIT ?", (READY, after, limit))))
         return await self._run(q)
 
     async def mark_delivered(self, msg_id: bytes,
@@ -407,8 +647,8 @@ class NodeStore:
         one that consumes it: both commit, or neither (an exception from it rolls back both).
 
         ``wait=False`` (no ``effect`` allowed) queues the update into the next group commit and
-        returns at once with its future (True once committed, shared by the marks that joined
-        it): a crash before that commit shows the message again — the at-least-once window of
+        returns at once with a future (True once committed; marks queued meanwhile share the
+        operation): a crash before that commit shows the message again — the at-least-once window of
         automatic acknowledgment — and the consumer does not wait one fsync per message."""
         if wait:
             def tx(c):
@@ -421,28 +661,13 @@ class NodeStore:
             return await self._run(tx)
         if effect is not None:
             raise InvalidArgumentError("mark_delivered: an effect needs wait=True (its own transaction)")
-        if self._closed:
-            raise StateError("node store is closed")
-        loop = asyncio.get_running_loop()
-        with self._marks_lock:
-            # marks made while one is queued join it: one operation, one UPDATE statement
-            # for many (joining an operation already queued only makes a mark earlier)
-            if self._marks is not None and self._marks[2] is loop:
-                self._marks[0].append(msg_id)
-                return self._marks[1]
-            ids, fut = [msg_id], loop.create_future()
-            self._marks = (ids, fut, loop)
-        fut.add_done_callback(_consume)
+        return self._join(self._marks, msg_id, _mark_rows)
 
-        def many(c):
-            with self._marks_lock:
-                if self._marks is not None and self._marks[0] is ids:
-                    self._marks = None
-            c.executemany("UPDATE node_inbox SET state=?, body=NULL WHERE msg_id=? AND state=?",
-                          [(DELIVERED, m, READY) for m in ids])
-            return True
-        self._queue.put((many, loop, fut))
-        return fut
+    def mark_delivered_later(self, msg_id: bytes) -> None:
+        """``mark_delivered(msg_id, wait=False)`` without a coroutine (called once per
+        message by ``messages()``): marks made while one is queued join it (one operation,
+        one UPDATE per chunk of ids; joining only makes a mark earlier)."""
+        self._join(self._marks, msg_id, _mark_rows, want=False)
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` in one committed transaction of the store's thread (the
