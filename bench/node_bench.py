@@ -9,6 +9,10 @@ bytes each transport adds per message (docs/benchmarks.md, docs/node.md).
   interleaved, ratio = median of per-round ratios. Target >= 0.8x. Modes: ``send`` (W
   concurrent ``node.send`` calls), ``send_many`` (groups of W messages per call, 4 groups in
   flight, each awaited with ``node.acked_all``); ``chunk`` sets transport.chunk_size (the batch budget) when not the default.
+- durability floor: the same raw stream doing only the durable writes the node promises (a
+  SQLite insert per message at each end, WAL, synchronous=FULL, committed before sending /
+  as received) against the plain raw stream, same run: the best the node could reach with its
+  durability here, whatever else it did for free.
 - failover: A sends every 50 ms to D over HTX (through a TCP relay that is then
   blackholed, as a downed interface looks); A-B-C-D also form a BLE mesh. Time from the cut
   to the first message delivered at D over the mesh; median and max over runs. Target <= 2 s.
@@ -18,9 +22,11 @@ bytes each transport adds per message (docs/benchmarks.md, docs/node.md).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -280,6 +286,94 @@ async def failover_run(seed: int) -> tuple[float, dict]:
     return failover, overhead
 
 
+# ---- durability floor --------------------------------------------------------------------
+def _durable_db(path: str) -> sqlite3.Connection:
+    c = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=FULL")            # as the node store
+    c.execute("CREATE TABLE IF NOT EXISTS m(id INTEGER PRIMARY KEY, body BLOB)")
+    return c
+
+
+def _durable_put(c: sqlite3.Connection, bodies: list[bytes]) -> None:
+    c.execute("BEGIN")
+    c.executemany("INSERT INTO m(body) VALUES(?)", [(b,) for b in bodies])
+    c.execute("COMMIT")
+
+
+async def durability_floor(n_msgs: int, size: int, window: int, rounds: int) -> dict:
+    """The raw HTX stream of ``throughput`` next to the same stream doing only the durable
+    writes the node promises and nothing else: the sender commits each window of messages
+    to SQLite (WAL, synchronous=FULL, one writer thread, the next windows committing while
+    one is sent) before writing it; the receiver commits every complete message it reads
+    before answering at the end. No sealing, signing, acknowledgments, handles or dedup.
+    What the node could reach at best with its durability on this machine."""
+    tmp = tempfile.mkdtemp(prefix="node_floor_")
+    cert, key = write_self_signed(os.path.join(tmp, "raw"))
+    skey = Identity.generate()
+    payload = os.urandom(size)
+    rx, tx = _durable_db(os.path.join(tmp, "rx.db")), _durable_db(os.path.join(tmp, "tx.db"))
+    ex_rx, ex_tx = (concurrent.futures.ThreadPoolExecutor(1) for _ in range(2))
+    loop = asyncio.get_running_loop()
+    durable = {"on": False}
+
+    async def handler(conn):
+        while True:
+            st = await conn.accept_stream()
+            buf, total, commits = bytearray(), 0, []
+            while total < n_msgs * size:
+                chunk = await st.read(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if durable["on"]:
+                    buf += chunk
+                    k = len(buf) // size
+                    if k:
+                        msgs = [bytes(buf[i * size:(i + 1) * size]) for i in range(k)]
+                        del buf[:k * size]
+                        commits.append(loop.run_in_executor(ex_rx, _durable_put, rx, msgs))
+            await asyncio.gather(*commits)
+            st.write(b"\x01")
+            st.write_eof()
+            await st.drain()
+    server = await serve(handler, "127.0.0.1", 0, skey.exchange_private, certfile=cert, keyfile=key)
+    conn = await connect("127.0.0.1", server.port, skey.exchange_public, verify=False)
+
+    async def side(on: bool) -> float:
+        durable["on"] = on
+        t = time.perf_counter()
+        st = await conn.open_stream()
+        wins = [min(window, n_msgs - i) for i in range(0, n_msgs, window)]
+        commits = [loop.run_in_executor(ex_tx, _durable_put, tx, [payload] * k) for k in wins] if on else []
+        for j, k in enumerate(wins):
+            if on:
+                await commits[j]          # committed before it leaves
+            for _ in range(k):
+                st.write(payload)
+                await st.drain()
+        st.write_eof()
+        await st.read(1)
+        return time.perf_counter() - t
+
+    await side(False)
+    await side(True)
+    res = {"raw": [], "durable": []}
+    for _ in range(rounds):
+        res["raw"].append(await side(False))
+        res["durable"].append(await side(True))
+    await conn.close()
+    server.close()
+    await server.wait_closed()
+    for ex in (ex_rx, ex_tx):
+        ex.shutdown()
+    rx.close()
+    tx.close()
+    return {"ratio": harness.median_ratio(res["raw"], res["durable"]),
+            "raw_mb_s": n_msgs * size / min(res["raw"]) / 1e6,
+            "durable_mb_s": n_msgs * size / min(res["durable"]) / 1e6}
+
+
 async def main_async(smoke: bool) -> None:
     harness.header("betanet.node", smoke)
     from betanet.node.envelope import OVERHEAD
@@ -304,6 +398,15 @@ async def main_async(smoke: bool) -> None:
             (f", chunk_size {chunk >> 10} KiB" if chunk else "")
         print(f"| {n} x {size} B | {how} | {r['node_msgs_s']:.0f} | {r['node_mb_s']:.2f} | "
               f"{r['raw_mb_s']:.1f} | {harness.ratio(r['ratio'], 3)} | >= 0.8x {ok} |", flush=True)
+    print("\ndurability floor: the raw HTX stream plus only the durable writes the node promises "
+          "(one SQLite insert per message at each end, WAL, synchronous=FULL), against the raw stream:")
+    print("| messages x size | window | raw MB/s | raw + durable writes MB/s | ratio |")
+    print("|---|---|---|---|---|")
+    floors = [(40, 1024, 20), (4, 65536, 4)] if smoke else [(4000, 1024, 1000), (400, 65536, 64)]
+    for n, size, window in floors:
+        f = await durability_floor(n, size, window, rounds)
+        print(f"| {n} x {size} B | {window} | {f['raw_mb_s']:.1f} | {f['durable_mb_s']:.1f} | "
+              f"{harness.ratio(f['ratio'], 3)} |", flush=True)
     lat = await latency(10 if smoke else 100, 1024)
     print(f"\nlatency of a lone 1 KiB message on idle nodes (send -> end-to-end ack): "
           f"p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms", flush=True)

@@ -107,7 +107,7 @@ class Node(Sending, Receiving, Inbox, Routing):
         a = self.config["application"]
         self._assembler = env.Assembler(max_bytes=4 * a["max_message_bytes"] + (1 << 20))
         self._ack_lanes: dict[str, Lane] = {}         # sender -> ids to acknowledge
-        self._v2_peers: OrderedDict[str, None] = OrderedDict()   # sent us a batch: reads them
+        self._v2_peers: OrderedDict[str, int] = OrderedDict()    # sent us a batch: its version
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         # inbox.py
         self._handlers: dict[str, Callable[[Received], Awaitable[None]]] = {}
