@@ -226,6 +226,33 @@ def test_a_frame_the_receiver_refuses_comes_back_to_the_sender_and_is_offered_ag
     run(go(), timeout=110)
 
 
+def test_a_frame_that_can_never_be_taken_is_accepted_and_dropped_not_offered_again(tmp_path):
+    """A frame sealed to d that does not open (a flipped ciphertext byte): d's node drops it
+    (DROPPED, not REFUSED), so d's agent accepts custody and a's agent releases the bundle
+    instead of offering it again at every back-off until its lifetime ends."""
+    async def go():
+        import time
+        from betanet.node import envelope as env
+        d = dtn_node(tmp_path, "d", LISTEN)
+        await d.start()
+        a = dtn_node(tmp_path, "a", _to(d.links[0].ports["tcpcl"][0], d))
+        await a.start()
+        introduce([a, d])
+        rec = d.record()
+        sealed = bytearray(env.seal(a.identity, rec.signing_public, rec.exchange_public, b"x" * 40,
+                                    message_id=b"\2" * 16, seq=0))
+        sealed[-20] ^= 1
+        await a.links[0].bundle(d.me, b"\x01" + bytes(sealed), time.time() + 600)
+        await wait_for(lambda: d.links[0].stats()["frames_dropped"] == 1, 30)
+        await wait_for(lambda: a.links[0].stats()["agent"]["custody_released"] >= 1, 30)
+        assert d.counters["dropped_auth"] == 1
+        assert d.links[0].stats()["frames_refused"] == 0
+        assert a.links[0].stats()["agent"]["custody_refused"] == 0 and a.links[0].stats()["held"] == 0
+        await a.stop()
+        await d.stop()
+    run(go())
+
+
 def test_relay_rows_for_an_ipn_named_peer_go_to_its_record_address(tmp_path):
     """The old row is migrated before any peer record is loaded; it waits in the relay's own
     holding endpoint and leaves for d's record address (ipn:7.16), not dtn://<PeerID>/node."""

@@ -35,7 +35,7 @@ from betanet.configschema import ConfigError, load_yaml
 from betanet.dtn.eid import SCHEME_IPN, EID
 from betanet.dtn.store import BundleState, BundleStore
 from betanet.errors import BetanetError, InvalidArgumentError
-from betanet.node.links import LinkError
+from betanet.node.links import LinkError, Taken
 
 __all__ = ["DtnLink", "load_dtn_config", "node_endpoint", "NODE_SERVICE"]
 
@@ -91,8 +91,8 @@ class DtnLink:
         self.endpoints = Endpoints()
         self.on_frame = None
         self.on_change = None
-        self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0, "migrated": 0,
-                         "rehomed": 0}
+        self.counters = {"frames_bundled": 0, "frames_in": 0, "frames_refused": 0,
+                         "frames_dropped": 0, "migrated": 0, "rehomed": 0}
 
     @property
     def ports(self) -> dict[str, list[int]]:
@@ -207,14 +207,19 @@ class DtnLink:
 
     async def _deliver(self, d: Any) -> None:
         # Returning marks the bundle delivered and accepts custody: the node committed the
-        # frame first. A frame the node refuses (inbox full, a flooding sender, ...) is
-        # refused back to the custodian, which keeps it and offers it again after its
+        # frame first. A frame the node refuses for now (inbox full, a flooding sender, ...)
+        # is refused back to the custodian, which keeps it and offers it again after its
         # bounded back-off (dtn/agent.py AgentConfig custody_timeout_ms .. max_backoff_ms).
+        # A frame that can never be taken (malformed, not opening, a bad signature) is
+        # accepted and dropped: offering it again until its lifetime ends would only cost.
         from betanet.dtn.bundle import ReasonCode
         from betanet.dtn.node import DeliveryRefused
-        ok = await self.on_frame(d.payload) if self.on_frame is not None else False
-        self.counters["frames_in" if ok else "frames_refused"] += 1
-        if not ok:
+        outcome = await self.on_frame(d.payload) if self.on_frame is not None else Taken.REFUSED
+        if not isinstance(outcome, Taken):           # a handler that only says yes or no
+            outcome = Taken.TAKEN if outcome else Taken.REFUSED
+        self.counters[{Taken.TAKEN: "frames_in", Taken.REFUSED: "frames_refused",
+                       Taken.DROPPED: "frames_dropped"}[outcome]] += 1
+        if outcome is Taken.REFUSED:
             raise DeliveryRefused(ReasonCode.TRAFFIC_PARED, "the node refused the frame")
 
     def reaches(self) -> set[str]:

@@ -9,8 +9,10 @@ A link moves *node frames* (envelope.py) to a neighbour peer. The node sees only
   (HTX: the receiver's one-byte link ack on the frame's stream, after the receiving node
   handled it) or, for links without hop acknowledgments (the mesh), once the frame is on
   the air; raises :class:`LinkError` on failure or timeout;
-- ``on_frame(frame)``: an awaitable callback for frames received, returning True when the
-  node took the frame (False: refused, e.g. its inbox is full);
+- ``on_frame(frame)``: an awaitable callback for frames received, returning a
+  :class:`Taken`: true only for ``TAKEN``; ``REFUSED`` (not now: inbox full, a flooding
+  sender, relay store full — worth offering again) and ``DROPPED`` (never: malformed, not
+  opening, bad signature) are both false, for links that can only say yes or no;
 - ``measure(peer)``: the link's cost as ``Navigator.observe`` keywords: latency (measured
   hop round-trip times, EWMA), energy for a nominal message from :data:`ENERGY`, failure
   (EWMA of failed sends), privacy epsilon per transport.
@@ -25,19 +27,33 @@ overhead) per hop, 3 hops assumed, plus 0.05 mJ per connection event.
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 from betanet.errors import StateError
 from betanet.mesh.radio import RX_J_PER_BYTE, TX_J_PER_BYTE
 
-__all__ = ["Link", "LinkError", "EnergyModel", "ENERGY", "NOMINAL_BYTES", "Ewma", "PRIVACY_EPS"]
+__all__ = ["Link", "LinkError", "Taken", "EnergyModel", "ENERGY", "NOMINAL_BYTES", "Ewma", "PRIVACY_EPS"]
 
 NOMINAL_BYTES = 1024
 
 
 class LinkError(StateError):
     """A send over a link failed (link down, timeout, refused)."""
+
+
+class Taken(enum.Enum):
+    """What the node did with a received frame. Only ``TAKEN`` is true, so a link that
+    acknowledges per hop with yes or no keeps ``if await on_frame(frame)``; a link that can
+    tell its peer why (the bundle agent's custody signals, link_dtn.py) tells a frame worth
+    offering again (``REFUSED``) from one that never can be taken (``DROPPED``)."""
+    TAKEN = "taken"
+    REFUSED = "refused"
+    DROPPED = "dropped"
+
+    def __bool__(self) -> bool:
+        return self is Taken.TAKEN
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,7 @@ class Ewma:
         return self.value
 
 
-FrameHandler = Callable[[bytes], Awaitable[bool]]
+FrameHandler = Callable[[bytes], Awaitable[Taken]]
 
 
 class Link(Protocol):

@@ -22,6 +22,7 @@ from betanet._log import escape
 from betanet.errors import AuthenticationError, LimitExceededError, MalformedError
 from betanet.node import envelope as env
 from betanet.node.batcher import Lane
+from betanet.node.links import Taken
 from betanet.node.store import ACKED
 
 __all__ = ["Receiving", "RELAY_LIFETIME_S", "FLOOD_RATE", "FLOOD_BURST"]
@@ -49,29 +50,31 @@ class _Bucket:
 
 
 class Receiving:
-    async def _on_frame(self, frame: bytes) -> bool:
-        """A node frame from a link; True once it is safely taken (acknowledged per hop)."""
+    async def _on_frame(self, frame: bytes) -> Taken:
+        """A node frame from a link: TAKEN once it is safely taken (acknowledged per hop),
+        REFUSED when it may be taken later, DROPPED when it never can be (links.Taken)."""
         try:
             sealed = self._assembler.feed(frame)
         except (MalformedError, LimitExceededError) as e:
             self.count("dropped_malformed")
             log.debug("dropped frame: %s", escape(e))
-            return False
+            return Taken.DROPPED
         if sealed is None:
-            return True
+            return Taken.TAKEN
         try:
             dest = env.recipient_of(sealed)
         except MalformedError:
             self.count("dropped_malformed")
-            return False
+            return Taken.DROPPED
         if dest != self.me:
-            return await self._relay(dest, bytes(sealed))     # kept: a copy of the view
+            kept = await self._relay(dest, bytes(sealed))     # kept: a copy of the view
+            return Taken.TAKEN if kept else Taken.REFUSED
         try:
             msgs = env.open_any(self.identity, sealed)
         except (AuthenticationError, MalformedError) as e:
             self.count("dropped_" + ("auth" if isinstance(e, AuthenticationError) else "malformed"))
             log.info("dropped message: %s", escape(e))
-            return False
+            return Taken.DROPPED
         first = msgs[0]
         if sealed[0] in env.BATCH_VERSIONS:
             # it reads batches, of the version it sends (an older node sends and reads only 2)
@@ -84,7 +87,7 @@ class Receiving:
             await self._on_acks(first.sender, acked)
         data = [m for m in msgs if m.kind == env.DATA]
         if not data:
-            return True
+            return Taken.TAKEN
         b = self._buckets.get(first.sender)
         if b is None:
             b = self._buckets[first.sender] = _Bucket()
@@ -92,13 +95,13 @@ class Receiving:
                 self._buckets.popitem(last=False)
         if not b.take():            # one token per envelope: what costs us X25519 + a verify
             self.count("dropped_flood", len(data))
-            return False
+            return Taken.REFUSED
         now_ms = time.time() * 1000
         fresh = [m for m in data if not (m.expires_ms and m.expires_ms < now_ms)]
         if len(fresh) < len(data):
             self.count("dropped_expired", len(data) - len(fresh))
         if not fresh:
-            return True
+            return Taken.TAKEN
         outcomes = await self.store.accept_incoming_many(
             [(m.message_id, m.sender, m.seq, m.topic, m.body) for m in fresh])
         taken, refused = [], 0
@@ -115,7 +118,8 @@ class Receiving:
             log.info("inbox refused %d message(s) from %s", refused, first.sender)
         if taken:
             self._queue_acks(first, taken)
-        return not refused       # refused: the sender sends again (the taken ones are duplicates then)
+        # refused: the sender sends again (the taken ones are duplicates then)
+        return Taken.REFUSED if refused else Taken.TAKEN
 
     def _queue_acks(self, m: env.Message, ids: list[bytes]) -> None:
         lane = self._ack_lanes.get(m.sender)
