@@ -26,7 +26,8 @@ class Inbox:
     def on(self, topic: str, handler: Callable[[Received], Awaitable[None]]) -> None:
         """Messages of ``topic`` go to ``await handler(message)`` instead of ``messages()``.
         The message is acknowledged when the handler returns (or raises: logged, not retried)
-        unless the handler called ``await message.ack(effect)`` itself."""
+        unless the handler called ``await message.ack(effect)`` itself; that mark joins the
+        next group commit (at least once across a crash, as ``messages()``)."""
         self._handlers[topic] = handler
 
     def _received(self, m: Incoming) -> Received:
@@ -85,10 +86,12 @@ class Inbox:
                         await h(self._received(m))
                     except Exception as e:
                         log.warning("handler for topic %s failed: %s", escape(m.topic), e)
-                    # no-op (False) when the handler acknowledged it itself
-                    if await self.store.mark_delivered(m.msg_id):
+                    if m.msg_id in self._queued:      # the handler did not ack it itself
+                        self._queued.discard(m.msg_id)
+                        # deferred, as messages(): joins the next group commit, the next
+                        # handler call does not wait one fsync for this one
+                        self.store.mark_delivered_later(m.msg_id)
                         self.count("messages_consumed")
-                    self._queued.discard(m.msg_id)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
