@@ -55,7 +55,6 @@ class _Pipe:
         self.next = 0
         self.pending: dict[int, asyncio.Future] = {}
         self.dead: BaseException | None = None
-        self._drain = asyncio.Lock()        # Stream.drain has one waiter slot
         self.reader = asyncio.ensure_future(self._answers())
 
     async def _answers(self) -> None:
@@ -82,8 +81,7 @@ class _Pipe:
         try:
             self.st.write(_LEN.pack(len(frame)))
             self.st.write(frame)
-            async with self._drain:
-                await self.st.drain()
+            await self.st.drain()           # several senders may wait here at once
             return await fut
         finally:
             self.pending.pop(idx, None)
