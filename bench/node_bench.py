@@ -106,6 +106,59 @@ async def _drain(node: Node, n: int) -> None:
     await agen.aclose()
 
 
+# ---- the raw HTX stream the node is compared with ----------------------------------------
+class _RawPeer:
+    """One HTX connection (TCP+TLS, Noise XK) to a server in this process. Each stream carries
+    ``expect`` bytes; the server reads them (``on_chunk(piece)`` may return awaitables, all
+    awaited before the answer) and answers one byte at the end."""
+
+    def __init__(self, server, conn) -> None:
+        self.server, self.conn = server, conn
+
+    @classmethod
+    async def open(cls, tmp: str, expect: int, on_chunk=None) -> "_RawPeer":
+        cert, key = write_self_signed(os.path.join(tmp, "raw"))
+        skey = Identity.generate()
+
+        async def handler(conn):
+            while True:
+                st = await conn.accept_stream()
+                total, pending = 0, []
+                while total < expect:
+                    chunk = await st.read(1 << 20)
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if on_chunk is not None:
+                        pending += on_chunk(chunk)
+                await asyncio.gather(*pending)
+                st.write(b"\x01")
+                st.write_eof()
+                await st.drain()
+        server = await serve(handler, "127.0.0.1", 0, skey.exchange_private, certfile=cert, keyfile=key)
+        return cls(server, await connect("127.0.0.1", server.port, skey.exchange_public, verify=False))
+
+    async def send(self, payload: bytes, windows: list[int], before=None) -> float:
+        """Seconds to write ``payload`` sum(windows) times on a new stream and get the answer;
+        ``await before(j)`` runs before window ``j`` is written."""
+        t = time.perf_counter()
+        st = await self.conn.open_stream()
+        for j, k in enumerate(windows):
+            if before is not None:
+                await before(j)
+            for _ in range(k):
+                st.write(payload)
+                await st.drain()
+        st.write_eof()
+        await st.read(1)
+        return time.perf_counter() - t
+
+    async def close(self) -> None:
+        await self.conn.close()
+        self.server.close()
+        await self.server.wait_closed()
+
+
 # ---- throughput --------------------------------------------------------------------------
 async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str = "send",
                      chunk: int | None = None) -> dict:
@@ -148,33 +201,10 @@ async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str
         return time.perf_counter() - t
 
     # raw: one HTX stream with the same bytes, answered once at the end
-    cert, key = write_self_signed(os.path.join(tmp, "raw"))
-    skey = Identity.generate()
-
-    async def handler(conn):
-        while True:
-            st = await conn.accept_stream()
-            total = 0
-            while total < n_msgs * size:
-                chunk = await st.read(1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-            st.write(b"\x01")
-            st.write_eof()
-            await st.drain()
-    server = await serve(handler, "127.0.0.1", 0, skey.exchange_private, certfile=cert, keyfile=key)
-    conn = await connect("127.0.0.1", server.port, skey.exchange_public, verify=False)
+    raw = await _RawPeer.open(tmp, n_msgs * size)
 
     async def raw_side() -> float:
-        t = time.perf_counter()
-        st = await conn.open_stream()
-        for _ in range(n_msgs):
-            st.write(payload)
-            await st.drain()
-        st.write_eof()
-        await st.read(1)
-        return time.perf_counter() - t
+        return await raw.send(payload, [n_msgs])
 
     await node_side()          # warm-up: connections, caches
     await raw_side()
@@ -182,9 +212,7 @@ async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str
     for _ in range(rounds):
         res["node"].append(await node_side())
         res["raw"].append(await raw_side())
-    await conn.close()
-    server.close()
-    await server.wait_closed()
+    await raw.close()
     await a.stop()
     await d.stop()
     ratio = harness.median_ratio(res["raw"], res["node"])     # node rate / raw rate
@@ -309,52 +337,34 @@ async def durability_floor(n_msgs: int, size: int, window: int, rounds: int) -> 
     before answering at the end. No sealing, signing, acknowledgments, handles or dedup.
     What the node could reach at best with its durability on this machine."""
     tmp = tempfile.mkdtemp(prefix="node_floor_")
-    cert, key = write_self_signed(os.path.join(tmp, "raw"))
-    skey = Identity.generate()
     payload = os.urandom(size)
     rx, tx = _durable_db(os.path.join(tmp, "rx.db")), _durable_db(os.path.join(tmp, "tx.db"))
     ex_rx, ex_tx = (concurrent.futures.ThreadPoolExecutor(1) for _ in range(2))
     loop = asyncio.get_running_loop()
     durable = {"on": False}
+    buf = bytearray()           # a message split over reads (empty again at each stream's end)
 
-    async def handler(conn):
-        while True:
-            st = await conn.accept_stream()
-            buf, total, commits = bytearray(), 0, []
-            while total < n_msgs * size:
-                chunk = await st.read(1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if durable["on"]:
-                    buf += chunk
-                    k = len(buf) // size
-                    if k:
-                        msgs = [bytes(buf[i * size:(i + 1) * size]) for i in range(k)]
-                        del buf[:k * size]
-                        commits.append(loop.run_in_executor(ex_rx, _durable_put, rx, msgs))
-            await asyncio.gather(*commits)
-            st.write(b"\x01")
-            st.write_eof()
-            await st.drain()
-    server = await serve(handler, "127.0.0.1", 0, skey.exchange_private, certfile=cert, keyfile=key)
-    conn = await connect("127.0.0.1", server.port, skey.exchange_public, verify=False)
+    def received(chunk: bytes) -> list:
+        if not durable["on"]:
+            return []
+        buf.extend(chunk)
+        k = len(buf) // size
+        if not k:
+            return []
+        msgs = [bytes(buf[i * size:(i + 1) * size]) for i in range(k)]
+        del buf[:k * size]
+        return [loop.run_in_executor(ex_rx, _durable_put, rx, msgs)]
+    raw = await _RawPeer.open(tmp, n_msgs * size, received)
 
     async def side(on: bool) -> float:
         durable["on"] = on
-        t = time.perf_counter()
-        st = await conn.open_stream()
         wins = [min(window, n_msgs - i) for i in range(0, n_msgs, window)]
         commits = [loop.run_in_executor(ex_tx, _durable_put, tx, [payload] * k) for k in wins] if on else []
-        for j, k in enumerate(wins):
+
+        async def before(j: int) -> None:
             if on:
                 await commits[j]          # committed before it leaves
-            for _ in range(k):
-                st.write(payload)
-                await st.drain()
-        st.write_eof()
-        await st.read(1)
-        return time.perf_counter() - t
+        return await raw.send(payload, wins, before)
 
     await side(False)
     await side(True)
@@ -362,9 +372,7 @@ async def durability_floor(n_msgs: int, size: int, window: int, rounds: int) -> 
     for _ in range(rounds):
         res["raw"].append(await side(False))
         res["durable"].append(await side(True))
-    await conn.close()
-    server.close()
-    await server.wait_closed()
+    await raw.close()
     for ex in (ex_rx, ex_tx):
         ex.shutdown()
     rx.close()

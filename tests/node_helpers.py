@@ -51,6 +51,16 @@ def introduce(nodes, records=None) -> None:
                 n.add_peer(r.raw)
 
 
+async def started_pair(tmp, **config) -> tuple[Node, Node]:
+    """Two started HTX nodes "a" and "d" that know each other, each on
+    ``fast_config(**config)``."""
+    a, d = (make_node(tmp, name, config=fast_config(**config)) for name in ("a", "d"))
+    await a.start()
+    await d.start()
+    introduce([a, d])
+    return a, d
+
+
 async def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

@@ -22,7 +22,7 @@ from betanet.node.batcher import Lane, pack_record, unpack_record
 from betanet.node.identity import Identity
 from betanet.node.store import ACKED, NodeStore
 
-from node_helpers import fast_config, introduce, make_node, take, wait_for
+from node_helpers import introduce, make_node, started_pair, take, wait_for
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "node_envelope.json").read_text())
 
@@ -160,17 +160,9 @@ def test_lane_sends_a_lone_item_at_once_and_coalesces_while_busy():
 
 
 # ---- nodes -------------------------------------------------------------------------------
-async def _pair(tmp_path, **cfg):
-    a, d = make_node(tmp_path, "a", config=fast_config(**cfg)), make_node(tmp_path, "d", config=fast_config(**cfg))
-    await a.start()
-    await d.start()
-    introduce([a, d])
-    return a, d
-
-
 def test_many_messages_travel_in_few_batches_and_few_acknowledgments(tmp_path):
     async def go():
-        a, d = await _pair(tmp_path)
+        a, d = await started_pair(tmp_path)
         first = await a.send(d.me, b"warm-up")
         await first.acked(10)
         frames0 = a.links[0].counters["frames_received"]
@@ -194,7 +186,7 @@ def test_many_messages_travel_in_few_batches_and_few_acknowledgments(tmp_path):
 
 def test_concurrent_sends_coalesce_and_arrive_once_in_order(tmp_path):
     async def go():
-        a, d = await _pair(tmp_path)
+        a, d = await started_pair(tmp_path)
         handles = await asyncio.gather(*(a.send(d.me, b"c%03d" % i) for i in range(80)))
         await asyncio.gather(*(h.acked(20) for h in handles))
         got = await take(d, 80, 20.0)
@@ -209,7 +201,7 @@ def test_concurrent_sends_coalesce_and_arrive_once_in_order(tmp_path):
 
 def test_a_batch_tampered_in_flight_is_refused_and_nothing_is_lost(tmp_path):
     async def go():
-        a, d = await _pair(tmp_path)
+        a, d = await started_pair(tmp_path)
         link = d.links[0]
         real, tampered = link.on_frame, []
 
@@ -238,7 +230,7 @@ def test_a_peer_that_reads_only_version_1_still_gets_everything(tmp_path):
     (refused at the hop, as its recipient_of did), and it acknowledges one by one in
     version 1. a finds out and sends singles; all arrive once, in order."""
     async def go():
-        a, d = await _pair(tmp_path)
+        a, d = await started_pair(tmp_path)
         link = d.links[0]
         real = link.on_frame
 

@@ -14,7 +14,7 @@ from betanet.node.batcher import pack_record
 from betanet.node.handles import DeliveryHandle, _Timeouts, acked_all
 from betanet.node.store import ACKED, NodeStore
 
-from node_helpers import introduce, make_node, take
+from node_helpers import introduce, make_node, started_pair, take
 
 
 def run(coro, timeout=60):
@@ -257,10 +257,7 @@ def test_ready_log_publishes_committed_rows_in_ready_order(tmp_path):
 # ---- node: bulk form end to end, the dispatcher's log --------------------------------------------
 def test_send_many_and_acked_all_end_to_end_each_message_once_in_order(tmp_path):
     async def go():
-        a, d = make_node(tmp_path, "a"), make_node(tmp_path, "d")
-        await a.start()
-        await d.start()
-        introduce([a, d])
+        a, d = await started_pair(tmp_path)
         hs = []
         for k in range(3):
             hs += await a.send_many(d.me, [b"g%d-%03d" % (k, i) for i in range(100)])
@@ -295,10 +292,7 @@ async def wait_consumed(node, n: int, timeout: float = 10.0) -> bool:
 
 def test_messages_ready_at_start_come_before_newer_ones_once(tmp_path):
     async def go():
-        a, d = make_node(tmp_path, "a"), make_node(tmp_path, "d")
-        await a.start()
-        await d.start()
-        introduce([a, d])
+        a, d = await started_pair(tmp_path)
         await a.acked_all(await a.send_many(d.me, [b"old%d" % i for i in range(300)]), 30)
         await d.stop()                                     # 300 ready, none taken
         d.links[0].port = 0

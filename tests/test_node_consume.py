@@ -16,7 +16,7 @@ import pytest
 from betanet.errors import StateError
 from betanet.node.node import Received
 
-from node_helpers import introduce, make_node
+from node_helpers import make_node, started_pair
 from node_procs import Proc, make, peer_id, wait_peer
 
 pytestmark = pytest.mark.timeout(300)
@@ -75,10 +75,7 @@ def run(coro, timeout=60):
 
 def test_ack_in_process_effect_atomic_and_idempotent(tmp_path):
     async def go():
-        a, d = make_node(tmp_path, "a"), make_node(tmp_path, "d")
-        await a.start()
-        await d.start()
-        introduce([a, d])
+        a, d = await started_pair(tmp_path)
         await d.transaction(lambda c: c.execute("CREATE TABLE app(id BLOB UNIQUE)"))
         for i in range(3):
             await (await a.send(d.me, b"x%d" % i)).acked(10)
@@ -118,10 +115,7 @@ def test_ack_in_process_effect_atomic_and_idempotent(tmp_path):
 
 def test_handler_acks_itself_or_on_return(tmp_path):
     async def go():
-        a, d = make_node(tmp_path, "a"), make_node(tmp_path, "d")
-        await a.start()
-        await d.start()
-        introduce([a, d])
+        a, d = await started_pair(tmp_path)
         await d.transaction(lambda c: c.execute("CREATE TABLE app(id BLOB)"))
         seen = []
 

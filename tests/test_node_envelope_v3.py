@@ -22,7 +22,7 @@ from betanet.node import envelope as env
 from betanet.node.identity import Identity
 from betanet.node.sending import LONE_HASHED_MIN
 
-from node_helpers import fast_config, introduce, make_node
+from node_helpers import started_pair
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "node_envelope.json").read_text())
 BOB = Identity.from_bytes(bytes.fromhex(VEC["bob"]["identity"]))
@@ -171,10 +171,7 @@ def _frames_seen(node) -> list[int]:
 
 def test_a_node_sends_version_3_lone_large_messages_as_batches_and_small_ones_in_version_1(tmp_path):
     async def go():
-        a, d = make_node(tmp_path, "a"), make_node(tmp_path, "d")
-        await a.start()
-        await d.start()
-        introduce([a, d])
+        a, d = await started_pair(tmp_path)
         seen = _frames_seen(d)
         await (await a.send(d.me, b"small")).acked(20)
         await (await a.send(d.me, b"L" * LONE_HASHED_MIN)).acked(20)
@@ -191,10 +188,7 @@ def test_a_peer_that_sends_version_2_gets_version_2(tmp_path):
     malformed); once it sent us a version-2 batch, our batches and batched
     acknowledgments to it are version 2, and everything arrives once."""
     async def go():
-        a, d = make_node(tmp_path, "a"), make_node(tmp_path, "d")
-        await a.start()
-        await d.start()
-        introduce([a, d])
+        a, d = await started_pair(tmp_path)
         link = d.links[0]
         real, seen = link.on_frame, []
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from node_helpers import fast_config, introduce, make_node
+from node_helpers import started_pair
 from node_procs import Proc, make, peer_id, wait_peer
 
 pytestmark = pytest.mark.timeout(300)
@@ -21,11 +21,7 @@ pytestmark = pytest.mark.timeout(300)
 
 def test_handle_reports_chunks_sent_then_acked(tmp_path):
     async def go():
-        cfg = fast_config(transport={"chunk_size": 1024})
-        a, d = make_node(tmp_path, "a", config=cfg), make_node(tmp_path, "d", config=cfg)
-        await a.start()
-        await d.start()
-        introduce([a, d])
+        a, d = await started_pair(tmp_path, transport={"chunk_size": 1024})
         h = await a.send(d.me, os.urandom(20_000))
         seen = [p async for p in h.progress_updates()]
         assert seen[-1]["acked"] and seen[-1]["chunks_sent"] == seen[-1]["chunks_total"] >= 20

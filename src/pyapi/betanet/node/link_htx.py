@@ -47,6 +47,26 @@ STREAM_INFLIGHT_BYTES = 2 * MAX_FRAME
 LEGACY_RECHECK_S = 600.0        # a peer that did not answer the hello is asked again after this
 
 
+async def _read_joined(st, n: int, first: bytes = b"", to_eof: bool = False) -> bytes | None:
+    """``n`` bytes of ``st`` (counting ``first``, already read), or with ``to_eof`` what comes
+    before its end if that is fewer; None if the stream ends short without ``to_eof``.
+
+    Reads are bounded by what is missing, so nothing of the next frame is read ahead, and the
+    pieces are joined once (appending to bytes copied the frame so far at every read). Not
+    ``Stream.readexactly``: it keeps the bytes unconsumed until all are in, so a frame larger
+    than the stream window would never finish arriving."""
+    parts, got = ([first], len(first)) if first else ([], 0)
+    while got < n:
+        more = await st.read(min(n - got, _READ))
+        if not more:
+            if not to_eof:
+                return None
+            break
+        parts.append(more)
+        got += len(more)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 class _Pipe:
     """The sending end of a frame stream: frames out in order, answers matched by index."""
 
@@ -189,15 +209,7 @@ class HtxLink:
             if first == PIPE_HELLO[:1]:
                 await self._frame_stream(st)
                 return
-            parts, n = [first], len(first)
-            while not st.at_eof() and n <= MAX_FRAME:
-                more = await st.read(MAX_FRAME + 1 - n)
-                if not more:
-                    break
-                parts.append(more)
-                n += len(more)
-            # joined once (appending to bytes copied the frame so far at every read)
-            frame = first if len(parts) == 1 else b"".join(parts)
+            frame = await _read_joined(st, MAX_FRAME + 1, first=first, to_eof=True)
             if len(frame) > MAX_FRAME or not frame:
                 st.reset()
                 return
@@ -239,29 +251,17 @@ class HtxLink:
             with contextlib.suppress(Exception):
                 st.write(_ANSWER.pack(idx, 1 if ok else 0))
 
-        async def exactly(n: int) -> bytes | None:
-            # reads bounded by what is missing: nothing of the next frame is read ahead, and
-            # a frame is copied once (the join), not accumulated and sliced
-            parts, got = [], 0
-            while got < n:
-                more = await st.read(min(n - got, _READ))
-                if not more:
-                    return None
-                parts.append(more)
-                got += len(more)
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-
         idx = 0
         try:
             while True:
-                head = await exactly(_LEN.size)
+                head = await _read_joined(st, _LEN.size)
                 if head is None:
                     break
                 (n,) = _LEN.unpack(head)
                 if not 0 < n <= MAX_FRAME:
                     st.reset()
                     return
-                frame = await exactly(n)
+                frame = await _read_joined(st, n)
                 if frame is None:
                     break
                 held += len(frame)
