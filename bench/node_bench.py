@@ -9,6 +9,8 @@ bytes each transport adds per message (docs/benchmarks.md, docs/node.md).
   interleaved, ratio = median of per-round ratios. Target >= 0.8x. Modes: ``send`` (W
   concurrent ``node.send`` calls), ``send_many`` (groups of W messages per call, 4 groups in
   flight, each awaited with ``node.acked_all``); ``chunk`` sets transport.chunk_size (the batch budget) when not the default.
+  Rows "receivers in a second process" run the receiving node and the raw stream's receiver
+  in a child process (own GIL and event loop, as a second machine would, on the same cores).
 - durability floor: the same raw stream doing only the durable writes the node promises (a
   SQLite insert per message at each end, WAL, synchronous=FULL, committed before sending /
   as received) against the plain raw stream, same run: the best the node could reach with its
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import os
 import random
 import sqlite3
@@ -107,36 +110,46 @@ async def _drain(node: Node, n: int) -> None:
 
 
 # ---- the raw HTX stream the node is compared with ----------------------------------------
-class _RawPeer:
-    """One HTX connection (TCP+TLS, Noise XK) to a server in this process. Each stream carries
-    ``expect`` bytes; the server reads them (``on_chunk(piece)`` may return awaitables, all
-    awaited before the answer) and answers one byte at the end."""
+async def _raw_server(tmp: str, expect: int, on_chunk=None):
+    """An HTX server (TCP+TLS, Noise XK) whose streams each carry ``expect`` bytes: it reads
+    them (``on_chunk(piece)`` may return awaitables, all awaited before the answer) and answers
+    one byte at the end. Returns (server, its X25519 public key)."""
+    cert, key = write_self_signed(os.path.join(tmp, "raw"))
+    skey = Identity.generate()
 
-    def __init__(self, server, conn) -> None:
-        self.server, self.conn = server, conn
+    async def handler(conn):
+        while True:
+            st = await conn.accept_stream()
+            total, pending = 0, []
+            while total < expect:
+                chunk = await st.read(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if on_chunk is not None:
+                    pending += on_chunk(chunk)
+            await asyncio.gather(*pending)
+            st.write(b"\x01")
+            st.write_eof()
+            await st.drain()
+    server = await serve(handler, "127.0.0.1", 0, skey.exchange_private, certfile=cert, keyfile=key)
+    return server, skey.exchange_public
+
+
+class _RawPeer:
+    """One HTX connection to a ``_raw_server`` (in this process, or another one's port)."""
+
+    def __init__(self, conn, server=None) -> None:
+        self.conn, self.server = conn, server
 
     @classmethod
     async def open(cls, tmp: str, expect: int, on_chunk=None) -> "_RawPeer":
-        cert, key = write_self_signed(os.path.join(tmp, "raw"))
-        skey = Identity.generate()
+        server, pub = await _raw_server(tmp, expect, on_chunk)
+        return cls(await connect("127.0.0.1", server.port, pub, verify=False), server)
 
-        async def handler(conn):
-            while True:
-                st = await conn.accept_stream()
-                total, pending = 0, []
-                while total < expect:
-                    chunk = await st.read(1 << 20)
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                    if on_chunk is not None:
-                        pending += on_chunk(chunk)
-                await asyncio.gather(*pending)
-                st.write(b"\x01")
-                st.write_eof()
-                await st.drain()
-        server = await serve(handler, "127.0.0.1", 0, skey.exchange_private, certfile=cert, keyfile=key)
-        return cls(server, await connect("127.0.0.1", server.port, skey.exchange_public, verify=False))
+    @classmethod
+    async def to(cls, port: int, pub: bytes) -> "_RawPeer":
+        return cls(await connect("127.0.0.1", port, pub, verify=False))
 
     async def send(self, payload: bytes, windows: list[int], before=None) -> float:
         """Seconds to write ``payload`` sum(windows) times on a new stream and get the answer;
@@ -155,19 +168,93 @@ class _RawPeer:
 
     async def close(self) -> None:
         await self.conn.close()
-        self.server.close()
-        await self.server.wait_closed()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+# ---- the receiving ends in a process of their own ----------------------------------------
+class _Receiver:
+    """The receiving node (and the raw stream's server) in a child process: its own
+    interpreter, GIL and event loop, as on a second machine (but on this machine's cores).
+    Driven by lines on its stdin, each answered by one line: ``peer <record hex>`` (ok),
+    ``drain <n>`` (drained, once its application took n messages); end of input stops it."""
+
+    def __init__(self, proc, info: dict) -> None:
+        self.proc = proc
+        self.record = bytes.fromhex(info["record"])
+        self.raw_port, self.raw_pub = info["raw_port"], bytes.fromhex(info["raw_pub"])
+
+    @classmethod
+    async def start(cls, tmp: str, chunk: int | None, expect: int) -> "_Receiver":
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, os.path.abspath(__file__), "--receiver", tmp, str(chunk or 0), str(expect),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError(f"receiver process ended at start (exit {await proc.wait()})")
+        return cls(proc, json.loads(line))
+
+    async def _ask(self, line: str, want: str) -> None:
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+        got = (await self.proc.stdout.readline()).decode().strip()
+        if got != want:
+            raise RuntimeError(f"receiver process: {line.split()[0]} answered {got!r}")
+
+    async def add_peer(self, record: bytes) -> None:
+        await self._ask(f"peer {record.hex()}", "ok")
+
+    async def drain(self, n: int) -> None:
+        await self._ask(f"drain {n}", "drained")
+
+    async def stop(self) -> None:
+        self.proc.stdin.close()
+        await asyncio.wait_for(self.proc.wait(), 60)
+
+
+async def _receiver_main(tmp: str, chunk: int, expect: int) -> None:
+    """The child process of ``_Receiver``."""
+    d = _node(tmp, "d", chunk=chunk or None)
+    await d.start()
+    server, pub = await _raw_server(tmp, expect)
+    print(json.dumps({"record": d.record().raw.hex(), "raw_port": server.port,
+                      "raw_pub": pub.hex()}), flush=True)
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        cmd, _, arg = line.strip().partition(" ")
+        if cmd == "peer":
+            d.add_peer(bytes.fromhex(arg))
+            print("ok", flush=True)
+        elif cmd == "drain":
+            await _drain(d, int(arg))
+            print("drained", flush=True)
+        else:
+            print(f"unknown command {cmd}", flush=True)
+    server.close()
+    await server.wait_closed()
+    await d.stop()
 
 
 # ---- throughput --------------------------------------------------------------------------
 async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str = "send",
-                     chunk: int | None = None) -> dict:
+                     chunk: int | None = None, procs: int = 1) -> dict:
     tmp = tempfile.mkdtemp(prefix="node_bench_")
-    a, d = _node(tmp, "a", chunk=chunk), _node(tmp, "d", chunk=chunk)
+    a = _node(tmp, "a", chunk=chunk)
     await a.start()
-    await d.start()
-    for x, y in ((a, d), (d, a)):
-        x.add_peer(y.record().raw)
+    if procs == 1:
+        d = _node(tmp, "d", chunk=chunk)
+        await d.start()
+        a.add_peer(d.record().raw)
+        d.add_peer(a.record().raw)
+        d_me, rx = d.me, None
+        # raw: one HTX stream with the same bytes, answered once at the end
+        raw = await _RawPeer.open(tmp, n_msgs * size)
+    else:                      # the receiving ends (node and raw) in a child process
+        rx = await _Receiver.start(tmp, chunk, n_msgs * size)
+        d_me = a.add_peer(rx.record).peer
+        await rx.add_peer(a.record().raw)
+        raw = await _RawPeer.to(rx.raw_port, rx.raw_pub)
     payload = os.urandom(size)
 
     async def node_side() -> float:
@@ -176,16 +263,16 @@ async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str
 
         async def one():
             async with sem:
-                h = await a.send(d.me, payload)
+                h = await a.send(d_me, payload)
                 await h.acked(120)
 
         groups = asyncio.Semaphore(4)
 
         async def group(k):
             async with groups:
-                hs = await a.send_many(d.me, [payload] * k)
+                hs = await a.send_many(d_me, [payload] * k)
                 await a.acked_all(hs, 120)          # the bulk form: one wait per group
-        consumer = asyncio.ensure_future(_drain(d, n_msgs))
+        consumer = asyncio.ensure_future(_drain(d, n_msgs) if rx is None else rx.drain(n_msgs))
         if mode == "send":
             await asyncio.gather(*(one() for _ in range(n_msgs)))
         else:
@@ -196,12 +283,10 @@ async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str
             # every message was acknowledged (so committed at d) but not all reached d's
             # application: say what the nodes saw instead of hanging
             print(f"stalled: a {a.counters} {await a.store.counts()}\n"
-                  f"d {d.counters} {await d.store.counts()}", file=sys.stderr, flush=True)
+                  + (f"d {d.counters} {await d.store.counts()}" if rx is None else ""),
+                  file=sys.stderr, flush=True)
             raise
         return time.perf_counter() - t
-
-    # raw: one HTX stream with the same bytes, answered once at the end
-    raw = await _RawPeer.open(tmp, n_msgs * size)
 
     async def raw_side() -> float:
         return await raw.send(payload, [n_msgs])
@@ -214,7 +299,7 @@ async def throughput(n_msgs: int, size: int, window: int, rounds: int, mode: str
         res["raw"].append(await raw_side())
     await raw.close()
     await a.stop()
-    await d.stop()
+    await (d.stop() if rx is None else rx.stop())
     ratio = harness.median_ratio(res["raw"], res["node"])     # node rate / raw rate
     best_node = min(res["node"])
     return {"ratio": ratio, "node_msgs_s": n_msgs / best_node,
@@ -389,21 +474,24 @@ async def main_async(smoke: bool) -> None:
     print(f"sealed message overhead (format): {OVERHEAD + 1} bytes per message "
           f"(header 67, inner fields 106, tag 16, signature 64, frame type 1); in a batch envelope "
           f"{BATCH_OVERHEAD + 1} bytes per batch + {ENTRY_OVERHEAD} per message\n")
-    # (messages, size, window, mode, chunk_size or None for the default 16 KiB)
-    sizes = [(200, 1024, 32, "send", None), (4000, 1024, 1000, "send", None),
-             (4000, 1024, 1000, "send_many", None), (4000, 1024, 1000, "send_many", 1 << 20),
-             (40, 65536, 8, "send", None), (400, 65536, 64, "send", None),
-             (400, 65536, 64, "send", 1 << 20)]
+    # (messages, size, window, mode, chunk_size or None for the default 16 KiB, processes)
+    sizes = [(200, 1024, 32, "send", None, 1), (4000, 1024, 1000, "send", None, 1),
+             (4000, 1024, 1000, "send_many", None, 1), (4000, 1024, 1000, "send_many", 1 << 20, 1),
+             (40, 65536, 8, "send", None, 1), (400, 65536, 64, "send", None, 1),
+             (400, 65536, 64, "send", 1 << 20, 1),
+             (4000, 1024, 1000, "send_many", 1 << 20, 2), (400, 65536, 64, "send", 1 << 20, 2)]
     if smoke:
-        sizes = [(20, 1024, 8, "send", None), (40, 1024, 20, "send_many", None), (4, 65536, 4, "send", None)]
+        sizes = [(20, 1024, 8, "send", None, 1), (40, 1024, 20, "send_many", None, 1),
+                 (4, 65536, 4, "send", None, 1), (40, 1024, 20, "send_many", None, 2)]
     rounds = 2 if smoke else 5
     print("| messages x size | how | node msgs/s | node MB/s | raw HTX stream MB/s | node / raw | target |")
     print("|---|---|---|---|---|---|---|")
-    for n, size, window, mode, chunk in sizes:
-        r = await throughput(n, size, window, rounds, mode, chunk)
+    for n, size, window, mode, chunk, procs in sizes:
+        r = await throughput(n, size, window, rounds, mode, chunk, procs)
         ok = "met" if r["ratio"] >= 0.8 else "MISSED"
         how = (f"{window} concurrent node.send" if mode == "send" else f"send_many of {window}") + \
-            (f", chunk_size {chunk >> 10} KiB" if chunk else "")
+            (f", chunk_size {chunk >> 10} KiB" if chunk else "") + \
+            (", receivers in a second process" if procs == 2 else "")
         print(f"| {n} x {size} B | {how} | {r['node_msgs_s']:.0f} | {r['node_mb_s']:.2f} | "
               f"{r['raw_mb_s']:.1f} | {harness.ratio(r['ratio'], 3)} | >= 0.8x {ok} |", flush=True)
     print("\ndurability floor: the raw HTX stream plus only the durable writes the node promises "
@@ -434,6 +522,10 @@ async def main_async(smoke: bool) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--receiver"]:        # the child process of _Receiver
+        tmp, chunk, expect = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        asyncio.run(_receiver_main(tmp, chunk, expect))
+        return
     args = harness.parser(__doc__).parse_args()
     asyncio.run(main_async(args.smoke))
 
