@@ -38,7 +38,8 @@ from betanet._native import fec as _fec
 from betanet._native.fec import ShardTypeError
 from betanet.errors import InvalidArgumentError, MalformedError, UncorrectableError
 
-__all__ = ["ReedSolomon", "Corrected", "ShardTypeError", "MAX_SHARDS", "FRAME_HEADER", "kernel"]
+__all__ = ["ReedSolomon", "Corrected", "ShardTypeError", "MAX_SHARDS", "FRAME_HEADER", "kernel",
+           "data_shards", "unframe"]
 
 #: k + m may be at most this.
 MAX_SHARDS: int = _fec.MAX_SHARDS
@@ -60,6 +61,43 @@ class Corrected(NamedTuple):
 def kernel() -> str:
     """The GF(2^8) kernel in use: "gfni-avx512", "gfni-avx2", "avx2", "ssse3", "neon" or "scalar"."""
     return _fec.kernel()
+
+
+def data_shards(message: Buffer, k: int) -> np.ndarray:
+    """The k data shards of ``split`` (no parity), as a k × shard-size array: the frame
+    ``len(message) as uint32 big-endian || message || zero padding`` cut into k equal pieces."""
+    try:
+        body = memoryview(message).cast("B")
+    except TypeError:
+        raise ShardTypeError(f"message must be bytes-like, got {type(message).__name__}") from None
+    if not 1 <= k <= MAX_SHARDS:
+        raise InvalidArgumentError(f"need 1 <= k <= {MAX_SHARDS}; got k={k}")
+    size = _shard_size(body.nbytes, k)
+    frame = np.zeros((k, size), dtype=np.uint8)
+    flat = frame.reshape(-1)
+    flat[:FRAME_HEADER] = np.frombuffer(_LEN.pack(body.nbytes), dtype=np.uint8)
+    flat[FRAME_HEADER:FRAME_HEADER + body.nbytes] = np.frombuffer(body, dtype=np.uint8)
+    return frame
+
+
+def _shard_size(message_length: int, k: int) -> int:
+    if message_length < 0 or message_length > 0xFFFFFFFF:
+        raise InvalidArgumentError("message length must be 0 .. 2**32 - 1")
+    return max(1, -(-(FRAME_HEADER + message_length) // k))
+
+
+def unframe(frame: bytes) -> bytes:
+    """The message in the k data shards of ``split`` joined in order (MalformedError if the
+    frame's length prefix or zero padding is inconsistent)."""
+    if len(frame) < FRAME_HEADER:
+        raise MalformedError("shards too short to hold the frame header")
+    (length,) = _LEN.unpack_from(frame)
+    end = FRAME_HEADER + length
+    if end > len(frame):
+        raise MalformedError(f"frame claims {length} bytes but the shards hold {len(frame) - FRAME_HEADER}")
+    if frame[end:].count(0) != len(frame) - end:
+        raise MalformedError("non-zero padding after the message")
+    return frame[FRAME_HEADER:end]
 
 
 def _check_sequence(shards: Any) -> None:
@@ -150,9 +188,7 @@ class ReedSolomon:
     # -- message level -------------------------------------------------------------
     def shard_size(self, message_length: int) -> int:
         """Length of each shard ``split`` makes for a message of this many bytes."""
-        if message_length < 0 or message_length > 0xFFFFFFFF:
-            raise InvalidArgumentError("message length must be 0 .. 2**32 - 1")
-        return max(1, -(-(FRAME_HEADER + message_length) // self.k))
+        return _shard_size(message_length, self.k)
 
     def split(self, message: Buffer) -> list[bytes]:
         """The n = k + m shards (k data, then m parity) carrying ``message``.
@@ -160,15 +196,7 @@ class ReedSolomon:
         Data shards are the frame ``len(message) as uint32 big-endian || message || zero
         padding`` cut into k equal pieces of :meth:`shard_size` bytes.
         """
-        try:
-            body = memoryview(message).cast("B")
-        except TypeError:
-            raise ShardTypeError(f"message must be bytes-like, got {type(message).__name__}") from None
-        size = self.shard_size(body.nbytes)
-        frame = np.zeros((self.k, size), dtype=np.uint8)
-        flat = frame.reshape(-1)
-        flat[:FRAME_HEADER] = np.frombuffer(_LEN.pack(body.nbytes), dtype=np.uint8)
-        flat[FRAME_HEADER:FRAME_HEADER + body.nbytes] = np.frombuffer(body, dtype=np.uint8)
+        frame = data_shards(message, self.k)
         parity = self.encode(frame)
         return [row.tobytes() for row in frame] + [row.tobytes() for row in parity]
 
@@ -185,16 +213,7 @@ class ReedSolomon:
             items, _ = self._listed(shards, None)
             if any(s is None for s in items[:self.k]):
                 items = self.reconstruct(items)
-        frame = b"".join(bytes(s) for s in items[:self.k])
-        if len(frame) < FRAME_HEADER:
-            raise MalformedError("shards too short to hold the frame header")
-        (length,) = _LEN.unpack_from(frame)
-        end = FRAME_HEADER + length
-        if end > len(frame):
-            raise MalformedError(f"frame claims {length} bytes but the shards hold {len(frame) - FRAME_HEADER}")
-        if frame[end:].count(0) != len(frame) - end:
-            raise MalformedError("non-zero padding after the message")
-        return frame[FRAME_HEADER:end]
+        return unframe(b"".join(bytes(s) for s in items[:self.k]))
 
     # -- helpers -------------------------------------------------------------------
     def _listed(self, shards: Sequence[Optional[Buffer]], present: Optional[Sequence[bool]]):

@@ -47,7 +47,7 @@ async def _network(tmp: str):
     await internet.start()
     recs = [n.record() for n in nodes]
     d_via = PeerRecord.create(d.identity, recs[-1].seq, htx_tcp=[f"127.0.0.1:{internet.port}"],
-                              ble_id=recs[-1].ble_id)
+                              ble_id=recs[-1].ble_id, features=recs[-1].features)
     for n in nodes:
         for r in recs:
             if r.peer != n.me:

@@ -69,7 +69,7 @@ from cryptography.exceptions import InvalidTag
 
 from betanet.errors import (AuthenticationError, InvalidArgumentError, LimitExceededError,
                             MalformedError)
-from betanet.fec import MAX_SHARDS, ReedSolomon
+from betanet.fec import MAX_SHARDS, ReedSolomon, data_shards, unframe
 from betanet.node.identity import PEER_ID_BYTES, Identity, peer_id_of, peer_id_text, verify
 
 __all__ = ["Message", "Entry", "seal", "seal_batch", "open_sealed", "open_any", "recipient_of",
@@ -98,6 +98,9 @@ ENTRY_OVERHEAD = _ENTRY.size
 MAX_BATCH = 0xFFFF
 FRAME_WHOLE, FRAME_CHUNK = 1, 2
 _CHUNK = struct.Struct(">B8sBBB")
+#: A node whose peer record lists this takes chunks with m = 0 (the data shards alone):
+#: senders give it no parity chunk on paths that lose nothing. Earlier nodes refuse m = 0.
+FEATURE_CHUNKS_M0 = "chunks-m0"
 
 
 @dataclass(frozen=True)
@@ -284,19 +287,21 @@ def open_sealed(me: Identity, sealed: bytes) -> Message:
                    inner[_INNER.size + tlen:-64])
 
 
-def frames_for(sealed: bytes, chunk_size: int, parity: int = 0) -> list[bytes]:
+def frames_for(sealed: bytes, chunk_size: int, parity: int = 0, m0_ok: bool = False) -> list[bytes]:
     """Node frames carrying ``sealed``: one whole frame when it fits ``chunk_size``, else
-    Reed-Solomon shards (``parity`` extra shards; at least 1 is used once chunked)."""
+    Reed-Solomon shards with ``parity`` extra shards. With ``parity`` 0, no parity shard if
+    the receiver takes chunks with m = 0 (``m0_ok``: FEATURE_CHUNKS_M0 in its record), else
+    one (earlier receivers refuse m = 0)."""
     if len(sealed) <= chunk_size:
         return [bytes([FRAME_WHOLE]) + sealed]
     k = math.ceil((len(sealed) + 4) / chunk_size)
-    m = max(1, parity)
+    m = parity if parity > 0 or m0_ok else 1
     if k + m > MAX_SHARDS:
         raise LimitExceededError(f"message of {len(sealed)} bytes needs {k} chunks of {chunk_size}; "
                                  f"at most {MAX_SHARDS - m} (raise transport.chunk_size)")
     xfer = secrets.token_bytes(8)
-    return [_CHUNK.pack(FRAME_CHUNK, xfer, i, k, m) + bytes(s)
-            for i, s in enumerate(ReedSolomon(k, m).split(sealed))]
+    shards = ReedSolomon(k, m).split(sealed) if m else data_shards(sealed, k)
+    return [_CHUNK.pack(FRAME_CHUNK, xfer, i, k, m) + bytes(s) for i, s in enumerate(shards)]
 
 
 class Assembler:
@@ -322,7 +327,7 @@ class Assembler:
         if frame[0] != FRAME_CHUNK or len(frame) <= _CHUNK.size:
             raise MalformedError(f"unknown node frame type {frame[0]}")
         _, xfer, i, k, m = _CHUNK.unpack_from(frame)
-        if k < 1 or m < 1 or k + m > MAX_SHARDS or i >= k + m:
+        if k < 1 or k + m > MAX_SHARDS or i >= k + m:
             raise MalformedError("node chunk: bad index or shard counts")
         if xfer in self._done:
             return None
@@ -352,6 +357,8 @@ class Assembler:
         if len(self._done) > 4096:
             self._done.popitem(last=False)
         try:
+            if not m:                      # the data shards alone (FEATURE_CHUNKS_M0)
+                return unframe(b"".join(shards[j] for j in range(k)))
             return ReedSolomon(k, m).join([shards.get(j) for j in range(k + m)])
         except Exception as e:
             raise MalformedError(f"node chunks do not reassemble: {e}") from None

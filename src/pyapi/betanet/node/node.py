@@ -174,7 +174,8 @@ class Node(Sending, Receiving, Inbox, Routing):
                 ble = link.router.me
         dtn = self._link("dtn")
         eids = [str(dtn.node_id)] if dtn is not None else [f"dtn://{self.me}/"]
-        fields = dict(htx_tcp=tcp, htx_quic=quic, dtn_eids=eids, ble_id=ble, **web)
+        fields = dict(htx_tcp=tcp, htx_quic=quic, dtn_eids=eids, ble_id=ble,
+                      features=(env.FEATURE_CHUNKS_M0,), **web)
         if self._record_fields is not None and fields != self._record_fields:
             # other endpoints than the record already given out: a new sequence number, or
             # peers holding the earlier one refuse this one as a replay

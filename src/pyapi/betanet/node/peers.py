@@ -30,7 +30,7 @@ VERSION = 1
 SIG_CONTEXT = b"betanet/node/peer-record/1"
 MAX_RECORD_BYTES = 4096
 _HDR = struct.Struct(">4sBH")
-_LIST_KEYS = ("htx_tcp", "htx_quic", "dtn_eids")
+_LIST_KEYS = ("htx_tcp", "htx_quic", "dtn_eids", "features")
 
 
 def _endpoint(v: str, key: str) -> str:
@@ -54,6 +54,9 @@ class PeerRecord:
     # reach htx_tcp endpoints through the decoy site; absent (None) for plain HTX TLS
     htx_ticket: str | None = None
     htx_pin: str | None = None
+    # what the peer's node accepts beyond the first release's frames (e.g.
+    # envelope.FEATURE_CHUNKS_M0); absent in records that advertise nothing
+    features: tuple[str, ...] = ()
 
     @property
     def peer_id(self) -> bytes:
@@ -66,13 +69,15 @@ class PeerRecord:
     @classmethod
     def create(cls, identity: Identity, seq: int, *, htx_tcp=(), htx_quic=(), dtn_eids=(),
                ble_id: bytes | None = None, htx_ticket: str | None = None,
-               htx_pin: str | None = None) -> "PeerRecord":
+               htx_pin: str | None = None, features=()) -> "PeerRecord":
         body = {"peer": identity.peer_id_text, "ed25519": identity.signing_public.hex(),
                 "x25519": identity.exchange_public.hex(), "seq": int(seq),
                 "htx_tcp": list(htx_tcp), "htx_quic": list(htx_quic), "dtn_eids": list(dtn_eids),
                 "ble": ble_id.hex() if ble_id else None}
         if htx_ticket is not None or htx_pin is not None:      # only then: older records stay as they were
             body.update(htx_ticket=htx_ticket, htx_pin=htx_pin)
+        if features:                                           # likewise
+            body["features"] = sorted(features)
         enc = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         head = _HDR.pack(MAGIC, VERSION, len(enc)) + enc
         raw = head + identity.sign(SIG_CONTEXT + head)
@@ -118,7 +123,8 @@ class PeerRecord:
         except MalformedError as e:
             raise MalformedError(f"peer record: {e}") from None
         verify(ed, raw[-64:], SIG_CONTEXT + raw[:-64], "peer record")
-        rec = cls(ed, x, seq, lists["htx_tcp"], lists["htx_quic"], lists["dtn_eids"], ble, raw, *web)
+        rec = cls(ed, x, seq, lists["htx_tcp"], lists["htx_quic"], lists["dtn_eids"], ble, raw, *web,
+                  features=lists["features"])
         if claimed != rec.peer:
             raise MalformedError("peer record: its peer id is not the hash of its key")
         return rec

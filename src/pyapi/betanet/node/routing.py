@@ -77,7 +77,8 @@ class Routing:
         chunk = t["chunk_size"]
         if link is not None and getattr(link, "max_frame", None):
             chunk = min(chunk, link.max_frame - 16)      # room for the chunk header
-        return env.frames_for(sealed, chunk, parity)
+        rec = self.peers.find(dest)
+        return env.frames_for(sealed, chunk, parity, m0_ok=rec is not None and env.FEATURE_CHUNKS_M0 in rec.features)
 
     async def _to_custodian(self, dest: str, sealed: bytes, handles: list[DeliveryHandle]) -> bool:
         """No route to ``dest``: hand the message to a reachable DTN custodian (config
