@@ -15,7 +15,7 @@ from betanet.fec import ReedSolomon, data_shards, unframe
 from betanet.node import envelope as env
 from betanet.node.identity import Identity
 from betanet.node.peers import PeerRecord
-from node_helpers import started_pair, take
+from node_helpers import LocalAir, fast_config, introduce, make_node, started_pair, take
 
 _HEAD = env._CHUNK.size
 
@@ -126,3 +126,15 @@ def test_a_node_sends_no_parity_to_a_peer_that_takes_it_and_one_chunk_to_a_peer_
         await a.stop()
         await d.stop()
     asyncio.run(go())
+
+
+def test_a_radio_link_keeps_its_parity_chunk_even_for_a_peer_that_takes_none(tmp_path):
+    """m = 0 only over reliable links (HTX, QUIC, DTN custody): over BLE a lost chunk would
+    cost the whole message again, and the radio's loss estimate may read 0 before it has data."""
+    air = LocalAir()
+    a = make_node(tmp_path, "a", air=air, config=fast_config(transport={"chunk_size": 4096}))
+    d = make_node(tmp_path, "d", air=air, seed=1)
+    introduce([a, d])
+    sealed = os.urandom(20_000)
+    assert {_km(f)[1] for f in a._frames(sealed, "htx", d.me)} == {0}
+    assert {_km(f)[1] for f in a._frames(sealed, "ble", d.me)} == {1}

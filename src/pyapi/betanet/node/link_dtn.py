@@ -78,6 +78,7 @@ class DtnLink:
     """Node frames as custody bundles over the agent's convergence layers."""
 
     transport = "dtn"
+    reliable = True            # custody bundles over TCPCL
     max_frame = None
 
     def __init__(self, me: str, store_path: str, peers: Any, dtn_cfg: dict, *,

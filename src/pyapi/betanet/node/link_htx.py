@@ -118,6 +118,8 @@ def _hostport(v: str) -> tuple[str, int]:
 
 
 class HtxLink:
+    reliable = True            # TCP or QUIC streams
+
     def __init__(self, identity: Identity, peers: PeerBook, *, transport: str = "tcp",
                  listen: str = "127.0.0.1:0", cert_dir: str = ".", retry_s: float = 1.0,
                  connect_timeout: float = 2.0, web=None) -> None:

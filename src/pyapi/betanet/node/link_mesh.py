@@ -46,6 +46,7 @@ HOP_LATENCY_MS = 60.0      # a connection interval (30 ms) plus airtime and rela
 
 class MeshLink:
     transport = "ble"
+    reliable = False           # a radio: parity chunks even while the loss estimate reads 0
 
     def __init__(self, router: MeshRouter, radio, peers: PeerBook, *, announce_s: float = 1.0,
                  max_tasks: int = 256, clock: Callable[[], float] = time.time,

@@ -30,6 +30,7 @@ def mix_id(peer: str) -> bytes:
 
 class MixLink:
     transport = "mix"
+    reliable = False
 
     def __init__(self, client: MixClient, directory: Directory, peers: PeerBook, *,
                  hops: int = 3, mean_delay_ms: float = 50.0, max_frame: int = 1400) -> None:

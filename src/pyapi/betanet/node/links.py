@@ -90,6 +90,9 @@ FrameHandler = Callable[[bytes], Awaitable[Taken]]
 
 class Link(Protocol):
     transport: str
+    # frames arrive whole or the send fails (a retransmitting stream or custody underneath):
+    # chunks over it need no parity while nothing is lost (routing.Router._frames)
+    reliable: bool
     on_frame: FrameHandler | None
     on_change: Callable[[str, bool], None] | None
 

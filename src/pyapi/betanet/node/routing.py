@@ -78,7 +78,9 @@ class Routing:
         if link is not None and getattr(link, "max_frame", None):
             chunk = min(chunk, link.max_frame - 16)      # room for the chunk header
         rec = self.peers.find(dest)
-        return env.frames_for(sealed, chunk, parity, m0_ok=rec is not None and env.FEATURE_CHUNKS_M0 in rec.features)
+        m0_ok = (getattr(link, "reliable", False) and rec is not None
+                 and env.FEATURE_CHUNKS_M0 in rec.features)
+        return env.frames_for(sealed, chunk, parity, m0_ok=m0_ok)
 
     async def _to_custodian(self, dest: str, sealed: bytes, handles: list[DeliveryHandle]) -> bool:
         """No route to ``dest``: hand the message to a reachable DTN custodian (config
