@@ -150,12 +150,14 @@ size-report: venv cross-deps
 # niced; corpora merged and minimised back into tests/fuzz/corpus/<harness>/, every run added
 # to the ledger tests/fuzz/campaigns.json (docs/fuzzing.md). FUZZ_ONLY=htx_parser,noise_read
 # picks harnesses; FUZZ_UNTIL=HH:MM (UTC) runs rounds of FUZZ_MINUTES until then, the harness
-# furthest from 10 M executions first. `make fuzz-table` prints the cumulative totals.
+# furthest from 10 M executions first; FUZZ_JOBS=2 runs two fuzzer processes of the harness at
+# once (one merge after them). `make fuzz-table` prints the cumulative totals.
 FUZZ_MINUTES ?= 1
 FUZZ_ONLY ?=
 FUZZ_UNTIL ?=
+FUZZ_JOBS ?= 1
 fuzz: install swift-deps
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/fuzz.py campaign --minutes $(FUZZ_MINUTES) --only "$(FUZZ_ONLY)" $(if $(FUZZ_UNTIL),--until $(FUZZ_UNTIL))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/fuzz.py campaign --minutes $(FUZZ_MINUTES) --only "$(FUZZ_ONLY)" $(if $(FUZZ_UNTIL),--until $(FUZZ_UNTIL)) --jobs $(FUZZ_JOBS)
 .PHONY: fuzz-table
 fuzz-table: venv
 	$(PY) tools/fuzz.py table

@@ -107,6 +107,21 @@ def test_libfuzzer_harness(harness: Path, libfuzzer_core: Path, tmp_path: Path):
     assert "stat::number_of_executed_units" in proc.stderr
 
 
+def test_a_campaign_round_with_two_jobs_sums_them_and_merges_once(libfuzzer_core: Path, tmp_path: Path):
+    """`make fuzz FUZZ_JOBS=2`: two fuzzer processes of one harness at once, each with its own
+    finds; one merge into the corpus after both; one ledger row that sums their executions."""
+    harness = next(h for h in HARNESSES if h.stem == "fuzz_mesh_decode")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(fuzztool.corpus_dir(harness), corpus)
+    row = fuzztool.campaign_one(harness, libfuzzer_core, tmp_path / "work", 2, jobs=2, corpus=corpus)
+    hw = tmp_path / "work" / "mesh_decode"
+    logs = [hw / "fuzz.log", hw / "job1" / "fuzz.log"]
+    execs = [fuzztool.parse_stats(p.read_text())["number_of_executed_units"] for p in logs]
+    assert row["jobs"] == 2 and row["returncode"] == 0 and not row["findings"]
+    assert row["executions"] == sum(execs) and min(execs) > 0
+    assert row["corpus_after"] == len(list(corpus.iterdir())) > 0 and row["edges"] > 0
+
+
 @pytest.mark.parametrize("harness", HARNESSES, ids=[h.stem for h in HARNESSES])
 def test_every_harness_has_a_seed_corpus(harness: Path):
     """`make fuzz` keeps a minimised corpus per harness in the tree; the short runs above and

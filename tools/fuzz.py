@@ -3,10 +3,11 @@ tests/test_fuzz.py) and `make fuzz` campaigns.
 
     python tools/fuzz.py campaign [--minutes N] [--only htx_parser,...]
     python tools/fuzz.py campaign --minutes 6 --until 09:20 --order remaining
+    python tools/fuzz.py campaign --minutes 10 --only mesh_reasm --jobs 2
     python tools/fuzz.py table
 
-A campaign runs every tests/fuzz/fuzz_<name>.c for N minutes (niced, one fuzzer process at a
-time), from its built-in seeds and tests/fuzz/corpus/<name>/, then merges what it found back
+A campaign runs every tests/fuzz/fuzz_<name>.c for N minutes (niced, one harness at a time,
+--jobs fuzzer processes of it at once, each keeping its own finds), from its built-in seeds and tests/fuzz/corpus/<name>/, then merges what it found back
 into that directory, minimised (`-merge=1`: only inputs that add coverage stay). Every run is
 appended to the ledger tests/fuzz/campaigns.json (date, wall and CPU seconds, executions,
 edges = libFuzzer's `cov:`, features, corpus sizes, findings, load average, commit), so runs
@@ -162,40 +163,54 @@ def merge_into(exe: Path, corpus: Path, sources: list[Path]) -> int:
         return len(keep)
 
 
-def campaign_one(harness: Path, core: Path, work: Path, seconds: int) -> dict:
+def campaign_one(harness: Path, core: Path, work: Path, seconds: int, jobs: int = 1,
+                 corpus: Path | None = None) -> dict:
+    """One round of a harness: ``jobs`` fuzzer processes at once (each with its own
+    discoveries and artifacts, all starting from the corpus), then one merge of everything
+    they found into the corpus, so concurrent merges never race. One ledger row: executions
+    and CPU summed over the processes, edges and features of the best one."""
     name = harness.stem.removeprefix("fuzz_")
     hw = work / name
     exe, dumper = build_harness(harness, core, hw / "bin")
-    seeds, found = hw / "seeds", hw / "found"
+    seeds = hw / "seeds"
     write_seeds(dumper, seeds)
-    found.mkdir(exist_ok=True)
-    corpus = corpus_dir(harness)
+    outs = [hw if j == 0 else hw / f"job{j}" for j in range(jobs)]
+    for o in outs:
+        (o / "found").mkdir(parents=True, exist_ok=True)
+    corpus = corpus or corpus_dir(harness)
     env = dict(os.environ, **SAN_ENV)
     t0 = time.monotonic()
     load_before = os.getloadavg()
-    dirs = [found, seeds] + ([corpus] if corpus.is_dir() else [])
-    cmd = ["nice", "-n", "19", exe, *fuzz_args(seconds, hw), *dirs]
     cpu0 = _child_cpu()
-    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, env=env, cwd=hw)
+    procs = []
+    for o in outs:                     # logs to files: a full pipe would stall a fuzzer
+        with open(o / "fuzz.log", "w") as log:
+            cmd = ["nice", "-n", "19", exe, *fuzz_args(seconds, o), o / "found", seeds]
+            procs.append(subprocess.Popen([str(c) for c in cmd + ([corpus] if corpus.is_dir() else [])],
+                                          stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=o))
+    for p in procs:
+        p.wait()
     cpu = _child_cpu() - cpu0
     load_after = os.getloadavg()
-    log = proc.stderr
-    (hw / "fuzz.log").write_text(log)
-    stats = parse_stats(log)
-    crashes = sorted(str(p) for p in hw.glob("crash-*")) + sorted(str(p) for p in hw.glob("leak-*")) \
-        + sorted(str(p) for p in hw.glob("timeout-*")) + sorted(str(p) for p in hw.glob("oom-*"))
+    stats = [parse_stats((o / "fuzz.log").read_text(errors="replace")) for o in outs]
+    crashes = [str(p) for o in outs for kind in ("crash", "leak", "timeout", "oom")
+               for p in sorted(o.glob(f"{kind}-*"))]
     before = len(list(corpus.iterdir())) if corpus.is_dir() else 0
-    kept = merge_into(exe, corpus, [found, seeds]) if not crashes else before
-    return {"harness": harness.stem, "seconds": round(time.monotonic() - t0, 1),
-            "fuzz_seconds": seconds, "cpu_seconds": round(cpu, 1),
-            "executions": stats.get("number_of_executed_units", 0),
-            "exec_per_s": round(stats.get("number_of_executed_units", 0) / max(seconds, 1)),
-            "edges": stats.get("edges", 0), "features": stats.get("features", 0),
-            "peak_rss_mb": stats.get("peak_rss_mb", 0), "corpus_before": before,
-            "corpus_after": kept, "corpus_bytes": _dir_bytes(corpus), "findings": crashes,
-            "returncode": proc.returncode,
-            "load_before": [round(x, 1) for x in load_before],
-            "load_after": [round(x, 1) for x in load_after]}
+    kept = merge_into(exe, corpus, [o / "found" for o in outs] + [seeds]) if not crashes else before
+    executions = sum(st.get("number_of_executed_units", 0) for st in stats)
+    row = {"harness": harness.stem, "seconds": round(time.monotonic() - t0, 1),
+           "fuzz_seconds": seconds, "cpu_seconds": round(cpu, 1), "executions": executions,
+           "exec_per_s": round(executions / max(seconds, 1)),
+           "edges": max(st.get("edges", 0) for st in stats),
+           "features": max(st.get("features", 0) for st in stats),
+           "peak_rss_mb": max(st.get("peak_rss_mb", 0) for st in stats), "corpus_before": before,
+           "corpus_after": kept, "corpus_bytes": _dir_bytes(corpus), "findings": crashes,
+           "returncode": max(p.returncode for p in procs),
+           "load_before": [round(x, 1) for x in load_before],
+           "load_after": [round(x, 1) for x in load_after]}
+    if jobs > 1:
+        row["jobs"] = jobs
+    return row
 
 
 def _child_cpu() -> float:
@@ -259,7 +274,7 @@ def remaining_cpu_seconds(t: dict | None) -> float:
 
 
 def campaign(minutes: float, only: list[str] | None, until: str | None = None,
-             order: str = "name") -> int:
+             order: str = "name", jobs: int = 1) -> int:
     build = ROOT / "build" / "libfuzzer"
     work = ROOT / "build" / "fuzz"
     work.mkdir(parents=True, exist_ok=True)
@@ -280,7 +295,7 @@ def campaign(minutes: float, only: list[str] | None, until: str | None = None,
                 break                  # a round (plus its merge) would not end by --until
             queue = left[:1]
         for h in queue:
-            r = campaign_one(h, core, work, int(minutes * 60))
+            r = campaign_one(h, core, work, int(minutes * 60), jobs)
             r["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             r["commit"] = _commit()
             append_run(r)
@@ -342,12 +357,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="UTC time: run rounds of --minutes until then, furthest from 10 M first")
     c.add_argument("--order", choices=["name", "remaining"], default="name",
                    help="one pass in name order, or furthest from 10 M (CPU time) first")
+    c.add_argument("--jobs", type=int, default=int(os.environ.get("FUZZ_JOBS", "1")),
+                   help="fuzzer processes per harness at once (one merge after them)")
     sub.add_parser("table", help="print the cumulative table of tests/fuzz/campaigns.json")
     a = p.parse_args(argv)
     if a.cmd == "table":
         print(table())
         return 0
-    return campaign(a.minutes, [s for s in a.only.split(",") if s] or None, a.until, a.order)
+    return campaign(a.minutes, [s for s in a.only.split(",") if s] or None, a.until, a.order,
+                    max(1, a.jobs))
 
 
 if __name__ == "__main__":
