@@ -99,7 +99,8 @@ MAX_BATCH = 0xFFFF
 FRAME_WHOLE, FRAME_CHUNK = 1, 2
 _CHUNK = struct.Struct(">B8sBBB")
 #: A node whose peer record lists this takes chunks with m = 0 (the data shards alone):
-#: senders give it no parity chunk on paths that lose nothing. Earlier nodes refuse m = 0.
+#: senders give it no parity chunk over reliable links that lose nothing (routing._frames).
+#: Earlier nodes refuse m = 0.
 FEATURE_CHUNKS_M0 = "chunks-m0"
 
 
