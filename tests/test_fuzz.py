@@ -107,6 +107,14 @@ def test_libfuzzer_harness(harness: Path, libfuzzer_core: Path, tmp_path: Path):
     assert "stat::number_of_executed_units" in proc.stderr
 
 
+def test_a_corpus_over_its_budget_loses_its_largest_inputs(tmp_path: Path):
+    for i, n in enumerate([10, 500, 40, 300, 20]):
+        (tmp_path / f"in{i}").write_bytes(bytes(n))
+    assert fuzztool.trim_corpus(tmp_path, budget=300) == 2          # the 500 and 300 bytes
+    assert sorted(f.stat().st_size for f in tmp_path.iterdir()) == [10, 20, 40]
+    assert fuzztool.trim_corpus(tmp_path, budget=300) == 0
+
+
 def test_a_campaign_round_with_two_jobs_sums_them_and_merges_once(libfuzzer_core: Path, tmp_path: Path):
     """`make fuzz FUZZ_JOBS=2`: two fuzzer processes of one harness at once, each with its own
     finds; one merge into the corpus after both; one ledger row that sums their executions."""
