@@ -49,6 +49,8 @@ def test_cli_init_run_send_status_peers_metrics(tmp_path):
         pe = json.loads(subprocess.run(bet + ["node", "peers", "--config", a_cfg], capture_output=True,
                                        text=True, check=True).stdout)
         assert {p["peer"] for p in pe["peers"]} >= {peer_id(a_cfg), peer_id(f"{base}/d/node.yaml")}
+        me = next(p for p in pe["peers"] if p["peer"] == peer_id(a_cfg))
+        assert me["features"] == ["chunks-m0"] and me["dtn_eids"] and me["htx_tcp"]
         bad = subprocess.run(bet + ["node", "send", "--config", a_cfg, "QmNotAPeer", "x"],
                              capture_output=True, text=True)
         assert bad.returncode == 1 and "NotFoundError" in bad.stdout

@@ -261,7 +261,9 @@ class Service:
             return {"ok": True, **(await self.node.status())}
         if cmd == "peers":
             return {"ok": True, "peers": [{"peer": r.peer, "seq": r.seq, "htx_tcp": r.htx_tcp,
-                                           "htx_quic": r.htx_quic, "ble": r.ble_id.hex() if r.ble_id else None}
+                                           "htx_quic": r.htx_quic, "dtn_eids": r.dtn_eids,
+                                           "ble": r.ble_id.hex() if r.ble_id else None,
+                                           "features": r.features}
                                           for r in self.node.peers]}
         if cmd == "send":
             h = await self.node.send(c["to"], bytes.fromhex(c["data"]), topic=c.get("topic", ""),
