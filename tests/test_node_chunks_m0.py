@@ -17,11 +17,10 @@ from betanet.node.identity import Identity
 from betanet.node.peers import PeerRecord
 from node_helpers import LocalAir, fast_config, introduce, make_node, started_pair, take
 
-_HEAD = env._CHUNK.size
-
-
 def _km(frame: bytes) -> tuple[int, int]:
-    return frame[10], frame[11]
+    """(k, m) of a chunk frame, read with the envelope's own header layout."""
+    _, _, _, k, m = env._CHUNK.unpack_from(frame)
+    return k, m
 
 
 # ---- the format -------------------------------------------------------------------------

@@ -7,8 +7,9 @@ tests/test_fuzz.py) and `make fuzz` campaigns.
     python tools/fuzz.py table
 
 A campaign runs every tests/fuzz/fuzz_<name>.c for N minutes (niced, one harness at a time,
---jobs fuzzer processes of it at once, each keeping its own finds), from its built-in seeds and tests/fuzz/corpus/<name>/, then merges what it found back
-into that directory, minimised (`-merge=1`: only inputs that add coverage stay). Every run is
+--jobs fuzzer processes of it at once, each keeping its own finds), from its built-in seeds
+and tests/fuzz/corpus/<name>/, then merges what it found back into that directory once,
+minimised (`-merge=1`: only inputs that add coverage stay). Every run is
 appended to the ledger tests/fuzz/campaigns.json (date, wall and CPU seconds, executions,
 edges = libFuzzer's `cov:`, features, corpus sizes, findings, load average, commit), so runs
 that resume from the checked-in corpora add up; `table` prints the cumulative totals. With
